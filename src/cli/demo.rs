@@ -1,0 +1,10 @@
+//! `ronda demo`.
+
+use super::{CliError, CliResult};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> CliResult {
+    Err(CliError::Runtime("`ronda demo` is not built yet".into()))
+}

@@ -1,0 +1,10 @@
+//! `ronda detect`.
+
+use super::{CliError, CliResult};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> CliResult {
+    Err(CliError::Runtime("`ronda detect` is not built yet".into()))
+}

@@ -1,0 +1,43 @@
+//! One file per command; `main.rs` only parses and maps [`CliError`] to the exit status.
+//!
+//! Exit status (DESIGN.md): 0 success, 2 bad arguments or config, 1 runtime failure.
+
+pub mod analyze;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod detect;
+pub mod passwd;
+pub mod run;
+pub mod sim;
+
+/// Why a command failed; decides the exit status. The message names the file, camera or field.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments or configuration: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed while running: exit 1.
+    #[error("{0}")]
+    Runtime(String),
+    /// Failures were already reported one by one (e.g. some images of several): exit 1.
+    #[error("some inputs failed (see above)")]
+    Reported,
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Runtime(_) | CliError::Reported => 1,
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Runtime(format!("{e:#}"))
+    }
+}
+
+pub type CliResult = Result<(), CliError>;

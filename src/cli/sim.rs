@@ -1,0 +1,10 @@
+//! `ronda sim`.
+
+use super::{CliError, CliResult};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> CliResult {
+    Err(CliError::Runtime("`ronda sim` is not built yet".into()))
+}

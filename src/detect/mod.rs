@@ -1,0 +1,43 @@
+//! Detection on the box: ONNX Runtime loading, the model contract (models/manifest.toml),
+//! the person detector (NanoDet), the face detector (RetinaFace) and the mask classifier.
+
+use crate::geometry::{BBox, Point};
+use serde::Serialize;
+
+/// COCO class index of a person in the NanoDet output.
+pub const PERSON: u16 = 0;
+
+/// One object found by the person detector, in source-image pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub score: f32,
+    /// COCO-80 class index (0 = person).
+    pub class: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskVerdict {
+    Mask,
+    NoMask,
+}
+
+impl MaskVerdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MaskVerdict::Mask => "mask",
+            MaskVerdict::NoMask => "no_mask",
+        }
+    }
+}
+
+/// A face with its five landmarks (eyes, nose, mouth corners) and, once classified, a mask verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Face {
+    pub bbox: BBox,
+    pub score: f32,
+    pub landmarks: [Point; 5],
+    /// Verdict and its probability, when the mask classifier ran.
+    pub mask: Option<(MaskVerdict, f32)>,
+}
