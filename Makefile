@@ -1,0 +1,33 @@
+# ronda: the two commands of the README are `make demo` and `make test`; both run `make setup` first.
+# setup is idempotent (installs only what is missing; a second run takes seconds).
+
+CARGO ?= cargo
+
+.PHONY: setup build test lint demo bench bench-live models-check clean-cache
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Everything CI checks: formatting, lints, unit + integration tests (real GStreamer, ONNX Runtime,
+# RTSP sim, Mosquitto, SQLite, Chromium), benches compiled but not run.
+test: setup lint
+	$(CARGO) test --all-targets -- --nocapture --test-threads=$${RONDA_TEST_THREADS:-2}
+
+demo: setup
+	$(CARGO) run --release -- demo
+
+bench: setup
+	$(CARGO) bench
+
+models-check:
+	scripts/convert-models --check
+
+clean-cache:
+	rm -rf .cache
