@@ -88,7 +88,7 @@ pub enum DetectError {
 }
 
 /// ONNX Runtime messages sometimes span lines; ours are one line each.
-pub(crate) fn one_line(msg: impl std::fmt::Display) -> String {
+pub fn one_line(msg: impl std::fmt::Display) -> String {
     let s = msg.to_string();
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -54,7 +54,7 @@ pub mod runtime;
 pub use detector::{
     Detector, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV, default_models_dir, head_region,
 };
-pub use error::DetectError;
+pub use error::{DetectError, one_line as one_line_error};
 pub use face::{FaceDetector, FaceParams};
 pub use mask::{FaceCrop, MaskClassifier};
 pub use person::{PersonDetector, SourceSize, Variant};
