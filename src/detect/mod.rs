@@ -41,3 +41,21 @@ pub struct Face {
     /// Verdict and its probability, when the mask classifier ran.
     pub mask: Option<(MaskVerdict, f32)>,
 }
+
+mod detector;
+mod error;
+pub mod face;
+pub mod manifest;
+pub mod mask;
+pub mod person;
+pub(crate) mod resample;
+pub mod runtime;
+
+pub use detector::{
+    Detector, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV, default_models_dir, head_region,
+};
+pub use error::{DetectError, one_line as one_line_error};
+pub use face::{FaceDetector, FaceParams};
+pub use mask::{FaceCrop, MaskClassifier};
+pub use person::{PersonDetector, SourceSize, Variant};
+pub use runtime::{Provider, RuntimeOptions};

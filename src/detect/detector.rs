@@ -1,0 +1,180 @@
+//! The detector facade: one owner of all ONNX Runtime sessions (person, face, mask). The live
+//! pipeline's inference worker holds one `Detector` and serves requests from all cameras; every
+//! call takes `&mut self` because a session runs one request at a time.
+
+use super::error::DetectError;
+use super::face::{FaceDetector, FaceParams};
+use super::manifest::Manifest;
+use super::mask::{FaceCrop, MaskClassifier};
+use super::person::{PersonDetector, Variant};
+use super::runtime::RuntimeOptions;
+use super::{Detection, Face};
+use crate::geometry::BBox;
+use image::RgbImage;
+use std::path::PathBuf;
+
+/// Environment variable overriding the models directory (tests, installed boxes).
+pub const MODELS_DIR_ENV: &str = "RONDA_MODELS_DIR";
+
+/// Everything needed to build the detectors. `Default` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorOptions {
+    /// Directory with manifest.toml and the ONNX files (default: `RONDA_MODELS_DIR`, else the
+    /// project's `models/`).
+    pub models_dir: PathBuf,
+    pub runtime: RuntimeOptions,
+    /// Person model: fp32 (default) or int8.
+    pub variant: Variant,
+    /// Minimum class score of the person detector (0.4: at 0.35 a traffic cone and a rock came
+    /// out as persons).
+    pub person_threshold: f32,
+    /// IoU above which the weaker of two same-class boxes is dropped.
+    pub nms_iou: f32,
+    /// COCO class names to report (default `["person"]`; e.g. add "car", "motorcycle").
+    pub classes: Vec<String>,
+    /// Load the face detector and mask classifier (not needed where no rule uses masks).
+    pub faces: bool,
+    pub face: FaceParams,
+    pub face_crop: FaceCrop,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self {
+            models_dir: default_models_dir(),
+            runtime: RuntimeOptions::default(),
+            variant: Variant::Fp32,
+            person_threshold: 0.4,
+            nms_iou: 0.45,
+            classes: vec!["person".into()],
+            faces: true,
+            face: FaceParams::default(),
+            face_crop: FaceCrop::default(),
+        }
+    }
+}
+
+/// `RONDA_MODELS_DIR` if set, else `models/` of the project.
+pub fn default_models_dir() -> PathBuf {
+    match std::env::var_os(MODELS_DIR_ENV).filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => crate::paths::models_dir(),
+    }
+}
+
+/// What `detect_image` finds in one picture.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImageResult {
+    pub width: u32,
+    pub height: u32,
+    /// Persons (and other configured classes), best first.
+    pub persons: Vec<Detection>,
+    /// Faces with their mask verdicts, best first (empty when faces are off).
+    pub faces: Vec<Face>,
+}
+
+pub struct Detector {
+    person: PersonDetector,
+    face: Option<FaceDetector>,
+    mask: Option<MaskClassifier>,
+}
+
+impl Detector {
+    /// Load ONNX Runtime (once per process) and every model, each checked against the manifest.
+    pub fn new(opts: &DetectorOptions) -> Result<Self, DetectError> {
+        let manifest = Manifest::load(&opts.models_dir)?;
+        let person = PersonDetector::from_manifest(&manifest, opts, opts.variant)?;
+        let (face, mask) = if opts.faces {
+            (
+                Some(FaceDetector::from_manifest(&manifest, opts)?),
+                Some(MaskClassifier::from_manifest(&manifest, opts)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Self { person, face, mask })
+    }
+
+    /// Persons, faces and mask verdicts in a still picture (faces searched in the whole picture).
+    pub fn detect_image(&mut self, img: &RgbImage) -> Result<ImageResult, DetectError> {
+        let persons = self.person.detect(img)?;
+        let faces = match (&mut self.face, &mut self.mask) {
+            (Some(fd), Some(mc)) => {
+                let mut faces = fd.detect(img)?;
+                mc.classify_faces(img, &mut faces)?;
+                faces
+            }
+            _ => Vec::new(),
+        };
+        Ok(ImageResult { width: img.width(), height: img.height(), persons, faces })
+    }
+
+    /// Persons (and configured classes) only: the per-frame call of the live pipeline.
+    pub fn persons(&mut self, img: &RgbImage) -> Result<Vec<Detection>, DetectError> {
+        self.person.detect(img)
+    }
+
+    /// Faces with mask verdicts inside the head-and-shoulders part of a person box (the top
+    /// [`HEAD_FRACTION`] of its height, widened a little): what the gate's no-mask rule needs.
+    /// Empty when faces are off.
+    pub fn faces_of_person(&mut self, img: &RgbImage, person: &BBox) -> Result<Vec<Face>, DetectError> {
+        self.faces_in(img, head_region(person))
+    }
+
+    /// Faces with mask verdicts inside any region of the picture.
+    pub fn faces_in(&mut self, img: &RgbImage, region: BBox) -> Result<Vec<Face>, DetectError> {
+        let (Some(fd), Some(mc)) = (&mut self.face, &mut self.mask) else {
+            return Ok(Vec::new());
+        };
+        let mut faces = fd.detect_region(img, region)?;
+        mc.classify_faces(img, &mut faces)?;
+        Ok(faces)
+    }
+
+    pub fn has_faces(&self) -> bool {
+        self.face.is_some()
+    }
+
+    /// The person detector itself (split preprocess / run / postprocess for benches).
+    pub fn person_detector(&mut self) -> &mut PersonDetector {
+        &mut self.person
+    }
+
+    pub fn face_detector(&mut self) -> Option<&mut FaceDetector> {
+        self.face.as_mut()
+    }
+
+    pub fn mask_classifier(&mut self) -> Option<&mut MaskClassifier> {
+        self.mask.as_mut()
+    }
+}
+
+/// Share of a person box's height searched for the face.
+pub const HEAD_FRACTION: f32 = 0.4;
+
+/// The head-and-shoulders region of a person box: the top 40%, 10% wider on each side (arms
+/// out, a head turned at the box's edge).
+pub fn head_region(person: &BBox) -> BBox {
+    let w = person.width();
+    BBox::new(person.x1 - 0.1 * w, person.y1, person.x2 + 0.1 * w, person.y1 + HEAD_FRACTION * person.height())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_region_is_top_of_box_widened() {
+        let r = head_region(&BBox::new(100.0, 50.0, 200.0, 350.0));
+        assert_eq!(r, BBox::new(90.0, 50.0, 210.0, 170.0));
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let o = DetectorOptions::default();
+        assert_eq!((o.person_threshold, o.nms_iou), (0.4, 0.45));
+        assert_eq!(o.classes, vec!["person".to_string()]);
+        assert_eq!(o.runtime.threads, 1);
+        assert!(o.faces);
+    }
+}

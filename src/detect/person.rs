@@ -1,0 +1,473 @@
+//! The person detector: NanoDet-m (COCO-80) on a 416x416 stretch of the frame.
+//!
+//! Pre- and post-processing were found by trying (FACTS.md section 3): BGR, per-channel mean/std,
+//! NCHW; GFL boxes as an 11-bin distribution per side; sigmoid scores already in the graph.
+//! The output tensors are found through their `meaning` in the manifest, not by name, so a
+//! re-conversion that renames them only needs a new manifest.
+
+use super::error::{DetectError, one_line};
+use super::manifest::{self, CheckedModel, Manifest};
+use super::resample;
+use super::{Detection, DetectorOptions};
+use crate::geometry::BBox;
+use image::RgbImage;
+use ort::value::TensorRef;
+use std::path::PathBuf;
+
+/// NanoDet's normalisation, in **BGR** order (as trained with OpenCV images).
+const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
+const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
+/// Output strides of the three heads, fine to coarse.
+const STRIDES: [u32; 3] = [8, 16, 32];
+
+/// Which person model file: full precision, or the int8 quantised copy (about 2.5x faster here).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Variant {
+    #[default]
+    Fp32,
+    Int8,
+}
+
+impl Variant {
+    pub fn manifest_key(&self) -> &'static str {
+        match self {
+            Variant::Fp32 => manifest::PERSON,
+            Variant::Int8 => manifest::PERSON_INT8,
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Variant::Fp32 => "fp32",
+            Variant::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = DetectError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "float32" => Ok(Variant::Fp32),
+            "int8" => Ok(Variant::Int8),
+            other => Err(DetectError::Setting {
+                setting: "model".into(),
+                reason: format!("`{other}` is not known; use \"fp32\" or \"int8\""),
+            }),
+        }
+    }
+}
+
+/// The frame a preprocessed input came from: what postprocessing needs to map boxes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One output level (stride) of the network, as read from the outputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Level<'a> {
+    pub stride: u32,
+    pub grid_w: usize,
+    pub grid_h: usize,
+    /// `grid_w * grid_h` rows of `num_classes` probabilities.
+    pub scores: &'a [f32],
+    /// `grid_w * grid_h` rows of `4 * bins` logits: left, top, right, bottom distributions.
+    pub boxes: &'a [f32],
+}
+
+/// Decoding parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodeParams {
+    pub num_classes: usize,
+    /// Bins per side of the GFL distribution (11 for NanoDet-m: distances 0..10 strides).
+    pub bins: usize,
+    /// Minimum class probability.
+    pub threshold: f32,
+    /// COCO indices to keep (sorted); `[0]` = persons only.
+    pub classes: Vec<u16>,
+    /// Model input size and source size: boxes are scaled from the first to the second.
+    pub input_w: u32,
+    pub input_h: u32,
+    pub source: SourceSize,
+}
+
+/// Candidates of one level above the threshold, boxes in source pixels (pure; unit-tested).
+pub fn decode_level(level: &Level<'_>, p: &DecodeParams, out: &mut Vec<Detection>) {
+    let cells = level.grid_w * level.grid_h;
+    let per_box = 4 * p.bins;
+    if level.scores.len() < cells * p.num_classes || level.boxes.len() < cells * per_box {
+        return;
+    }
+    let sx = p.source.width as f32 / p.input_w as f32;
+    let sy = p.source.height as f32 / p.input_h as f32;
+    let stride = level.stride as f32;
+    for cell in 0..cells {
+        let row_scores = &level.scores[cell * p.num_classes..(cell + 1) * p.num_classes];
+        // Usually nothing passes: test the scores before decoding the box.
+        let mut any = false;
+        for &c in &p.classes {
+            if row_scores.get(c as usize).is_some_and(|&s| s >= p.threshold) {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            continue;
+        }
+        let dist = &level.boxes[cell * per_box..(cell + 1) * per_box];
+        let side = |k: usize| expected_bin(&dist[k * p.bins..(k + 1) * p.bins]) * stride;
+        let (l, t, r, b) = (side(0), side(1), side(2), side(3));
+        let cx = ((cell % level.grid_w) as f32 + 0.5) * stride;
+        let cy = ((cell / level.grid_w) as f32 + 0.5) * stride;
+        let bbox = BBox::new((cx - l) * sx, (cy - t) * sy, (cx + r) * sx, (cy + b) * sy)
+            .clamp(p.source.width as f32, p.source.height as f32);
+        for &c in &p.classes {
+            let Some(&score) = row_scores.get(c as usize) else { continue };
+            if score >= p.threshold && bbox.area() > 0.0 {
+                out.push(Detection { bbox, score, class: c });
+            }
+        }
+    }
+}
+
+/// Expected value of a softmax over `logits`: sum(i * p_i).
+pub fn expected_bin(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    let mut weighted = 0.0;
+    for (i, &v) in logits.iter().enumerate() {
+        let e = (v - max).exp();
+        sum += e;
+        weighted += e * i as f32;
+    }
+    if sum > 0.0 { weighted / sum } else { 0.0 }
+}
+
+/// Greedy non-maximum suppression per class; the result is sorted by score, highest first.
+pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut keep: Vec<Detection> = Vec::with_capacity(dets.len());
+    for d in dets.drain(..) {
+        if keep.iter().all(|k| k.class != d.class || k.bbox.iou(&d.bbox) <= iou) {
+            keep.push(d);
+        }
+    }
+    *dets = keep;
+}
+
+/// Level layout resolved from the manifest at load time.
+struct LevelSpec {
+    stride: u32,
+    grid_w: usize,
+    grid_h: usize,
+    scores_name: String,
+    boxes_name: String,
+}
+
+/// NanoDet person (and optionally vehicle) detector. One owner: `&mut self` on every call.
+pub struct PersonDetector {
+    model: CheckedModel,
+    variant: Variant,
+    input_name: String,
+    input_w: usize,
+    input_h: usize,
+    levels: Vec<LevelSpec>,
+    class_names: Vec<String>,
+    params: DecodeParams,
+    nms_iou: f32,
+    /// The NCHW input tensor, reused for every frame.
+    input: Vec<f32>,
+    /// Copies of the last run's outputs (scores, boxes) per level, reused; they let `run` and
+    /// `postprocess` be timed apart.
+    raw: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl PersonDetector {
+    pub fn new(opts: &DetectorOptions, variant: Variant) -> Result<Self, DetectError> {
+        let manifest = Manifest::load(&opts.models_dir)?;
+        Self::from_manifest(&manifest, opts, variant)
+    }
+
+    pub fn from_manifest(manifest: &Manifest, opts: &DetectorOptions, variant: Variant) -> Result<Self, DetectError> {
+        let model = manifest::load_checked(manifest, variant.manifest_key(), &opts.runtime)?;
+        let contract = |what: String| DetectError::ModelContract { path: model.path.clone(), what };
+        let entry = &model.entry;
+        let input = &entry.inputs[0];
+        let (input_h, input_w) = match input.shape.as_slice() {
+            [1, 3, h, w] if *h > 0 && *w > 0 => (*h as usize, *w as usize),
+            s => return Err(contract(format!("input `{}` shape {s:?} is not [1, 3, H, W]", input.name))),
+        };
+        let mut levels = Vec::new();
+        let mut num_classes = 0usize;
+        let mut bins = 0usize;
+        for stride in STRIDES {
+            let find = |kind: &str| {
+                let m = format!("{kind}_stride{stride}");
+                entry
+                    .output_by_meaning(&m)
+                    .cloned()
+                    .ok_or_else(|| contract(format!("no output has meaning = \"{m}\"")))
+            };
+            let (scores, boxes) = (find("scores")?, find("boxes")?);
+            let grid_w = input_w.div_ceil(stride as usize);
+            let grid_h = input_h.div_ceil(stride as usize);
+            let cells = (grid_w * grid_h) as i64;
+            match (scores.shape.as_slice(), boxes.shape.as_slice()) {
+                ([1, n, c], [1, m, b]) if *n == cells && *m == cells && *c > 0 && *b > 0 && b % 4 == 0 => {
+                    num_classes = *c as usize;
+                    bins = (*b / 4) as usize;
+                }
+                _ => {
+                    return Err(contract(format!(
+                        "outputs for stride {stride} have shapes {:?} and {:?}, expected [1, {cells}, classes] and [1, {cells}, 4*bins]",
+                        scores.shape, boxes.shape
+                    )));
+                }
+            }
+            levels.push(LevelSpec { stride, grid_w, grid_h, scores_name: scores.name, boxes_name: boxes.name });
+        }
+        let class_names = if entry.classes.is_empty() {
+            (0..num_classes).map(|i| i.to_string()).collect()
+        } else {
+            entry.classes.clone()
+        };
+        if class_names.len() != num_classes {
+            return Err(contract(format!(
+                "the manifest lists {} classes but the model outputs {num_classes}",
+                class_names.len()
+            )));
+        }
+        let mut classes = Vec::new();
+        for name in &opts.classes {
+            match class_names.iter().position(|c| c == name) {
+                Some(i) => classes.push(i as u16),
+                None => {
+                    return Err(DetectError::Setting {
+                        setting: "classes".into(),
+                        reason: format!("`{name}` is not a class of {} (known: {})", model.path.display(), class_names.join(", ")),
+                    });
+                }
+            }
+        }
+        classes.sort_unstable();
+        classes.dedup();
+        if !(0.0..=1.0).contains(&opts.person_threshold) || !(0.0..=1.0).contains(&opts.nms_iou) {
+            return Err(DetectError::Setting {
+                setting: "score_threshold".into(),
+                reason: "thresholds are between 0 and 1".into(),
+            });
+        }
+        let params = DecodeParams {
+            num_classes,
+            bins,
+            threshold: opts.person_threshold,
+            classes,
+            input_w: input_w as u32,
+            input_h: input_h as u32,
+            source: SourceSize { width: input_w as u32, height: input_h as u32 },
+        };
+        Ok(Self {
+            input_name: input.name.clone(),
+            variant,
+            input_w,
+            input_h,
+            raw: levels.iter().map(|_| (Vec::new(), Vec::new())).collect(),
+            levels,
+            class_names,
+            params,
+            nms_iou: opts.nms_iou,
+            input: vec![0.0; 3 * input_w * input_h],
+            model,
+        })
+    }
+
+    /// Persons (and the other configured classes) in `img`, boxes in its pixels, best first.
+    pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, DetectError> {
+        let src = self.preprocess(img);
+        self.run()?;
+        Ok(self.postprocess(src))
+    }
+
+    /// Fill the input tensor from `img` (stretch to the model size, BGR, mean/std, NCHW).
+    pub fn preprocess(&mut self, img: &RgbImage) -> SourceSize {
+        let (w, h) = (self.input_w, self.input_h);
+        let plane = w * h;
+        let input = &mut self.input;
+        resample::sample_bilinear(img, resample::full(img), w, h, |x, y, rgb| {
+            let i = y * w + x;
+            // channel 0 = B, 1 = G, 2 = R
+            input[i] = (rgb[2] - MEAN_BGR[0]) / STD_BGR[0];
+            input[plane + i] = (rgb[1] - MEAN_BGR[1]) / STD_BGR[1];
+            input[2 * plane + i] = (rgb[0] - MEAN_BGR[2]) / STD_BGR[2];
+        });
+        SourceSize { width: img.width(), height: img.height() }
+    }
+
+    /// Run the network on the current input tensor; keeps the outputs for [`Self::postprocess`].
+    pub fn run(&mut self) -> Result<(), DetectError> {
+        let path = &self.model.path;
+        let fail = |e: &dyn std::fmt::Display| DetectError::Inference { path: path.clone(), reason: one_line(e) };
+        let tensor = TensorRef::from_array_view(([1usize, 3, self.input_h, self.input_w], &self.input[..])).map_err(|e| fail(&e))?;
+        let outputs = self
+            .model
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| fail(&e))?;
+        for (spec, (scores, boxes)) in self.levels.iter().zip(self.raw.iter_mut()) {
+            for (name, buf) in [(&spec.scores_name, scores), (&spec.boxes_name, boxes)] {
+                let value = outputs.get(name.as_str()).ok_or_else(|| fail(&format!("output `{name}` missing")))?;
+                let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(&e))?;
+                buf.clear();
+                buf.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode and suppress the last run's outputs into detections in `src` pixels.
+    pub fn postprocess(&self, src: SourceSize) -> Vec<Detection> {
+        let params = DecodeParams { source: src, ..self.params.clone() };
+        let mut dets = Vec::new();
+        for (spec, (scores, boxes)) in self.levels.iter().zip(&self.raw) {
+            let level = Level { stride: spec.stride, grid_w: spec.grid_w, grid_h: spec.grid_h, scores, boxes };
+            decode_level(&level, &params, &mut dets);
+        }
+        nms(&mut dets, self.nms_iou);
+        dets
+    }
+
+    /// Name of a COCO class index (`person`, `car`, ...).
+    pub fn class_name(&self, class: u16) -> &str {
+        self.class_names.get(class as usize).map_or("?", String::as_str)
+    }
+
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    pub fn model_path(&self) -> &PathBuf {
+        &self.model.path
+    }
+
+    /// Model input size (width, height).
+    pub fn input_size(&self) -> (usize, usize) {
+        (self.input_w, self.input_h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(classes: Vec<u16>) -> DecodeParams {
+        DecodeParams {
+            num_classes: 3,
+            bins: 11,
+            threshold: 0.4,
+            classes,
+            input_w: 32,
+            input_h: 32,
+            source: SourceSize { width: 64, height: 32 },
+        }
+    }
+
+    /// A distribution whose softmax puts (almost) all mass on bin `k`.
+    fn peaked(k: usize) -> [f32; 11] {
+        let mut d = [-20.0; 11];
+        d[k] = 20.0;
+        d
+    }
+
+    #[test]
+    fn expected_bin_is_softmax_mean() {
+        assert!((expected_bin(&peaked(3)) - 3.0).abs() < 1e-4);
+        // uniform over 0..=10 -> 5
+        assert!((expected_bin(&[0.0; 11]) - 5.0).abs() < 1e-5);
+        // two equal peaks at 2 and 4 -> 3
+        let mut d = [-30.0; 11];
+        d[2] = 5.0;
+        d[4] = 5.0;
+        assert!((expected_bin(&d) - 3.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn decodes_centre_distances_and_scales_to_source() {
+        // 4x4 grid at stride 8 on a 32x32 input; one confident person in cell (col 1, row 2).
+        let cells = 16;
+        let mut scores = vec![0.0f32; cells * 3];
+        let mut boxes = vec![0.0f32; cells * 44];
+        let cell = 2 * 4 + 1;
+        scores[cell * 3] = 0.9;
+        for (k, bin) in [1usize, 2, 1, 0].into_iter().enumerate() {
+            boxes[cell * 44 + k * 11..cell * 44 + (k + 1) * 11].copy_from_slice(&peaked(bin));
+        }
+        let level = Level { stride: 8, grid_w: 4, grid_h: 4, scores: &scores, boxes: &boxes };
+        let mut out = Vec::new();
+        decode_level(&level, &params(vec![0]), &mut out);
+        assert_eq!(out.len(), 1);
+        let d = out[0];
+        // centre (12, 20) in input pixels; l=8, t=16, r=8, b=0; x doubled to source (64 wide)
+        let want = BBox::new(8.0, 4.0, 40.0, 20.0);
+        for (a, b) in d.bbox.to_array().iter().zip(want.to_array()) {
+            assert!((a - b).abs() < 1e-3, "{:?} vs {want:?}", d.bbox);
+        }
+        assert_eq!((d.class, d.score), (0, 0.9));
+    }
+
+    #[test]
+    fn threshold_and_class_filter() {
+        let cells = 16;
+        let mut scores = vec![0.0f32; cells * 3];
+        let mut boxes = vec![0.0f32; cells * 44];
+        for c in 0..cells {
+            for k in 0..4 {
+                boxes[c * 44 + k * 11..c * 44 + (k + 1) * 11].copy_from_slice(&peaked(1));
+            }
+        }
+        scores[0] = 0.39; // person below threshold
+        scores[3 + 2] = 0.8; // class 2 ("car") in cell 1
+        scores[6] = 0.4; // person exactly at threshold in cell 2
+        let level = Level { stride: 8, grid_w: 4, grid_h: 4, scores: &scores, boxes: &boxes };
+        let mut persons = Vec::new();
+        decode_level(&level, &params(vec![0]), &mut persons);
+        assert_eq!(persons.len(), 1);
+        assert_eq!(persons[0].score, 0.4);
+        let mut both = Vec::new();
+        decode_level(&level, &params(vec![0, 2]), &mut both);
+        assert_eq!(both.iter().map(|d| d.class).collect::<Vec<_>>(), vec![2, 0]);
+    }
+
+    #[test]
+    fn short_outputs_decode_nothing() {
+        let level = Level { stride: 8, grid_w: 4, grid_h: 4, scores: &[1.0; 10], boxes: &[0.0; 10] };
+        let mut out = Vec::new();
+        decode_level(&level, &params(vec![0]), &mut out);
+        assert!(out.is_empty());
+    }
+
+    fn det(x: f32, score: f32, class: u16) -> Detection {
+        Detection { bbox: BBox::new(x, 0.0, x + 10.0, 10.0), score, class }
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlaps_per_class() {
+        let mut d = vec![
+            det(0.0, 0.5, 0),
+            det(1.0, 0.9, 0),  // overlaps the first (IoU 9/11 = 0.82): first is dropped
+            det(20.0, 0.6, 0), // apart
+            det(1.0, 0.7, 2),  // same place, other class: kept
+            det(5.0, 0.8, 0),  // IoU with 0.9 one: 6/14 = 0.43 <= 0.45: kept
+        ];
+        nms(&mut d, 0.45);
+        let got: Vec<(f32, u16)> = d.iter().map(|d| (d.score, d.class)).collect();
+        assert_eq!(got, vec![(0.9, 0), (0.8, 0), (0.7, 2), (0.6, 0)]);
+    }
+
+    #[test]
+    fn variant_parses() {
+        assert_eq!("INT8".parse::<Variant>().unwrap(), Variant::Int8);
+        assert_eq!("fp32".parse::<Variant>().unwrap().manifest_key(), "person");
+        assert!("fp16".parse::<Variant>().is_err());
+    }
+}

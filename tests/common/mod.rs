@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests: the built binary, sample pictures, shared data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ronda` binary cargo built for these tests.
+pub fn ronda() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ronda"));
+    // The tests choose the library and models themselves; the caller's shell must not.
+    c.env_remove("RONDA_ORT_LIB").env_remove("ORT_DYLIB_PATH").env_remove("RONDA_MODELS_DIR");
+    c
+}
+
+/// `bus.jpg`, `zidane.jpg`, ... from `.cache/samples` (installed by `make setup`).
+pub fn sample(name: &str) -> PathBuf {
+    let p = ronda::paths::samples_dir().join(name);
+    assert!(p.is_file(), "{} is missing: run `make setup`", p.display());
+    p
+}
+
+/// `../shared/data/<rel>`, or `None` with a message saying the test is skipped.
+pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
+    match ronda::paths::shared_data_dir() {
+        Some(d) if d.join(rel).exists() => Some(d.join(rel)),
+        _ => {
+            eprintln!("{test}: SKIPPED: ../shared/data/{rel} is not here (this test needs the shared test data)");
+            None
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure the user must understand: exit 1, one line naming `must_name`, no panic or trace.
+pub fn assert_one_line_failure(o: &Output, must_name: &Path) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
+    assert!(!err.contains("panicked") && !err.to_lowercase().contains("backtrace"), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.contains(&must_name.display().to_string()), "stderr does not name {}: {err}", must_name.display());
+}
+
+/// A copy of the models directory that a test may damage.
+pub fn models_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(ronda::paths::models_dir()).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    dir
+}
