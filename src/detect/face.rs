@@ -122,7 +122,7 @@ impl FaceDetector {
         let model = manifest::load_checked(manifest, manifest::FACE, &opts.runtime)?;
         let contract = |what: String| DetectError::ModelContract { path: model.path.clone(), what };
         let input = &model.entry.inputs[0];
-        if !matches!(input.shape.as_slice(), [1, _, _, 3]) {
+        if !matches!(input.shape.as_slice(), [1 | -1, _, _, 3]) {
             return Err(contract(format!("input `{}` shape {:?} is not [1, H, W, 3]", input.name, input.shape)));
         }
         if !matches!(input.shape.as_slice(), [_, -1, -1, _]) {
