@@ -5,7 +5,11 @@ use ronda::cli;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ronda", version, about = "Village CCTV neighbourhood watch (see README.md)")]
+#[command(
+    name = "ronda",
+    version,
+    about = "Village CCTV neighbourhood watch (see README.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

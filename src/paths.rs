@@ -40,7 +40,9 @@ pub fn cache_dir() -> PathBuf {
 
 /// The ONNX Runtime shared library that `scripts/setup` takes from the PyPI wheel.
 pub fn default_ort_library() -> PathBuf {
-    cache_dir().join("onnxruntime").join(format!("libonnxruntime.so.{ORT_VERSION}"))
+    cache_dir()
+        .join("onnxruntime")
+        .join(format!("libonnxruntime.so.{ORT_VERSION}"))
 }
 
 /// Sample media installed by `scripts/setup`: bus.jpg, zidane.jpg, vtest.avi, vtest.mp4.

@@ -6,15 +6,25 @@ mod common;
 
 use common::*;
 use ronda::detect::{
-    Detection, Detector, DetectorOptions, FaceCrop, FaceDetector, MaskClassifier, MaskVerdict, PersonDetector, Variant,
+    Detection, Detector, DetectorOptions, FaceCrop, FaceDetector, MaskClassifier, MaskVerdict,
+    PersonDetector, Variant,
 };
 use ronda::geometry::BBox;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn detect_json(images: &[&Path], extra: &[&str]) -> (Vec<Value>, std::process::Output) {
-    let out = ronda().arg("detect").args(images).arg("--json").args(extra).output().unwrap();
-    let lines = stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let out = ronda()
+        .arg("detect")
+        .args(images)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let lines = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
     (lines, out)
 }
 
@@ -24,7 +34,12 @@ fn boxes(v: &Value, key: &str) -> Vec<[f64; 4]> {
         .unwrap()
         .iter()
         .map(|o| {
-            let b: Vec<f64> = o["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let b: Vec<f64> = o["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
             [b[0], b[1], b[2], b[3]]
         })
         .collect()
@@ -38,11 +53,22 @@ fn bus_has_four_persons() {
     assert_eq!(lines.len(), 1);
     let j = &lines[0];
     assert_eq!(j["image"], bus.display().to_string());
-    assert_eq!((j["width"].as_u64(), j["height"].as_u64()), (Some(810), Some(1080)));
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64()),
+        (Some(810), Some(1080))
+    );
     let persons = boxes(j, "persons");
     assert_eq!(persons.len(), 4, "{j}");
     for (b, p) in persons.iter().zip(j["persons"].as_array().unwrap()) {
-        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 810.0 && b[3] <= 1080.0 && b[0] < b[2] && b[1] < b[3], "{b:?}");
+        assert!(
+            b[0] >= 0.0
+                && b[1] >= 0.0
+                && b[2] <= 810.0
+                && b[3] <= 1080.0
+                && b[0] < b[2]
+                && b[1] < b[3],
+            "{b:?}"
+        );
         // standing people: taller than wide
         assert!(b[3] - b[1] > b[2] - b[0], "{b:?}");
         assert!(p["score"].as_f64().unwrap() >= 0.4);
@@ -50,7 +76,12 @@ fn bus_has_four_persons() {
     // Each face found lies inside some person's box (no faces on the bus itself).
     for f in boxes(j, "faces") {
         let (cx, cy) = ((f[0] + f[2]) / 2.0, (f[1] + f[3]) / 2.0);
-        assert!(persons.iter().any(|p| p[0] <= cx && cx <= p[2] && p[1] <= cy && cy <= p[3]), "face {f:?}");
+        assert!(
+            persons
+                .iter()
+                .any(|p| p[0] <= cx && cx <= p[2] && p[1] <= cy && cy <= p[3]),
+            "face {f:?}"
+        );
     }
 }
 
@@ -82,23 +113,39 @@ fn text_output_and_unreadable_picture() {
         .unwrap();
     let (text, err) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(text.contains("zidane.jpg (1280x720): 2 persons, 2 faces"), "{text}");
+    assert!(
+        text.contains("zidane.jpg (1280x720): 2 persons, 2 faces"),
+        "{text}"
+    );
     assert!(text.contains("no_mask"), "{text}");
     assert!(err.contains(&missing.display().to_string()), "{err}");
-    assert!(err.contains(&not_a_picture.path().display().to_string()), "{err}");
+    assert!(
+        err.contains(&not_a_picture.path().display().to_string()),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn missing_ort_library_is_a_one_line_error() {
     let lib = std::env::temp_dir().join("ronda-test-no-such-dir/libonnxruntime.so.1.31.1");
-    let out = ronda().arg("detect").arg(sample("bus.jpg")).env("RONDA_ORT_LIB", &lib).output().unwrap();
+    let out = ronda()
+        .arg("detect")
+        .arg(sample("bus.jpg"))
+        .env("RONDA_ORT_LIB", &lib)
+        .output()
+        .unwrap();
     assert_one_line_failure(&out, &lib);
     assert!(stderr(&out).contains("make setup"), "{}", stderr(&out));
     // A file that is not a library at all: same kind of message.
     let junk = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(junk.path(), b"not an ELF file").unwrap();
-    let out = ronda().arg("detect").arg(sample("bus.jpg")).env("RONDA_ORT_LIB", junk.path()).output().unwrap();
+    let out = ronda()
+        .arg("detect")
+        .arg(sample("bus.jpg"))
+        .env("RONDA_ORT_LIB", junk.path())
+        .output()
+        .unwrap();
     assert_one_line_failure(&out, junk.path());
 }
 
@@ -116,7 +163,12 @@ fn damaged_model_is_a_one_line_error() {
     let dir = models_copy();
     let model = dir.path().join("nanodet-m.onnx");
     flip_bytes(&model);
-    let out = ronda().arg("detect").arg(sample("bus.jpg")).env("RONDA_MODELS_DIR", dir.path()).output().unwrap();
+    let out = ronda()
+        .arg("detect")
+        .arg(sample("bus.jpg"))
+        .env("RONDA_MODELS_DIR", dir.path())
+        .output()
+        .unwrap();
     assert_one_line_failure(&out, &model);
     assert!(stderr(&out).contains("sha256"), "{}", stderr(&out));
 }
@@ -138,7 +190,13 @@ fn model_onnx_runtime_cannot_parse_is_a_one_line_error() {
     std::fs::write(&model, b"\x08\x07garbage that is not a protobuf model").unwrap();
     let sha = ronda::detect::manifest::sha256_file(&model).unwrap();
     set_manifest_sha(dir.path(), "face", &sha);
-    let out = ronda().arg("detect").arg(sample("bus.jpg")).arg("--models").arg(dir.path()).output().unwrap();
+    let out = ronda()
+        .arg("detect")
+        .arg(sample("bus.jpg"))
+        .arg("--models")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_one_line_failure(&out, &model);
 }
 
@@ -147,20 +205,38 @@ fn model_that_differs_from_the_manifest_says_what_differs() {
     let dir = models_copy();
     let path = dir.path().join("manifest.toml");
     let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-    let out0 = &mut doc["models"]["person"]["outputs"].as_array_of_tables_mut().unwrap().get_mut(0).unwrap();
+    let out0 = &mut doc["models"]["person"]["outputs"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap();
     let name = out0["name"].as_str().unwrap().to_string();
     out0["shape"] = toml_edit::value(toml_edit::Array::from_iter([1i64, 2704, 81]));
     std::fs::write(&path, doc.to_string()).unwrap();
-    let out = ronda().arg("detect").arg(sample("bus.jpg")).arg("--models").arg(dir.path()).output().unwrap();
+    let out = ronda()
+        .arg("detect")
+        .arg(sample("bus.jpg"))
+        .arg("--models")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let model = dir.path().join("nanodet-m.onnx");
     assert_one_line_failure(&out, &model);
     let err = stderr(&out);
-    assert!(err.contains(&format!("output `{name}` has shape")) && err.contains("[1, 2704, 81]"), "{err}");
+    assert!(
+        err.contains(&format!("output `{name}` has shape")) && err.contains("[1, 2704, 81]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cuda_on_the_cpu_build_says_so() {
-    let out = ronda().arg("detect").arg(sample("bus.jpg")).args(["--provider", "cuda"]).output().unwrap();
+    let out = ronda()
+        .arg("detect")
+        .arg(sample("bus.jpg"))
+        .args(["--provider", "cuda"])
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("`cuda`") && err.contains("CPU-only"), "{err}");
@@ -173,7 +249,11 @@ fn cuda_on_the_cpu_build_says_so() {
 fn pictures_for_agreement() -> Vec<PathBuf> {
     let mut v = vec![sample("bus.jpg"), sample("zidane.jpg")];
     if let Some(d) = shared("TUD-Stadtmitte/img1", "int8_agrees_with_fp32 (TUD frames)") {
-        v.extend(["000001.jpg", "000090.jpg", "000179.jpg"].iter().map(|f| d.join(f)));
+        v.extend(
+            ["000001.jpg", "000090.jpg", "000179.jpg"]
+                .iter()
+                .map(|f| d.join(f)),
+        );
     }
     v
 }
@@ -184,17 +264,31 @@ fn persons_of(det: &mut PersonDetector, p: &Path) -> Vec<Detection> {
 
 #[test]
 fn int8_agrees_with_fp32() {
-    let opts = DetectorOptions { faces: false, ..DetectorOptions::default() };
+    let opts = DetectorOptions {
+        faces: false,
+        ..DetectorOptions::default()
+    };
     let mut fp32 = PersonDetector::new(&opts, Variant::Fp32).unwrap();
     let mut int8 = PersonDetector::new(&opts, Variant::Int8).unwrap();
     for p in pictures_for_agreement() {
         let a = persons_of(&mut fp32, &p);
         let b = persons_of(&mut int8, &p);
-        let ious: Vec<f32> =
-            a.iter().map(|d| b.iter().map(|e| d.bbox.iou(&e.bbox)).fold(0.0, f32::max)).collect();
-        eprintln!("{}: fp32 {} persons, int8 {}; best IoUs {ious:.2?}", p.display(), a.len(), b.len());
+        let ious: Vec<f32> = a
+            .iter()
+            .map(|d| b.iter().map(|e| d.bbox.iou(&e.bbox)).fold(0.0, f32::max))
+            .collect();
+        eprintln!(
+            "{}: fp32 {} persons, int8 {}; best IoUs {ious:.2?}",
+            p.display(),
+            a.len(),
+            b.len()
+        );
         assert_eq!(a.len(), b.len(), "{}: fp32 {a:?}\nint8 {b:?}", p.display());
-        assert!(ious.iter().all(|&i| i > 0.8), "{}: IoUs {ious:?}", p.display());
+        assert!(
+            ious.iter().all(|&i| i > 0.8),
+            "{}: IoUs {ious:?}",
+            p.display()
+        );
     }
 }
 
@@ -218,10 +312,20 @@ impl Confusion {
         (self.m[0][0] + self.m[1][1]) as f64 / self.total().max(1) as f64
     }
     fn print(&self, title: &str) {
-        eprintln!("{title}: accuracy {:.1}% of {}", 100.0 * self.accuracy(), self.total());
+        eprintln!(
+            "{title}: accuracy {:.1}% of {}",
+            100.0 * self.accuracy(),
+            self.total()
+        );
         eprintln!("                    predicted mask  predicted no_mask");
-        eprintln!("  with_mask         {:>14}  {:>17}", self.m[0][0], self.m[0][1]);
-        eprintln!("  without_mask      {:>14}  {:>17}", self.m[1][0], self.m[1][1]);
+        eprintln!(
+            "  with_mask         {:>14}  {:>17}",
+            self.m[0][0], self.m[0][1]
+        );
+        eprintln!(
+            "  without_mask      {:>14}  {:>17}",
+            self.m[1][0], self.m[1][1]
+        );
     }
 }
 
@@ -248,7 +352,9 @@ fn labelled_crops(dir: &Path) -> Vec<(PathBuf, bool)> {
 /// first" path loses faces before the classifier sees them (printed below).
 #[test]
 fn mask_stage_on_labelled_crops() {
-    let Some(dir) = shared("masks/crops", "mask_stage_on_labelled_crops") else { return };
+    let Some(dir) = shared("masks/crops", "mask_stage_on_labelled_crops") else {
+        return;
+    };
     let dir = dir.parent().unwrap().to_path_buf();
     let crops = labelled_crops(&dir);
     assert_eq!(crops.len(), 97, "50 with + 47 without");
@@ -279,7 +385,11 @@ fn mask_stage_on_labelled_crops() {
         "crops through RetinaFace first ({no_face} of {} without a face found: classified whole)",
         crops.len()
     ));
-    assert!(straight.accuracy() >= 0.90, "accuracy {:.3}", straight.accuracy());
+    assert!(
+        straight.accuracy() >= 0.90,
+        "accuracy {:.3}",
+        straight.accuracy()
+    );
 }
 
 /// One labelled face box of a scene photo.
@@ -302,8 +412,14 @@ fn voc_boxes(xml: &str) -> Vec<Labelled> {
             let n = |t: &str| tag(o, t).and_then(|v| v.parse::<f32>().ok());
             let bbox = BBox::new(n("xmin")?, n("ymin")?, n("xmax")?, n("ymax")?);
             match name.as_str() {
-                "with_mask" => Some(Labelled { bbox, with_mask: true }),
-                "without_mask" => Some(Labelled { bbox, with_mask: false }),
+                "with_mask" => Some(Labelled {
+                    bbox,
+                    with_mask: true,
+                }),
+                "without_mask" => Some(Labelled {
+                    bbox,
+                    with_mask: false,
+                }),
                 _ => None,
             }
         })
@@ -316,7 +432,9 @@ fn voc_boxes(xml: &str) -> Vec<Labelled> {
 /// and reach 90%.
 #[test]
 fn mask_crop_convention_on_scenes() {
-    let Some(dir) = shared("masks/images", "mask_crop_convention_on_scenes") else { return };
+    let Some(dir) = shared("masks/images", "mask_crop_convention_on_scenes") else {
+        return;
+    };
     let ann = dir.parent().unwrap().join("annotations");
     let opts = DetectorOptions::default();
     let mut fd = FaceDetector::new(&opts).unwrap();
@@ -328,19 +446,30 @@ fn mask_crop_convention_on_scenes() {
     let mut results: Vec<Confusion> = conventions.iter().map(|_| Confusion::default()).collect();
     let mut labelled = Confusion::default();
     let (mut faces_total, mut found) = (0, 0);
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     for img_path in names {
         let stem = img_path.file_stem().unwrap().to_string_lossy().to_string();
-        let Ok(xml) = std::fs::read_to_string(ann.join(format!("{stem}.xml"))) else { continue };
+        let Ok(xml) = std::fs::read_to_string(ann.join(format!("{stem}.xml"))) else {
+            continue;
+        };
         let img = image::open(&img_path).unwrap().to_rgb8();
         let truth = voc_boxes(&xml);
         let faces = fd.detect(&img).unwrap();
         for t in &truth {
             faces_total += 1;
             // the human box itself, for comparison
-            labelled.add(t.with_mask, mc.classify_regions(&img, &[t.bbox]).unwrap()[0].0);
-            let Some(f) = faces.iter().max_by(|a, b| a.bbox.iou(&t.bbox).total_cmp(&b.bbox.iou(&t.bbox))) else {
+            labelled.add(
+                t.with_mask,
+                mc.classify_regions(&img, &[t.bbox]).unwrap()[0].0,
+            );
+            let Some(f) = faces
+                .iter()
+                .max_by(|a, b| a.bbox.iou(&t.bbox).total_cmp(&b.bbox.iou(&t.bbox)))
+            else {
                 continue;
             };
             if f.bbox.iou(&t.bbox) < 0.3 {
@@ -353,21 +482,35 @@ fn mask_crop_convention_on_scenes() {
             }
         }
     }
-    eprintln!("scene photos: {found} of {faces_total} labelled faces found by RetinaFace (IoU >= 0.3)");
+    eprintln!(
+        "scene photos: {found} of {faces_total} labelled faces found by RetinaFace (IoU >= 0.3)"
+    );
     labelled.print("labelled boxes themselves");
     let default = FaceCrop::default();
     let mut best = 0.0f64;
     let mut default_acc = 0.0;
     for (c, r) in conventions.iter().zip(&results) {
-        r.print(&format!("RetinaFace box, margin {:.1}, square {}", c.margin, c.square));
+        r.print(&format!(
+            "RetinaFace box, margin {:.1}, square {}",
+            c.margin, c.square
+        ));
         best = best.max(r.accuracy());
         if *c == default {
             default_acc = r.accuracy();
         }
     }
-    assert!(found * 10 >= faces_total * 7, "RetinaFace found only {found} of {faces_total}");
-    assert!(default_acc + 0.01 >= best, "default {default_acc:.3} vs best {best:.3}");
-    assert!(default_acc >= 0.90, "default convention accuracy {default_acc:.3}");
+    assert!(
+        found * 10 >= faces_total * 7,
+        "RetinaFace found only {found} of {faces_total}"
+    );
+    assert!(
+        default_acc + 0.01 >= best,
+        "default {default_acc:.3} vs best {best:.3}"
+    );
+    assert!(
+        default_acc >= 0.90,
+        "default convention accuracy {default_acc:.3}"
+    );
 }
 
 #[test]
@@ -382,8 +525,16 @@ fn detector_facade_finds_faces_in_person_boxes() {
     }
     assert_eq!(faces.len(), 2, "{faces:?}");
     for f in &faces {
-        let best = whole.faces.iter().map(|g| g.bbox.iou(&f.bbox)).fold(0.0, f32::max);
-        assert!(best > 0.6, "face {:?} not where the whole-picture pass found one ({best})", f.bbox);
+        let best = whole
+            .faces
+            .iter()
+            .map(|g| g.bbox.iou(&f.bbox))
+            .fold(0.0, f32::max);
+        assert!(
+            best > 0.6,
+            "face {:?} not where the whole-picture pass found one ({best})",
+            f.bbox
+        );
         assert_eq!(f.mask.map(|m| m.0), Some(MaskVerdict::NoMask));
     }
 }

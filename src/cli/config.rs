@@ -9,9 +9,13 @@ pub struct CheckArgs {
 }
 
 pub fn check(_args: CheckArgs) -> CliResult {
-    Err(CliError::Runtime("`ronda check-config` is not built yet".into()))
+    Err(CliError::Runtime(
+        "`ronda check-config` is not built yet".into(),
+    ))
 }
 
 pub fn print_default() -> CliResult {
-    Err(CliError::Runtime("`ronda print-default-config` is not built yet".into()))
+    Err(CliError::Runtime(
+        "`ronda print-default-config` is not built yet".into(),
+    ))
 }

@@ -4,7 +4,10 @@
 //! processed; the exit status is then 1. A model or ONNX Runtime problem stops at once (exit 1).
 
 use super::{CliError, CliResult};
-use crate::detect::{Detection, Detector, DetectorOptions, Face, ImageResult, PERSON, Provider, RuntimeOptions, Variant};
+use crate::detect::{
+    Detection, Detector, DetectorOptions, Face, ImageResult, PERSON, Provider, RuntimeOptions,
+    Variant,
+};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,11 +65,16 @@ pub struct Args {
 impl Args {
     fn options(&self) -> Result<DetectorOptions, CliError> {
         if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(CliError::Usage(format!("--threshold {} must be between 0 and 1", self.threshold)));
+            return Err(CliError::Usage(format!(
+                "--threshold {} must be between 0 and 1",
+                self.threshold
+            )));
         }
         let threads = match self.threads {
             Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
         };
         let mut classes = vec!["person".to_string()];
         classes.extend(self.classes.iter().cloned());
@@ -79,7 +87,11 @@ impl Args {
                 },
                 threads,
             },
-            variant: if self.int8 || self.model == ModelArg::Int8 { Variant::Int8 } else { Variant::Fp32 },
+            variant: if self.int8 || self.model == ModelArg::Int8 {
+                Variant::Int8
+            } else {
+                Variant::Fp32
+            },
             person_threshold: self.threshold,
             classes,
             faces: !self.no_faces,
@@ -140,17 +152,32 @@ fn score(s: f32) -> f64 {
     (s as f64 * 1000.0).round() / 1000.0
 }
 
-fn to_json<'a>(name: &'a str, r: &ImageResult, class_name: &dyn Fn(u16) -> String) -> ImageJson<'a> {
-    let (persons, others): (Vec<&Detection>, Vec<&Detection>) = r.persons.iter().partition(|d| d.class == PERSON);
+fn to_json<'a>(
+    name: &'a str,
+    r: &ImageResult,
+    class_name: &dyn Fn(u16) -> String,
+) -> ImageJson<'a> {
+    let (persons, others): (Vec<&Detection>, Vec<&Detection>) =
+        r.persons.iter().partition(|d| d.class == PERSON);
     ImageJson {
         image: name,
         width: r.width,
         height: r.height,
-        persons: persons.iter().map(|d| PersonJson { bbox: px(&d.bbox), score: score(d.score) }).collect(),
+        persons: persons
+            .iter()
+            .map(|d| PersonJson {
+                bbox: px(&d.bbox),
+                score: score(d.score),
+            })
+            .collect(),
         faces: r.faces.iter().map(face_json).collect(),
         objects: others
             .iter()
-            .map(|d| ObjectJson { class: class_name(d.class), bbox: px(&d.bbox), score: score(d.score) })
+            .map(|d| ObjectJson {
+                class: class_name(d.class),
+                bbox: px(&d.bbox),
+                score: score(d.score),
+            })
             .collect(),
     }
 }
@@ -165,7 +192,8 @@ fn face_json(f: &Face) -> FaceJson {
 }
 
 fn to_text(j: &ImageJson<'_>) -> String {
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut s = format!(
         "{} ({}x{}): {}, {}\n",
         j.image,
@@ -186,7 +214,11 @@ fn to_text(j: &ImageJson<'_>) -> String {
             (Some(m), Some(ms)) => format!("  {m} {ms:.2}"),
             _ => String::new(),
         };
-        s += &format!("  face        {:.2}  {}{verdict}\n", f.score, fmt_box(&f.bbox));
+        s += &format!(
+            "  face        {:.2}  {}{verdict}\n",
+            f.score,
+            fmt_box(&f.bbox)
+        );
     }
     s
 }
@@ -194,8 +226,15 @@ fn to_text(j: &ImageJson<'_>) -> String {
 pub fn run(args: Args) -> CliResult {
     let opts = args.options()?;
     let mut detector = Detector::new(&opts).map_err(|e| CliError::Runtime(e.to_string()))?;
-    let class_names: Vec<String> = (0..80u16).map(|c| detector.person_detector().class_name(c).to_string()).collect();
-    let class_name = |c: u16| class_names.get(c as usize).cloned().unwrap_or_else(|| c.to_string());
+    let class_names: Vec<String> = (0..80u16)
+        .map(|c| detector.person_detector().class_name(c).to_string())
+        .collect();
+    let class_name = |c: u16| {
+        class_names
+            .get(c as usize)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    };
     let stdout = std::io::stdout();
     let mut failed = 0usize;
     for path in &args.images {
@@ -203,12 +242,17 @@ pub fn run(args: Args) -> CliResult {
         let img = match image::open(path) {
             Ok(i) => i.to_rgb8(),
             Err(e) => {
-                eprintln!("ronda: cannot read image {name}: {}", crate::detect::one_line_error(&e));
+                eprintln!(
+                    "ronda: cannot read image {name}: {}",
+                    crate::detect::one_line_error(&e)
+                );
                 failed += 1;
                 continue;
             }
         };
-        let result = detector.detect_image(&img).map_err(|e| CliError::Runtime(format!("{name}: {e}")))?;
+        let result = detector
+            .detect_image(&img)
+            .map_err(|e| CliError::Runtime(format!("{name}: {e}")))?;
         let j = to_json(&name, &result, &class_name);
         let text = if args.json {
             serde_json::to_string(&j).map_err(|e| CliError::Runtime(e.to_string()))? + "\n"
@@ -224,7 +268,11 @@ pub fn run(args: Args) -> CliResult {
             return Err(CliError::Runtime(format!("cannot write the results: {e}")));
         }
     }
-    if failed > 0 { Err(CliError::Reported) } else { Ok(()) }
+    if failed > 0 {
+        Err(CliError::Reported)
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -239,8 +287,16 @@ mod tests {
             width: 810,
             height: 1080,
             persons: vec![
-                Detection { bbox: BBox::new(1.04, 2.0, 3.0, 4.0), score: 0.82345, class: 0 },
-                Detection { bbox: BBox::new(5.0, 6.0, 7.0, 8.0), score: 0.5, class: 2 },
+                Detection {
+                    bbox: BBox::new(1.04, 2.0, 3.0, 4.0),
+                    score: 0.82345,
+                    class: 0,
+                },
+                Detection {
+                    bbox: BBox::new(5.0, 6.0, 7.0, 8.0),
+                    score: 0.5,
+                    class: 2,
+                },
             ],
             faces: vec![Face {
                 bbox: BBox::new(10.0, 11.0, 12.0, 13.0),
@@ -249,14 +305,19 @@ mod tests {
                 mask: Some((MaskVerdict::NoMask, 0.97)),
             }],
         };
-        let j = to_json("bus.jpg", &r, &|c| if c == 2 { "car".into() } else { "?".into() });
+        let j = to_json("bus.jpg", &r, &|c| {
+            if c == 2 { "car".into() } else { "?".into() }
+        });
         let s = serde_json::to_string(&j).unwrap();
         assert_eq!(
             s,
             r#"{"image":"bus.jpg","width":810,"height":1080,"persons":[{"box":[1.0,2.0,3.0,4.0],"score":0.823}],"faces":[{"box":[10.0,11.0,12.0,13.0],"score":0.99,"mask":"no_mask","mask_score":0.97}],"objects":[{"class":"car","box":[5.0,6.0,7.0,8.0],"score":0.5}]}"#
         );
         let text = to_text(&j);
-        assert!(text.starts_with("bus.jpg (810x1080): 1 person, 1 face\n"), "{text}");
+        assert!(
+            text.starts_with("bus.jpg (810x1080): 1 person, 1 face\n"),
+            "{text}"
+        );
         assert!(text.contains("no_mask 0.97"), "{text}");
         assert!(text.contains("car"), "{text}");
     }

@@ -106,7 +106,12 @@ impl Detector {
             }
             _ => Vec::new(),
         };
-        Ok(ImageResult { width: img.width(), height: img.height(), persons, faces })
+        Ok(ImageResult {
+            width: img.width(),
+            height: img.height(),
+            persons,
+            faces,
+        })
     }
 
     /// Persons (and configured classes) only: the per-frame call of the live pipeline.
@@ -117,7 +122,11 @@ impl Detector {
     /// Faces with mask verdicts inside the head-and-shoulders part of a person box (the top
     /// [`HEAD_FRACTION`] of its height, widened a little): what the gate's no-mask rule needs.
     /// Empty when faces are off.
-    pub fn faces_of_person(&mut self, img: &RgbImage, person: &BBox) -> Result<Vec<Face>, DetectError> {
+    pub fn faces_of_person(
+        &mut self,
+        img: &RgbImage,
+        person: &BBox,
+    ) -> Result<Vec<Face>, DetectError> {
         self.faces_in(img, head_region(person))
     }
 
@@ -156,7 +165,12 @@ pub const HEAD_FRACTION: f32 = 0.4;
 /// out, a head turned at the box's edge).
 pub fn head_region(person: &BBox) -> BBox {
     let w = person.width();
-    BBox::new(person.x1 - 0.1 * w, person.y1, person.x2 + 0.1 * w, person.y1 + HEAD_FRACTION * person.height())
+    BBox::new(
+        person.x1 - 0.1 * w,
+        person.y1,
+        person.x2 + 0.1 * w,
+        person.y1 + HEAD_FRACTION * person.height(),
+    )
 }
 
 #[cfg(test)]

@@ -72,7 +72,11 @@ pub enum DetectError {
          says {expected} (restore it from the repository)",
         path.display()
     )]
-    ModelChecksum { path: PathBuf, expected: String, actual: String },
+    ModelChecksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
 
     /// ONNX Runtime could not build a session from the file.
     #[error("ONNX Runtime cannot load model file {}: {reason}", path.display())]

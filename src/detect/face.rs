@@ -32,7 +32,11 @@ pub struct FaceParams {
 
 impl Default for FaceParams {
     fn default() -> Self {
-        Self { threshold: 0.8, max_side: 640, min_side: 192 }
+        Self {
+            threshold: 0.8,
+            max_side: 640,
+            min_side: 192,
+        }
     }
 }
 
@@ -98,7 +102,12 @@ pub fn decode(rows: &[f32], pl: &Placement, threshold: f32) -> Vec<Face> {
         for (i, lm) in landmarks.iter_mut().enumerate() {
             *lm = to_src(row[4 + 2 * i], row[5 + 2 * i]);
         }
-        faces.push(Face { bbox, score, landmarks, mask: None });
+        faces.push(Face {
+            bbox,
+            score,
+            landmarks,
+            mask: None,
+        });
     }
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
     faces
@@ -120,23 +129,38 @@ impl FaceDetector {
 
     pub fn from_manifest(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self, DetectError> {
         let model = manifest::load_checked(manifest, manifest::FACE, &opts.runtime)?;
-        let contract = |what: String| DetectError::ModelContract { path: model.path.clone(), what };
+        let contract = |what: String| DetectError::ModelContract {
+            path: model.path.clone(),
+            what,
+        };
         let input = &model.entry.inputs[0];
         if !matches!(input.shape.as_slice(), [1 | -1, _, _, 3]) {
-            return Err(contract(format!("input `{}` shape {:?} is not [1, H, W, 3]", input.name, input.shape)));
+            return Err(contract(format!(
+                "input `{}` shape {:?} is not [1, H, W, 3]",
+                input.name, input.shape
+            )));
         }
         if !matches!(input.shape.as_slice(), [_, -1, -1, _]) {
-            return Err(contract(format!("input `{}` must have dynamic height and width", input.name)));
+            return Err(contract(format!(
+                "input `{}` must have dynamic height and width",
+                input.name
+            )));
         }
         let output = model
             .entry
             .output_by_meaning("detections")
             .ok_or_else(|| contract("no output has meaning = \"detections\"".into()))?;
         if output.shape.last() != Some(&(ROW as i64)) {
-            return Err(contract(format!("output `{}` shape {:?} is not [K, 16]", output.name, output.shape)));
+            return Err(contract(format!(
+                "output `{}` shape {:?} is not [K, 16]",
+                output.name, output.shape
+            )));
         }
         let p = opts.face;
-        if !(0.0..=1.0).contains(&p.threshold) || p.max_side < ALIGN as u32 || p.min_side > p.max_side {
+        if !(0.0..=1.0).contains(&p.threshold)
+            || p.max_side < ALIGN as u32
+            || p.min_side > p.max_side
+        {
             return Err(DetectError::Setting {
                 setting: "face".into(),
                 reason: format!(
@@ -160,7 +184,11 @@ impl FaceDetector {
     }
 
     /// Faces inside `region` of the picture, in picture pixels.
-    pub fn detect_region(&mut self, img: &RgbImage, region: BBox) -> Result<Vec<Face>, DetectError> {
+    pub fn detect_region(
+        &mut self,
+        img: &RgbImage,
+        region: BBox,
+    ) -> Result<Vec<Face>, DetectError> {
         let Some(pl) = place(region, img.width(), img.height(), &self.params) else {
             return Ok(Vec::new());
         };
@@ -173,8 +201,12 @@ impl FaceDetector {
             input[i..i + 3].copy_from_slice(&rgb);
         });
         let path = &self.model.path;
-        let fail = |e: &dyn std::fmt::Display| DetectError::Inference { path: path.clone(), reason: one_line(e) };
-        let tensor = TensorRef::from_array_view(([1usize, ih, iw, 3], &self.input[..])).map_err(|e| fail(&e))?;
+        let fail = |e: &dyn std::fmt::Display| DetectError::Inference {
+            path: path.clone(),
+            reason: one_line(e),
+        };
+        let tensor = TensorRef::from_array_view(([1usize, ih, iw, 3], &self.input[..]))
+            .map_err(|e| fail(&e))?;
         let outputs = self
             .model
             .session
@@ -198,17 +230,28 @@ mod tests {
 
     #[test]
     fn place_pads_to_32_and_scales_big_pictures_down() {
-        let p = FaceParams { threshold: 0.8, max_side: 640, min_side: 192 };
+        let p = FaceParams {
+            threshold: 0.8,
+            max_side: 640,
+            min_side: 192,
+        };
         let pl = place(BBox::new(0.0, 0.0, 810.0, 1080.0), 810, 1080, &p).unwrap();
         assert_eq!((pl.scaled_w, pl.scaled_h), (480, 640));
         assert_eq!((pl.input_w, pl.input_h), (480, 640));
         let pl = place(BBox::new(0.0, 0.0, 500.0, 300.0), 500, 300, &p).unwrap();
-        assert_eq!((pl.scaled_w, pl.scaled_h, pl.input_w, pl.input_h), (500, 300, 512, 320));
+        assert_eq!(
+            (pl.scaled_w, pl.scaled_h, pl.input_w, pl.input_h),
+            (500, 300, 512, 320)
+        );
     }
 
     #[test]
     fn place_clamps_region_and_scales_small_ones_up() {
-        let p = FaceParams { threshold: 0.8, max_side: 640, min_side: 192 };
+        let p = FaceParams {
+            threshold: 0.8,
+            max_side: 640,
+            min_side: 192,
+        };
         let pl = place(BBox::new(-10.5, 20.2, 47.5, 96.0), 100, 100, &p).unwrap();
         assert_eq!(pl.region, BBox::new(0.0, 20.0, 48.0, 96.0));
         // longer side 76 -> 192: x2.526

@@ -73,16 +73,23 @@ impl Manifest {
         if !path.is_file() {
             return Err(DetectError::ManifestMissing { path });
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| DetectError::ManifestRead { path: path.clone(), reason: one_line(e) })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| DetectError::ManifestRead {
+            path: path.clone(),
+            reason: one_line(e),
+        })?;
         Self::parse(&text, dir, &path)
     }
 
     /// Parse manifest text; `dir` is where its files live, `path` names it in messages.
     pub fn parse(text: &str, dir: &Path, path: &Path) -> Result<Manifest, DetectError> {
-        let invalid = |reason: String| DetectError::ManifestInvalid { path: path.to_path_buf(), reason };
+        let invalid = |reason: String| DetectError::ManifestInvalid {
+            path: path.to_path_buf(),
+            reason,
+        };
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             match line {
                 Some(l) => invalid(format!("line {l}: {}", one_line(e.message()))),
                 None => invalid(one_line(e.message())),
@@ -90,13 +97,20 @@ impl Manifest {
         })?;
         for (key, m) in &raw.models {
             if m.file.is_empty() || m.file.contains("..") || Path::new(&m.file).is_absolute() {
-                return Err(invalid(format!("[models.{key}] file = {:?} must be a file name inside the models directory", m.file)));
+                return Err(invalid(format!(
+                    "[models.{key}] file = {:?} must be a file name inside the models directory",
+                    m.file
+                )));
             }
             if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid(format!("[models.{key}] sha256 must be 64 hex digits")));
+                return Err(invalid(format!(
+                    "[models.{key}] sha256 must be 64 hex digits"
+                )));
             }
             if m.inputs.is_empty() || m.outputs.is_empty() {
-                return Err(invalid(format!("[models.{key}] needs at least one [[inputs]] and one [[outputs]]")));
+                return Err(invalid(format!(
+                    "[models.{key}] needs at least one [[inputs]] and one [[outputs]]"
+                )));
             }
             for t in m.inputs.iter().chain(&m.outputs) {
                 if t.shape.iter().any(|&d| d < -1 || d == 0) {
@@ -107,13 +121,20 @@ impl Manifest {
                 }
             }
         }
-        Ok(Manifest { dir: dir.to_path_buf(), path: path.to_path_buf(), models: raw.models })
+        Ok(Manifest {
+            dir: dir.to_path_buf(),
+            path: path.to_path_buf(),
+            models: raw.models,
+        })
     }
 
     pub fn entry(&self, key: &str) -> Result<&ModelEntry, DetectError> {
         self.models
             .get(key)
-            .ok_or_else(|| DetectError::ManifestEntryMissing { path: self.path.clone(), key: key.into() })
+            .ok_or_else(|| DetectError::ManifestEntryMissing {
+                path: self.path.clone(),
+                key: key.into(),
+            })
     }
 
     pub fn file_path(&self, entry: &ModelEntry) -> PathBuf {
@@ -125,11 +146,18 @@ impl Manifest {
         let entry = self.entry(key)?;
         let path = self.file_path(entry);
         if !path.is_file() {
-            return Err(DetectError::ModelMissing { path, key: key.into() });
+            return Err(DetectError::ModelMissing {
+                path,
+                key: key.into(),
+            });
         }
         let actual = sha256_file(&path)?;
         if !actual.eq_ignore_ascii_case(&entry.sha256) {
-            return Err(DetectError::ModelChecksum { path, expected: entry.sha256.to_ascii_lowercase(), actual });
+            return Err(DetectError::ModelChecksum {
+                path,
+                expected: entry.sha256.to_ascii_lowercase(),
+                actual,
+            });
         }
         Ok(path)
     }
@@ -137,7 +165,10 @@ impl Manifest {
 
 /// Hex sha256 of a file, read in blocks.
 pub fn sha256_file(path: &Path) -> Result<String, DetectError> {
-    let read_err = |e: std::io::Error| DetectError::ModelRead { path: path.to_path_buf(), reason: one_line(e) };
+    let read_err = |e: std::io::Error| DetectError::ModelRead {
+        path: path.to_path_buf(),
+        reason: one_line(e),
+    };
     let mut f = std::fs::File::open(path).map_err(read_err)?;
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h).map_err(read_err)?;
@@ -175,12 +206,21 @@ pub struct Port {
 pub fn session_ports(session: &Session) -> (Vec<Port>, Vec<Port>) {
     let conv = |o: &ort::value::Outlet| {
         let (shape, dtype) = match o.dtype() {
-            ValueType::Tensor { ty, shape, .. } => (shape.iter().copied().collect(), dtype_name(*ty)),
+            ValueType::Tensor { ty, shape, .. } => {
+                (shape.iter().copied().collect(), dtype_name(*ty))
+            }
             other => (Vec::new(), format!("{other:?}")),
         };
-        Port { name: o.name().to_string(), shape, dtype }
+        Port {
+            name: o.name().to_string(),
+            shape,
+            dtype,
+        }
     };
-    (session.inputs().iter().map(conv).collect(), session.outputs().iter().map(conv).collect())
+    (
+        session.inputs().iter().map(conv).collect(),
+        session.outputs().iter().map(conv).collect(),
+    )
 }
 
 /// Compare the ports of a model with the manifest entry. Every difference is listed (`; `
@@ -189,7 +229,11 @@ pub fn compare_ports(entry: &ModelEntry, inputs: &[Port], outputs: &[Port]) -> R
     let mut diffs = Vec::new();
     compare_side("input", &entry.inputs, inputs, &mut diffs);
     compare_side("output", &entry.outputs, outputs, &mut diffs);
-    if diffs.is_empty() { Ok(()) } else { Err(diffs.join("; ")) }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("; "))
+    }
 }
 
 fn compare_side(side: &str, want: &[TensorSpec], have: &[Port], diffs: &mut Vec<String>) {
@@ -197,7 +241,10 @@ fn compare_side(side: &str, want: &[TensorSpec], have: &[Port], diffs: &mut Vec<
         match have.iter().find(|p| p.name == w.name) {
             None => {
                 let names: Vec<&str> = have.iter().map(|p| p.name.as_str()).collect();
-                diffs.push(format!("{side} `{}` is missing (the model has {side}s {names:?})", w.name));
+                diffs.push(format!(
+                    "{side} `{}` is missing (the model has {side}s {names:?})",
+                    w.name
+                ));
             }
             Some(p) => {
                 if p.shape != w.shape {
@@ -207,7 +254,10 @@ fn compare_side(side: &str, want: &[TensorSpec], have: &[Port], diffs: &mut Vec<
                     ));
                 }
                 if p.dtype != w.dtype {
-                    diffs.push(format!("{side} `{}` has type {}, the manifest says {}", w.name, p.dtype, w.dtype));
+                    diffs.push(format!(
+                        "{side} `{}` has type {}, the manifest says {}",
+                        w.name, p.dtype, w.dtype
+                    ));
                 }
             }
         }
@@ -237,15 +287,25 @@ pub fn load_checked(
     let entry = manifest.entry(key)?.clone();
     let session = super::runtime::session(runtime, &path)?;
     let (inputs, outputs) = session_ports(&session);
-    compare_ports(&entry, &inputs, &outputs).map_err(|what| DetectError::ModelContract { path: path.clone(), what })?;
+    compare_ports(&entry, &inputs, &outputs).map_err(|what| DetectError::ModelContract {
+        path: path.clone(),
+        what,
+    })?;
     tracing::debug!(model = key, file = %path.display(), "model loaded and checked");
-    Ok(CheckedModel { session, path, key: key.into(), entry })
+    Ok(CheckedModel {
+        session,
+        path,
+        key: key.into(),
+        entry,
+    })
 }
 
 impl ModelEntry {
     /// The output whose `meaning` is `m`.
     pub fn output_by_meaning(&self, m: &str) -> Option<&TensorSpec> {
-        self.outputs.iter().find(|o| o.meaning.as_deref() == Some(m))
+        self.outputs
+            .iter()
+            .find(|o| o.meaning.as_deref() == Some(m))
     }
 }
 
@@ -274,7 +334,11 @@ meaning = "scores_stride8"
     }
 
     fn port(name: &str, shape: &[i64]) -> Port {
-        Port { name: name.into(), shape: shape.to_vec(), dtype: "float32".into() }
+        Port {
+            name: name.into(),
+            shape: shape.to_vec(),
+            dtype: "float32".into(),
+        }
     }
 
     #[test]
@@ -283,18 +347,35 @@ meaning = "scores_stride8"
         let e = m.entry("person").unwrap();
         assert_eq!(e.file, "nanodet-m.onnx");
         assert_eq!(e.inputs[0].shape, vec![1, 3, 416, 416]);
-        assert_eq!(e.output_by_meaning("scores_stride8").unwrap().name, "Identity:0");
+        assert_eq!(
+            e.output_by_meaning("scores_stride8").unwrap().name,
+            "Identity:0"
+        );
         assert_eq!(m.file_path(e), PathBuf::from("/m/nanodet-m.onnx"));
-        assert!(matches!(m.entry("face"), Err(DetectError::ManifestEntryMissing { .. })));
+        assert!(matches!(
+            m.entry("face"),
+            Err(DetectError::ManifestEntryMissing { .. })
+        ));
     }
 
     #[test]
     fn rejects_bad_sha_and_escaping_file() {
-        let bad_sha = GOOD.replace("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "xyz");
+        let bad_sha = GOOD.replace(
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "xyz",
+        );
         let e = parse(&bad_sha).unwrap_err().to_string();
-        assert!(e.contains("sha256") && e.contains("/m/manifest.toml"), "{e}");
+        assert!(
+            e.contains("sha256") && e.contains("/m/manifest.toml"),
+            "{e}"
+        );
         let escape = GOOD.replace("nanodet-m.onnx", "../etc/passwd");
-        assert!(parse(&escape).unwrap_err().to_string().contains("inside the models directory"));
+        assert!(
+            parse(&escape)
+                .unwrap_err()
+                .to_string()
+                .contains("inside the models directory")
+        );
         let toml_err = parse("[models.person\nfile=1").unwrap_err().to_string();
         assert!(toml_err.contains("is invalid"), "{toml_err}");
     }
@@ -303,7 +384,11 @@ meaning = "scores_stride8"
     fn compare_accepts_exact_ports() {
         let m = parse(GOOD).unwrap();
         let e = m.entry("person").unwrap();
-        let r = compare_ports(e, &[port("input_1:0", &[1, 3, 416, 416])], &[port("Identity:0", &[1, 2704, 80])]);
+        let r = compare_ports(
+            e,
+            &[port("input_1:0", &[1, 3, 416, 416])],
+            &[port("Identity:0", &[1, 2704, 80])],
+        );
         assert_eq!(r, Ok(()));
     }
 
@@ -313,13 +398,35 @@ meaning = "scores_stride8"
         let e = m.entry("person").unwrap();
         let mut wrong_type = port("input_1:0", &[1, 3, -1, -1]);
         wrong_type.dtype = "uint8".into();
-        let err = compare_ports(e, &[wrong_type], &[port("Identity:0", &[1, 2704, 81]), port("extra", &[1])]).unwrap_err();
-        assert!(err.contains("input `input_1:0` has shape [1, 3, -1, -1], the manifest says [1, 3, 416, 416]"), "{err}");
-        assert!(err.contains("has type uint8, the manifest says float32"), "{err}");
-        assert!(err.contains("output `Identity:0` has shape [1, 2704, 81]"), "{err}");
-        assert!(err.contains("output `extra` is not in the manifest"), "{err}");
+        let err = compare_ports(
+            e,
+            &[wrong_type],
+            &[port("Identity:0", &[1, 2704, 81]), port("extra", &[1])],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(
+                "input `input_1:0` has shape [1, 3, -1, -1], the manifest says [1, 3, 416, 416]"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("has type uint8, the manifest says float32"),
+            "{err}"
+        );
+        assert!(
+            err.contains("output `Identity:0` has shape [1, 2704, 81]"),
+            "{err}"
+        );
+        assert!(
+            err.contains("output `extra` is not in the manifest"),
+            "{err}"
+        );
         let missing = compare_ports(e, &[], &[port("Identity:0", &[1, 2704, 80])]).unwrap_err();
-        assert!(missing.contains("input `input_1:0` is missing"), "{missing}");
+        assert!(
+            missing.contains("input `input_1:0` is missing"),
+            "{missing}"
+        );
     }
 
     #[test]
@@ -329,10 +436,16 @@ meaning = "scores_stride8"
         std::fs::write(dir.path().join(MANIFEST_FILE), GOOD).unwrap();
         let m = Manifest::load(dir.path()).unwrap();
         let err = m.check_file("person").unwrap_err().to_string();
-        assert!(err.contains("nanodet-m.onnx") && err.contains("damaged"), "{err}");
+        assert!(
+            err.contains("nanodet-m.onnx") && err.contains("damaged"),
+            "{err}"
+        );
         assert!(!err.contains('\n'));
         std::fs::remove_file(dir.path().join("nanodet-m.onnx")).unwrap();
-        assert!(matches!(m.check_file("person"), Err(DetectError::ModelMissing { .. })));
+        assert!(matches!(
+            m.check_file("person"),
+            Err(DetectError::ModelMissing { .. })
+        ));
     }
 
     #[test]
@@ -340,6 +453,9 @@ meaning = "scores_stride8"
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("abc");
         std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(sha256_file(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

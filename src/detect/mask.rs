@@ -28,7 +28,10 @@ impl Default for FaceCrop {
     /// `mask_crop_convention` test. RetinaFace boxes are tight (chin to brows), so a small
     /// margin brings in the mask's outline.
     fn default() -> Self {
-        Self { margin: 0.1, square: false }
+        Self {
+            margin: 0.1,
+            square: false,
+        }
     }
 }
 
@@ -43,12 +46,22 @@ pub fn crop_region(face: &BBox, w: u32, h: u32, crop: &FaceCrop) -> BBox {
         bw = s;
         bh = s;
     }
-    BBox::new(c.x - bw / 2.0, c.y - bh / 2.0, c.x + bw / 2.0, c.y + bh / 2.0).clamp(w as f32, h as f32)
+    BBox::new(
+        c.x - bw / 2.0,
+        c.y - bh / 2.0,
+        c.x + bw / 2.0,
+        c.y + bh / 2.0,
+    )
+    .clamp(w as f32, h as f32)
 }
 
 /// Verdict from the two probabilities (mask, without_mask).
 pub fn verdict(mask: f32, without: f32) -> (MaskVerdict, f32) {
-    if mask > without { (MaskVerdict::Mask, mask) } else { (MaskVerdict::NoMask, without) }
+    if mask > without {
+        (MaskVerdict::Mask, mask)
+    } else {
+        (MaskVerdict::NoMask, without)
+    }
 }
 
 pub struct MaskClassifier {
@@ -70,18 +83,29 @@ impl MaskClassifier {
 
     pub fn from_manifest(manifest: &Manifest, opts: &DetectorOptions) -> Result<Self, DetectError> {
         let model = manifest::load_checked(manifest, manifest::MASK, &opts.runtime)?;
-        let contract = |what: String| DetectError::ModelContract { path: model.path.clone(), what };
+        let contract = |what: String| DetectError::ModelContract {
+            path: model.path.clone(),
+            what,
+        };
         let input = &model.entry.inputs[0];
         let (batched, side) = match input.shape.as_slice() {
             [n, h, w, 3] if h == w && *h > 0 && (*n == -1 || *n == 1) => (*n == -1, *h as usize),
-            s => return Err(contract(format!("input `{}` shape {s:?} is not [N, S, S, 3]", input.name))),
+            s => {
+                return Err(contract(format!(
+                    "input `{}` shape {s:?} is not [N, S, S, 3]",
+                    input.name
+                )));
+            }
         };
         let output = model
             .entry
             .output_by_meaning("probabilities")
             .ok_or_else(|| contract("no output has meaning = \"probabilities\"".into()))?;
         if output.shape.last() != Some(&2) {
-            return Err(contract(format!("output `{}` shape {:?} is not [N, 2]", output.name, output.shape)));
+            return Err(contract(format!(
+                "output `{}` shape {:?} is not [N, 2]",
+                output.name, output.shape
+            )));
         }
         if !(0.0..=2.0).contains(&opts.face_crop.margin) {
             return Err(DetectError::Setting {
@@ -101,7 +125,11 @@ impl MaskClassifier {
     }
 
     /// Mask verdict for one face box of the picture (cut with the crop convention).
-    pub fn classify(&mut self, img: &RgbImage, face: &BBox) -> Result<(MaskVerdict, f32), DetectError> {
+    pub fn classify(
+        &mut self,
+        img: &RgbImage,
+        face: &BBox,
+    ) -> Result<(MaskVerdict, f32), DetectError> {
         let region = crop_region(face, img.width(), img.height(), &self.crop);
         Ok(self.classify_regions(img, &[region])?[0])
     }
@@ -112,12 +140,18 @@ impl MaskClassifier {
     }
 
     /// Fill in `mask` of every face, in one run when the model takes batches.
-    pub fn classify_faces(&mut self, img: &RgbImage, faces: &mut [Face]) -> Result<(), DetectError> {
+    pub fn classify_faces(
+        &mut self,
+        img: &RgbImage,
+        faces: &mut [Face],
+    ) -> Result<(), DetectError> {
         if faces.is_empty() {
             return Ok(());
         }
-        let regions: Vec<BBox> =
-            faces.iter().map(|f| crop_region(&f.bbox, img.width(), img.height(), &self.crop)).collect();
+        let regions: Vec<BBox> = faces
+            .iter()
+            .map(|f| crop_region(&f.bbox, img.width(), img.height(), &self.crop))
+            .collect();
         let verdicts = self.classify_regions(img, &regions)?;
         for (f, v) in faces.iter_mut().zip(verdicts) {
             f.mask = Some(v);
@@ -126,16 +160,29 @@ impl MaskClassifier {
     }
 
     /// Verdicts for explicit regions of the picture (no crop convention applied).
-    pub fn classify_regions(&mut self, img: &RgbImage, regions: &[BBox]) -> Result<Vec<(MaskVerdict, f32)>, DetectError> {
+    pub fn classify_regions(
+        &mut self,
+        img: &RgbImage,
+        regions: &[BBox],
+    ) -> Result<Vec<(MaskVerdict, f32)>, DetectError> {
         let mut out = Vec::with_capacity(regions.len());
-        let chunk = if self.batched { regions.len().max(1) } else { 1 };
+        let chunk = if self.batched {
+            regions.len().max(1)
+        } else {
+            1
+        };
         for group in regions.chunks(chunk) {
             self.run_batch(img, group, &mut out)?;
         }
         Ok(out)
     }
 
-    fn run_batch(&mut self, img: &RgbImage, regions: &[BBox], out: &mut Vec<(MaskVerdict, f32)>) -> Result<(), DetectError> {
+    fn run_batch(
+        &mut self,
+        img: &RgbImage,
+        regions: &[BBox],
+        out: &mut Vec<(MaskVerdict, f32)>,
+    ) -> Result<(), DetectError> {
         let s = self.side;
         let per = s * s * 3;
         self.input.clear();
@@ -150,8 +197,12 @@ impl MaskClassifier {
             });
         }
         let path = &self.model.path;
-        let fail = |e: &dyn std::fmt::Display| DetectError::Inference { path: path.clone(), reason: one_line(e) };
-        let tensor = TensorRef::from_array_view(([regions.len(), s, s, 3], &self.input[..])).map_err(|e| fail(&e))?;
+        let fail = |e: &dyn std::fmt::Display| DetectError::Inference {
+            path: path.clone(),
+            reason: one_line(e),
+        };
+        let tensor = TensorRef::from_array_view(([regions.len(), s, s, 3], &self.input[..]))
+            .map_err(|e| fail(&e))?;
         let outputs = self
             .model
             .session
@@ -162,7 +213,11 @@ impl MaskClassifier {
             .ok_or_else(|| fail(&format!("output `{}` missing", self.output_name)))?;
         let (_, probs) = value.try_extract_tensor::<f32>().map_err(|e| fail(&e))?;
         if probs.len() != 2 * regions.len() {
-            return Err(fail(&format!("{} probabilities for {} faces", probs.len(), regions.len())));
+            return Err(fail(&format!(
+                "{} probabilities for {} faces",
+                probs.len(),
+                regions.len()
+            )));
         }
         out.extend(probs.chunks_exact(2).map(|p| verdict(p[0], p[1])));
         Ok(())
@@ -185,13 +240,45 @@ mod tests {
     #[test]
     fn crop_margin_and_square() {
         let f = BBox::new(100.0, 100.0, 140.0, 160.0); // 40 x 60, centre (120, 130)
-        let tight = crop_region(&f, 1000, 1000, &FaceCrop { margin: 0.0, square: false });
+        let tight = crop_region(
+            &f,
+            1000,
+            1000,
+            &FaceCrop {
+                margin: 0.0,
+                square: false,
+            },
+        );
         assert_eq!(tight, f);
-        let wide = crop_region(&f, 1000, 1000, &FaceCrop { margin: 0.25, square: false });
+        let wide = crop_region(
+            &f,
+            1000,
+            1000,
+            &FaceCrop {
+                margin: 0.25,
+                square: false,
+            },
+        );
         assert_eq!(wide, BBox::new(90.0, 85.0, 150.0, 175.0));
-        let sq = crop_region(&f, 1000, 1000, &FaceCrop { margin: 0.0, square: true });
+        let sq = crop_region(
+            &f,
+            1000,
+            1000,
+            &FaceCrop {
+                margin: 0.0,
+                square: true,
+            },
+        );
         assert_eq!(sq, BBox::new(90.0, 100.0, 150.0, 160.0));
-        let edge = crop_region(&BBox::new(0.0, 0.0, 20.0, 20.0), 15, 15, &FaceCrop { margin: 0.5, square: true });
+        let edge = crop_region(
+            &BBox::new(0.0, 0.0, 20.0, 20.0),
+            15,
+            15,
+            &FaceCrop {
+                margin: 0.5,
+                square: true,
+            },
+        );
         assert_eq!(edge, BBox::new(0.0, 0.0, 15.0, 15.0));
     }
 

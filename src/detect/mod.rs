@@ -52,7 +52,8 @@ pub(crate) mod resample;
 pub mod runtime;
 
 pub use detector::{
-    Detector, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV, default_models_dir, head_region,
+    Detector, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV, default_models_dir,
+    head_region,
 };
 pub use error::{DetectError, one_line as one_line_error};
 pub use face::{FaceDetector, FaceParams};

@@ -107,7 +107,10 @@ pub fn decode_level(level: &Level<'_>, p: &DecodeParams, out: &mut Vec<Detection
         // Usually nothing passes: test the scores before decoding the box.
         let mut any = false;
         for &c in &p.classes {
-            if row_scores.get(c as usize).is_some_and(|&s| s >= p.threshold) {
+            if row_scores
+                .get(c as usize)
+                .is_some_and(|&s| s >= p.threshold)
+            {
                 any = true;
                 break;
             }
@@ -123,9 +126,15 @@ pub fn decode_level(level: &Level<'_>, p: &DecodeParams, out: &mut Vec<Detection
         let bbox = BBox::new((cx - l) * sx, (cy - t) * sy, (cx + r) * sx, (cy + b) * sy)
             .clamp(p.source.width as f32, p.source.height as f32);
         for &c in &p.classes {
-            let Some(&score) = row_scores.get(c as usize) else { continue };
+            let Some(&score) = row_scores.get(c as usize) else {
+                continue;
+            };
             if score >= p.threshold && bbox.area() > 0.0 {
-                out.push(Detection { bbox, score, class: c });
+                out.push(Detection {
+                    bbox,
+                    score,
+                    class: c,
+                });
             }
         }
     }
@@ -149,7 +158,10 @@ pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut keep: Vec<Detection> = Vec::with_capacity(dets.len());
     for d in dets.drain(..) {
-        if keep.iter().all(|k| k.class != d.class || k.bbox.iou(&d.bbox) <= iou) {
+        if keep
+            .iter()
+            .all(|k| k.class != d.class || k.bbox.iou(&d.bbox) <= iou)
+        {
             keep.push(d);
         }
     }
@@ -189,14 +201,26 @@ impl PersonDetector {
         Self::from_manifest(&manifest, opts, variant)
     }
 
-    pub fn from_manifest(manifest: &Manifest, opts: &DetectorOptions, variant: Variant) -> Result<Self, DetectError> {
+    pub fn from_manifest(
+        manifest: &Manifest,
+        opts: &DetectorOptions,
+        variant: Variant,
+    ) -> Result<Self, DetectError> {
         let model = manifest::load_checked(manifest, variant.manifest_key(), &opts.runtime)?;
-        let contract = |what: String| DetectError::ModelContract { path: model.path.clone(), what };
+        let contract = |what: String| DetectError::ModelContract {
+            path: model.path.clone(),
+            what,
+        };
         let entry = &model.entry;
         let input = &entry.inputs[0];
         let (input_h, input_w) = match input.shape.as_slice() {
             [1, 3, h, w] if *h > 0 && *w > 0 => (*h as usize, *w as usize),
-            s => return Err(contract(format!("input `{}` shape {s:?} is not [1, 3, H, W]", input.name))),
+            s => {
+                return Err(contract(format!(
+                    "input `{}` shape {s:?} is not [1, 3, H, W]",
+                    input.name
+                )));
+            }
         };
         let mut levels = Vec::new();
         let mut num_classes = 0usize;
@@ -214,7 +238,9 @@ impl PersonDetector {
             let grid_h = input_h.div_ceil(stride as usize);
             let cells = (grid_w * grid_h) as i64;
             match (scores.shape.as_slice(), boxes.shape.as_slice()) {
-                ([1, n, c], [1, m, b]) if *n == cells && *m == cells && *c > 0 && *b > 0 && b % 4 == 0 => {
+                ([1, n, c], [1, m, b])
+                    if *n == cells && *m == cells && *c > 0 && *b > 0 && b % 4 == 0 =>
+                {
                     num_classes = *c as usize;
                     bins = (*b / 4) as usize;
                 }
@@ -225,7 +251,13 @@ impl PersonDetector {
                     )));
                 }
             }
-            levels.push(LevelSpec { stride, grid_w, grid_h, scores_name: scores.name, boxes_name: boxes.name });
+            levels.push(LevelSpec {
+                stride,
+                grid_w,
+                grid_h,
+                scores_name: scores.name,
+                boxes_name: boxes.name,
+            });
         }
         let class_names = if entry.classes.is_empty() {
             (0..num_classes).map(|i| i.to_string()).collect()
@@ -245,7 +277,11 @@ impl PersonDetector {
                 None => {
                     return Err(DetectError::Setting {
                         setting: "classes".into(),
-                        reason: format!("`{name}` is not a class of {} (known: {})", model.path.display(), class_names.join(", ")),
+                        reason: format!(
+                            "`{name}` is not a class of {} (known: {})",
+                            model.path.display(),
+                            class_names.join(", ")
+                        ),
                     });
                 }
             }
@@ -265,7 +301,10 @@ impl PersonDetector {
             classes,
             input_w: input_w as u32,
             input_h: input_h as u32,
-            source: SourceSize { width: input_w as u32, height: input_h as u32 },
+            source: SourceSize {
+                width: input_w as u32,
+                height: input_h as u32,
+            },
         };
         Ok(Self {
             input_name: input.name.clone(),
@@ -301,14 +340,22 @@ impl PersonDetector {
             input[plane + i] = (rgb[1] - MEAN_BGR[1]) / STD_BGR[1];
             input[2 * plane + i] = (rgb[0] - MEAN_BGR[2]) / STD_BGR[2];
         });
-        SourceSize { width: img.width(), height: img.height() }
+        SourceSize {
+            width: img.width(),
+            height: img.height(),
+        }
     }
 
     /// Run the network on the current input tensor; keeps the outputs for [`Self::postprocess`].
     pub fn run(&mut self) -> Result<(), DetectError> {
         let path = &self.model.path;
-        let fail = |e: &dyn std::fmt::Display| DetectError::Inference { path: path.clone(), reason: one_line(e) };
-        let tensor = TensorRef::from_array_view(([1usize, 3, self.input_h, self.input_w], &self.input[..])).map_err(|e| fail(&e))?;
+        let fail = |e: &dyn std::fmt::Display| DetectError::Inference {
+            path: path.clone(),
+            reason: one_line(e),
+        };
+        let tensor =
+            TensorRef::from_array_view(([1usize, 3, self.input_h, self.input_w], &self.input[..]))
+                .map_err(|e| fail(&e))?;
         let outputs = self
             .model
             .session
@@ -316,7 +363,9 @@ impl PersonDetector {
             .map_err(|e| fail(&e))?;
         for (spec, (scores, boxes)) in self.levels.iter().zip(self.raw.iter_mut()) {
             for (name, buf) in [(&spec.scores_name, scores), (&spec.boxes_name, boxes)] {
-                let value = outputs.get(name.as_str()).ok_or_else(|| fail(&format!("output `{name}` missing")))?;
+                let value = outputs
+                    .get(name.as_str())
+                    .ok_or_else(|| fail(&format!("output `{name}` missing")))?;
                 let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(&e))?;
                 buf.clear();
                 buf.extend_from_slice(data);
@@ -327,10 +376,19 @@ impl PersonDetector {
 
     /// Decode and suppress the last run's outputs into detections in `src` pixels.
     pub fn postprocess(&self, src: SourceSize) -> Vec<Detection> {
-        let params = DecodeParams { source: src, ..self.params.clone() };
+        let params = DecodeParams {
+            source: src,
+            ..self.params.clone()
+        };
         let mut dets = Vec::new();
         for (spec, (scores, boxes)) in self.levels.iter().zip(&self.raw) {
-            let level = Level { stride: spec.stride, grid_w: spec.grid_w, grid_h: spec.grid_h, scores, boxes };
+            let level = Level {
+                stride: spec.stride,
+                grid_w: spec.grid_w,
+                grid_h: spec.grid_h,
+                scores,
+                boxes,
+            };
             decode_level(&level, &params, &mut dets);
         }
         nms(&mut dets, self.nms_iou);
@@ -339,7 +397,9 @@ impl PersonDetector {
 
     /// Name of a COCO class index (`person`, `car`, ...).
     pub fn class_name(&self, class: u16) -> &str {
-        self.class_names.get(class as usize).map_or("?", String::as_str)
+        self.class_names
+            .get(class as usize)
+            .map_or("?", String::as_str)
     }
 
     pub fn variant(&self) -> Variant {
@@ -368,7 +428,10 @@ mod tests {
             classes,
             input_w: 32,
             input_h: 32,
-            source: SourceSize { width: 64, height: 32 },
+            source: SourceSize {
+                width: 64,
+                height: 32,
+            },
         }
     }
 
@@ -402,7 +465,13 @@ mod tests {
         for (k, bin) in [1usize, 2, 1, 0].into_iter().enumerate() {
             boxes[cell * 44 + k * 11..cell * 44 + (k + 1) * 11].copy_from_slice(&peaked(bin));
         }
-        let level = Level { stride: 8, grid_w: 4, grid_h: 4, scores: &scores, boxes: &boxes };
+        let level = Level {
+            stride: 8,
+            grid_w: 4,
+            grid_h: 4,
+            scores: &scores,
+            boxes: &boxes,
+        };
         let mut out = Vec::new();
         decode_level(&level, &params(vec![0]), &mut out);
         assert_eq!(out.len(), 1);
@@ -428,7 +497,13 @@ mod tests {
         scores[0] = 0.39; // person below threshold
         scores[3 + 2] = 0.8; // class 2 ("car") in cell 1
         scores[6] = 0.4; // person exactly at threshold in cell 2
-        let level = Level { stride: 8, grid_w: 4, grid_h: 4, scores: &scores, boxes: &boxes };
+        let level = Level {
+            stride: 8,
+            grid_w: 4,
+            grid_h: 4,
+            scores: &scores,
+            boxes: &boxes,
+        };
         let mut persons = Vec::new();
         decode_level(&level, &params(vec![0]), &mut persons);
         assert_eq!(persons.len(), 1);
@@ -440,24 +515,34 @@ mod tests {
 
     #[test]
     fn short_outputs_decode_nothing() {
-        let level = Level { stride: 8, grid_w: 4, grid_h: 4, scores: &[1.0; 10], boxes: &[0.0; 10] };
+        let level = Level {
+            stride: 8,
+            grid_w: 4,
+            grid_h: 4,
+            scores: &[1.0; 10],
+            boxes: &[0.0; 10],
+        };
         let mut out = Vec::new();
         decode_level(&level, &params(vec![0]), &mut out);
         assert!(out.is_empty());
     }
 
     fn det(x: f32, score: f32, class: u16) -> Detection {
-        Detection { bbox: BBox::new(x, 0.0, x + 10.0, 10.0), score, class }
+        Detection {
+            bbox: BBox::new(x, 0.0, x + 10.0, 10.0),
+            score,
+            class,
+        }
     }
 
     #[test]
     fn nms_keeps_best_of_overlaps_per_class() {
         let mut d = vec![
             det(0.0, 0.5, 0),
-            det(1.0, 0.9, 0),  // overlaps the first (IoU 9/11 = 0.82): first is dropped
+            det(1.0, 0.9, 0), // overlaps the first (IoU 9/11 = 0.82): first is dropped
             det(20.0, 0.6, 0), // apart
-            det(1.0, 0.7, 2),  // same place, other class: kept
-            det(5.0, 0.8, 0),  // IoU with 0.9 one: 6/14 = 0.43 <= 0.45: kept
+            det(1.0, 0.7, 2), // same place, other class: kept
+            det(5.0, 0.8, 0), // IoU with 0.9 one: 6/14 = 0.43 <= 0.45: kept
         ];
         nms(&mut d, 0.45);
         let got: Vec<(f32, u16)> = d.iter().map(|d| (d.score, d.class)).collect();

@@ -84,7 +84,9 @@ mod tests {
     fn region_outside_clamps_to_edge() {
         let img = RgbImage::from_fn(2, 2, |x, _| image::Rgb([if x == 0 { 0 } else { 200 }; 3]));
         let mut out = vec![0.0f32; 4];
-        sample_bilinear(&img, BBox::new(-10.0, 0.0, -6.0, 2.0), 4, 1, |x, _, p| out[x] = p[0]);
+        sample_bilinear(&img, BBox::new(-10.0, 0.0, -6.0, 2.0), 4, 1, |x, _, p| {
+            out[x] = p[0]
+        });
         assert_eq!(out, vec![0.0; 4]);
     }
 }

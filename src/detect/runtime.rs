@@ -73,7 +73,11 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { library: None, provider: Provider::Cpu, threads: 1 }
+        Self {
+            library: None,
+            provider: Provider::Cpu,
+            threads: 1,
+        }
     }
 }
 
@@ -81,7 +85,11 @@ impl Default for RuntimeOptions {
 /// the copy `scripts/setup` put in `.cache/onnxruntime/`. Relative paths are taken from the
 /// current directory (ort itself would try the executable's directory first).
 pub fn resolve_library(explicit: Option<&Path>) -> PathBuf {
-    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let path = explicit
         .map(Path::to_path_buf)
         .or_else(|| from_env(ORT_LIB_ENV))
@@ -113,30 +121,45 @@ pub fn environment(library: Option<&Path>) -> Result<Environment, DetectError> {
         if same_file(&l.path, &path) {
             return Ok(l.env.clone());
         }
-        return Err(DetectError::OrtAlreadyLoaded { loaded: l.path.clone(), requested: path });
+        return Err(DetectError::OrtAlreadyLoaded {
+            loaded: l.path.clone(),
+            requested: path,
+        });
     }
     if !path.is_file() {
         return Err(DetectError::OrtLibraryMissing { path });
     }
-    let builder = ort::init_from(&path)
-        .map_err(|e| DetectError::OrtLibrary { path: path.clone(), reason: one_line(e) })?;
+    let builder = ort::init_from(&path).map_err(|e| DetectError::OrtLibrary {
+        path: path.clone(),
+        reason: one_line(e),
+    })?;
     let env = builder
         .with_name("ronda")
         .with_telemetry(false)
         .with_logger(Arc::new(ort_log))
         .build()
-        .map_err(|e| DetectError::OrtEnvironment { path: path.clone(), reason: one_line(e) })?;
+        .map_err(|e| DetectError::OrtEnvironment {
+            path: path.clone(),
+            reason: one_line(e),
+        })?;
     // Warnings from tf2onnx graphs (unused initialisers) are noise for a guard; real failures come
     // back as errors that we report once, naming the model.
     env.set_log_level(LogLevel::Warning);
     tracing::debug!(library = %path.display(), "ONNX Runtime loaded");
-    *loaded = Some(Loaded { path, env: env.clone() });
+    *loaded = Some(Loaded {
+        path,
+        env: env.clone(),
+    });
     Ok(env)
 }
 
 /// The library this process loaded, if any.
 pub fn loaded_library() -> Option<PathBuf> {
-    LOADED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|l| l.path.clone())
+    LOADED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|l| l.path.clone())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -185,7 +208,9 @@ pub fn session(opts: &RuntimeOptions, model: &Path) -> Result<Session, DetectErr
     builder.commit_from_file(model).map_err(|e| load_err(&e))
 }
 
-fn with_cuda(builder: ort::session::builder::SessionBuilder) -> Result<ort::session::builder::SessionBuilder, DetectError> {
+fn with_cuda(
+    builder: ort::session::builder::SessionBuilder,
+) -> Result<ort::session::builder::SessionBuilder, DetectError> {
     let library = loaded_library().unwrap_or_default();
     let unavailable = |reason: String| DetectError::ExecutionProvider {
         provider: "cuda".into(),

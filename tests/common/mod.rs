@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 pub fn ronda() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ronda"));
     // The tests choose the library and models themselves; the caller's shell must not.
-    c.env_remove("RONDA_ORT_LIB").env_remove("ORT_DYLIB_PATH").env_remove("RONDA_MODELS_DIR");
+    c.env_remove("RONDA_ORT_LIB")
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("RONDA_MODELS_DIR");
     c
 }
 
@@ -24,7 +26,9 @@ pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
     match ronda::paths::shared_data_dir() {
         Some(d) if d.join(rel).exists() => Some(d.join(rel)),
         _ => {
-            eprintln!("{test}: SKIPPED: ../shared/data/{rel} is not here (this test needs the shared test data)");
+            eprintln!(
+                "{test}: SKIPPED: ../shared/data/{rel} is not here (this test needs the shared test data)"
+            );
             None
         }
     }
@@ -42,9 +46,20 @@ pub fn stderr(o: &Output) -> String {
 pub fn assert_one_line_failure(o: &Output, must_name: &Path) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
-    assert!(!err.contains("panicked") && !err.to_lowercase().contains("backtrace"), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "expected one line, got: {err}");
-    assert!(err.contains(&must_name.display().to_string()), "stderr does not name {}: {err}", must_name.display());
+    assert!(
+        !err.contains("panicked") && !err.to_lowercase().contains("backtrace"),
+        "stderr: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line, got: {err}"
+    );
+    assert!(
+        err.contains(&must_name.display().to_string()),
+        "stderr does not name {}: {err}",
+        must_name.display()
+    );
 }
 
 /// A copy of the models directory that a test may damage.
