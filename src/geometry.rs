@@ -63,3 +63,160 @@ impl BBox {
         [self.x1, self.y1, self.x2, self.y2]
     }
 }
+
+/// A directed segment A -> B: a counting line. `in` is A->B turned a quarter turn clockwise on
+/// screen (x right, y down), i.e. the side where [`Segment::side`] is positive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    pub a: Point,
+    pub b: Point,
+}
+
+impl Segment {
+    pub const fn new(a: Point, b: Point) -> Self {
+        Self { a, b }
+    }
+
+    pub fn length(&self) -> f32 {
+        ((self.b.x - self.a.x).powi(2) + (self.b.y - self.a.y).powi(2)).sqrt()
+    }
+
+    /// s(P) = (x2-x1)(Py-y1) - (y2-y1)(Px-x1): positive on the `in` side, negative on the `out`
+    /// side, zero on the line (DESIGN.md "Lines, directions and counting").
+    pub fn side(&self, p: Point) -> f32 {
+        (self.b.x - self.a.x) * (p.y - self.a.y) - (self.b.y - self.a.y) * (p.x - self.a.x)
+    }
+
+    /// Signed distance in pixels from the infinite line through A and B (sign as [`side`]).
+    ///
+    /// [`side`]: Segment::side
+    pub fn signed_distance(&self, p: Point) -> f32 {
+        let len = self.length();
+        if len == 0.0 { 0.0 } else { self.side(p) / len }
+    }
+
+    /// Where the move `p -> q` meets the infinite line through A and B, as the parameter `t`
+    /// along A->B (`0..=1` means on the segment itself). `None` when the move is parallel to it.
+    pub fn crossing_param(&self, p: Point, q: Point) -> Option<f32> {
+        let (rx, ry) = (q.x - p.x, q.y - p.y);
+        let (sx, sy) = (self.b.x - self.a.x, self.b.y - self.a.y);
+        let den = rx * sy - ry * sx;
+        if den == 0.0 {
+            return None;
+        }
+        let (pax, pay) = (p.x - self.a.x, p.y - self.a.y);
+        Some((pax * ry - pay * rx) / -den)
+    }
+
+    /// Does the move `p -> q` meet the segment itself (not just the infinite line)?
+    pub fn meets(&self, p: Point, q: Point) -> bool {
+        let (sp, sq) = (self.side(p), self.side(q));
+        if (sp > 0.0 && sq > 0.0) || (sp < 0.0 && sq < 0.0) {
+            return false;
+        }
+        matches!(self.crossing_param(p, q), Some(t) if (0.0..=1.0).contains(&t))
+    }
+
+    /// The same segment drawn the other way round: `in` and `out` swap.
+    pub fn reversed(&self) -> Segment {
+        Segment::new(self.b, self.a)
+    }
+}
+
+/// A closed polygon (zone) in camera pixels; the last point joins the first.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Polygon {
+    pub points: Vec<Point>,
+}
+
+impl Polygon {
+    pub fn new(points: Vec<Point>) -> Self {
+        Self { points }
+    }
+
+    /// Even-odd rule; points exactly on an edge may fall either way.
+    pub fn contains(&self, p: Point) -> bool {
+        let pts = &self.points;
+        if pts.len() < 3 {
+            return false;
+        }
+        let mut inside = false;
+        let mut j = pts.len() - 1;
+        for i in 0..pts.len() {
+            let (pi, pj) = (pts[i], pts[j]);
+            if (pi.y > p.y) != (pj.y > p.y) {
+                let x = pj.x + (p.y - pj.y) * (pi.x - pj.x) / (pi.y - pj.y);
+                if p.x < x {
+                    inside = !inside;
+                }
+            }
+            j = i;
+        }
+        inside
+    }
+
+    /// Twice the signed area; zero for a degenerate polygon (all points on one line).
+    pub fn doubled_area(&self) -> f32 {
+        let pts = &self.points;
+        let mut acc = 0.0;
+        for i in 0..pts.len() {
+            let (p, q) = (pts[i], pts[(i + 1) % pts.len()]);
+            acc += p.x * q.y - q.x * p.y;
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn design_example_direction() {
+        // DESIGN.md: a line from (100,0) down to (100,200); x=150 -> x=50 is `in`.
+        let l = Segment::new(Point::new(100.0, 0.0), Point::new(100.0, 200.0));
+        assert!(l.side(Point::new(150.0, 100.0)) < 0.0);
+        assert!(l.side(Point::new(50.0, 100.0)) > 0.0);
+        assert!(l.meets(Point::new(150.0, 100.0), Point::new(50.0, 100.0)));
+        assert!(!l.meets(Point::new(150.0, 300.0), Point::new(50.0, 300.0)));
+    }
+
+    #[test]
+    fn polygon_contains() {
+        let sq = Polygon::new(vec![
+            Point::new(0.0, 0.0),
+            Point::new(10.0, 0.0),
+            Point::new(10.0, 10.0),
+            Point::new(0.0, 10.0),
+        ]);
+        assert!(sq.contains(Point::new(5.0, 5.0)));
+        assert!(!sq.contains(Point::new(15.0, 5.0)));
+        assert_eq!(sq.doubled_area().abs(), 200.0);
+    }
+
+    fn pt() -> impl Strategy<Value = Point> {
+        (-500f32..500.0, -500f32..500.0).prop_map(|(x, y)| Point::new(x, y))
+    }
+
+    proptest! {
+        #[test]
+        fn reversing_a_line_flips_the_side(a in pt(), b in pt(), p in pt(), q in pt()) {
+            let l = Segment::new(a, b);
+            let (s, r) = (l.side(p), l.reversed().side(p));
+            prop_assert!((s + r).abs() <= 1e-3 * (1.0 + s.abs()), "{} vs {}", s, r);
+            // away from the ends and the line, the segment test does not depend on direction
+            prop_assume!(l.side(p).abs() > 1.0 && l.side(q).abs() > 1.0);
+            let t = l.crossing_param(p, q);
+            prop_assume!(t.is_none_or(|t| (t - 0.0).abs() > 1e-3 && (t - 1.0).abs() > 1e-3));
+            prop_assert_eq!(l.meets(p, q), l.reversed().meets(p, q));
+        }
+
+        #[test]
+        fn a_move_on_one_side_never_meets(a in pt(), b in pt(), p in pt(), q in pt()) {
+            let l = Segment::new(a, b);
+            prop_assume!(l.side(p) * l.side(q) > 1.0);
+            prop_assert!(!l.meets(p, q));
+        }
+    }
+}

@@ -1,10 +1,269 @@
-//! `ronda analyze`.
+//! `ronda analyze VIDEO [--line NAME=x1,y1,x2,y2]... [--config FILE --camera ID] [--json]`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 use super::{CliError, CliResult};
+use crate::analyze::{self, AnalyzeError, AnalyzeOptions, detector_options_for_tracking};
+use crate::config::Settings;
+use crate::detect::Variant;
+use crate::geometry::Point;
+use crate::rules::LineSpec;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelArg {
+    Fp32,
+    Int8,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The video file (MP4, MKV, AVI, ...). A bare name such as vtest.avi is also looked up
+    /// among the sample media that `make setup` installs.
+    pub video: PathBuf,
+    /// A counting line NAME=x1,y1,x2,y2 in video pixels; `in` is A->B turned a quarter turn
+    /// clockwise. Repeatable.
+    #[arg(long = "line", value_name = "NAME=x1,y1,x2,y2")]
+    pub lines: Vec<String>,
+    /// Take the lines (and tracking settings) of a camera from this configuration file.
+    #[arg(long, value_name = "FILE", requires = "camera")]
+    pub config: Option<PathBuf>,
+    /// The camera id in --config whose lines to use.
+    #[arg(long, value_name = "ID", requires = "config")]
+    pub camera: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Add a mask verdict to each crossing (face + mask models on the person's head).
+    #[arg(long)]
+    pub mask: bool,
+    /// Person model precision.
+    #[arg(long, value_enum, default_value = "int8")]
+    pub model: ModelArg,
+    /// Inference threads (default: all cores, at most 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: Option<u16>,
+    /// Measure instead: detector-only vs whole-analysis throughput over the same decoded
+    /// frames, fp32 and int8, 1 and 2 threads.
+    #[arg(long)]
+    pub bench: bool,
+    /// Frames decoded into memory for --bench.
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub bench_frames: usize,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::Runtime("`ronda analyze` is not built yet".into()))
+/// Parse `NAME=x1,y1,x2,y2`.
+pub fn parse_line(s: &str) -> Result<LineSpec, String> {
+    let (name, coords) = s.split_once('=').ok_or_else(|| {
+        format!("--line `{s}`: write it NAME=x1,y1,x2,y2, e.g. gate=320,100,320,360")
+    })?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("--line `{s}`: the line needs a name before ="));
+    }
+    let nums: Result<Vec<f32>, _> = coords.split(',').map(|v| v.trim().parse::<f32>()).collect();
+    match nums {
+        Ok(v) if v.len() == 4 && v.iter().all(|x| x.is_finite()) => {
+            if v[0] == v[2] && v[1] == v[3] {
+                return Err(format!(
+                    "--line `{s}`: both points are the same; a line needs length"
+                ));
+            }
+            Ok(LineSpec::new(
+                name,
+                Point::new(v[0], v[1]),
+                Point::new(v[2], v[3]),
+            ))
+        }
+        _ => Err(format!(
+            "--line `{s}`: needs four numbers x1,y1,x2,y2 after the name, e.g. gate=320,100,320,360"
+        )),
+    }
+}
+
+fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
+    let mut opts = AnalyzeOptions::default();
+    if let (Some(file), Some(id)) = (&args.config, &args.camera) {
+        let settings = Settings::load(file).map_err(|e| CliError::Usage(e.to_string()))?;
+        let cam = settings.camera(id).ok_or_else(|| {
+            let ids: Vec<&str> = settings.cameras.iter().map(|c| c.id.as_str()).collect();
+            CliError::Usage(format!(
+                "{}: no camera `{id}`; cameras there: {}",
+                file.display(),
+                if ids.is_empty() {
+                    "none".into()
+                } else {
+                    ids.join(", ")
+                }
+            ))
+        })?;
+        opts.tracker = settings.tracker.clone();
+        opts.counting = settings.counting.clone();
+        opts.detector = detector_options_for_tracking(&opts.tracker);
+        let d = settings.detector_options();
+        opts.detector.runtime = d.runtime;
+        opts.detector.models_dir = d.models_dir;
+        opts.lines = cam.lines.iter().map(|l| l.spec()).collect();
+        if opts.lines.is_empty() && args.lines.is_empty() {
+            return Err(CliError::Usage(format!(
+                "{}: camera `{id}` has no [[cameras.lines]]; add one or use --line",
+                file.display()
+            )));
+        }
+    }
+    for l in &args.lines {
+        let spec = parse_line(l).map_err(CliError::Usage)?;
+        if opts.lines.iter().any(|x| x.name == spec.name) {
+            return Err(CliError::Usage(format!(
+                "--line: the name `{}` is used twice",
+                spec.name
+            )));
+        }
+        opts.lines.push(spec);
+    }
+    opts.detector.variant = match args.model {
+        ModelArg::Fp32 => Variant::Fp32,
+        ModelArg::Int8 => Variant::Int8,
+    };
+    opts.detector.runtime.threads = match args.threads {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4),
+    };
+    opts.mask = args.mask;
+    Ok(opts)
+}
+
+fn runtime(e: AnalyzeError) -> CliError {
+    CliError::Runtime(crate::detect::one_line_error(e))
+}
+
+pub fn run(args: Args) -> CliResult {
+    let opts = options(&args)?;
+    let video = analyze::resolve_video(&args.video);
+    if args.bench {
+        return bench(&args, &video, &opts);
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} frames {per_sec} [{elapsed_precise}] {wide_bar}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut progress = |done: u64, expected: Option<u64>| {
+        if let Some(b) = &bar {
+            if let Some(n) = expected
+                && b.length() != Some(n.max(done))
+            {
+                b.set_length(n.max(done));
+            }
+            b.set_position(done);
+        }
+    };
+    let (result, times) = analyze::analyze(&video, &opts, &mut progress).map_err(runtime)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string(&result).map_err(|e| CliError::Runtime(e.to_string()))?;
+        let _ = writeln!(out, "{text}");
+    } else {
+        let _ = writeln!(
+            out,
+            "{}: {} frames at {:.2} fps ({:.1} s of video) analysed in {:.1} s ({:.1} frames/s)",
+            result.video,
+            result.frames,
+            result.fps,
+            if result.fps > 0.0 {
+                result.frames as f64 / result.fps
+            } else {
+                0.0
+            },
+            times.wall.as_secs_f64(),
+            result.frames as f64 / times.wall.as_secs_f64().max(1e-9)
+        );
+        if result.lines.is_empty() {
+            let _ = writeln!(
+                out,
+                "no lines given (use --line NAME=x1,y1,x2,y2): nothing counted"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\n{:<16} {:>6} {:>6} {:>10}",
+                "line", "in", "out", "occupancy"
+            );
+            for (name, c) in &result.lines {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:>6} {:>6} {:>10}",
+                    name,
+                    c.in_,
+                    c.out,
+                    c.occupancy()
+                );
+            }
+            let _ = writeln!(
+                out,
+                "\n{:<16} {:>4} {:>6} {:>7} {:>9}  mask",
+                "line", "dir", "track", "frame", "time"
+            );
+            for c in &result.crossings {
+                let mask = match (c.mask, c.mask_score) {
+                    (Some(m), Some(s)) => format!("{} {:.2}", m.as_str(), s),
+                    _ if opts.mask => "no face seen".into(),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:>4} {:>6} {:>7} {:>8.2}s  {mask}",
+                    c.line,
+                    c.direction.as_str(),
+                    c.track_id,
+                    c.frame,
+                    c.time_s
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bench(args: &Args, video: &std::path::Path, opts: &AnalyzeOptions) -> CliResult {
+    let (frames, _fps) = analyze::decode_frames(video, args.bench_frames).map_err(runtime)?;
+    eprintln!(
+        "bench: {} frames of {} decoded into memory; every figure below runs over the same frames",
+        frames.len(),
+        video.display()
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<6} {:>7} {:>12} {:>12} {:>7} {:>16}",
+        "model", "threads", "detector f/s", "analysis f/s", "ratio", "track+rules us/f"
+    );
+    let rows =
+        analyze::bench(&frames, opts, &[Variant::Fp32, Variant::Int8], &[1, 2]).map_err(runtime)?;
+    for r in &rows {
+        let _ = writeln!(
+            out,
+            "{:<6} {:>7} {:>12.1} {:>12.1} {:>6.1}% {:>16.1}",
+            r.model,
+            r.threads,
+            r.detector_fps,
+            r.analysis_fps,
+            r.ratio * 100.0,
+            r.track_rules_us_per_frame
+        );
+    }
+    if args.json {
+        let _ = writeln!(out, "{}", serde_json::to_string(&rows).unwrap_or_default());
+    }
+    Ok(())
 }

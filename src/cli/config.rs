@@ -1,6 +1,7 @@
-//! `ronda check-config` and `ronda print-default-config`.
+//! `ronda check-config FILE` and `ronda print-default-config`.
 
 use super::{CliError, CliResult};
+use crate::config::{ConfigError, DEFAULT_CONFIG, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -8,14 +9,40 @@ pub struct CheckArgs {
     pub file: std::path::PathBuf,
 }
 
-pub fn check(_args: CheckArgs) -> CliResult {
-    Err(CliError::Runtime(
-        "`ronda check-config` is not built yet".into(),
-    ))
+/// Exit 0 with a summary when the file is usable; exit 2 with every problem otherwise.
+pub fn check(args: CheckArgs) -> CliResult {
+    match Settings::load(&args.file) {
+        Ok(s) => {
+            let lines: usize = s.cameras.iter().map(|c| c.lines.len()).sum();
+            let zones: usize = s.cameras.iter().map(|c| c.zones.len()).sum();
+            println!(
+                "{}: OK: site `{}`, {} camera(s), {} line(s), {} zone(s), {} user(s)",
+                args.file.display(),
+                s.site.id,
+                s.cameras.len(),
+                lines,
+                zones,
+                s.http.users.len()
+            );
+            for c in &s.cameras {
+                if let Err(e) = c.resolved_url() {
+                    println!("  note: {e} (set it before `ronda run`)");
+                }
+            }
+            if s.cameras.len() > 40 {
+                println!(
+                    "  note: {} cameras; one 2-core box is sized for 40 (see README, Capacity)",
+                    s.cameras.len()
+                );
+            }
+            Ok(())
+        }
+        Err(e @ ConfigError::Read { .. }) => Err(CliError::Usage(e.to_string())),
+        Err(e) => Err(CliError::Usage(e.to_string())),
+    }
 }
 
 pub fn print_default() -> CliResult {
-    Err(CliError::Runtime(
-        "`ronda print-default-config` is not built yet".into(),
-    ))
+    print!("{DEFAULT_CONFIG}");
+    Ok(())
 }

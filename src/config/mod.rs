@@ -1,1 +1,996 @@
-//! TODO
+//! Configuration: the TOML file admins edit, read into validated [`Settings`].
+//!
+//! Reading reports **every** problem at once, each with its place in the file
+//! (`cameras[2].lines[0].points: a line needs 2 points, got 3`), unknown keys included with a
+//! "did you mean". Secrets are never in the file: camera URLs refer to environment variables
+//! (`rtsp://admin:${RONDA_CAM_PASS}@...`) and MQTT names the variable holding its password;
+//! they are expanded only when a connection is made and never printed (see [`Camera::redacted_url`]).
+//!
+//! Coordinates of lines and zones are pixels of the camera picture as analysed (x right, y down,
+//! origin top-left), the same numbers `ronda analyze --line` and the admin UI use. A camera may
+//! declare its picture `size = [w, h]`; points are then checked to lie inside it.
+
+mod read;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveTime;
+use toml::Table;
+
+pub use read::Issue;
+use read::{Reader, join};
+
+use crate::detect::{DetectorOptions, Provider, Variant};
+use crate::geometry::{Point, Polygon, Segment};
+use crate::rules::{Anchor, CountingParams, LineSpec};
+use crate::track::TrackerParams;
+
+/// The configuration compiled into the binary (`ronda print-default-config`).
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the file: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: not valid TOML: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("{path}: {} problem(s):\n{}", issues.len(), issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, issues: Vec<Issue> },
+}
+
+impl ConfigError {
+    pub fn issues(&self) -> &[Issue] {
+        match self {
+            ConfigError::Invalid { issues, .. } => issues,
+            _ => &[],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    Id,
+    En,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    pub timezone: chrono_tz::Tz,
+    pub language: Language,
+    /// Local time at which gate counts start again from zero each day.
+    pub counts_reset: NaiveTime,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mqtt {
+    /// Run the embedded broker (rumqttd) on `listen`.
+    pub embedded: bool,
+    pub listen: String,
+    /// An external broker `mqtt://host:1883` or `mqtts://host:8883` (instead of the embedded one).
+    pub url: Option<String>,
+    pub username: Option<String>,
+    /// Name of the environment variable that holds the password (never the password itself).
+    pub password_env: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    /// Topic prefix, default `ronda/<site id>`.
+    pub topic_prefix: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorSettings {
+    pub models_dir: Option<PathBuf>,
+    pub ort_library: Option<PathBuf>,
+    pub variant: Variant,
+    pub threads: usize,
+    pub provider: Provider,
+    pub score_threshold: f32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    pub path: PathBuf,
+    pub clips_dir: PathBuf,
+    pub retention_days: u32,
+    pub max_gb: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Guard,
+    Reviewer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Guard => "guard",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    /// argon2 PHC string (`ronda passwd`); never shown anywhere.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"<hidden>")
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Http {
+    pub listen: String,
+    pub users: Vec<User>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CameraRole {
+    /// The village gate: counting, mask checks, curfew.
+    Gate,
+    /// Anywhere else: zones.
+    Area,
+}
+
+/// A daily time window such as 22:00-05:00 (may wrap past midnight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl Window {
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.start <= self.end {
+            t >= self.start && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub name: String,
+    pub a: Point,
+    pub b: Point,
+    pub anchor: Anchor,
+    /// Entering (`in`) during this window raises `curfew_entry`.
+    pub curfew: Option<Window>,
+    /// A person crossing `in` without a mask raises `no_mask`.
+    pub no_mask_alert: bool,
+}
+
+impl Line {
+    pub fn spec(&self) -> LineSpec {
+        LineSpec {
+            name: self.name.clone(),
+            segment: Segment::new(self.a, self.b),
+            anchor: self.anchor,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneKind {
+    /// Nobody may be inside (during `active`, or always): `intrusion`.
+    Restricted,
+    /// Staying longer than `loiter_seconds`: `loitering`.
+    Loiter,
+    /// More than `max_people` at once: `crowding`.
+    Crowd,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    pub polygon: Polygon,
+    pub kind: ZoneKind,
+    pub active: Option<Window>,
+    pub loiter_seconds: f64,
+    pub max_people: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Camera {
+    pub id: String,
+    pub name: String,
+    /// As written in the file, `${VAR}` references unexpanded.
+    pub url: String,
+    pub role: CameraRole,
+    pub analysis_fps: f64,
+    pub mask_check: bool,
+    pub motion_gate: bool,
+    pub size: Option<(u32, u32)>,
+    pub lines: Vec<Line>,
+    pub zones: Vec<Zone>,
+}
+
+impl Camera {
+    /// The URL with any password replaced by `***`: for logs, the API and the UI.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// The URL with `${VAR}` references filled in from the environment (only for connecting).
+    pub fn resolved_url(&self) -> Result<String, String> {
+        expand_env(&self.url).map_err(|var| {
+            format!(
+                "camera `{}`: its url uses ${{{var}}} but that environment variable is not set",
+                self.id
+            )
+        })
+    }
+}
+
+/// Validated settings: everything the pipeline needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub site: Site,
+    pub mqtt: Mqtt,
+    pub detector: DetectorSettings,
+    pub tracker: TrackerParams,
+    pub counting: CountingParams,
+    pub store: Store,
+    pub http: Http,
+    pub cameras: Vec<Camera>,
+}
+
+impl Settings {
+    /// Read and validate a file. Relative paths in it are relative to the working directory of
+    /// the process, as with any command-line program.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Settings::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let table: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            reason: e.to_string().trim().replace('\n', " ").replace("  ", " "),
+        })?;
+        let mut r = Reader::default();
+        let settings = read_settings(&mut r, &table);
+        if r.issues.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                issues: r.issues,
+            })
+        }
+    }
+
+    /// The compiled-in default configuration.
+    pub fn default_config() -> Settings {
+        Settings::parse(DEFAULT_CONFIG, Path::new("<built-in default>"))
+            .expect("the built-in default configuration is valid (tested)")
+    }
+
+    pub fn camera(&self, id: &str) -> Option<&Camera> {
+        self.cameras.iter().find(|c| c.id == id)
+    }
+
+    /// Detector options from the `[detector]` table.
+    pub fn detector_options(&self) -> DetectorOptions {
+        let d = &self.detector;
+        let mut o = DetectorOptions {
+            variant: d.variant,
+            person_threshold: d.score_threshold.min(self.tracker.low_score),
+            ..DetectorOptions::default()
+        };
+        o.runtime.threads = d.threads;
+        o.runtime.provider = d.provider;
+        o.runtime.library = d.ort_library.clone();
+        if let Some(m) = &d.models_dir {
+            o.models_dir = m.clone();
+        }
+        o
+    }
+}
+
+fn read_settings(r: &mut Reader, root: &Table) -> Settings {
+    r.known_keys(
+        root,
+        "",
+        &[
+            "site", "mqtt", "detector", "tracking", "counting", "store", "http", "cameras",
+        ],
+    );
+    let empty = Table::new();
+
+    let t = r.table(root, "", "site").unwrap_or(&empty);
+    r.known_keys(
+        t,
+        "site",
+        &["id", "name", "timezone", "language", "counts_reset"],
+    );
+    let id = r.required(t, "site", "id");
+    if !id.is_empty() && !is_slug(&id) {
+        r.issue(
+            "site.id",
+            format!(
+                "`{id}` may only use lowercase letters, digits and - (it is part of MQTT topics)"
+            ),
+        );
+    }
+    let name = r.string_or(t, "site", "name", &id);
+    let tz_name = r.string_or(t, "site", "timezone", "Asia/Jakarta");
+    let timezone = tz_name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+        r.issue(
+            "site.timezone",
+            format!("`{tz_name}` is not a time zone; use e.g. \"Asia/Jakarta\" (WIB), \"Asia/Makassar\" (WITA), \"Asia/Jayapura\" (WIT)"),
+        );
+        chrono_tz::Asia::Jakarta
+    });
+    let language = match r.choice(t, "site", "language", "id", &["id", "en"]) {
+        "en" => Language::En,
+        _ => Language::Id,
+    };
+    let counts_reset = read_time(r, t, "site", "counts_reset", "05:00");
+    let site = Site {
+        id: id.clone(),
+        name,
+        timezone,
+        language,
+        counts_reset,
+    };
+
+    let t = r.table(root, "", "mqtt").unwrap_or(&empty);
+    r.known_keys(
+        t,
+        "mqtt",
+        &[
+            "embedded",
+            "listen",
+            "url",
+            "username",
+            "password_env",
+            "ca_file",
+            "topic_prefix",
+        ],
+    );
+    let url = r.string(t, "mqtt", "url").filter(|u| !u.is_empty());
+    let embedded = r.boolean(t, "mqtt", "embedded", url.is_none());
+    if embedded && url.is_some() {
+        r.issue(
+            "mqtt.url",
+            "set either `embedded = true` or an external broker `url`, not both",
+        );
+    }
+    if let Some(u) = &url
+        && !(u.starts_with("mqtt://") || u.starts_with("mqtts://"))
+    {
+        r.issue(
+            "mqtt.url",
+            format!(
+                "`{}` should look like mqtt://host:1883 or mqtts://host:8883",
+                redact_url(u)
+            ),
+        );
+    }
+    if let Some(u) = &url
+        && url_has_literal_password(u)
+    {
+        r.issue(
+            "mqtt.url",
+            "contains a password; put it in an environment variable and name it in `password_env`",
+        );
+    }
+    let password_env = r.string(t, "mqtt", "password_env");
+    if let Some(v) = &password_env
+        && !is_env_name(v)
+    {
+        r.issue(
+            "mqtt.password_env",
+            "should be the NAME of an environment variable (like RONDA_MQTT_PASS), not the password",
+        );
+    }
+    let listen = r.string_or(t, "mqtt", "listen", "127.0.0.1:1883");
+    check_addr(r, "mqtt.listen", &listen);
+    let prefix_default = format!("ronda/{id}");
+    let topic_prefix = r.string_or(t, "mqtt", "topic_prefix", &prefix_default);
+    if topic_prefix.contains(['#', '+']) || topic_prefix.ends_with('/') || topic_prefix.is_empty() {
+        r.issue(
+            "mqtt.topic_prefix",
+            "must not be empty, contain # or +, or end with /",
+        );
+    }
+    let mqtt = Mqtt {
+        embedded,
+        listen,
+        url,
+        username: r.string(t, "mqtt", "username"),
+        password_env,
+        ca_file: r.string(t, "mqtt", "ca_file").map(PathBuf::from),
+        topic_prefix,
+    };
+
+    let t = r.table(root, "", "detector").unwrap_or(&empty);
+    r.known_keys(
+        t,
+        "detector",
+        &[
+            "models",
+            "ort_library",
+            "model",
+            "threads",
+            "provider",
+            "score_threshold",
+        ],
+    );
+    let variant = match r.choice(t, "detector", "model", "int8", &["int8", "fp32"]) {
+        "fp32" => Variant::Fp32,
+        _ => Variant::Int8,
+    };
+    let provider = match r.choice(t, "detector", "provider", "cpu", &["cpu", "cuda"]) {
+        "cuda" => Provider::Cuda,
+        _ => Provider::Cpu,
+    };
+    let detector = DetectorSettings {
+        models_dir: r.string(t, "detector", "models").map(PathBuf::from),
+        ort_library: r.string(t, "detector", "ort_library").map(PathBuf::from),
+        variant,
+        threads: r.integer(t, "detector", "threads", 1, 1..=64) as usize,
+        provider,
+        score_threshold: r.number(t, "detector", "score_threshold", 0.4, 0.05..=0.99) as f32,
+    };
+
+    let t = r.table(root, "", "tracking").unwrap_or(&empty);
+    r.known_keys(
+        t,
+        "tracking",
+        &[
+            "high_score",
+            "low_score",
+            "match_iou",
+            "min_hits",
+            "max_misses",
+        ],
+    );
+    let d = TrackerParams::default();
+    let tracker = TrackerParams {
+        high_score: r.number(
+            t,
+            "tracking",
+            "high_score",
+            d.high_score as f64,
+            0.05..=0.99,
+        ) as f32,
+        low_score: r.number(t, "tracking", "low_score", d.low_score as f64, 0.01..=0.99) as f32,
+        match_iou: r.number(t, "tracking", "match_iou", d.match_iou as f64, 0.01..=0.99) as f32,
+        low_match_iou: d.low_match_iou,
+        min_hits: r.integer(t, "tracking", "min_hits", d.min_hits as i64, 1..=50) as u32,
+        max_misses: r.integer(t, "tracking", "max_misses", d.max_misses as i64, 0..=1000) as u32,
+    };
+    if tracker.low_score > tracker.high_score {
+        r.issue(
+            "tracking.low_score",
+            "must not be above tracking.high_score",
+        );
+    }
+
+    let t = r.table(root, "", "counting").unwrap_or(&empty);
+    r.known_keys(t, "counting", &["dead_band_px", "min_track_hits"]);
+    let d = CountingParams::default();
+    let counting = CountingParams {
+        dead_band_px: r.number(
+            t,
+            "counting",
+            "dead_band_px",
+            d.dead_band_px as f64,
+            0.0..=200.0,
+        ) as f32,
+        min_track_hits: r.integer(
+            t,
+            "counting",
+            "min_track_hits",
+            d.min_track_hits as i64,
+            1..=100,
+        ) as u32,
+        ..d
+    };
+
+    let t = r.table(root, "", "store").unwrap_or(&empty);
+    r.known_keys(
+        t,
+        "store",
+        &["path", "clips_dir", "retention_days", "max_gb"],
+    );
+    let store = Store {
+        path: PathBuf::from(r.string_or(t, "store", "path", "var/ronda.db")),
+        clips_dir: PathBuf::from(r.string_or(t, "store", "clips_dir", "var/clips")),
+        retention_days: r.integer(t, "store", "retention_days", 30, 1..=3650) as u32,
+        max_gb: r.number(t, "store", "max_gb", 20.0, 0.1..=100_000.0),
+    };
+
+    let t = r.table(root, "", "http").unwrap_or(&empty);
+    r.known_keys(t, "http", &["listen", "users"]);
+    let listen = r.string_or(t, "http", "listen", "127.0.0.1:8080");
+    check_addr(r, "http.listen", &listen);
+    let mut users = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, u) in r.tables(t, "http", "users").into_iter().enumerate() {
+        let place = format!("http.users[{i}]");
+        r.known_keys(u, &place, &["name", "role", "password_hash"]);
+        let name = r.required(u, &place, "name");
+        if !name.is_empty() && !names.insert(name.clone()) {
+            r.issue(
+                join(&place, "name"),
+                format!("user `{name}` is listed twice"),
+            );
+        }
+        let role = match r.choice(u, &place, "role", "guard", &["guard", "reviewer", "admin"]) {
+            "admin" => Role::Admin,
+            "reviewer" => Role::Reviewer,
+            _ => Role::Guard,
+        };
+        let hash = r.required(u, &place, "password_hash");
+        if !hash.is_empty() && !hash.starts_with("$argon2") {
+            r.issue(
+                join(&place, "password_hash"),
+                "is not a password hash; make one with `ronda passwd` (never write the password itself)",
+            );
+        }
+        users.push(User {
+            name,
+            role,
+            password_hash: hash,
+        });
+    }
+    let http = Http { listen, users };
+
+    let mut cameras = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, c) in r.tables(root, "", "cameras").into_iter().enumerate() {
+        let cam = read_camera(r, c, i);
+        if !cam.id.is_empty() && !ids.insert(cam.id.clone()) {
+            r.issue(
+                format!("cameras[{i}].id"),
+                format!(
+                    "camera id `{}` is used twice; every camera needs its own",
+                    cam.id
+                ),
+            );
+        }
+        cameras.push(cam);
+    }
+
+    Settings {
+        site,
+        mqtt,
+        detector,
+        tracker,
+        counting,
+        store,
+        http,
+        cameras,
+    }
+}
+
+fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
+    let place = format!("cameras[{i}]");
+    r.known_keys(
+        c,
+        &place,
+        &[
+            "id",
+            "name",
+            "url",
+            "role",
+            "analysis_fps",
+            "mask_check",
+            "motion_gate",
+            "size",
+            "lines",
+            "zones",
+        ],
+    );
+    let id = r.required(c, &place, "id");
+    if !id.is_empty() && !is_slug(&id) {
+        r.issue(
+            join(&place, "id"),
+            format!("`{id}` may only use lowercase letters, digits and - (it is part of MQTT topics and web addresses)"),
+        );
+    }
+    let url = r.required(c, &place, "url");
+    if !url.is_empty() {
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("rtsp://") || lower.starts_with("rtsps://")) {
+            r.issue(
+                join(&place, "url"),
+                format!(
+                    "`{}` should start with rtsp:// (the camera's RTSP address)",
+                    redact_url(&url)
+                ),
+            );
+        }
+        if url_has_literal_password(&url) {
+            r.issue(
+                join(&place, "url"),
+                "contains a password; write it as ${VARIABLE} and set that environment variable on the box",
+            );
+        }
+    }
+    let role = match r.choice(c, &place, "role", "area", &["gate", "area"]) {
+        "gate" => CameraRole::Gate,
+        _ => CameraRole::Area,
+    };
+    let size = match c.get("size") {
+        None => None,
+        Some(toml::Value::Array(a))
+            if a.len() == 2
+                && a.iter()
+                    .all(|v| matches!(v, toml::Value::Integer(n) if *n > 0 && *n <= 10_000)) =>
+        {
+            Some((
+                a[0].as_integer().unwrap_or(0) as u32,
+                a[1].as_integer().unwrap_or(0) as u32,
+            ))
+        }
+        Some(_) => {
+            r.issue(
+                join(&place, "size"),
+                "should be [width, height] in pixels, e.g. [640, 360]",
+            );
+            None
+        }
+    };
+    let mut cam = Camera {
+        name: r.string_or(c, &place, "name", &id),
+        id,
+        url,
+        role,
+        analysis_fps: r.number(c, &place, "analysis_fps", 5.0, 0.5..=30.0),
+        mask_check: r.boolean(c, &place, "mask_check", role == CameraRole::Gate),
+        motion_gate: r.boolean(c, &place, "motion_gate", true),
+        size,
+        lines: Vec::new(),
+        zones: Vec::new(),
+    };
+    let in_frame = |r: &mut Reader, p: &str, pts: &[[f64; 2]]| {
+        for (k, pt) in pts.iter().enumerate() {
+            let bad_neg = pt[0] < 0.0 || pt[1] < 0.0;
+            let bad_size = size.is_some_and(|(w, h)| pt[0] > w as f64 || pt[1] > h as f64);
+            if bad_neg || bad_size {
+                let within = match size {
+                    Some((w, h)) => format!("0..{w} x 0..{h}"),
+                    None => "non-negative pixels".into(),
+                };
+                r.issue(
+                    format!("{p}[{k}]"),
+                    format!("[{}, {}] is outside the picture ({within})", pt[0], pt[1]),
+                );
+            }
+        }
+    };
+
+    let mut names = BTreeSet::new();
+    for (j, l) in r.tables(c, &place, "lines").into_iter().enumerate() {
+        let lp = format!("{place}.lines[{j}]");
+        r.known_keys(
+            l,
+            &lp,
+            &["name", "points", "anchor", "curfew", "no_mask_alert"],
+        );
+        let name = r.required(l, &lp, "name");
+        if !name.is_empty() && !names.insert(name.clone()) {
+            r.issue(
+                join(&lp, "name"),
+                format!("`{name}` is used twice on this camera"),
+            );
+        }
+        let anchor = match r.choice(
+            l,
+            &lp,
+            "anchor",
+            "bottom_center",
+            &["bottom_center", "center", "top_center"],
+        ) {
+            "center" => Anchor::Center,
+            "top_center" => Anchor::TopCenter,
+            _ => Anchor::BottomCenter,
+        };
+        let curfew = read_window(r, l, &lp, "curfew");
+        let no_mask_alert = r.boolean(l, &lp, "no_mask_alert", cam.mask_check);
+        let Some(pts) = r.points(l, &lp, "points") else {
+            continue;
+        };
+        let pp = join(&lp, "points");
+        if pts.len() != 2 {
+            r.issue(pp, format!("a line needs 2 points, got {}", pts.len()));
+            continue;
+        }
+        in_frame(r, &pp, &pts);
+        if pts[0] == pts[1] {
+            r.issue(pp, "the two points are the same: a line needs length");
+            continue;
+        }
+        cam.lines.push(Line {
+            name,
+            a: Point::new(pts[0][0] as f32, pts[0][1] as f32),
+            b: Point::new(pts[1][0] as f32, pts[1][1] as f32),
+            anchor,
+            curfew,
+            no_mask_alert,
+        });
+    }
+    let mut znames = BTreeSet::new();
+    for (j, z) in r.tables(c, &place, "zones").into_iter().enumerate() {
+        let zp = format!("{place}.zones[{j}]");
+        r.known_keys(
+            z,
+            &zp,
+            &[
+                "name",
+                "polygon",
+                "kind",
+                "active",
+                "loiter_seconds",
+                "max_people",
+            ],
+        );
+        let name = r.required(z, &zp, "name");
+        if !name.is_empty() && !znames.insert(name.clone()) {
+            r.issue(
+                join(&zp, "name"),
+                format!("`{name}` is used twice on this camera"),
+            );
+        }
+        let kind = match r.choice(
+            z,
+            &zp,
+            "kind",
+            "restricted",
+            &["restricted", "loiter", "crowd"],
+        ) {
+            "loiter" => ZoneKind::Loiter,
+            "crowd" => ZoneKind::Crowd,
+            _ => ZoneKind::Restricted,
+        };
+        let active = read_window(r, z, &zp, "active");
+        let loiter_seconds = r.number(z, &zp, "loiter_seconds", 60.0, 1.0..=86_400.0);
+        let max_people = r.integer(z, &zp, "max_people", 5, 1..=1000) as u32;
+        let Some(pts) = r.points(z, &zp, "polygon") else {
+            continue;
+        };
+        let pp = join(&zp, "polygon");
+        if pts.len() < 3 {
+            r.issue(
+                pp,
+                format!("a zone needs at least 3 points, got {}", pts.len()),
+            );
+            continue;
+        }
+        in_frame(r, &pp, &pts);
+        let polygon = Polygon::new(
+            pts.iter()
+                .map(|p| Point::new(p[0] as f32, p[1] as f32))
+                .collect(),
+        );
+        if polygon.doubled_area().abs() < 1.0 {
+            r.issue(pp, "the points lie on one line: a zone needs an area");
+            continue;
+        }
+        cam.zones.push(Zone {
+            name,
+            polygon,
+            kind,
+            active,
+            loiter_seconds,
+            max_people,
+        });
+    }
+    cam
+}
+
+fn read_time(r: &mut Reader, t: &Table, place: &str, key: &str, default: &str) -> NaiveTime {
+    let s = r.string_or(t, place, key, default);
+    parse_hhmm(&s).unwrap_or_else(|| {
+        r.issue(
+            join(place, key),
+            format!("`{s}` is not a time; write HH:MM, e.g. \"05:00\""),
+        );
+        NaiveTime::MIN
+    })
+}
+
+fn read_window(r: &mut Reader, t: &Table, place: &str, key: &str) -> Option<Window> {
+    let s = r.string(t, place, key)?;
+    let parsed = s.split_once('-').and_then(|(a, b)| {
+        Some(Window {
+            start: parse_hhmm(a)?,
+            end: parse_hhmm(b)?,
+        })
+    });
+    if parsed.is_none() {
+        r.issue(
+            join(place, key),
+            format!("`{s}` is not a time window; write \"HH:MM-HH:MM\", e.g. \"22:00-05:00\""),
+        );
+    }
+    parsed
+}
+
+fn parse_hhmm(s: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").ok()
+}
+
+fn check_addr(r: &mut Reader, place: &str, addr: &str) {
+    if addr.parse::<std::net::SocketAddr>().is_err() {
+        r.issue(
+            place,
+            format!("`{addr}` is not an address; write IP:PORT, e.g. \"0.0.0.0:8080\""),
+        );
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `scheme://user:password@host...`: is the password written out (not a `${VAR}`)?
+fn url_has_literal_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let auth = rest.split('/').next().unwrap_or("");
+    let Some((userinfo, _)) = auth.rsplit_once('@') else {
+        return false;
+    };
+    match userinfo.split_once(':') {
+        Some((_, pw)) => !(pw.is_empty() || pw.starts_with("${") && pw.ends_with('}')),
+        None => false,
+    }
+}
+
+/// Replace the password part of a URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match auth.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                format!("{scheme}://{user}@{host}{path}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Fill `${VAR}` from the environment; `Err(VAR)` names the first one missing.
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(j) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            return Ok(out);
+        };
+        let var = &after[..j];
+        match std::env::var(var) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(var.to_string()),
+        }
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Settings, ConfigError> {
+        Settings::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn built_in_default_is_valid() {
+        let s = Settings::default_config();
+        assert!(s.mqtt.embedded);
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let s = parse("[site]\nid = \"rw9\"\n").unwrap();
+        assert_eq!(s.mqtt.topic_prefix, "ronda/rw9");
+        assert_eq!(s.site.timezone, chrono_tz::Asia::Jakarta);
+        assert_eq!(s.detector.variant, Variant::Int8);
+    }
+
+    #[test]
+    fn all_problems_are_reported_with_places() {
+        let e = parse(
+            r#"
+[site]
+id = "rw9"
+timezne = "Asia/Jakarta"
+[[cameras]]
+id = "gate-1"
+url = "rtsp://10.0.0.2/live"
+[[cameras]]
+id = "gate-2"
+url = "rtsp://10.0.0.3/live"
+role = "portal"
+[[cameras]]
+id = "gate-3"
+url = "rtsp://10.0.0.4/live"
+[[cameras.lines]]
+name = "gate"
+points = [[0, 0], [10, 10], [20, 20]]
+"#,
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert!(text[0].starts_with("site.timezne: unknown key") && text[0].contains("timezone"));
+        assert!(text[1].starts_with("cameras[1].role: `portal` is not allowed"));
+        assert_eq!(
+            text[2],
+            "cameras[2].lines[0].points: a line needs 2 points, got 3"
+        );
+    }
+
+    #[test]
+    fn passwords_are_never_literal_and_are_redacted() {
+        let e = parse("[site]\nid = \"a\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://admin:hunter2@10.0.0.2/\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("cameras[0].url: contains a password"), "{msg}");
+        assert!(!msg.contains("hunter2"));
+        assert_eq!(
+            redact_url("rtsp://admin:${PASS}@10.0.0.2:554/ch1"),
+            "rtsp://admin:***@10.0.0.2:554/ch1"
+        );
+        let ok = parse("[site]\nid = \"a\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://admin:${RONDA_TEST_NOPE}@10.0.0.2/\"\n").unwrap();
+        let err = ok.cameras[0].resolved_url().unwrap_err();
+        assert!(err.contains("RONDA_TEST_NOPE"));
+    }
+
+    #[test]
+    fn curfew_window_wraps_midnight() {
+        let w = Window {
+            start: parse_hhmm("22:00").unwrap(),
+            end: parse_hhmm("05:00").unwrap(),
+        };
+        assert!(w.contains(parse_hhmm("23:30").unwrap()));
+        assert!(w.contains(parse_hhmm("04:59").unwrap()));
+        assert!(!w.contains(parse_hhmm("12:00").unwrap()));
+    }
+}

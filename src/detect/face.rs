@@ -89,7 +89,8 @@ pub fn decode(rows: &[f32], pl: &Placement, threshold: f32) -> Vec<Face> {
     let mut faces = Vec::new();
     for row in rows.chunks_exact(ROW) {
         let score = row[15];
-        if !(score >= threshold) {
+        // written so that a NaN score is skipped too
+        if score.partial_cmp(&threshold).is_none_or(|o| o.is_lt()) {
             continue;
         }
         let a = to_src(row[0], row[1]);

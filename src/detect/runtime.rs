@@ -95,10 +95,10 @@ pub fn resolve_library(explicit: Option<&Path>) -> PathBuf {
         .or_else(|| from_env(ORT_LIB_ENV))
         .or_else(|| from_env(ORT_DYLIB_ENV))
         .unwrap_or_else(crate::paths::default_ort_library);
-    if path.is_relative() {
-        if let Ok(cwd) = std::env::current_dir() {
-            return cwd.join(path);
-        }
+    if path.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        return cwd.join(path);
     }
     path
 }
