@@ -1,7 +1,9 @@
 //! Getting pictures in: video files for offline analysis (`file`), and later the live camera
 //! supervisors and the RTSP simulator.
 
+pub mod camera;
 pub mod file;
+pub mod sim;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,426 @@
+//! One supervisor per camera: a GStreamer pipeline from the camera's RTSP URL to decoded frames
+//! at the camera's analysis rate, watched and rebuilt when it fails.
+//!
+//! RTSP failures seen here (FACTS.md): a server that drops the connection shows up as EOS, not
+//! ERROR; a hung server (process stopped, TCP open) sends nothing at all; rtspsrc never
+//! reconnects by itself. So the supervisor tears the pipeline down on EOS, on ERROR and when no
+//! frame came for `watchdog` seconds, backs off (1, 2, 4 ... 60 s) and rebuilds it. All of this
+//! runs on the camera's own thread: GStreamer state changes never block the async runtime.
+//!
+//! Frames go to a [`FrameSlot`] that keeps only the latest one (a newer frame replaces an
+//! unconsumed older one and the drop is counted): for a live camera an old frame is worth less
+//! than the current one, and memory stays bounded whatever the detector's speed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::init_gstreamer;
+use crate::frame::Frame;
+
+/// How one camera is watched.
+#[derive(Clone, Debug)]
+pub struct CameraSpec {
+    pub id: String,
+    /// The URL with secrets filled in: used only to connect, never logged.
+    pub url: String,
+    /// The URL for logs (password replaced by `***`).
+    pub display_url: String,
+    pub analysis_fps: f64,
+    /// No frame for this long: the camera is considered hung and the pipeline is rebuilt.
+    pub watchdog: Duration,
+    /// Down for longer than this before `offline` is reported (a short blip is not an outage).
+    pub offline_after: Duration,
+    pub max_backoff: Duration,
+}
+
+impl CameraSpec {
+    pub fn new(id: &str, url: &str, display_url: &str, analysis_fps: f64) -> Self {
+        Self {
+            id: id.into(),
+            url: url.into(),
+            display_url: display_url.into(),
+            analysis_fps,
+            watchdog: Duration::from_secs(5),
+            offline_after: Duration::from_secs(3),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A camera's health as guards see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Connecting,
+    Online,
+    Offline,
+}
+
+impl Health {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Health::Connecting => "connecting",
+            Health::Online => "online",
+            Health::Offline => "offline",
+        }
+    }
+}
+
+/// A change of health, with the reason (names the camera, never the password).
+#[derive(Clone, Debug)]
+pub struct HealthChange {
+    pub camera: String,
+    pub health: Health,
+    pub reason: String,
+    pub at: std::time::SystemTime,
+}
+
+/// Counters of one camera, read by metrics and the periodic log line.
+#[derive(Debug, Default)]
+pub struct CameraStats {
+    pub frames_delivered: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+/// The latest decoded frame of a camera, waiting for the detector.
+#[derive(Default)]
+pub struct FrameSlot {
+    frame: Mutex<Option<(Frame, Instant)>>,
+    pub stats: CameraStats,
+}
+
+impl FrameSlot {
+    /// Put a frame; an unconsumed older one is replaced and counted as dropped.
+    pub fn put(&self, f: Frame) {
+        let mut g = self.frame.lock().unwrap_or_else(|e| e.into_inner());
+        if g.replace((f, Instant::now())).is_some() {
+            self.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.frames_delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take the waiting frame and when it arrived.
+    pub fn take(&self) -> Option<(Frame, Instant)> {
+        self.frame.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub fn has_frame(&self) -> bool {
+        self.frame.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+}
+
+/// Wakes the inference worker when any camera has a new frame.
+#[derive(Default)]
+pub struct Doorbell {
+    rung: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Doorbell {
+    pub fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_one();
+    }
+    /// Wait until rung or `timeout`; clears the bell.
+    pub fn wait(&self, timeout: Duration) {
+        let g = self.rung.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut g, _) = self
+            .cv
+            .wait_timeout_while(g, timeout, |r| !*r)
+            .unwrap_or_else(|e| e.into_inner());
+        *g = false;
+    }
+}
+
+/// Build the pipeline description for a camera (the URL is set as a property, not pasted in).
+fn describe(spec: &CameraSpec) -> String {
+    let (num, den) = fps_fraction(spec.analysis_fps);
+    format!(
+        "rtspsrc name=src protocols=tcp latency=200 ! rtph264depay ! h264parse ! \
+         avdec_h264 max-threads=1 ! videorate drop-only=true ! video/x-raw,framerate={num}/{den} ! \
+         videoconvert ! video/x-raw,format=RGB ! \
+         appsink name=sink sync=false max-buffers=1 drop=true emit-signals=false"
+    )
+}
+
+fn fps_fraction(fps: f64) -> (i32, i32) {
+    if fps >= 1.0 && (fps - fps.round()).abs() < 1e-6 {
+        (fps.round() as i32, 1)
+    } else {
+        ((fps * 1000.0).round().max(1.0) as i32, 1000)
+    }
+}
+
+/// A running camera supervisor. Dropping it stops the camera.
+pub struct Camera {
+    pub id: String,
+    pub slot: Arc<FrameSlot>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Camera {
+    /// Start watching; health changes go to `health` (bounded: the supervisor waits rather
+    /// than lose a state change, which happen at most a few times a minute).
+    pub fn start(
+        spec: CameraSpec,
+        bell: Arc<Doorbell>,
+        health: std::sync::mpsc::SyncSender<HealthChange>,
+    ) -> Result<Camera, super::IngestError> {
+        init_gstreamer()?;
+        let slot = Arc::new(FrameSlot::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let id = spec.id.clone();
+        let (s, st) = (slot.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("cam-{}", spec.id))
+            .spawn(move || supervise(spec, s, bell, st, health))
+            .map_err(|e| super::IngestError::Pipeline {
+                what: format!("camera {id}"),
+                reason: e.to_string(),
+            })?;
+        Ok(Camera {
+            id,
+            slot,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Why a pipeline run ended.
+enum Ended {
+    Stopped,
+    Failed(String),
+}
+
+fn supervise(
+    spec: CameraSpec,
+    slot: Arc<FrameSlot>,
+    bell: Arc<Doorbell>,
+    stop: Arc<AtomicBool>,
+    health: std::sync::mpsc::SyncSender<HealthChange>,
+) {
+    let mut state = Health::Connecting;
+    let mut down_since: Option<Instant> = Some(Instant::now());
+    let mut backoff = Duration::from_secs(1);
+    let mut last_reason = String::from("starting");
+    let report = |h: Health, reason: &str| {
+        let _ = health.send(HealthChange {
+            camera: spec.id.clone(),
+            health: h,
+            reason: reason.to_string(),
+            at: std::time::SystemTime::now(),
+        });
+    };
+    let mut first = true;
+    while !stop.load(Ordering::Relaxed) {
+        if !first {
+            slot.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        first = false;
+        let started = Instant::now();
+        let mut on_frame = |online_now: bool| {
+            if online_now && state != Health::Online {
+                state = Health::Online;
+                down_since = None;
+                tracing::info!(camera = %spec.id, "camera online");
+                report(Health::Online, "frames arriving");
+            }
+        };
+        let ended = run_once(&spec, &slot, &bell, &stop, &mut on_frame);
+        let ran = started.elapsed();
+        match ended {
+            Ended::Stopped => break,
+            Ended::Failed(reason) => {
+                if down_since.is_none() {
+                    down_since = Some(Instant::now());
+                }
+                if reason != last_reason {
+                    tracing::warn!(camera = %spec.id, url = %spec.display_url, "camera: {reason}");
+                    last_reason = reason.clone();
+                }
+                // a pipeline that ran well for a while starts the backoff again from 1 s
+                if ran > Duration::from_secs(30) {
+                    backoff = Duration::from_secs(1);
+                }
+                let wait_until = Instant::now() + backoff;
+                while Instant::now() < wait_until && !stop.load(Ordering::Relaxed) {
+                    if state != Health::Offline
+                        && down_since.is_some_and(|d| d.elapsed() >= spec.offline_after)
+                    {
+                        state = Health::Offline;
+                        tracing::warn!(camera = %spec.id, "camera offline: {reason}");
+                        report(Health::Offline, &reason);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                backoff = (backoff * 2).min(spec.max_backoff);
+            }
+        }
+    }
+}
+
+/// Build, run and tear down one pipeline. Returns when it fails or the camera is stopped.
+/// `on_frame(fresh)` is called while frames arrive.
+fn run_once(
+    spec: &CameraSpec,
+    slot: &Arc<FrameSlot>,
+    bell: &Arc<Doorbell>,
+    stop: &AtomicBool,
+    on_frame: &mut dyn FnMut(bool),
+) -> Ended {
+    let pipeline = match gst::parse::launch(&describe(spec))
+        .ok()
+        .and_then(|p| p.downcast::<gst::Pipeline>().ok())
+    {
+        Some(p) => p,
+        None => {
+            return Ended::Failed("cannot build the GStreamer pipeline (run `make setup`)".into());
+        }
+    };
+    if let Some(src) = pipeline.by_name("src") {
+        src.set_property("location", spec.url.as_str());
+    }
+    let Some(sink) = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    else {
+        return Ended::Failed("pipeline without appsink".into());
+    };
+    let last_frame = Arc::new(Mutex::new(Instant::now()));
+    let counter = Arc::new(AtomicU64::new(0));
+    {
+        let (slot, bell, last, counter) = (
+            slot.clone(),
+            bell.clone(),
+            last_frame.clone(),
+            counter.clone(),
+        );
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(frame) = super::file::frame_of(&sample, n) {
+                        slot.put(frame);
+                        bell.ring();
+                    }
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let _ = pipeline.set_state(gst::State::Null);
+        return Ended::Failed("the stream does not start".into());
+    }
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let started = Instant::now();
+    let result = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ended::Stopped;
+        }
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(200),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        ) {
+            match msg.view() {
+                gst::MessageView::Eos(..) => {
+                    break Ended::Failed("the stream ended (connection dropped)".into());
+                }
+                gst::MessageView::Error(e) => {
+                    let text = crate::config::redact_url(&e.error().to_string());
+                    break Ended::Failed(describe_error(&text, e.debug().map(|d| d.to_string())));
+                }
+                _ => {}
+            }
+        }
+        let got = counter.load(Ordering::Relaxed);
+        let since = last_frame.lock().map(|t| t.elapsed()).unwrap_or_default();
+        if got > 0 {
+            on_frame(since < spec.watchdog);
+        }
+        let waited = if got == 0 { started.elapsed() } else { since };
+        if waited >= spec.watchdog {
+            break Ended::Failed(format!(
+                "no picture for {} s (camera hung or unreachable)",
+                spec.watchdog.as_secs()
+            ));
+        }
+    };
+    // state changes to NULL can take a moment on a dead TCP connection: this thread is the
+    // camera's own, so only this camera waits.
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// Turn GStreamer's wording into what an admin can act on.
+fn describe_error(text: &str, debug: Option<String>) -> String {
+    let d = debug.unwrap_or_default();
+    let all = format!("{text} {d}").to_lowercase();
+    if all.contains("unauthorized") || all.contains("401") {
+        "wrong user name or password (check the camera's ${...} variable)".into()
+    } else if all.contains("not found") || all.contains("404") {
+        "the camera has no stream at that path (check the URL's path)".into()
+    } else if all.contains("could not connect") || all.contains("connection refused") {
+        "cannot connect (camera off, wrong address or port)".into()
+    } else if all.contains("not-negotiated") || all.contains("caps") || all.contains("depay") {
+        "the stream is not H.264 (set the camera's substream to H.264)".into()
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fps_as_fraction() {
+        assert_eq!(fps_fraction(5.0), (5, 1));
+        assert_eq!(fps_fraction(0.5), (500, 1000));
+        assert_eq!(fps_fraction(2.5), (2500, 1000));
+    }
+
+    #[test]
+    fn the_slot_keeps_the_latest_and_counts_drops() {
+        let slot = FrameSlot::default();
+        let f = |i| Frame {
+            image: Arc::new(image::RgbImage::new(2, 2)),
+            index: i,
+            pts_ns: None,
+        };
+        slot.put(f(1));
+        slot.put(f(2));
+        assert_eq!(slot.take().map(|x| x.0.index), Some(2));
+        assert!(slot.take().is_none());
+        assert_eq!(slot.stats.frames_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(slot.stats.frames_delivered.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn errors_say_what_to_fix() {
+        assert!(describe_error("Unauthorized", None).contains("password"));
+        assert!(describe_error("x", Some("404 Not Found".into())).contains("path"));
+    }
+}
