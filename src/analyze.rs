@@ -365,17 +365,28 @@ pub fn bench(
             for f in frames.iter().take(3) {
                 detector.persons(&f.image)?;
             }
-            let t = Instant::now();
-            for f in frames {
-                std::hint::black_box(detector.persons(&f.image)?);
-            }
-            let det_s = t.elapsed().as_secs_f64();
+            // Two rounds, each detector-only then whole analysis, best of each: on a shared,
+            // noisy machine the minimum is the figure least disturbed by other load.
+            let (mut det_s, mut all_s) = (f64::MAX, f64::MAX);
             let mut chain = GateAnalysis::with_detector(detector, &o);
-            let t = Instant::now();
-            for f in frames {
-                chain.process(f)?;
+            let mut track_rules = Duration::ZERO;
+            for _round in 0..2 {
+                let t = Instant::now();
+                for f in frames {
+                    std::hint::black_box(chain.detector().persons(&f.image)?);
+                }
+                det_s = det_s.min(t.elapsed().as_secs_f64());
+                chain = GateAnalysis::with_detector(chain.detector, &o);
+                let t = Instant::now();
+                for f in frames {
+                    chain.process(f)?;
+                }
+                let whole = t.elapsed().as_secs_f64();
+                if whole < all_s {
+                    all_s = whole;
+                    track_rules = chain.times.track_rules;
+                }
             }
-            let all_s = t.elapsed().as_secs_f64();
             let n_frames = frames.len().max(1) as f64;
             rows.push(BenchRow {
                 model: format!("{v:?}").to_lowercase(),
@@ -384,7 +395,7 @@ pub fn bench(
                 detector_fps: n_frames / det_s,
                 analysis_fps: n_frames / all_s,
                 ratio: det_s / all_s,
-                track_rules_us_per_frame: chain.times.track_rules.as_secs_f64() * 1e6 / n_frames,
+                track_rules_us_per_frame: track_rules.as_secs_f64() * 1e6 / n_frames,
             });
         }
     }
