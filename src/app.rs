@@ -277,13 +277,14 @@ fn inference(
                 break;
             }
         }
+        // figures are published with the minute's log line, not on every wake-up (per frame)
         if last_log.elapsed() >= Duration::from_secs(60) {
             last_log = Instant::now();
             log_figures(&cams);
-        }
-        if let Ok(mut f) = figures.lock() {
-            for c in &cams {
-                f.insert(c.id.clone(), c.figures.clone());
+            if let Ok(mut f) = figures.lock() {
+                for c in &cams {
+                    f.insert(c.id.clone(), c.figures.clone());
+                }
             }
         }
     }
