@@ -27,13 +27,48 @@ use crate::motion::{MotionGate, MotionParams};
 use crate::rules::{Crossing, LineCounter};
 use crate::track::Tracker;
 
-/// Figures of one camera, kept for logs (and later /metrics).
+/// Figures of one camera, kept for logs, `ronda bench live` (and later /metrics).
 #[derive(Clone, Debug, Default)]
 pub struct CameraFigures {
     pub analysed: u64,
     pub skipped_still: u64,
     pub inference: Duration,
+    /// Frame arrival (appsink) to its event being handed to the writer, ms; the last
+    /// [`Samples::CAP`] events.
+    pub event_latency_ms: Samples,
+    /// A still camera that starts moving: first moving frame's arrival to the first person
+    /// found, ms (how fast a quiet camera reacts to a passer-by).
+    pub wake_latency_ms: Samples,
 }
+
+/// The most recent values of a figure, bounded.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    values: Vec<f32>,
+    next: usize,
+}
+
+impl Samples {
+    pub const CAP: usize = 2048;
+
+    pub fn push(&mut self, v: f32) {
+        if self.values.len() < Self::CAP {
+            self.values.push(v);
+        } else {
+            self.values[self.next] = v;
+        }
+        self.next = (self.next + 1) % Self::CAP;
+    }
+
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+}
+
+/// How long a camera must have been still before movement counts as a wake-up.
+const STILL_BEFORE_WAKE: Duration = Duration::from_secs(2);
+/// A wake-up with no person found within this long was not a passer-by (light, leaves).
+const WAKE_GIVE_UP: Duration = Duration::from_secs(5);
 
 struct CamState {
     id: String,
@@ -44,6 +79,11 @@ struct CamState {
     lines: Vec<LineCounter>,
     motion: MotionGate,
     figures: CameraFigures,
+    /// Since when the camera has been still (motion-gated cameras only).
+    still_since: Option<Instant>,
+    /// Arrival of the first moving frame after a still spell, until a person is found.
+    woke_at: Option<Instant>,
+    person_score: f32,
 }
 
 /// A running pipeline.
@@ -109,6 +149,9 @@ impl Live {
                     .collect(),
                 motion: MotionGate::new(MotionParams::default()),
                 figures: CameraFigures::default(),
+                still_since: None,
+                woke_at: None,
+                person_score: settings.tracker.high_score,
             });
             cameras.push(cam);
         }
@@ -148,6 +191,22 @@ impl Live {
             health: Some(health),
             figures,
         })
+    }
+
+    /// Per camera: (id, frames delivered, frames dropped, reconnects), read live.
+    pub fn camera_counters(&self) -> Vec<(String, u64, u64, u64)> {
+        self.cameras
+            .iter()
+            .map(|c| {
+                let s = &c.slot.stats;
+                (
+                    c.id.clone(),
+                    s.frames_delivered.load(Ordering::Relaxed),
+                    s.frames_dropped.load(Ordering::Relaxed),
+                    s.reconnects.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// Stop in order: cameras, inference, then the event writer drains what is left.
@@ -214,6 +273,7 @@ fn inference(
     let mut next_area = 0usize;
     let mut crossings: Vec<Crossing> = Vec::with_capacity(8);
     let mut last_log = Instant::now();
+    let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         bell.wait(Duration::from_millis(200));
         loop {
@@ -230,13 +290,27 @@ fn inference(
                 });
             let Some(i) = pick else { break };
             let cam = &mut cams[i];
-            let Some((frame, _arrived)) = cam.slot.take() else {
+            let Some((frame, arrived)) = cam.slot.take() else {
                 continue;
             };
             let now = Instant::now();
-            if cam.motion_gate && !cam.motion.pass(&frame.image, now) {
-                cam.figures.skipped_still += 1;
-                continue;
+            if cam.motion_gate {
+                let pass = cam.motion.pass(&frame.image, now);
+                if cam.motion.moved {
+                    if cam
+                        .still_since
+                        .take()
+                        .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE)
+                    {
+                        cam.woke_at = Some(arrived);
+                    }
+                } else if cam.still_since.is_none() {
+                    cam.still_since = Some(arrived);
+                }
+                if !pass {
+                    cam.figures.skipped_still += 1;
+                    continue;
+                }
             }
             let t0 = Instant::now();
             let dets = match detector.persons(&frame.image) {
@@ -248,6 +322,16 @@ fn inference(
             };
             cam.figures.inference += t0.elapsed();
             cam.figures.analysed += 1;
+            if let Some(w) = cam.woke_at {
+                if dets.iter().any(|d| d.score >= cam.person_score) {
+                    cam.figures
+                        .wake_latency_ms
+                        .push(w.elapsed().as_secs_f32() * 1000.0);
+                    cam.woke_at = None;
+                } else if w.elapsed() > WAKE_GIVE_UP {
+                    cam.woke_at = None;
+                }
+            }
             let tracks = cam.tracker.update(&dets);
             for line in &mut cam.lines {
                 crossings.clear();
@@ -267,6 +351,9 @@ fn inference(
                     e.bbox = Some(c.bbox.to_array());
                     e.score = Some(c.score);
                     e.counts = Some(line.counts().into());
+                    cam.figures
+                        .event_latency_ms
+                        .push(arrived.elapsed().as_secs_f32() * 1000.0);
                     // events are never dropped: wait for the writer
                     if tx.send(e).is_err() {
                         return;
@@ -277,18 +364,24 @@ fn inference(
                 break;
             }
         }
-        // figures are published with the minute's log line, not on every wake-up (per frame)
-        if last_log.elapsed() >= Duration::from_secs(60) {
-            last_log = Instant::now();
-            log_figures(&cams);
+        // figures are published every few seconds and logged once a minute, not per frame
+        if last_publish.elapsed() >= PUBLISH_EVERY {
+            last_publish = Instant::now();
             if let Ok(mut f) = figures.lock() {
                 for c in &cams {
                     f.insert(c.id.clone(), c.figures.clone());
                 }
             }
         }
+        if last_log.elapsed() >= Duration::from_secs(60) {
+            last_log = Instant::now();
+            log_figures(&cams);
+        }
     }
 }
+
+/// How often the worker copies its figures out for readers (bench, later /metrics).
+const PUBLISH_EVERY: Duration = Duration::from_secs(2);
 
 fn log_figures(cams: &[CamState]) {
     for c in cams {

@@ -38,6 +38,8 @@ pub struct MotionGate {
     last_pass: Option<Instant>,
     /// Fraction of changed pixels in the last frame looked at.
     pub last_fraction: f32,
+    /// Whether the last frame looked at moved (as opposed to passing for the periodic check).
+    pub moved: bool,
 }
 
 impl MotionGate {
@@ -48,6 +50,7 @@ impl MotionGate {
             cur: Vec::new(),
             last_pass: None,
             last_fraction: 0.0,
+            moved: false,
         }
     }
 
@@ -66,6 +69,7 @@ impl MotionGate {
         } else {
             true // first frame or a size change
         };
+        self.moved = moved;
         std::mem::swap(&mut self.prev, &mut self.cur);
         let due = self
             .last_pass

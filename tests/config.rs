@@ -127,3 +127,76 @@ fn secrets_in_the_file_are_refused_without_being_echoed() {
     assert!(all.contains("cameras[0].url: contains a password"), "{all}");
     assert!(!all.contains("Rahasia123"), "{all}");
 }
+
+#[test]
+fn alerts_and_clips_mistakes_are_all_reported_with_their_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ronda.toml");
+    std::fs::write(
+        &f,
+        r#"
+[site]
+id = "kepatihan-rw9"
+
+[alerts]
+cooldown_seconds = 60
+[alerts.severity]
+intrusoin = "alert"
+crowding = "urgent"
+
+[clips]
+pre_seconds = 45
+post_seconds = 10
+"#,
+    )
+    .unwrap();
+    let out = ronda().arg("check-config").arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(
+        err.contains(
+            "alerts.severity.intrusoin: unknown key `intrusoin`; did you mean `intrusion`?"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "alerts.severity.crowding: `urgent` is not allowed; use one of \"info\", \"warning\", \"alert\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("clips.pre_seconds: 45 is out of range: use a value from 0 to 30"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_default_camera_example_is_valid_once_uncommented() {
+    // config/default.toml documents a camera with a line and a zone in comments: an admin who
+    // uncomments it must get a valid file
+    let text = ronda::config::DEFAULT_CONFIG;
+    let start = text
+        .find("# [[cameras]]")
+        .expect("a commented camera example");
+    let (head, example) = text.split_at(start);
+    let mut file = head.to_string();
+    for line in example.lines() {
+        if let Some(l) = line.strip_prefix("# ") {
+            file.push_str(l);
+            file.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ronda.toml");
+    std::fs::write(&f, &file).unwrap();
+    let out = ronda().arg("check-config").arg(&f).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{file}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 camera(s), 1 line(s), 1 zone(s)"), "{text}");
+}

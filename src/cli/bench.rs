@@ -1,10 +1,349 @@
-//! `ronda bench`.
+//! `ronda bench live`: the whole live pipeline under a village's load, with figures.
+//!
+//! The RTSP simulator runs as a separate `ronda sim` process (so its CPU is not counted as the
+//! pipeline's): camera 1 is the gate, the next ones busy pedestrian footage, the last `--quiet`
+//! cameras a still scene with an occasional passer-by. After a warm-up the command measures for
+//! `--seconds` and prints: process CPU in cores, RSS (start, end, peak, and once a minute for long
+//! runs), per-camera delivered and analysed fps (min / median), frames dropped, inference per
+//! second, frame-to-event latency and how fast a quiet camera reacts to its passer-by.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{CliError, CliResult};
+use crate::config::Settings;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(CliError::Runtime("`ronda bench` is not built yet".into()))
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// Live pipeline against `ronda sim` in its own process.
+    Live(LiveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub cameras: u16,
+    /// Pedestrian footage (a bare name such as vtest.avi is looked up among the samples).
+    #[arg(long = "clip", default_value = "vtest.avi", value_name = "FILE")]
+    pub clips: Vec<PathBuf>,
+    /// How many of the cameras (the last ones) are quiet: still scene, passer-by now and then.
+    #[arg(long, default_value_t = 30)]
+    pub quiet: u16,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Seconds to let cameras connect and queues settle before measuring.
+    #[arg(long, default_value_t = 15)]
+    pub warmup: u64,
+    #[arg(long, default_value_t = 12.0)]
+    pub gate_fps: f64,
+    #[arg(long, default_value_t = 5.0)]
+    pub camera_fps: f64,
+    /// Port of the simulator (default: a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Inference threads (default: the configuration's, 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: Args) -> CliResult {
+    match args.what {
+        What::Live(a) => live(a),
+    }
+}
+
+struct Sim(Child);
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16, CliError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| CliError::Runtime(format!("no free port on 127.0.0.1: {e}")))
+}
+
+/// The settings of the benched village: sim picture 480x360 (vtest at 360p).
+fn village(a: &LiveArgs, port: u16) -> Result<Settings, CliError> {
+    let n = a.cameras as usize;
+    let quiet = (a.quiet as usize).min(n.saturating_sub(1));
+    let mut t = String::from(
+        "[site]\nid = \"bench\"\nname = \"bench\"\n\n[store]\npath = \"var/bench/ronda.db\"\nclips_dir = \"var/bench/clips\"\n\n",
+    );
+    if let Some(th) = a.threads {
+        t.push_str(&format!("[detector]\nthreads = {th}\n\n"));
+    }
+    for i in 1..=n {
+        let (role, fps) = if i == 1 {
+            ("gate", a.gate_fps)
+        } else {
+            ("area", a.camera_fps)
+        };
+        t.push_str(&format!(
+            "[[cameras]]\nid = \"cam{i:02}\"\nurl = \"rtsp://127.0.0.1:{port}/cam{i:02}\"\nrole = \"{role}\"\nanalysis_fps = {fps}\n\
+             [[cameras.lines]]\nname = \"mid\"\npoints = [[240, 94], [240, 360]]\n\n"
+        ));
+    }
+    let _ = quiet;
+    Settings::parse(&t, std::path::Path::new("<bench live>"))
+        .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// CPU time of this process (user + system), seconds.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // fields after the command name (which may hold spaces) start after the last ')'
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz.max(1.0)
+}
+
+/// Resident memory of this process, MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(v: &mut [f32], p: f64) -> f32 {
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn min_median_max(v: &mut [f64]) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+/// Event writer that only counts.
+struct Count(Arc<AtomicU64>);
+impl Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(
+            b.iter().filter(|&&c| c == b'\n').count() as u64,
+            Ordering::Relaxed,
+        );
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn live(a: LiveArgs) -> CliResult {
+    let port = match a.port {
+        Some(p) => p,
+        None => free_port()?,
+    };
+    let n = a.cameras as usize;
+    let quiet = (a.quiet as usize).min(n.saturating_sub(1));
+    let busy = n - quiet;
+    let exe = std::env::current_exe().map_err(|e| CliError::Runtime(e.to_string()))?;
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "sim",
+        "--cameras",
+        &n.to_string(),
+        "--port",
+        &port.to_string(),
+    ]);
+    cmd.args(["--quiet", &quiet.to_string()]);
+    for c in &a.clips {
+        cmd.arg("--clip").arg(crate::analyze::resolve_video(c));
+    }
+    let sim = Sim(cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| CliError::Runtime(format!("cannot start `ronda sim`: {e}")))?);
+    eprintln!(
+        "bench live: sim pid {} on port {port}: {n} cameras ({busy} busy incl. the gate, {quiet} quiet); preparing footage...",
+        sim.0.id()
+    );
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if t0.elapsed() > Duration::from_secs(600) {
+            return Err(CliError::Runtime(
+                "the simulator does not listen after 10 min".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let settings = village(&a, port)?;
+    let events = Arc::new(AtomicU64::new(0));
+    let live = crate::app::Live::start(&settings, Box::new(Count(events.clone())))
+        .map_err(|e| CliError::Runtime(crate::detect::one_line_error(e)))?;
+    eprintln!(
+        "bench live: warming up {} s, then measuring {} s",
+        a.warmup, a.seconds
+    );
+    std::thread::sleep(Duration::from_secs(a.warmup));
+
+    let snap = |live: &crate::app::Live| {
+        let figs = live.figures.lock().map(|f| f.clone()).unwrap_or_default();
+        (live.camera_counters(), figs)
+    };
+    // figures are published every 2 s: wait for a fresh copy at both ends of the window
+    std::thread::sleep(Duration::from_millis(2100));
+    let (c0, f0) = snap(&live);
+    let (cpu0, w0, rss0) = (cpu_seconds(), Instant::now(), rss_mb());
+    let mut rss_peak = rss0;
+    let mut minute_rss = Vec::new();
+    while w0.elapsed() < Duration::from_secs(a.seconds) {
+        std::thread::sleep(Duration::from_secs(1));
+        let r = rss_mb();
+        rss_peak = rss_peak.max(r);
+        let m = w0.elapsed().as_secs() / 60;
+        if m as usize > minute_rss.len() {
+            minute_rss.push(r);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(2100));
+    let (c1, f1) = snap(&live);
+    let (cpu1, secs, rss1) = (cpu_seconds(), w0.elapsed().as_secs_f64(), rss_mb());
+    let events_n = events.load(Ordering::Relaxed);
+    live.shutdown();
+    drop(sim);
+
+    // per camera figures over the window
+    let mut delivered = Vec::new();
+    let mut analysed_busy = Vec::new();
+    let mut analysed_quiet = Vec::new();
+    let mut gate_fps = f64::NAN;
+    let (mut dropped, mut reconnects, mut inferences, mut inf_time) = (0u64, 0u64, 0u64, 0.0f64);
+    let mut latency = Vec::new();
+    let mut wake = Vec::new();
+    let mut silent = Vec::new();
+    for (i, (id, d1, dr1, rc1)) in c1.iter().enumerate() {
+        let (d0, dr0, rc0) = c0
+            .iter()
+            .find(|c| &c.0 == id)
+            .map_or((0, 0, 0), |c| (c.1, c.2, c.3));
+        let dfps = (d1 - d0) as f64 / secs;
+        if d1 == &d0 {
+            silent.push(id.clone());
+        }
+        delivered.push(dfps);
+        dropped += dr1 - dr0;
+        reconnects += rc1 - rc0;
+        let (a1, t1) = f1
+            .get(id)
+            .map_or((0, Duration::ZERO), |f| (f.analysed, f.inference));
+        let (a0, t0) = f0
+            .get(id)
+            .map_or((0, Duration::ZERO), |f| (f.analysed, f.inference));
+        let afps = (a1 - a0) as f64 / secs;
+        inferences += a1 - a0;
+        inf_time += (t1 - t0).as_secs_f64();
+        if i == 0 {
+            gate_fps = afps;
+        } else if i < busy {
+            analysed_busy.push(afps);
+        } else {
+            analysed_quiet.push(afps);
+        }
+        if let Some(f) = f1.get(id) {
+            latency.extend_from_slice(f.event_latency_ms.values());
+            wake.extend_from_slice(f.wake_latency_ms.values());
+        }
+    }
+    let cores = (cpu1 - cpu0) / secs;
+    let (dmin, dmed, dmax) = min_median_max(&mut delivered);
+    let (bmin, bmed, bmax) = min_median_max(&mut analysed_busy);
+    let (qmin, qmed, qmax) = min_median_max(&mut analysed_quiet);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "ronda bench live: {n} cameras ({} busy + gate, {quiet} quiet) at 360p15 from `ronda sim` (separate process), {secs:.0} s measured after {} s warm-up",
+        busy.saturating_sub(1),
+        a.warmup
+    );
+    println!(
+        "  machine load average: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("  pipeline CPU:          {cores:.2} cores");
+    println!(
+        "  RSS:                   start {rss0:.0} MB, end {rss1:.0} MB, peak {rss_peak:.0} MB"
+    );
+    if !minute_rss.is_empty() {
+        let m: Vec<String> = minute_rss.iter().map(|r| format!("{r:.0}")).collect();
+        println!("  RSS each minute (MB):  {}", m.join(", "));
+    }
+    println!("  delivered fps/camera:  min {dmin:.2}  median {dmed:.2}  max {dmax:.2}");
+    println!(
+        "  analysed fps, gate:    {gate_fps:.2} (asked {})",
+        a.gate_fps
+    );
+    println!(
+        "  analysed fps, busy:    min {bmin:.2}  median {bmed:.2}  max {bmax:.2} (asked {})",
+        a.camera_fps
+    );
+    println!("  analysed fps, quiet:   min {qmin:.2}  median {qmed:.2}  max {qmax:.2}");
+    println!(
+        "  cameras without frames: {}",
+        if silent.is_empty() {
+            "none".into()
+        } else {
+            silent.join(", ")
+        }
+    );
+    println!(
+        "  frames dropped:        {dropped} ({:.1}/s), reconnects {reconnects}",
+        dropped as f64 / secs
+    );
+    println!(
+        "  inference:             {:.1}/s, {:.1} ms each",
+        inferences as f64 / secs,
+        inf_time * 1000.0 / inferences.max(1) as f64
+    );
+    println!(
+        "  frame-to-event ms:     p50 {:.0}  p95 {:.0}  ({} events in the run, {} latencies)",
+        percentile(&mut latency, 0.5),
+        percentile(&mut latency, 0.95),
+        events_n,
+        latency.len()
+    );
+    println!(
+        "  quiet camera wake ms:  p50 {:.0}  p95 {:.0}  max {:.0}  ({} passers-by seen)",
+        percentile(&mut wake, 0.5),
+        percentile(&mut wake, 0.95),
+        percentile(&mut wake, 1.0),
+        wake.len()
+    );
+    let _ = (bmax, qmax);
+    Ok(())
 }

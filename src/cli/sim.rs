@@ -24,6 +24,19 @@ pub struct Args {
     pub height: u32,
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
+    /// The last N cameras are quiet: the first clip's empty background, with a passer-by
+    /// (a few seconds of the clip) every `--quiet-still` seconds.
+    #[arg(long, default_value_t = 0)]
+    pub quiet: u16,
+    /// Seconds of still background between two passers-by on a quiet camera.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub quiet_still: u32,
+    /// Seconds of empty background after each pass of a busy clip (tells passes apart).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600))]
+    pub gap: u32,
+    /// Start every camera at the beginning of its clip (default: each at another point).
+    #[arg(long)]
+    pub lockstep: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -38,6 +51,10 @@ pub fn run(args: Args) -> CliResult {
             .collect(),
         height: args.height,
         fps: args.fps,
+        quiet: (args.quiet as usize).min(args.cameras as usize),
+        quiet_still_s: args.quiet_still,
+        gap_s: args.gap,
+        offsets: !args.lockstep,
         ..SimOptions::default()
     };
     let sim = Simulator::start(&opts).map_err(|e| CliError::Runtime(e.to_string()))?;

@@ -14,6 +14,7 @@ mod read;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::NaiveTime;
 use toml::Table;
@@ -22,8 +23,10 @@ pub use read::Issue;
 use read::{Reader, join};
 
 use crate::detect::{DetectorOptions, Provider, Variant};
+use crate::events::{EventKind, Severity};
 use crate::geometry::{Point, Polygon, Segment};
-use crate::rules::{Anchor, CountingParams, LineSpec};
+use crate::rules::alert::{EVENT_KINDS, SEVERITY_NAMES, kind_name, parse_severity, severity_name};
+use crate::rules::{Anchor, CountingParams, LineRules, LineSpec, Severities, ZoneSpec};
 use crate::track::TrackerParams;
 
 /// The configuration compiled into the binary (`ronda print-default-config`).
@@ -206,6 +209,21 @@ pub struct Zone {
     pub max_people: u32,
 }
 
+impl Zone {
+    /// The zone as the rules see it (a person is inside when their feet are).
+    pub fn spec(&self) -> ZoneSpec {
+        ZoneSpec {
+            name: self.name.clone(),
+            polygon: self.polygon.clone(),
+            kind: self.kind,
+            active: self.active,
+            loiter_seconds: self.loiter_seconds,
+            max_people: self.max_people,
+            anchor: Anchor::default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Camera {
     pub id: String,
@@ -227,6 +245,15 @@ impl Camera {
         redact_url(&self.url)
     }
 
+    /// The alert rules of one of this camera's lines: the curfew, and the mask check, which
+    /// needs a gate camera with `mask_check` and the line's `no_mask_alert`.
+    pub fn line_rules(&self, line: &Line) -> LineRules {
+        LineRules {
+            curfew: line.curfew,
+            no_mask: self.role == CameraRole::Gate && self.mask_check && line.no_mask_alert,
+        }
+    }
+
     /// The URL with `${VAR}` references filled in from the environment (only for connecting).
     pub fn resolved_url(&self) -> Result<String, String> {
         expand_env(&self.url).map_err(|var| {
@@ -238,6 +265,30 @@ impl Camera {
     }
 }
 
+/// `[alerts]`: de-duplication and severities of the events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alerts {
+    /// One alert per camera, type and person (or zone) within this time (`rules::Cooldown`).
+    pub cooldown: Duration,
+    /// `[alerts.severity]` over the built-in defaults.
+    pub severities: Severities,
+}
+
+impl Alerts {
+    pub fn severity(&self, kind: EventKind) -> Severity {
+        self.severities.get(kind)
+    }
+}
+
+/// `[clips]`: the video kept with each incident.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clips {
+    /// Before the incident, from the in-memory ring of encoded video.
+    pub pre: Duration,
+    /// After the incident, from the live stream.
+    pub post: Duration,
+}
+
 /// Validated settings: everything the pipeline needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -246,6 +297,8 @@ pub struct Settings {
     pub detector: DetectorSettings,
     pub tracker: TrackerParams,
     pub counting: CountingParams,
+    pub alerts: Alerts,
+    pub clips: Clips,
     pub store: Store,
     pub http: Http,
     pub cameras: Vec<Camera>,
@@ -312,7 +365,8 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         root,
         "",
         &[
-            "site", "mqtt", "detector", "tracking", "counting", "store", "http", "cameras",
+            "site", "mqtt", "detector", "tracking", "counting", "alerts", "clips", "store", "http",
+            "cameras",
         ],
     );
     let empty = Table::new();
@@ -509,6 +563,9 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         ..d
     };
 
+    let alerts = read_alerts(r, root);
+    let clips = read_clips(r, root);
+
     let t = r.table(root, "", "store").unwrap_or(&empty);
     r.known_keys(
         t,
@@ -580,9 +637,52 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         detector,
         tracker,
         counting,
+        alerts,
+        clips,
         store,
         http,
         cameras,
+    }
+}
+
+fn read_alerts(r: &mut Reader, root: &Table) -> Alerts {
+    let empty = Table::new();
+    let t = r.table(root, "", "alerts").unwrap_or(&empty);
+    r.known_keys(t, "alerts", &["cooldown_seconds", "severity"]);
+    let cooldown = r.number(t, "alerts", "cooldown_seconds", 60.0, 0.0..=86_400.0);
+    let mut severities = Severities::default();
+    let st = r.table(t, "alerts", "severity").unwrap_or(&empty);
+    let names = EVENT_KINDS.map(kind_name);
+    r.known_keys(st, "alerts.severity", &names);
+    for kind in EVENT_KINDS {
+        let default = severity_name(Severities::default_for(kind));
+        let chosen = r.choice(
+            st,
+            "alerts.severity",
+            kind_name(kind),
+            default,
+            &SEVERITY_NAMES,
+        );
+        if let Some(s) = parse_severity(chosen) {
+            severities.set(kind, s);
+        }
+    }
+    Alerts {
+        cooldown: Duration::from_secs_f64(cooldown),
+        severities,
+    }
+}
+
+fn read_clips(r: &mut Reader, root: &Table) -> Clips {
+    let empty = Table::new();
+    let t = r.table(root, "", "clips").unwrap_or(&empty);
+    r.known_keys(t, "clips", &["pre_seconds", "post_seconds"]);
+    // the pre-roll is held in memory for every camera: 30 s bounds that for 40 cameras
+    let pre = r.number(t, "clips", "pre_seconds", 5.0, 0.0..=30.0);
+    let post = r.number(t, "clips", "post_seconds", 10.0, 1.0..=120.0);
+    Clips {
+        pre: Duration::from_secs_f64(pre),
+        post: Duration::from_secs_f64(post),
     }
 }
 
@@ -981,6 +1081,141 @@ points = [[0, 0], [10, 10], [20, 20]]
         let ok = parse("[site]\nid = \"a\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://admin:${RONDA_TEST_NOPE}@10.0.0.2/\"\n").unwrap();
         let err = ok.cameras[0].resolved_url().unwrap_err();
         assert!(err.contains("RONDA_TEST_NOPE"));
+    }
+
+    #[test]
+    fn alerts_and_clips_have_defaults() {
+        let s = parse("[site]\nid = \"rw9\"\n").unwrap();
+        assert_eq!(s.alerts.cooldown, Duration::from_secs(60));
+        assert_eq!(s.alerts.severity(EventKind::Intrusion), Severity::Alert);
+        assert_eq!(s.alerts.severity(EventKind::LineCrossing), Severity::Info);
+        assert_eq!(s.alerts.severities, Severities::default());
+        assert_eq!(s.clips.pre, Duration::from_secs(5));
+        assert_eq!(s.clips.post, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn alerts_and_clips_are_read() {
+        let s = parse(
+            r#"
+[site]
+id = "rw9"
+[alerts]
+cooldown_seconds = 30
+[alerts.severity]
+loitering = "alert"
+camera_offline = "Alert"
+line_crossing = "info"
+[clips]
+pre_seconds = 0
+post_seconds = 2.5
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.alerts.cooldown, Duration::from_secs(30));
+        assert_eq!(s.alerts.severity(EventKind::Loitering), Severity::Alert);
+        assert_eq!(s.alerts.severity(EventKind::CameraOffline), Severity::Alert);
+        assert_eq!(s.alerts.severity(EventKind::Crowding), Severity::Warning);
+        assert_eq!(s.clips.pre, Duration::ZERO);
+        assert_eq!(s.clips.post, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn alerts_and_clips_problems_are_all_reported() {
+        let e = parse(
+            r#"
+[site]
+id = "rw9"
+[alerts]
+cooldown_seconds = -1
+coldown_seconds = 5
+cooldown = 5
+[alerts.severity]
+intrusoin = "alert"
+crowding = "critical"
+no_mask = 3
+[clips]
+pre_seconds = 31
+post_seconds = 0
+"#,
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        let has = |s: &str| text.iter().any(|t| t.contains(s));
+        assert_eq!(text.len(), 8, "{text:#?}");
+        assert!(
+            has("alerts.cooldown_seconds: -1 is out of range"),
+            "{text:#?}"
+        );
+        assert!(has(
+            "alerts.coldown_seconds: unknown key `coldown_seconds`; did you mean `cooldown_seconds`?"
+        ));
+        assert!(has(
+            "alerts.cooldown: unknown key `cooldown`; known keys here: cooldown_seconds, severity"
+        ));
+        assert!(has(
+            "alerts.severity.intrusoin: unknown key `intrusoin`; did you mean `intrusion`?"
+        ));
+        assert!(has(
+            "alerts.severity.crowding: `critical` is not allowed; use one of \"info\", \"warning\", \"alert\""
+        ));
+        assert!(has("alerts.severity.no_mask: should be text in quotes"));
+        assert!(has(
+            "clips.pre_seconds: 31 is out of range: use a value from 0 to 30"
+        ));
+        assert!(has(
+            "clips.post_seconds: 0 is out of range: use a value from 1 to 120"
+        ));
+    }
+
+    #[test]
+    fn zones_and_lines_give_their_rules() {
+        let s = parse(
+            r#"
+[site]
+id = "rw9"
+[[cameras]]
+id = "gate-1"
+url = "rtsp://10.0.0.2/live"
+role = "gate"
+  [[cameras.lines]]
+  name = "gate"
+  points = [[320, 100], [320, 360]]
+  curfew = "22:00-04:00"
+  [[cameras.zones]]
+  name = "portal"
+  kind = "loiter"
+  polygon = [[240, 120], [400, 120], [400, 360]]
+  loiter_seconds = 120
+  active = "18:00-06:00"
+[[cameras]]
+id = "cam-02"
+url = "rtsp://10.0.0.3/live"
+mask_check = true
+  [[cameras.lines]]
+  name = "lane"
+  points = [[0, 100], [100, 100]]
+  no_mask_alert = true
+"#,
+        )
+        .unwrap();
+        let gate = &s.cameras[0];
+        let rules = gate.line_rules(&gate.lines[0]);
+        assert!(rules.no_mask, "a gate camera checks masks by default");
+        assert_eq!(rules.curfew.map(|w| w.start), parse_hhmm("22:00"));
+        let z = gate.zones[0].spec();
+        assert_eq!(z.name, "portal");
+        assert_eq!(z.kind, ZoneKind::Loiter);
+        assert_eq!(z.loiter_seconds, 120.0);
+        assert_eq!(z.polygon.points.len(), 3);
+        assert_eq!(z.anchor, Anchor::BottomCenter);
+        assert!(
+            z.active
+                .is_some_and(|w| w.contains(parse_hhmm("23:00").unwrap()))
+        );
+        // mask checks are a gate rule: an area camera never raises no_mask
+        let area = &s.cameras[1];
+        assert!(!area.line_rules(&area.lines[0]).no_mask);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::init_gstreamer;
+use super::ring::{AccessUnit, EncodedRing};
 use crate::frame::Frame;
 
 /// How one camera is watched.
@@ -36,7 +37,13 @@ pub struct CameraSpec {
     /// Down for longer than this before `offline` is reported (a short blip is not an outage).
     pub offline_after: Duration,
     pub max_backoff: Duration,
+    /// Keep this much of the encoded stream in memory for clips (`None`: no clips).
+    pub ring: Option<Duration>,
 }
+
+/// Hard limit on a camera's encoded ring (a 360p substream at 1 Mbit/s holds 20 s in 2.5 MB;
+/// this leaves room for 4 Mbit/s main streams but stops a runaway camera).
+pub const RING_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 impl CameraSpec {
     pub fn new(id: &str, url: &str, display_url: &str, analysis_fps: f64) -> Self {
@@ -48,6 +55,7 @@ impl CameraSpec {
             watchdog: Duration::from_secs(5),
             offline_after: Duration::from_secs(3),
             max_backoff: Duration::from_secs(60),
+            ring: None,
         }
     }
 }
@@ -138,14 +146,26 @@ impl Doorbell {
 }
 
 /// Build the pipeline description for a camera (the URL is set as a property, not pasted in).
+/// With a ring, a tee after the parser hands every access unit (AVC, one picture per buffer:
+/// what MP4 wants) to a second appsink; no queue on either branch, so no extra thread per camera:
+/// the ring's callback only takes a reference to the buffer.
 fn describe(spec: &CameraSpec) -> String {
     let (num, den) = fps_fraction(spec.analysis_fps);
-    format!(
-        "rtspsrc name=src protocols=tcp latency=200 ! rtph264depay ! h264parse ! \
-         avdec_h264 max-threads=1 ! videorate drop-only=true ! video/x-raw,framerate={num}/{den} ! \
+    let decode = format!(
+        "avdec_h264 max-threads=1 ! videorate drop-only=true ! video/x-raw,framerate={num}/{den} ! \
          videoconvert ! video/x-raw,format=RGB ! \
          appsink name=sink sync=false max-buffers=1 drop=true emit-signals=false"
-    )
+    );
+    let head = "rtspsrc name=src protocols=tcp latency=200 ! rtph264depay ! h264parse";
+    if spec.ring.is_some() {
+        format!(
+            "{head} ! video/x-h264,stream-format=avc,alignment=au ! tee name=t \
+             t. ! {decode} \
+             t. ! appsink name=ring sync=false async=false emit-signals=false"
+        )
+    } else {
+        format!("{head} ! {decode}")
+    }
 }
 
 fn fps_fraction(fps: f64) -> (i32, i32) {
@@ -160,6 +180,8 @@ fn fps_fraction(fps: f64) -> (i32, i32) {
 pub struct Camera {
     pub id: String,
     pub slot: Arc<FrameSlot>,
+    /// The recent encoded stream, when the camera keeps one (clips).
+    pub ring: Option<Arc<EncodedRing>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -175,11 +197,14 @@ impl Camera {
         init_gstreamer()?;
         let slot = Arc::new(FrameSlot::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let ring = spec
+            .ring
+            .map(|keep| Arc::new(EncodedRing::new(keep, RING_MAX_BYTES)));
         let id = spec.id.clone();
-        let (s, st) = (slot.clone(), stop.clone());
+        let (s, st, r) = (slot.clone(), stop.clone(), ring.clone());
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", spec.id))
-            .spawn(move || supervise(spec, s, bell, st, health))
+            .spawn(move || supervise(spec, s, r, bell, st, health))
             .map_err(|e| super::IngestError::Pipeline {
                 what: format!("camera {id}"),
                 reason: e.to_string(),
@@ -187,6 +212,7 @@ impl Camera {
         Ok(Camera {
             id,
             slot,
+            ring,
             stop,
             thread: Some(thread),
         })
@@ -215,6 +241,7 @@ enum Ended {
 fn supervise(
     spec: CameraSpec,
     slot: Arc<FrameSlot>,
+    ring: Option<Arc<EncodedRing>>,
     bell: Arc<Doorbell>,
     stop: Arc<AtomicBool>,
     health: std::sync::mpsc::SyncSender<HealthChange>,
@@ -246,7 +273,7 @@ fn supervise(
                 report(Health::Online, "frames arriving");
             }
         };
-        let ended = run_once(&spec, &slot, &bell, &stop, &mut on_frame);
+        let ended = run_once(&spec, &slot, ring.as_ref(), &bell, &stop, &mut on_frame);
         let ran = started.elapsed();
         match ended {
             Ended::Stopped => break,
@@ -284,6 +311,7 @@ fn supervise(
 fn run_once(
     spec: &CameraSpec,
     slot: &Arc<FrameSlot>,
+    ring: Option<&Arc<EncodedRing>>,
     bell: &Arc<Doorbell>,
     stop: &AtomicBool,
     on_frame: &mut dyn FnMut(bool),
@@ -325,6 +353,36 @@ fn run_once(
                         bell.ring();
                     }
                     *last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    if let Some(ring) = ring {
+        // a new connection restarts timestamps and may change the format
+        ring.clear();
+        let Some(rsink) = pipeline
+            .by_name("ring")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        else {
+            return Ended::Failed("pipeline without the clip branch".into());
+        };
+        let ring = ring.clone();
+        rsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if let Some(buffer) = sample.buffer_owned() {
+                        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                        ring.push(
+                            AccessUnit {
+                                buffer,
+                                keyframe,
+                                at: std::time::SystemTime::now(),
+                            },
+                            sample.caps(),
+                        );
+                    }
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),

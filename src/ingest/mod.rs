@@ -3,6 +3,7 @@
 
 pub mod camera;
 pub mod file;
+pub mod ring;
 pub mod sim;
 
 use std::path::PathBuf;

@@ -1,6 +1,11 @@
-//! Rules turn tracks into village facts: people crossing the gate line (in/out, occupancy), and
-//! later zones (intrusion, loitering, crowding) and alert rules. Pure logic: no I/O, no clock.
+//! Rules turn tracks into village facts: people crossing the gate line (in/out, occupancy),
+//! people in zones (intrusion, loitering, crowding), and the alert rules on top (curfew entry,
+//! no mask at the gate, cooldown, severities). Pure logic: no I/O, no clock (time is passed in).
 
+pub mod alert;
 pub mod line;
+pub mod zone;
 
+pub use alert::{AlertKey, Cooldown, LineRules, Severities};
 pub use line::{Anchor, CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec};
+pub use zone::{ZoneAlert, ZoneAlertKind, ZoneParams, ZoneSpec, ZoneWatch};

@@ -3,10 +3,12 @@
 //! Serving live-encoded video for 40 cameras would cost a core, so every clip is transcoded once
 //! into a cached raw H.264 file (baseline-like: no B-frames, a keyframe every 2 s) and the server
 //! only parses and packetises it (FACTS.md: 40 mounts cost the server 13-18 % of one core).
+//! Camera n starts its clip at another keyframe than camera n-1 ([`footage::rotate`]), and the
+//! last `quiet` cameras show a still scene with an occasional passer-by ([`footage::prepare_quiet`]).
 //! Raw H.264 through `h264parse` carries DTS but no PTS, which makes recorders downstream stall;
 //! a probe after the parser sets PTS = DTS (valid without B-frames).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -15,6 +17,9 @@ use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
 use super::{IngestError, init_gstreamer};
+
+pub mod footage;
+pub use footage::Encoding;
 
 /// What the simulator serves.
 #[derive(Clone, Debug)]
@@ -28,6 +33,15 @@ pub struct SimOptions {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbit: u32,
+    /// The last `quiet` cameras serve a quiet version of the first clip: its empty background
+    /// for `quiet_still_s`, then `quiet_passer_s` of the footage.
+    pub quiet: usize,
+    pub quiet_still_s: u32,
+    pub quiet_passer_s: u32,
+    /// Seconds of the clip's empty background after each pass of a busy clip (0: none).
+    pub gap_s: u32,
+    /// Start each camera at another keyframe of its clip (not in lock-step).
+    pub offsets: bool,
 }
 
 impl Default for SimOptions {
@@ -40,6 +54,11 @@ impl Default for SimOptions {
             height: 360,
             fps: 15,
             bitrate_kbit: 1000,
+            quiet: 0,
+            quiet_still_s: 40,
+            quiet_passer_s: 4,
+            gap_s: 0,
+            offsets: true,
         }
     }
 }
@@ -49,90 +68,52 @@ pub fn mount_path(n: usize) -> String {
     format!("/cam{n:02}")
 }
 
-/// Transcode `clip` once into `.cache/sim/` as raw H.264; later calls reuse the file.
-pub fn prepare_clip(clip: &Path, height: u32, fps: u32, kbit: u32) -> Result<PathBuf, IngestError> {
-    init_gstreamer()?;
-    if !clip.is_file() {
-        return Err(IngestError::Missing {
-            path: clip.to_path_buf(),
+/// Spread of start points: camera n starts at (n-1) x golden ratio (mod 1) of its clip, so any
+/// number of cameras is spread evenly without two neighbours close together.
+fn start_fraction(n: usize) -> f64 {
+    ((n - 1) as f64 * 0.618_034).rem_euclid(1.0)
+}
+
+/// The raw H.264 file each camera serves, prepared (and cached) before the server starts.
+fn footage_for(opts: &SimOptions) -> Result<Vec<PathBuf>, IngestError> {
+    let enc = Encoding {
+        height: opts.height,
+        fps: opts.fps,
+        kbit: opts.bitrate_kbit,
+        constant_quality: false,
+    };
+    let mut busy = Vec::new();
+    for c in &opts.clips {
+        busy.push(if opts.gap_s > 0 {
+            footage::prepare_with_gap(c, &enc, opts.gap_s)?
+        } else {
+            footage::prepare_clip(c, &enc)?
         });
     }
-    let meta = std::fs::metadata(clip).map_err(|e| IngestError::Unreadable {
-        path: clip.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let stamp = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    let stem = clip
-        .file_stem()
-        .map_or("clip".into(), |s| s.to_string_lossy().into_owned());
-    let dir = crate::paths::cache_dir().join("sim");
-    std::fs::create_dir_all(&dir).map_err(|e| IngestError::Pipeline {
-        what: format!("simulator cache {}", dir.display()),
-        reason: e.to_string(),
-    })?;
-    let out = dir.join(format!(
-        "{stem}-{}-h{height}-{fps}fps-{kbit}k-{stamp}.h264",
-        meta.len()
-    ));
-    if out.is_file()
-        && std::fs::metadata(&out)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false)
-    {
-        return Ok(out);
-    }
-    let tmp = out.with_extension("h264.part");
-    let desc = format!(
-        "filesrc name=src ! decodebin ! videoconvert ! videoscale ! videorate ! \
-         video/x-raw,height={height},framerate={fps}/1,pixel-aspect-ratio=1/1 ! \
-         x264enc bframes=0 key-int-max={gop} speed-preset=veryfast bitrate={kbit} ! \
-         video/x-h264,profile=constrained-baseline ! h264parse ! video/x-h264,stream-format=byte-stream ! \
-         filesink name=sink",
-        gop = fps * 2
-    );
-    let unreadable = |reason: String| IngestError::Unreadable {
-        path: clip.to_path_buf(),
-        reason,
+    let quiet = if opts.quiet > 0 {
+        Some(footage::prepare_quiet(
+            &opts.clips[0],
+            &enc,
+            opts.quiet_still_s,
+            opts.quiet_passer_s,
+        )?)
+    } else {
+        None
     };
-    let pipeline = gst::parse::launch(&desc)
-        .map_err(|e| unreadable(format!("transcoder: {e}")))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| unreadable("transcoder is not a pipeline".into()))?;
-    if let Some(src) = pipeline.by_name("src") {
-        src.set_property("location", clip.to_string_lossy().as_ref());
-    }
-    if let Some(sink) = pipeline.by_name("sink") {
-        sink.set_property("location", tmp.to_string_lossy().as_ref());
-    }
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| unreadable(format!("transcoder does not start: {e}")))?;
-    let bus = pipeline.bus().expect("a pipeline has a bus");
-    let mut failure = None;
-    for msg in bus.iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(..) => break,
-            gst::MessageView::Error(e) => {
-                failure = Some(e.error().to_string());
-                break;
+    let first_quiet = opts.cameras.saturating_sub(opts.quiet) + 1;
+    (1..=opts.cameras)
+        .map(|n| {
+            let base = match &quiet {
+                Some(q) if n >= first_quiet => q,
+                _ => &busy[(n - 1) % busy.len()],
+            };
+            if opts.offsets {
+                footage::rotate(base, start_fraction(n))
+            } else {
+                Ok(base.clone())
             }
-            _ => {}
-        }
-    }
-    let _ = pipeline.set_state(gst::State::Null);
-    if let Some(reason) = failure {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(unreadable(reason));
-    }
-    std::fs::rename(&tmp, &out).map_err(|e| IngestError::Pipeline {
-        what: format!("simulator cache {}", out.display()),
-        reason: e.to_string(),
-    })?;
-    Ok(out)
+        })
+        .collect()
 }
 
 /// A running simulator. The server lives on its own GLib main loop thread; dropping it stops it.
@@ -151,10 +132,7 @@ impl Simulator {
                 reason: "no clip given (--clip FILE)".into(),
             });
         }
-        let mut raw = Vec::new();
-        for c in &opts.clips {
-            raw.push(prepare_clip(c, opts.height, opts.fps, opts.bitrate_kbit)?);
-        }
+        let files = footage_for(opts)?;
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
         let server = rtsp::RTSPServer::new();
@@ -166,7 +144,7 @@ impl Simulator {
         })?;
         let mut urls = Vec::new();
         for n in 1..=opts.cameras {
-            let file = &raw[(n - 1) % raw.len()];
+            let file = &files[n - 1];
             let factory = rtsp::RTSPMediaFactory::new();
             let location = file.to_string_lossy().replace('"', "");
             factory.set_launch(&format!(
