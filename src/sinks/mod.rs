@@ -1,1 +1,61 @@
-//! TODO
+//! Where events go once they are stored: MQTT to the guard post ([`mqtt`]), through an external
+//! broker or the one ronda embeds ([`broker`]).
+
+pub mod broker;
+pub mod mqtt;
+
+use std::path::PathBuf;
+
+pub use broker::Broker;
+pub use mqtt::{MqttOptions, MqttSink, SinkHandle};
+
+use crate::store::StoreError;
+
+/// Why a sink cannot start. Each message names the setting or address at fault and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(
+        "[mqtt] password_env names the environment variable {var}, but it is not set: export \
+         {var}=<the broker password> before starting ronda"
+    )]
+    PasswordEnv { var: String },
+
+    #[error("[mqtt] url `{url}`: {reason}")]
+    Url { url: String, reason: String },
+
+    #[error("[mqtt] listen `{listen}`: {reason}")]
+    Listen { listen: String, reason: String },
+
+    #[error(
+        "[mqtt] ca_file {}: {reason}; point it at the PEM certificate of the CA that signed the \
+         broker's certificate",
+        file.display()
+    )]
+    CaFile { file: PathBuf, reason: String },
+
+    #[error(
+        "mqtts to {broker}: {reason}; set [mqtt] ca_file to the PEM certificate of the broker's CA"
+    )]
+    Tls { broker: String, reason: String },
+
+    #[error(
+        "cannot start the embedded MQTT broker: {addr} is already in use (another MQTT broker \
+         such as Mosquitto, or a second ronda?); stop it, or set [mqtt] listen to a free address"
+    )]
+    PortInUse { addr: String },
+
+    #[error(
+        "cannot start the embedded MQTT broker on {addr}: {reason}; set [mqtt] listen to an \
+         address of this machine (ports below 1024 need root)"
+    )]
+    Bind { addr: String, reason: String },
+
+    #[error("the embedded MQTT broker on {addr} did not start: {reason}")]
+    BrokerStart { addr: String, reason: String },
+
+    #[error("cannot start the {what} thread: {reason}")]
+    Thread { what: &'static str, reason: String },
+
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,251 @@
+//! The MQTT publisher (DESIGN.md "MQTT"): every stored event goes to `<prefix>/events` at least
+//! once and in outbox order; camera status and line counts are retained topics; the
+//! availability topic says `online`, and `offline` as the last will.
+//!
+//! How delivery is made safe:
+//! - The outbox in the store is the only queue. The sink reads unsent events from it in seq
+//!   order, publishes them with QoS 1 and marks one sent only when its PUBACK arrives. At most
+//!   `window` publishes are unacknowledged at a time.
+//! - rumqttc tells which packet id it gave a publish (`Outgoing::Publish(pkid)`) in the order the
+//!   requests were made, and this sink is the only one making them, so a FIFO of what was
+//!   requested maps each packet id to its event.
+//! - The session is clean and, when the connection drops, everything rumqttc still held for it
+//!   (unacknowledged publishes, requests not yet sent, buffered notifications) is thrown away:
+//!   the next connection starts again from the oldest unsent event of the outbox. A broker may
+//!   so see an event twice (consumers de-duplicate by id), but never miss one.
+//! - The rumqttc event loop is polled continuously and never cancelled half-way (it is one
+//!   future kept across the loop), so publishing never blocks pings or acknowledgements.
+//!
+//! It runs on its own thread with a small single-threaded tokio runtime; the rest of ronda talks
+//! to it through a [`SinkHandle`] (cheap to clone, never blocks).
+
+mod driver;
+mod options;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, EventLoop, LastWill, QoS, TlsConfiguration, Transport};
+use tokio::sync::{Notify, mpsc};
+use tracing::warn;
+
+use driver::Driver;
+
+pub use options::{MqttOptions, Tls};
+
+use super::SinkError;
+use crate::store::{Store, StoreError};
+
+/// Events and retained messages can be large-ish (an event is ~600 bytes; keep room).
+const MAX_PACKET: usize = 256 * 1024;
+/// How long dropping an [`MqttSink`] (without [`MqttSink::shutdown`]) tries to flush.
+const DROP_FLUSH: Duration = Duration::from_secs(1);
+
+/// The running sink. Dropping it shuts it down (briefly flushing); prefer
+/// [`MqttSink::shutdown`] with the time the caller can spare.
+pub struct MqttSink {
+    handle: SinkHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the rest of ronda uses to talk to the sink, from any thread.
+#[derive(Clone)]
+pub struct SinkHandle {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    store: Arc<Store>,
+}
+
+struct Shared {
+    wake: Notify,
+    connected: AtomicBool,
+}
+
+enum Command {
+    Retained { topic: String, payload: String },
+    Shutdown { deadline: Instant },
+}
+
+impl MqttSink {
+    /// Start publishing the outbox of `store` to the broker of `opts`. Returns at once: the
+    /// connection is made (and remade) in the background.
+    pub fn start(opts: MqttOptions, store: Arc<Store>) -> Result<MqttSink, SinkError> {
+        let (client, eventloop) = client(&opts)?;
+        let shared = Arc::new(Shared {
+            wake: Notify::new(),
+            connected: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SinkError::Thread {
+                what: "MQTT sink",
+                reason: e.to_string(),
+            })?;
+        let driver = Driver::new(opts, client, store.clone(), shared.clone(), rx);
+        let thread = std::thread::Builder::new()
+            .name("mqtt-sink".into())
+            .spawn(move || runtime.block_on(driver.run(eventloop)))
+            .map_err(|e| SinkError::Thread {
+                what: "MQTT sink",
+                reason: e.to_string(),
+            })?;
+        Ok(MqttSink {
+            handle: SinkHandle {
+                shared,
+                commands: tx,
+                store,
+            },
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> SinkHandle {
+        self.handle.clone()
+    }
+
+    /// Try to deliver the outbox within `timeout`, then publish `offline` on the availability
+    /// topic and disconnect cleanly. Returns within `timeout` + 1.25 s at most, with the number of
+    /// events still unsent: they stay in the outbox and go out after the next start.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<u64, StoreError> {
+        self.stop(timeout);
+        self.handle.backlog()
+    }
+
+    fn stop(&mut self, timeout: Duration) {
+        if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + timeout;
+            let _ = self.handle.commands.send(Command::Shutdown { deadline });
+            if thread.join().is_err() {
+                warn!("the MQTT sink thread panicked while shutting down");
+            }
+        }
+    }
+}
+
+impl Drop for MqttSink {
+    fn drop(&mut self) {
+        self.stop(DROP_FLUSH);
+    }
+}
+
+impl std::ops::Deref for MqttSink {
+    type Target = SinkHandle;
+    fn deref(&self) -> &SinkHandle {
+        &self.handle
+    }
+}
+
+impl SinkHandle {
+    /// New events were appended to the outbox: send them now (not at the next 1 s check).
+    pub fn notify(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Publish a camera's status (retained) on `<prefix>/cameras/<camera>/status`. It is stored
+    /// first, so it is published again after a reconnect or a restart.
+    pub fn publish_status(&self, camera: &str, json: &str) -> Result<(), StoreError> {
+        self.retained(format!("cameras/{}/status", segment(camera)), json)
+    }
+
+    /// Publish a line's counts (retained) on `<prefix>/lines/<camera>/<line>/counts`.
+    pub fn publish_counts(&self, camera: &str, line: &str, json: &str) -> Result<(), StoreError> {
+        let suffix = format!("lines/{}/{}/counts", segment(camera), segment(line));
+        self.retained(suffix, json)
+    }
+
+    fn retained(&self, topic: String, payload: &str) -> Result<(), StoreError> {
+        self.store.set_retained(&topic, payload)?;
+        // If the sink is gone the state is stored and goes out after the next start.
+        let _ = self.commands.send(Command::Retained {
+            topic,
+            payload: payload.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Whether the broker accepted the connection and it has not failed since.
+    pub fn connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting in the outbox (not yet acknowledged by the broker).
+    pub fn backlog(&self) -> Result<u64, StoreError> {
+        self.store.backlog()
+    }
+}
+
+/// A topic level from a name: `/`, `+` and `#` would change the topic's meaning.
+fn segment(name: &str) -> String {
+    name.replace(['/', '+', '#', '\0'], "_")
+}
+
+fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
+    let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.host, o.port);
+    m.set_keep_alive(o.keep_alive.max(Duration::from_secs(1)))
+        .set_clean_session(true)
+        .set_inflight(inflight_limit(o))
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_last_will(LastWill::new(
+            format!("{}/availability", o.topic_prefix),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+    if o.username.is_some() || o.password.is_some() {
+        m.set_credentials(
+            o.username.clone().unwrap_or_default(),
+            o.password.clone().unwrap_or_default(),
+        );
+    }
+    if o.tls.is_some() {
+        install_crypto_provider();
+    }
+    match &o.tls {
+        None => {}
+        Some(Tls::Ca { pem, .. }) => {
+            m.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+                ca: pem.clone(),
+                alpn: None,
+                client_auth: None,
+            }));
+        }
+        Some(Tls::SystemRoots) => {
+            // rumqttc panics when the system has no CA certificates; say what to do instead.
+            let config = std::panic::catch_unwind(TlsConfiguration::default).map_err(|_| {
+                SinkError::Tls {
+                    broker: o.broker(),
+                    reason: "this system has no CA certificates to check the broker with".into(),
+                }
+            })?;
+            m.set_transport(Transport::tls_with_config(config));
+        }
+    }
+    // The request channel holds at most a window of publishes plus a few commands.
+    let (client, mut eventloop) = AsyncClient::new(m, o.window + 16);
+    eventloop
+        .network_options
+        .set_connection_timeout(o.connect_timeout.as_secs().max(1));
+    Ok((client, eventloop))
+}
+
+/// rustls needs a process-wide crypto provider when the build enables more than one (here
+/// aws-lc-rs through rumqttc and ring through ureq); without one, rumqttc's TLS set-up panics.
+/// Install aws-lc-rs, rumqttc's own choice, unless some part of the process already did.
+fn install_crypto_provider() {
+    use rumqttc::tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
+    if CryptoProvider::get_default().is_none() {
+        // Err: another thread installed one meanwhile, which is as good.
+        let _ = aws_lc_rs::default_provider().install_default();
+    }
+}
+
+/// rumqttc's own limit is kept above ours, so its flow control never holds a request back and
+/// packet ids never collide.
+fn inflight_limit(o: &MqttOptions) -> u16 {
+    (o.window.clamp(1, 1000) + 28) as u16
+}

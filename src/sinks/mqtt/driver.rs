@@ -1,0 +1,432 @@
+//! The sink's thread: drives the rumqttc event loop and delivers the outbox (see the parent
+//! module for how delivery is made safe).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, QoS};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::{Command, MqttOptions, Shared, inflight_limit};
+use crate::store::{Store, StoreError};
+
+/// After the shutdown deadline: how long `offline` and DISCONNECT may still take.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// How long the DISCONNECT may take to go out after that.
+const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
+
+/// What a publish in flight was.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tag {
+    Event(i64),
+    State,
+    Offline,
+}
+
+struct Out {
+    tag: Tag,
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+}
+
+/// Delivery state of one connection; dropped with it.
+#[derive(Default)]
+struct Link {
+    /// Requested from rumqttc, packet id not yet known.
+    requested: VecDeque<Tag>,
+    /// Sent with this packet id, PUBACK awaited.
+    inflight: HashMap<u16, Tag>,
+    /// To request when the window has room.
+    queue: VecDeque<Out>,
+    /// The highest seq queued on this connection.
+    cursor: i64,
+    offline_acked: bool,
+}
+
+impl Link {
+    fn outstanding(&self) -> usize {
+        self.requested.len() + self.inflight.len()
+    }
+}
+
+struct ShutdownState {
+    deadline: Instant,
+    /// `offline` is queued (at the deadline or when the outbox was empty): no more events.
+    offline_queued: Option<Instant>,
+    disconnect_sent: bool,
+}
+
+pub(super) struct Driver {
+    opts: MqttOptions,
+    client: AsyncClient,
+    store: Arc<Store>,
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Some while connected.
+    link: Option<Link>,
+    backoff: Duration,
+    /// Since when the broker is unreachable (the outage was logged once).
+    outage: Option<Instant>,
+    store_failing: bool,
+    shutdown: Option<ShutdownState>,
+    /// Every handle is gone (the sink was dropped without a shutdown command).
+    commands_closed: bool,
+    finished: bool,
+}
+
+type Polled = (EventLoop, Result<Event, ConnectionError>);
+
+/// One poll of the event loop, after `delay` (the reconnect backoff). The event loop moves in
+/// and out so that the pending poll is one future the driver keeps across its loop.
+async fn poll_after(mut eventloop: EventLoop, delay: Duration) -> Polled {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let r = eventloop.poll().await;
+    (eventloop, r)
+}
+
+impl Driver {
+    pub(super) fn new(
+        opts: MqttOptions,
+        client: AsyncClient,
+        store: Arc<Store>,
+        shared: Arc<Shared>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Driver {
+        Driver {
+            backoff: opts.backoff_min,
+            opts,
+            client,
+            store,
+            shared,
+            commands,
+            link: None,
+            outage: None,
+            store_failing: false,
+            shutdown: None,
+            commands_closed: false,
+            finished: false,
+        }
+    }
+
+    pub(super) async fn run(mut self, eventloop: EventLoop) {
+        let mut poll = Box::pin(poll_after(eventloop, Duration::ZERO));
+        // A safety net: pick up events whose notify was not sent, retry after a store error.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.finished {
+            let deadline = self.next_deadline().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                (mut eventloop, r) = &mut poll => {
+                    let delay = self.on_poll(&mut eventloop, r);
+                    poll = Box::pin(poll_after(eventloop, delay));
+                }
+                _ = self.shared.wake.notified() => {}
+                c = self.commands.recv(), if !self.commands_closed => self.on_command(c),
+                _ = tick.tick() => {}
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => {}
+            }
+            self.pump();
+            // Shutdown steps (queue `offline`, DISCONNECT) take effect now, not at the next tick.
+            if self.shutdown.is_some() {
+                self.check_shutdown();
+                self.pump();
+            }
+        }
+        self.shared.connected.store(false, Ordering::Relaxed);
+        debug!("MQTT sink stopped");
+    }
+
+    /// Handle one result of the event loop; returns how long to wait before polling again.
+    fn on_poll(&mut self, el: &mut EventLoop, r: Result<Event, ConnectionError>) -> Duration {
+        match r {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => self.on_connected(),
+            Ok(Event::Incoming(Packet::PubAck(ack))) => self.on_puback(ack.pkid),
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                if let Some(link) = &mut self.link
+                    && let Some(tag) = link.requested.pop_front()
+                {
+                    link.inflight.insert(pkid, tag);
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                if self.shutdown.is_some() {
+                    self.finished = true;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.on_disconnected(el, &e);
+                let delay = self.backoff;
+                self.backoff = (self.backoff * 2).min(self.opts.backoff_max);
+                return delay;
+            }
+        }
+        Duration::ZERO
+    }
+
+    fn on_connected(&mut self) {
+        self.shared.connected.store(true, Ordering::Relaxed);
+        self.backoff = self.opts.backoff_min;
+        let backlog = self.store.backlog().unwrap_or(0);
+        match self.outage.take() {
+            Some(since) => info!(
+                "MQTT broker {} is reachable again after {:.0?}; {backlog} event(s) to send",
+                self.opts.broker(),
+                since.elapsed()
+            ),
+            None => info!(
+                "MQTT connected to {} ({backlog} event(s) to send)",
+                self.opts.broker()
+            ),
+        }
+        let mut link = Link::default();
+        link.queue
+            .push_back(self.state_out(Tag::State, "availability", "online"));
+        // The broker may have restarted without its retained messages: publish them again.
+        match self.store.retained() {
+            Ok(all) => {
+                for (suffix, payload) in all {
+                    link.queue
+                        .push_back(self.state_out(Tag::State, &suffix, &payload));
+                }
+            }
+            Err(e) => warn!("MQTT: cannot re-publish camera status and counts: {e}"),
+        }
+        self.link = Some(link);
+    }
+
+    fn on_puback(&mut self, pkid: u16) {
+        let Some(link) = &mut self.link else { return };
+        match link.inflight.remove(&pkid) {
+            Some(Tag::Event(seq)) => {
+                if let Err(e) = self.store.mark_sent(seq) {
+                    // Not marked: it is sent again later, a duplicate at worst.
+                    self.store_trouble(e);
+                }
+            }
+            Some(Tag::Offline) => link.offline_acked = true,
+            Some(Tag::State) | None => {}
+        }
+    }
+
+    fn on_disconnected(&mut self, el: &mut EventLoop, e: &ConnectionError) {
+        self.shared.connected.store(false, Ordering::Relaxed);
+        self.link = None;
+        // rumqttc keeps unacknowledged publishes and unsent requests to resume the session; the
+        // outbox re-sends them in order instead, so start the next connection from nothing.
+        el.state = MqttState::new(inflight_limit(&self.opts), false);
+        el.pending.clear();
+        if let Some(sd) = &self.shutdown
+            && (sd.disconnect_sent || Instant::now() >= sd.deadline)
+        {
+            self.finished = true;
+            return;
+        }
+        if self.outage.is_none() {
+            self.outage = Some(Instant::now());
+            warn!(
+                "MQTT broker {} is unreachable ({e}){}; retrying from every {} s to every {} s, \
+                 events wait in the outbox",
+                self.opts.broker(),
+                hint(e),
+                self.opts.backoff_min.as_secs_f32(),
+                self.opts.backoff_max.as_secs_f32()
+            );
+        } else {
+            debug!("MQTT broker {} still unreachable: {e}", self.opts.broker());
+        }
+    }
+
+    fn on_command(&mut self, c: Option<Command>) {
+        match c {
+            Some(Command::Retained { topic, payload }) => {
+                let accepting = self
+                    .shutdown
+                    .as_ref()
+                    .is_none_or(|s| s.offline_queued.is_none());
+                // While disconnected it is in the store, published on the next connection.
+                if accepting && self.link.is_some() {
+                    let out = self.state_out(Tag::State, &topic, &payload);
+                    if let Some(link) = &mut self.link {
+                        link.queue.push_back(out);
+                    }
+                }
+            }
+            Some(Command::Shutdown { deadline }) => {
+                self.shutdown = Some(ShutdownState {
+                    deadline,
+                    offline_queued: None,
+                    disconnect_sent: false,
+                });
+            }
+            // Every handle is gone: nobody can append or shut down any more.
+            None => {
+                self.commands_closed = true;
+                self.shutdown.get_or_insert(ShutdownState {
+                    deadline: Instant::now(),
+                    offline_queued: None,
+                    disconnect_sent: false,
+                });
+            }
+        }
+    }
+
+    fn state_out(&self, tag: Tag, suffix: &str, payload: &str) -> Out {
+        Out {
+            tag,
+            topic: format!("{}/{suffix}", self.opts.topic_prefix),
+            payload: payload.as_bytes().to_vec(),
+            retain: true,
+        }
+    }
+
+    /// Request publishes while the window has room: queued state first, then the outbox.
+    fn pump(&mut self) {
+        let Some(link) = &mut self.link else { return };
+        let more_events = self
+            .shutdown
+            .as_ref()
+            .is_none_or(|s| s.offline_queued.is_none());
+        let window = self.opts.window.max(1);
+        let mut trouble = None;
+        loop {
+            if link.queue.is_empty() && more_events && link.outstanding() < window {
+                match self.store.unsent(link.cursor, window - link.outstanding()) {
+                    Ok(events) if events.is_empty() => break,
+                    Ok(events) => {
+                        for (seq, e) in events {
+                            link.cursor = seq;
+                            let payload = serde_json::to_vec(&e).unwrap_or_default();
+                            link.queue.push_back(Out {
+                                tag: Tag::Event(seq),
+                                topic: format!("{}/events", self.opts.topic_prefix),
+                                payload,
+                                retain: false,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        trouble = Some(e);
+                        break;
+                    }
+                }
+            }
+            let Some(out) = link.queue.front() else { break };
+            if link.outstanding() >= window {
+                break;
+            }
+            let r = self.client.try_publish(
+                &out.topic,
+                QoS::AtLeastOnce,
+                out.retain,
+                out.payload.clone(),
+            );
+            if r.is_err() {
+                // The request channel is full; the event loop empties it and we come back.
+                break;
+            }
+            if let Tag::Event(seq) = out.tag {
+                debug!(seq, "MQTT publish");
+            }
+            link.requested.push_back(out.tag);
+            link.queue.pop_front();
+        }
+        match trouble {
+            Some(e) => self.store_trouble(e),
+            None if self.store_failing => {
+                self.store_failing = false;
+                info!("MQTT: the outbox can be read again");
+            }
+            None => {}
+        }
+    }
+
+    /// One warning per run of store failures, not one per attempt.
+    fn store_trouble(&mut self, e: StoreError) {
+        if !self.store_failing {
+            warn!("MQTT: the outbox cannot be used: {e}; retrying every second");
+            self.store_failing = true;
+        }
+    }
+
+    fn check_shutdown(&mut self) {
+        let Some(sd) = &mut self.shutdown else { return };
+        let now = Instant::now();
+        let Some(link) = &mut self.link else {
+            // Not connected: nothing more can be done once the time is up.
+            if now >= sd.deadline {
+                self.finished = true;
+            }
+            return;
+        };
+        match sd.offline_queued {
+            None => {
+                let flushed = link.queue.is_empty()
+                    && link.outstanding() == 0
+                    && self
+                        .store
+                        .unsent(link.cursor, 1)
+                        .is_ok_and(|v| v.is_empty());
+                if flushed || now >= sd.deadline {
+                    // Events still queued stay in the outbox for the next start.
+                    link.queue.retain(|o| o.tag == Tag::State);
+                    link.queue.push_back(Out {
+                        tag: Tag::Offline,
+                        topic: format!("{}/availability", self.opts.topic_prefix),
+                        payload: b"offline".to_vec(),
+                        retain: true,
+                    });
+                    sd.offline_queued = Some(now.max(sd.deadline) + SHUTDOWN_GRACE);
+                }
+            }
+            Some(hard) if !sd.disconnect_sent => {
+                if link.offline_acked || now >= hard {
+                    // A clean DISCONNECT: the broker drops the will (`offline` is published).
+                    let _ = self.client.try_disconnect();
+                    sd.disconnect_sent = true;
+                }
+            }
+            Some(hard) => {
+                // The DISCONNECT did not go out: leaving anyway, the broker publishes the will.
+                if now >= hard + DISCONNECT_GRACE {
+                    self.finished = true;
+                }
+            }
+        }
+    }
+
+    /// When `check_shutdown` must run again even if nothing happens.
+    fn next_deadline(&self) -> Option<Instant> {
+        let sd = self.shutdown.as_ref()?;
+        Some(match sd.offline_queued {
+            None => sd.deadline,
+            Some(hard) if !sd.disconnect_sent => hard,
+            Some(hard) => hard + DISCONNECT_GRACE,
+        })
+    }
+}
+
+/// What to check for the failures a user can fix.
+fn hint(e: &ConnectionError) -> &'static str {
+    use rumqttc::ConnectReturnCode as C;
+    match e {
+        ConnectionError::ConnectionRefused(C::BadUserNamePassword | C::NotAuthorized) => {
+            ": check [mqtt] username and the password in the variable named by password_env"
+        }
+        ConnectionError::ConnectionRefused(C::BadClientId) => {
+            ": the broker refuses the client id ronda-<site id>"
+        }
+        ConnectionError::Tls(_) => {
+            ": check that [mqtt] ca_file is the CA that signed the broker's certificate and \
+             that the url's host name is in that certificate"
+        }
+        _ => "",
+    }
+}

@@ -1,0 +1,34 @@
+//! The last payload of each retained MQTT topic, so the sink can publish it again after a
+//! reconnect (a broker restarted without persistence forgets it) or a restart of ronda.
+
+use chrono::Utc;
+use rusqlite::params;
+
+use super::{Store, StoreError, to_ms};
+
+impl Store {
+    /// Remember the payload of a retained topic, by its suffix after the topic prefix
+    /// (`cameras/gate-1/status`).
+    pub fn set_retained(&self, topic_suffix: &str, payload: &str) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO retained (topic, payload, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(topic) DO UPDATE SET payload = ?2, updated_ms = ?3",
+            )
+            .and_then(|mut st| st.execute(params![topic_suffix, payload, to_ms(Utc::now())]))
+            .map_err(self.err("storing retained MQTT state"))?;
+        Ok(())
+    }
+
+    /// Every remembered retained topic suffix and payload, by topic.
+    pub fn retained(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let what = "reading retained MQTT state";
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT topic, payload FROM retained ORDER BY topic")
+            .map_err(self.err(what))?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(self.err(what))
+    }
+}
