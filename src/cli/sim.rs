@@ -34,6 +34,10 @@ pub struct Args {
     /// Seconds of empty background after each pass of a busy clip (tells passes apart).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600))]
     pub gap: u32,
+    /// Play busy clips at this speed: 0.4 shows a 25 fps clip frame by frame at `--fps 10`
+    /// (tests compare every frame with `ronda analyze` on a busy box).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
     /// Start every camera at the beginning of its clip (default: each at another point).
     #[arg(long)]
     pub lockstep: bool,
@@ -54,6 +58,14 @@ pub fn run(args: Args) -> CliResult {
         quiet: (args.quiet as usize).min(args.cameras as usize),
         quiet_still_s: args.quiet_still,
         gap_s: args.gap,
+        speed: if args.speed > 0.01 && args.speed <= 10.0 {
+            args.speed
+        } else {
+            return Err(CliError::Usage(format!(
+                "--speed {}: give a factor between 0.01 and 10",
+                args.speed
+            )));
+        },
         offsets: !args.lockstep,
         ..SimOptions::default()
     };

@@ -418,11 +418,17 @@ fn run_once(
         if got > 0 {
             on_frame(since < spec.watchdog);
         }
-        let waited = if got == 0 { started.elapsed() } else { since };
-        if waited >= spec.watchdog {
+        // before the first frame the session is still being set up (DESCRIBE, SETUP, PLAY,
+        // the first keyframe): a slow camera or a busy box gets twice the watchdog for that
+        let (waited, limit) = if got == 0 {
+            (started.elapsed(), spec.watchdog * 2)
+        } else {
+            (since, spec.watchdog)
+        };
+        if waited >= limit {
             break Ended::Failed(format!(
                 "no picture for {} s (camera hung or unreachable)",
-                spec.watchdog.as_secs()
+                limit.as_secs()
             ));
         }
     };
@@ -440,9 +446,16 @@ fn describe_error(text: &str, debug: Option<String>) -> String {
         "wrong user name or password (check the camera's ${...} variable)".into()
     } else if all.contains("not found") || all.contains("404") {
         "the camera has no stream at that path (check the URL's path)".into()
-    } else if all.contains("could not connect") || all.contains("connection refused") {
+    } else if all.contains("could not connect")
+        || all.contains("connection refused")
+        || all.contains("could not open resource")
+    {
         "cannot connect (camera off, wrong address or port)".into()
-    } else if all.contains("not-negotiated") || all.contains("caps") || all.contains("depay") {
+    } else if all.contains("not-negotiated")
+        || all.contains("not-linked")
+        || all.contains("caps")
+        || all.contains("depay")
+    {
         "the stream is not H.264 (set the camera's substream to H.264)".into()
     } else {
         text.to_string()

@@ -277,7 +277,12 @@ pub enum Part {
     /// The clip's empty background (median of frames spread over it), held still.
     Background { seconds: u32 },
     /// The clip itself from `from` (0..1 of its length) for `seconds` (`None`: to its end).
-    Footage { from: f64, seconds: Option<u32> },
+    /// `speed` below 1 plays it slowed down (0.4: a 25 fps clip shown frame by frame at 10 fps).
+    Footage {
+        from: f64,
+        seconds: Option<u32>,
+        speed: f64,
+    },
 }
 
 /// A quiet camera from `clip`: `still_s` seconds of the clip's empty background, then
@@ -300,25 +305,29 @@ pub fn prepare_quiet(
             Part::Footage {
                 from: 0.5,
                 seconds: Some(passer_s),
+                speed: 1.0,
             },
         ],
     )
 }
 
-/// `clip`, then `gap_s` seconds of its empty background: one pass of the clip can be told from
-/// the next (tests that compare one live pass with `ronda analyze`).
-pub fn prepare_with_gap(clip: &Path, enc: &Encoding, gap_s: u32) -> Result<PathBuf, IngestError> {
-    prepare_parts(
-        clip,
-        enc,
-        &[
-            Part::Footage {
-                from: 0.0,
-                seconds: None,
-            },
-            Part::Background { seconds: gap_s },
-        ],
-    )
+/// `clip` at `speed`, then `gap_s` seconds of its empty background: one pass of the clip can be
+/// told from the next (tests that compare one live pass with `ronda analyze`).
+pub fn prepare_with_gap(
+    clip: &Path,
+    enc: &Encoding,
+    gap_s: u32,
+    speed: f64,
+) -> Result<PathBuf, IngestError> {
+    let mut parts = vec![Part::Footage {
+        from: 0.0,
+        seconds: None,
+        speed,
+    }];
+    if gap_s > 0 {
+        parts.push(Part::Background { seconds: gap_s });
+    }
+    prepare_parts(clip, enc, &parts)
 }
 
 /// Encode `parts` of `clip` one after the other, in one encoder pass (one set of parameter
@@ -329,9 +338,18 @@ pub fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<Path
         .iter()
         .map(|p| match p {
             Part::Background { seconds } => format!("-bg{seconds}"),
-            Part::Footage { from, seconds } => {
+            Part::Footage {
+                from,
+                seconds,
+                speed,
+            } => {
+                let x = if (*speed - 1.0).abs() > 1e-9 {
+                    format!("x{}", (speed * 100.0).round() as u32)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "-at{}+{}",
+                    "-at{}+{}{x}",
                     (from * 100.0) as u32,
                     seconds.map_or("end".into(), |s| s.to_string())
                 )
@@ -386,8 +404,12 @@ pub fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<Path
                         encoder.push(bg)?;
                     }
                 }
-                Part::Footage { from, seconds } => {
-                    push_footage(&mut encoder, clip, src_fps, total, from, seconds)?;
+                Part::Footage {
+                    from,
+                    seconds,
+                    speed,
+                } => {
+                    push_footage(&mut encoder, clip, src_fps, total, from, seconds, speed)?;
                 }
             }
         }
@@ -399,7 +421,7 @@ pub fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<Path
 }
 
 /// Push the clip from `from` (0..1) for `seconds`, resampled from `src_fps` to the encoder's
-/// rate: output frame k shows the newest source frame at or before k / fps.
+/// rate: output frame k shows the newest source frame at or before k / fps (in stretched time).
 fn push_footage(
     encoder: &mut Encoder,
     clip: &Path,
@@ -407,7 +429,9 @@ fn push_footage(
     total: u64,
     from: f64,
     seconds: Option<u32>,
+    speed: f64,
 ) -> Result<(), String> {
+    let speed = if speed > 0.0 { speed } else { 1.0 };
     let fps = encoder.fps as f64;
     let start = (total as f64 * from.clamp(0.0, 1.0)).floor() / src_fps;
     let wanted = seconds.map(|s| s as u64 * encoder.fps as u64);
@@ -417,7 +441,8 @@ fn push_footage(
     let file = VideoFile::open(clip).map_err(|e| e.to_string())?;
     for f in file {
         let f = f.map_err(|e| e.to_string())?;
-        let t = f.index as f64 / src_fps - start;
+        // time in the output: the clip's own time stretched by 1 / speed
+        let t = (f.index as f64 / src_fps - start) / speed;
         if t < 0.0 {
             continue;
         }
@@ -435,7 +460,7 @@ fn push_footage(
     }
     // the last source frame lasts one source frame interval
     if let Some(l) = &last {
-        let until = wanted.unwrap_or(((last_t + 1.0 / src_fps) * fps).round() as u64);
+        let until = wanted.unwrap_or(((last_t + 1.0 / src_fps / speed) * fps).round() as u64);
         while pushed < until {
             encoder.push(l)?;
             pushed += 1;

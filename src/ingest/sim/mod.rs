@@ -40,6 +40,8 @@ pub struct SimOptions {
     pub quiet_passer_s: u32,
     /// Seconds of the clip's empty background after each pass of a busy clip (0: none).
     pub gap_s: u32,
+    /// Play busy clips slowed down (below 1) or sped up.
+    pub speed: f64,
     /// Start each camera at another keyframe of its clip (not in lock-step).
     pub offsets: bool,
 }
@@ -58,10 +60,14 @@ impl Default for SimOptions {
             quiet_still_s: 40,
             quiet_passer_s: 4,
             gap_s: 0,
+            speed: 1.0,
             offsets: true,
         }
     }
 }
+
+/// A mount serving Motion-JPEG (not H.264), for tests of a wrongly configured camera.
+pub const MJPEG_PATH: &str = "/mjpeg";
 
 /// The mount path of camera `n` (1-based): `/cam01`.
 pub fn mount_path(n: usize) -> String {
@@ -84,8 +90,8 @@ fn footage_for(opts: &SimOptions) -> Result<Vec<PathBuf>, IngestError> {
     };
     let mut busy = Vec::new();
     for c in &opts.clips {
-        busy.push(if opts.gap_s > 0 {
-            footage::prepare_with_gap(c, &enc, opts.gap_s)?
+        busy.push(if opts.gap_s > 0 || (opts.speed - 1.0).abs() > 1e-9 {
+            footage::prepare_with_gap(c, &enc, opts.gap_s, opts.speed)?
         } else {
             footage::prepare_clip(c, &enc)?
         });
@@ -177,6 +183,16 @@ impl Simulator {
             mounts.add_factory(&path, factory);
             urls.push(format!("rtsp://{}:{}{}", opts.address, opts.port, path));
         }
+        // A camera that sends Motion-JPEG instead of H.264 (some cheap cameras' default): lets
+        // tests check that such a camera gets a clear health message. Built only when a client
+        // asks for it, so it costs nothing otherwise.
+        let mjpeg = rtsp::RTSPMediaFactory::new();
+        mjpeg.set_launch(
+            "( videotestsrc pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=5/1 ! \
+             jpegenc ! rtpjpegpay name=pay0 pt=26 )",
+        );
+        mjpeg.set_shared(true);
+        mounts.add_factory(MJPEG_PATH, mjpeg);
         let attached = context
             .with_thread_default(|| server.attach(Some(&context)))
             .map_err(|e| IngestError::Pipeline {
