@@ -11,6 +11,15 @@
 //! Scheduling: the worker serves gate cameras first whenever they have a frame, then the other
 //! cameras round-robin, so under overload every camera slows down evenly and the gate keeps its
 //! rate.
+//!
+//! Rules, per analysed frame of a camera, after the tracker: the mask watch picks the few people
+//! near a mask-checking gate line whose faces are looked at (bounded, see `rules::mask`); each
+//! line counts crossings (`line_crossing`, always) and judges entries (`curfew_entry`, `no_mask`);
+//! each zone judges stays (`intrusion`, `loitering`, `crowding`). Alerts (everything but
+//! `line_crossing` and camera health) pass one `Cooldown` shared by all cameras, keyed by camera,
+//! type, line or zone and person. Severities come from `[alerts.severity]`. Rules get time as
+//! arguments: monotonic seconds since the start (durations, cooldown) and the site's local time
+//! of day (curfew and zone windows), both read once per frame.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,13 +28,17 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{CameraRole, Settings};
-use crate::detect::Detector;
-use crate::events::{Event, EventKind, Severity};
+use crate::config::{self, CameraRole, Settings};
+use crate::detect::{Detector, MaskVerdict};
+use crate::events::{Event, EventKind};
+use crate::geometry::BBox;
 use crate::ingest::camera::{Camera, CameraSpec, Doorbell, FrameSlot, Health, HealthChange};
 use crate::motion::{MotionGate, MotionParams};
-use crate::rules::{Crossing, LineCounter};
-use crate::track::Tracker;
+use crate::rules::{
+    AlertKey, Cooldown, Crossing, LineCounter, LineRules, MaskParams, MaskWatch, Severities,
+    ZoneAlert, ZoneWatch,
+};
+use crate::track::{Track, Tracker};
 
 /// Figures of one camera, kept for logs, `ronda bench live` (and later /metrics).
 #[derive(Clone, Debug, Default)]
@@ -39,6 +52,12 @@ pub struct CameraFigures {
     /// A still camera that starts moving: first moving frame's arrival to the first person
     /// found, ms (how fast a quiet camera reacts to a passer-by).
     pub wake_latency_ms: Samples,
+    /// Head regions searched for a face (gate cameras that check masks), and the time spent.
+    pub face_looks: u64,
+    pub face_time: Duration,
+    pub face_errors: u64,
+    /// Alerts held back by the cooldown (the same incident again within the window).
+    pub alerts_suppressed: u64,
 }
 
 /// The most recent values of a figure, bounded.
@@ -76,7 +95,7 @@ struct CamState {
     motion_gate: bool,
     slot: Arc<FrameSlot>,
     tracker: Tracker,
-    lines: Vec<LineCounter>,
+    rules: CamRules,
     motion: MotionGate,
     figures: CameraFigures,
     /// Since when the camera has been still (motion-gated cameras only).
@@ -84,6 +103,42 @@ struct CamState {
     /// Arrival of the first moving frame after a still spell, until a person is found.
     woke_at: Option<Instant>,
     person_score: f32,
+}
+
+/// The rules of one camera, fed with its tracks every analysed frame.
+struct CamRules {
+    lines: Vec<LineCounter>,
+    /// The alert rules of each line (same order as `lines`).
+    line_rules: Vec<LineRules>,
+    zones: Vec<ZoneWatch>,
+    /// Face bookkeeping, when a line of this camera checks masks (and faces are loaded).
+    masks: Option<MaskWatch>,
+}
+
+impl CamRules {
+    /// The rules of camera `c`; the mask watch only if `faces` are loaded and a line checks
+    /// masks.
+    fn new(c: &config::Camera, settings: &Settings, faces: bool) -> Self {
+        let line_rules: Vec<LineRules> = c.lines.iter().map(|l| c.line_rules(l)).collect();
+        let mask_lines: Vec<_> = c
+            .lines
+            .iter()
+            .zip(&line_rules)
+            .filter(|(_, r)| r.no_mask)
+            .map(|(l, _)| l.spec())
+            .collect();
+        Self {
+            lines: c
+                .lines
+                .iter()
+                .map(|l| LineCounter::new(l.spec(), settings.counting.clone()))
+                .collect(),
+            line_rules,
+            zones: c.zones.iter().map(|z| ZoneWatch::new(z.spec())).collect(),
+            masks: (faces && !mask_lines.is_empty())
+                .then(|| MaskWatch::new(mask_lines, MaskParams::default())),
+        }
+    }
 }
 
 /// A running pipeline.
@@ -109,8 +164,13 @@ impl Live {
     pub fn start(settings: &Settings, out: Box<dyn Write + Send>) -> Result<Live, AppError> {
         crate::ingest::init_gstreamer().map_err(|e| AppError::Start(e.to_string()))?;
         let mut dopts = settings.detector_options();
-        dopts.faces = false;
+        // faces cost far more than persons: loaded only where a gate checks masks
+        dopts.faces = settings
+            .cameras
+            .iter()
+            .any(|c| c.role == CameraRole::Gate && c.mask_check);
         let detector = Detector::new(&dopts)?;
+        let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let bell = Arc::new(Doorbell::default());
         let (event_tx, event_rx) = sync_channel::<Event>(1024);
@@ -142,11 +202,7 @@ impl Live {
                 motion_gate: c.motion_gate && c.role != CameraRole::Gate,
                 slot: cam.slot.clone(),
                 tracker: Tracker::new(settings.tracker.clone()),
-                lines: c
-                    .lines
-                    .iter()
-                    .map(|l| LineCounter::new(l.spec(), settings.counting.clone()))
-                    .collect(),
+                rules: CamRules::new(c, settings, dopts.faces),
                 motion: MotionGate::new(MotionParams::default()),
                 figures: CameraFigures::default(),
                 still_since: None,
@@ -158,7 +214,11 @@ impl Live {
         drop(health_tx);
 
         let figures = Arc::new(Mutex::new(HashMap::new()));
-        let site = (settings.site.id.clone(), settings.site.timezone);
+        let site = EventSite {
+            id: settings.site.id.clone(),
+            timezone: settings.site.timezone,
+            severities: settings.alerts.severities,
+        };
         let worker = {
             let (stop, bell, tx, figs, site) = (
                 stop.clone(),
@@ -167,9 +227,11 @@ impl Live {
                 figures.clone(),
                 site.clone(),
             );
+            let cooldown = Cooldown::new(settings.alerts.cooldown);
+            let clock = Clock { start, site };
             std::thread::Builder::new()
                 .name("inference".into())
-                .spawn(move || inference(detector, states, bell, stop, tx, figs, site))
+                .spawn(move || inference(detector, states, bell, stop, tx, figs, clock, cooldown))
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         let health = {
@@ -237,26 +299,105 @@ fn write_events(rx: Receiver<Event>, mut out: Box<dyn Write + Send>) {
     }
 }
 
-fn health_events(rx: Receiver<HealthChange>, tx: SyncSender<Event>, site: (String, chrono_tz::Tz)) {
+/// What every event of this site carries: its id, its time zone, and the configured severities.
+#[derive(Clone, Debug)]
+struct EventSite {
+    id: String,
+    timezone: chrono_tz::Tz,
+    severities: Severities,
+}
+
+impl EventSite {
+    /// A blank event of `kind` with the configured severity.
+    fn event(&self, camera: &str, kind: EventKind, at: chrono::DateTime<chrono::Utc>) -> Event {
+        Event::new(
+            &self.id,
+            self.timezone,
+            camera,
+            kind,
+            self.severities.get(kind),
+            at,
+        )
+    }
+}
+
+fn health_events(rx: Receiver<HealthChange>, tx: SyncSender<Event>, site: EventSite) {
     for h in rx {
-        let (kind, sev) = match h.health {
-            Health::Online => (EventKind::CameraOnline, Severity::Info),
-            Health::Offline => (EventKind::CameraOffline, Severity::Warning),
+        let kind = match h.health {
+            Health::Online => EventKind::CameraOnline,
+            Health::Offline => EventKind::CameraOffline,
             Health::Connecting => continue,
         };
-        let mut e = Event::new(
-            &site.0,
-            site.1,
-            &h.camera,
-            kind,
-            sev,
-            chrono::DateTime::from(h.at),
-        );
+        let mut e = site.event(&h.camera, kind, chrono::DateTime::from(h.at));
         e.snapshot = None;
         e.clip = None;
         if tx.send(e).is_err() {
             break;
         }
+    }
+}
+
+/// The worker's clock: monotonic seconds since the start for durations and the cooldown, the
+/// wall clock in the site's time zone for event times and daily windows.
+struct Clock {
+    start: Instant,
+    site: EventSite,
+}
+
+/// One moment of the worker's clock, read once per analysed frame.
+#[derive(Clone, Copy, Debug)]
+struct Moment {
+    /// Monotonic seconds since the pipeline started.
+    now: f64,
+    utc: chrono::DateTime<chrono::Utc>,
+    /// The site's local time of day.
+    local: chrono::NaiveTime,
+}
+
+impl Clock {
+    fn read(&self) -> Moment {
+        let utc = chrono::Utc::now();
+        Moment {
+            now: self.start.elapsed().as_secs_f64(),
+            utc,
+            local: utc.with_timezone(&self.site.timezone).time(),
+        }
+    }
+}
+
+/// Buffers the worker reuses for every frame (no allocation in the steady state).
+#[derive(Default)]
+struct Scratch {
+    crossings: Vec<Crossing>,
+    zone_alerts: Vec<ZoneAlert>,
+    looks: Vec<(u64, BBox)>,
+}
+
+/// Hands the events of one frame to the writer.
+struct Emit<'a> {
+    tx: &'a SyncSender<Event>,
+    figures: &'a mut CameraFigures,
+    arrived: Instant,
+}
+
+impl Emit<'_> {
+    /// `false` when the writer is gone (shutting down).
+    fn send(&mut self, e: Event) -> bool {
+        self.figures
+            .event_latency_ms
+            .push(self.arrived.elapsed().as_secs_f32() * 1000.0);
+        // events are never dropped: wait for the writer
+        self.tx.send(e).is_ok()
+    }
+
+    /// Is this alert new, or the same incident again within the cooldown (counted, not sent)?
+    fn allow(&mut self, cooldown: &mut Cooldown, key: &AlertKey, now: f64) -> bool {
+        let ok = cooldown.allow(key, now);
+        if !ok {
+            self.figures.alerts_suppressed += 1;
+            tracing::debug!(camera = %key.camera, kind = ?key.kind, place = ?key.place, track = ?key.track_id, "alert within the cooldown");
+        }
+        ok
     }
 }
 
@@ -268,10 +409,15 @@ fn inference(
     stop: Arc<AtomicBool>,
     tx: SyncSender<Event>,
     figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
-    site: (String, chrono_tz::Tz),
+    clock: Clock,
+    mut cooldown: Cooldown,
 ) {
     let mut next_area = 0usize;
-    let mut crossings: Vec<Crossing> = Vec::with_capacity(8);
+    let mut scratch = Scratch {
+        crossings: Vec::with_capacity(8),
+        zone_alerts: Vec::with_capacity(8),
+        looks: Vec::with_capacity(MaskParams::default().per_frame),
+    };
     let mut last_log = Instant::now();
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -333,55 +479,195 @@ fn inference(
                 }
             }
             let tracks = cam.tracker.update(&dets);
-            for line in &mut cam.lines {
-                crossings.clear();
-                line.update(frame.index, tracks, &mut crossings);
-                for c in &crossings {
-                    let mut e = Event::new(
-                        &site.0,
-                        site.1,
-                        &cam.id,
-                        EventKind::LineCrossing,
-                        Severity::Info,
-                        chrono::Utc::now(),
-                    );
-                    e.line = Some(line.spec().name.clone());
-                    e.direction = Some(c.direction);
-                    e.track_id = Some(c.track_id);
-                    e.bbox = Some(c.bbox.to_array());
-                    e.score = Some(c.score);
-                    e.counts = Some(line.counts().into());
-                    cam.figures
-                        .event_latency_ms
-                        .push(arrived.elapsed().as_secs_f32() * 1000.0);
-                    // events are never dropped: wait for the writer
-                    if tx.send(e).is_err() {
-                        return;
-                    }
-                }
+            let at = clock.read();
+            if let Some(masks) = &mut cam.rules.masks {
+                look_for_faces(
+                    &mut detector,
+                    masks,
+                    &frame.image,
+                    at.now,
+                    tracks,
+                    &mut scratch.looks,
+                    &mut cam.figures,
+                    &cam.id,
+                );
             }
+            let mut emit = Emit {
+                tx: &tx,
+                figures: &mut cam.figures,
+                arrived,
+            };
+            let judged = cam.rules.judge(
+                &cam.id,
+                frame.index,
+                tracks,
+                at,
+                &clock.site,
+                &mut cooldown,
+                &mut scratch,
+                &mut emit,
+            );
+            if !judged {
+                return;
+            }
+            // under saturation this loop never runs dry: figures are handled in it too
+            publish_figures(&cams, &figures, &mut last_publish, &mut last_log);
             if stop.load(Ordering::Relaxed) {
                 break;
             }
         }
-        // figures are published every few seconds and logged once a minute, not per frame
-        if last_publish.elapsed() >= PUBLISH_EVERY {
-            last_publish = Instant::now();
-            if let Ok(mut f) = figures.lock() {
-                for c in &cams {
-                    f.insert(c.id.clone(), c.figures.clone());
+        publish_figures(&cams, &figures, &mut last_publish, &mut last_log);
+    }
+}
+
+/// Search the head regions of the people the mask watch picks in this frame and keep their
+/// verdicts. Failures are counted; only the first of a camera is logged above debug.
+#[allow(clippy::too_many_arguments)]
+fn look_for_faces(
+    detector: &mut Detector,
+    masks: &mut MaskWatch,
+    image: &image::RgbImage,
+    now: f64,
+    tracks: &[Track],
+    looks: &mut Vec<(u64, BBox)>,
+    figures: &mut CameraFigures,
+    camera: &str,
+) {
+    masks.update(now, tracks, looks);
+    if looks.is_empty() {
+        return;
+    }
+    let t0 = Instant::now();
+    for &(id, bbox) in looks.iter() {
+        match detector.faces_of_person(image, &bbox) {
+            Ok(faces) => masks.record_faces(id, now, &faces),
+            Err(e) => {
+                if figures.face_errors == 0 {
+                    tracing::warn!(camera = %camera, "face search failed: {e} (further failures are counted, logged at debug)");
+                } else {
+                    tracing::debug!(camera = %camera, "face search failed: {e}");
+                }
+                figures.face_errors += 1;
+            }
+        }
+    }
+    figures.face_looks += looks.len() as u64;
+    figures.face_time += t0.elapsed();
+}
+
+impl CamRules {
+    /// Judge one frame's tracks: crossings, entries during the curfew or without a mask, zone
+    /// alerts; alerts pass the cooldown. `false` when the event writer is gone.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &mut self,
+        camera: &str,
+        frame: u64,
+        tracks: &[Track],
+        at: Moment,
+        site: &EventSite,
+        cooldown: &mut Cooldown,
+        scratch: &mut Scratch,
+        emit: &mut Emit,
+    ) -> bool {
+        for (line, rules) in self.lines.iter_mut().zip(&self.line_rules) {
+            scratch.crossings.clear();
+            line.update(frame, tracks, &mut scratch.crossings);
+            let name = &line.spec().name;
+            let counts = line.counts().into();
+            for c in &scratch.crossings {
+                let crossing_event = |kind| {
+                    let mut e = site.event(camera, kind, at.utc);
+                    e.line = Some(name.clone());
+                    e.direction = Some(c.direction);
+                    e.track_id = Some(c.track_id);
+                    e.bbox = Some(c.bbox.to_array());
+                    e.score = Some(c.score);
+                    e.counts = Some(counts);
+                    e
+                };
+                if !emit.send(crossing_event(EventKind::LineCrossing)) {
+                    return false;
+                }
+                if rules.curfew_entry(c, at.local) {
+                    let key = AlertKey::new(camera, EventKind::CurfewEntry)
+                        .place(name)
+                        .track(c.track_id);
+                    if emit.allow(cooldown, &key, at.now)
+                        && !emit.send(crossing_event(EventKind::CurfewEntry))
+                    {
+                        return false;
+                    }
+                }
+                if rules.wants_mask(c) {
+                    let look = self
+                        .masks
+                        .as_ref()
+                        .and_then(|m| m.verdict(c.track_id, at.now));
+                    if rules.no_mask(c, look.map(|l| l.verdict)) {
+                        let key = AlertKey::new(camera, EventKind::NoMask)
+                            .place(name)
+                            .track(c.track_id);
+                        if emit.allow(cooldown, &key, at.now) {
+                            let mut e = crossing_event(EventKind::NoMask);
+                            e.mask = Some(MaskVerdict::NoMask);
+                            if !emit.send(e) {
+                                return false;
+                            }
+                        }
+                    }
                 }
             }
         }
-        if last_log.elapsed() >= Duration::from_secs(60) {
-            last_log = Instant::now();
-            log_figures(&cams);
+        scratch.zone_alerts.clear();
+        for z in &mut self.zones {
+            z.update(at.now, at.local, tracks, &mut scratch.zone_alerts);
         }
+        for a in &scratch.zone_alerts {
+            let kind = a.kind.event_kind();
+            let mut key = AlertKey::new(camera, kind).place(&a.zone);
+            if let Some(id) = a.track_id {
+                key = key.track(id);
+            }
+            if !emit.allow(cooldown, &key, at.now) {
+                continue;
+            }
+            let mut e = site.event(camera, kind, at.utc);
+            e.zone = Some(a.zone.clone());
+            e.track_id = a.track_id;
+            e.bbox = Some(a.bbox.to_array());
+            e.score = Some(a.score);
+            if !emit.send(e) {
+                return false;
+            }
+        }
+        true
     }
 }
 
 /// How often the worker copies its figures out for readers (bench, later /metrics).
 const PUBLISH_EVERY: Duration = Duration::from_secs(2);
+
+/// Copy the figures out every few seconds and log them once a minute, never per frame.
+fn publish_figures(
+    cams: &[CamState],
+    figures: &Mutex<HashMap<String, CameraFigures>>,
+    last_publish: &mut Instant,
+    last_log: &mut Instant,
+) {
+    if last_publish.elapsed() >= PUBLISH_EVERY {
+        *last_publish = Instant::now();
+        if let Ok(mut f) = figures.lock() {
+            for c in cams {
+                f.insert(c.id.clone(), c.figures.clone());
+            }
+        }
+    }
+    if last_log.elapsed() >= Duration::from_secs(60) {
+        *last_log = Instant::now();
+        log_figures(cams);
+    }
+}
 
 fn log_figures(cams: &[CamState]) {
     for c in cams {
@@ -394,7 +680,323 @@ fn log_figures(cams: &[CamState]) {
             analysed = c.figures.analysed,
             skipped_still = c.figures.skipped_still,
             inference_ms = c.figures.inference.as_secs_f64() * 1000.0 / c.figures.analysed.max(1) as f64,
+            face_looks = c.figures.face_looks,
+            face_ms = c.figures.face_time.as_secs_f64() * 1000.0 / c.figures.face_looks.max(1) as f64,
+            face_errors = c.figures.face_errors,
+            alerts_suppressed = c.figures.alerts_suppressed,
             "camera figures"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Face;
+    use crate::events::Severity;
+    use crate::geometry::Point;
+    use crate::rules::Direction;
+    use chrono::NaiveTime;
+    use std::path::Path;
+
+    const CONFIG: &str = r#"
+[site]
+id = "test"
+timezone = "UTC"
+[alerts]
+cooldown_seconds = 5
+[alerts.severity]
+loitering = "alert"
+[[cameras]]
+id = "gate-1"
+url = "rtsp://127.0.0.1:1/cam01"
+role = "gate"
+  [[cameras.lines]]
+  name = "gapura"
+  points = [[300, 0], [300, 400]]
+  curfew = "22:00-04:00"
+[[cameras]]
+id = "yard"
+url = "rtsp://127.0.0.1:1/cam02"
+  [[cameras.zones]]
+  name = "gudang"
+  polygon = [[100, 100], [300, 100], [300, 300], [100, 300]]
+  [[cameras.zones]]
+  name = "pos"
+  kind = "loiter"
+  loiter_seconds = 2
+  polygon = [[400, 100], [500, 100], [500, 300], [400, 300]]
+  [[cameras.zones]]
+  name = "halaman"
+  kind = "crowd"
+  max_people = 1
+  polygon = [[0, 0], [600, 0], [600, 400], [0, 400]]
+"#;
+
+    /// One camera's rules fed by hand, as the worker feeds them, events collected.
+    struct Harness {
+        camera: String,
+        rules: CamRules,
+        site: EventSite,
+        cooldown: Cooldown,
+        scratch: Scratch,
+        figures: CameraFigures,
+        tx: SyncSender<Event>,
+        rx: Receiver<Event>,
+        frame: u64,
+    }
+
+    impl Harness {
+        fn new(camera: &str) -> Self {
+            let settings = Settings::parse(CONFIG, Path::new("test.toml")).unwrap();
+            let c = settings.camera(camera).unwrap();
+            let (tx, rx) = sync_channel(1024);
+            Self {
+                camera: camera.into(),
+                rules: CamRules::new(c, &settings, true),
+                site: EventSite {
+                    id: settings.site.id.clone(),
+                    timezone: settings.site.timezone,
+                    severities: settings.alerts.severities,
+                },
+                cooldown: Cooldown::new(settings.alerts.cooldown),
+                scratch: Scratch::default(),
+                figures: CameraFigures::default(),
+                tx,
+                rx,
+                frame: 0,
+            }
+        }
+
+        /// One analysed frame at `now`; every face looked at shows `face` (if any).
+        fn step(
+            &mut self,
+            now: f64,
+            local: NaiveTime,
+            tracks: &[Track],
+            face: Option<MaskVerdict>,
+        ) -> Vec<Event> {
+            self.frame += 1;
+            if let Some(m) = &mut self.rules.masks {
+                m.update(now, tracks, &mut self.scratch.looks);
+                for &(id, b) in &self.scratch.looks {
+                    let faces: Vec<Face> = face
+                        .map(|v| Face {
+                            bbox: BBox::new(b.x1, b.y1, b.x1 + 10.0, b.y1 + 10.0),
+                            score: 0.9,
+                            landmarks: [Point::default(); 5],
+                            mask: Some((v, 0.9)),
+                        })
+                        .into_iter()
+                        .collect();
+                    m.record_faces(id, now, &faces);
+                }
+            }
+            let at = Moment {
+                now,
+                utc: chrono::Utc::now(),
+                local,
+            };
+            let mut emit = Emit {
+                tx: &self.tx,
+                figures: &mut self.figures,
+                arrived: Instant::now(),
+            };
+            assert!(self.rules.judge(
+                &self.camera,
+                self.frame,
+                tracks,
+                at,
+                &self.site,
+                &mut self.cooldown,
+                &mut self.scratch,
+                &mut emit,
+            ));
+            self.rx.try_iter().collect()
+        }
+    }
+
+    fn person(id: u64, x: f32, y: f32) -> Track {
+        Track {
+            id,
+            bbox: BBox::new(x - 20.0, y - 100.0, x + 20.0, y),
+            score: 0.8,
+            hits: 10,
+            age: 10,
+            misses: 0,
+            confirmed: true,
+        }
+    }
+
+    fn hm(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    /// Person `id` walks across the gate line (x = 300) from x0 to x1 in 8 frames at 5 fps,
+    /// starting at `t0`; the events of the walk.
+    fn walk(
+        h: &mut Harness,
+        id: u64,
+        t0: f64,
+        (x0, x1): (f32, f32),
+        local: NaiveTime,
+        face: Option<MaskVerdict>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        for k in 0..8 {
+            let x = x0 + (x1 - x0) * k as f32 / 7.0;
+            out.extend(h.step(t0 + k as f64 * 0.2, local, &[person(id, x, 200.0)], face));
+        }
+        out
+    }
+
+    fn kinds(events: &[Event]) -> Vec<EventKind> {
+        events.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn an_entry_during_the_curfew_without_a_mask_raises_both_alerts_once_per_cooldown() {
+        let mut h = Harness::new("gate-1");
+        assert!(
+            h.rules.masks.is_some(),
+            "a gate camera checks masks by default"
+        );
+        let night = hm(23, 0);
+        let no = Some(MaskVerdict::NoMask);
+        // in (right to left), at 23:00, seen without a mask
+        let ev = walk(&mut h, 7, 0.0, (440.0, 160.0), night, no);
+        use EventKind::*;
+        assert_eq!(kinds(&ev), vec![LineCrossing, CurfewEntry, NoMask]);
+        for e in &ev {
+            assert_eq!(e.camera, "gate-1");
+            assert_eq!(e.line.as_deref(), Some("gapura"));
+            assert_eq!(e.direction, Some(Direction::In));
+            assert_eq!(e.track_id, Some(7));
+            assert!(e.bbox.is_some() && e.score.is_some());
+            assert_eq!(e.counts.map(|c| c.in_), Some(1));
+        }
+        assert_eq!(ev[0].severity, Severity::Info);
+        assert_eq!(ev[1].severity, Severity::Alert);
+        assert_eq!((ev[2].severity, ev[2].mask), (Severity::Alert, no));
+        assert_eq!(ev[0].mask, None);
+        // out again: counted, no alert; back in within the cooldown: counted, alerts held back
+        assert_eq!(
+            kinds(&walk(&mut h, 7, 1.6, (160.0, 440.0), night, no)),
+            vec![LineCrossing]
+        );
+        assert_eq!(
+            kinds(&walk(&mut h, 7, 3.2, (440.0, 160.0), night, no)),
+            vec![LineCrossing]
+        );
+        assert_eq!(h.figures.alerts_suppressed, 2);
+        // another person is another incident
+        let ev = walk(&mut h, 8, 4.8, (440.0, 160.0), night, no);
+        assert_eq!(kinds(&ev), vec![LineCrossing, CurfewEntry, NoMask]);
+        // the first one again after the cooldown: alerts again
+        walk(&mut h, 7, 6.4, (160.0, 440.0), night, no);
+        let ev = walk(&mut h, 7, 8.0, (440.0, 160.0), night, no);
+        assert_eq!(kinds(&ev), vec![LineCrossing, CurfewEntry, NoMask]);
+    }
+
+    #[test]
+    fn no_alert_by_day_with_a_mask_or_without_a_face() {
+        let mut h = Harness::new("gate-1");
+        let day = hm(12, 0);
+        // by day without a mask: no curfew entry, but no_mask
+        let ev = walk(
+            &mut h,
+            1,
+            0.0,
+            (440.0, 160.0),
+            day,
+            Some(MaskVerdict::NoMask),
+        );
+        use EventKind::*;
+        assert_eq!(kinds(&ev), vec![LineCrossing, NoMask]);
+        // at night with a mask, or no face seen: only the curfew
+        let ev = walk(
+            &mut h,
+            2,
+            2.0,
+            (440.0, 160.0),
+            hm(1, 0),
+            Some(MaskVerdict::Mask),
+        );
+        assert_eq!(kinds(&ev), vec![LineCrossing, CurfewEntry]);
+        let ev = walk(&mut h, 3, 4.0, (440.0, 160.0), hm(1, 0), None);
+        assert_eq!(kinds(&ev), vec![LineCrossing, CurfewEntry]);
+        // leaving is never an alert
+        let ev = walk(
+            &mut h,
+            4,
+            6.0,
+            (160.0, 440.0),
+            hm(1, 0),
+            Some(MaskVerdict::NoMask),
+        );
+        assert_eq!(kinds(&ev), vec![LineCrossing]);
+        assert_eq!(ev[0].direction, Some(Direction::Out));
+    }
+
+    #[test]
+    fn without_faces_loaded_there_is_no_mask_watch_and_no_no_mask() {
+        let settings = Settings::parse(CONFIG, Path::new("test.toml")).unwrap();
+        let rules = CamRules::new(settings.camera("gate-1").unwrap(), &settings, false);
+        assert!(rules.masks.is_none());
+        let yard = CamRules::new(settings.camera("yard").unwrap(), &settings, true);
+        assert!(yard.masks.is_none(), "an area camera checks no masks");
+        assert_eq!((yard.lines.len(), yard.zones.len()), (0, 3));
+    }
+
+    #[test]
+    fn zone_alerts_carry_zone_track_box_and_the_configured_severity() {
+        let mut h = Harness::new("yard");
+        let noon = hm(12, 0);
+        use EventKind::*;
+        // one person walks into the restricted zone: an intrusion about them
+        let mut ev = Vec::new();
+        for k in 0..10 {
+            let x = 20.0 + 20.0 * k as f32;
+            ev.extend(h.step(k as f64 * 0.2, noon, &[person(1, x, 200.0)], None));
+        }
+        assert_eq!(kinds(&ev), vec![Intrusion]);
+        let e = &ev[0];
+        assert_eq!(e.zone.as_deref(), Some("gudang"));
+        assert_eq!(
+            (e.track_id, e.severity, e.line.as_deref()),
+            (Some(1), Severity::Alert, None)
+        );
+        assert!(e.bbox.is_some_and(|b| b[3] == 200.0) && e.score == Some(0.8));
+        // a second person in the yard: a crowd (about the group: no track)
+        let ev = h.step(
+            2.0,
+            noon,
+            &[person(1, 200.0, 200.0), person(2, 550.0, 350.0)],
+            None,
+        );
+        assert_eq!(kinds(&ev), vec![Crowding]);
+        assert_eq!(
+            (ev[0].zone.as_deref(), ev[0].track_id, ev[0].severity),
+            (Some("halaman"), None, Severity::Warning)
+        );
+        let b = ev[0].bbox.unwrap();
+        assert!(b[0] <= 180.0 && b[2] >= 570.0, "{b:?}");
+        // the second person stays at the post for 2 s: loitering, with the severity from
+        // [alerts.severity] (alert instead of warning)
+        let mut ev = Vec::new();
+        for k in 0..15 {
+            let now = 2.2 + k as f64 * 0.2;
+            ev.extend(h.step(
+                now,
+                noon,
+                &[person(1, 200.0, 200.0), person(2, 450.0, 200.0)],
+                None,
+            ));
+        }
+        assert_eq!(kinds(&ev), vec![Loitering]);
+        assert_eq!(
+            (ev[0].zone.as_deref(), ev[0].track_id, ev[0].severity),
+            (Some("pos"), Some(2), Severity::Alert)
         );
     }
 }

@@ -21,17 +21,7 @@ pub fn run(args: Args) -> CliResult {
         cameras = settings.cameras.len(),
         "ronda running; Ctrl-C to stop"
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-        }
-    });
+    super::wait_for_stop()?;
     tracing::info!("stopping: cameras, inference, events");
     live.shutdown();
     Ok(())

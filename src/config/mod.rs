@@ -4,7 +4,9 @@
 //! (`cameras[2].lines[0].points: a line needs 2 points, got 3`), unknown keys included with a
 //! "did you mean". Secrets are never in the file: camera URLs refer to environment variables
 //! (`rtsp://admin:${RONDA_CAM_PASS}@...`) and MQTT names the variable holding its password;
-//! they are expanded only when a connection is made and never printed (see [`Camera::redacted_url`]).
+//! they are expanded only when a connection is made and never printed (see
+//! [`Camera::redacted_url`]; a `[webhook] url` may carry a `${TOKEN}` the same way, see
+//! [`redact_webhook_url`]).
 //!
 //! Coordinates of lines and zones are pixels of the camera picture as analysed (x right, y down,
 //! origin top-left), the same numbers `ronda analyze --line` and the admin UI use. A camera may
@@ -25,7 +27,9 @@ use read::{Reader, join};
 use crate::detect::{DetectorOptions, Provider, Variant};
 use crate::events::{EventKind, Severity};
 use crate::geometry::{Point, Polygon, Segment};
-use crate::rules::alert::{EVENT_KINDS, SEVERITY_NAMES, kind_name, parse_severity, severity_name};
+use crate::rules::alert::{
+    EVENT_KINDS, SEVERITY_NAMES, kind_name, parse_kind, parse_severity, severity_name,
+};
 use crate::rules::{Anchor, CountingParams, LineRules, LineSpec, Severities, ZoneSpec};
 use crate::track::TrackerParams;
 
@@ -289,6 +293,47 @@ pub struct Clips {
     pub post: Duration,
 }
 
+/// `[webhook]`: alerts as JSON POSTs to a URL, e.g. a WhatsApp or Telegram gateway for the
+/// village group. Absent section: no webhook. Delivery goes through the store's outbox like MQTT
+/// (`sinks::webhook`).
+#[derive(Clone, PartialEq)]
+pub struct Webhook {
+    /// As written in the file, `${VAR}` references unexpanded. It may hold a token in its path
+    /// or query: never print it, use [`Webhook::redacted_url`].
+    pub url: String,
+    /// Events below this severity are not sent.
+    pub min_severity: Severity,
+    /// How long one POST may take (connecting, sending and the answer).
+    pub timeout: Duration,
+    /// Only these event types are sent (`None`: every type). Both filters apply.
+    pub kinds: Option<Vec<EventKind>>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.redacted_url())
+            .field("min_severity", &self.min_severity)
+            .field("timeout", &self.timeout)
+            .field("kinds", &self.kinds)
+            .finish()
+    }
+}
+
+impl Webhook {
+    /// The URL for logs, the API and the UI: see [`redact_webhook_url`].
+    pub fn redacted_url(&self) -> String {
+        redact_webhook_url(&self.url)
+    }
+
+    /// The URL with `${VAR}` references filled in from the environment (only for sending).
+    pub fn resolved_url(&self) -> Result<String, String> {
+        expand_env(&self.url).map_err(|var| {
+            format!("[webhook] url uses ${{{var}}} but that environment variable is not set")
+        })
+    }
+}
+
 /// Validated settings: everything the pipeline needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -301,6 +346,7 @@ pub struct Settings {
     pub clips: Clips,
     pub store: Store,
     pub http: Http,
+    pub webhook: Option<Webhook>,
     pub cameras: Vec<Camera>,
 }
 
@@ -366,7 +412,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "",
         &[
             "site", "mqtt", "detector", "tracking", "counting", "alerts", "clips", "store", "http",
-            "cameras",
+            "webhook", "cameras",
         ],
     );
     let empty = Table::new();
@@ -614,6 +660,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         });
     }
     let http = Http { listen, users };
+    let webhook = read_webhook(r, root);
 
     let mut cameras = Vec::new();
     let mut ids = BTreeSet::new();
@@ -641,6 +688,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         clips,
         store,
         http,
+        webhook,
         cameras,
     }
 }
@@ -684,6 +732,165 @@ fn read_clips(r: &mut Reader, root: &Table) -> Clips {
         pre: Duration::from_secs_f64(pre),
         post: Duration::from_secs_f64(post),
     }
+}
+
+fn read_webhook(r: &mut Reader, root: &Table) -> Option<Webhook> {
+    let t = r.table(root, "", "webhook")?;
+    r.known_keys(
+        t,
+        "webhook",
+        &["url", "min_severity", "timeout_seconds", "kinds"],
+    );
+    let url = r.required(t, "webhook", "url");
+    if !url.is_empty() {
+        for problem in webhook_url_problems(&url) {
+            r.issue("webhook.url", problem);
+        }
+    }
+    let min_severity =
+        parse_severity(r.choice(t, "webhook", "min_severity", "warning", &SEVERITY_NAMES))
+            .unwrap_or(Severity::Warning);
+    let timeout = r.number(t, "webhook", "timeout_seconds", 10.0, 1.0..=120.0);
+    let kinds = match t.get("kinds") {
+        None => None,
+        Some(toml::Value::Array(items)) => {
+            if items.is_empty() {
+                r.issue(
+                    "webhook.kinds",
+                    "an empty list sends nothing; leave `kinds` out to send every type",
+                );
+            }
+            let names = EVENT_KINDS.map(kind_name);
+            let mut kinds = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let place = format!("webhook.kinds[{i}]");
+                let Some(name) = item.as_str() else {
+                    r.issue(
+                        place,
+                        format!(
+                            "should be an event type in quotes, got {}",
+                            read::type_name(item)
+                        ),
+                    );
+                    continue;
+                };
+                match parse_kind(name.trim()) {
+                    Some(k) if !kinds.contains(&k) => kinds.push(k),
+                    Some(_) => {}
+                    None => {
+                        let hint = match read::suggest(name, &names) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("known types: {}", names.join(", ")),
+                        };
+                        r.issue(place, format!("unknown event type `{name}`; {hint}"));
+                    }
+                }
+            }
+            Some(kinds)
+        }
+        Some(v) => {
+            r.issue(
+                "webhook.kinds",
+                format!(
+                    "should be a list of event types, e.g. [\"intrusion\", \"no_mask\"], got {}",
+                    read::type_name(v)
+                ),
+            );
+            None
+        }
+    };
+    Some(Webhook {
+        url,
+        min_severity,
+        timeout: Duration::from_secs_f64(timeout),
+        kinds,
+    })
+}
+
+/// What is wrong with a `[webhook] url`, without printing any secret in it.
+fn webhook_url_problems(url: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let shown = redact_webhook_url(url);
+    let lower = url.to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return vec![format!(
+            "`{shown}` is not a web address; write http://host:port/path or https://..."
+        )];
+    };
+    if scheme != "http" && scheme != "https" {
+        problems.push(format!(
+            "`{shown}` should start with http:// or https:// (the address of the gateway that \
+             receives the alerts)"
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') {
+        problems.push(format!("`{shown}` has no host name"));
+    } else {
+        let port = match host.rsplit_once(']') {
+            Some((_, after)) => after.strip_prefix(':'), // [::1]:8080
+            None => host.rsplit_once(':').map(|(_, p)| p),
+        };
+        if let Some(p) = port
+            && !p.contains("${")
+            && !p.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            problems.push(format!(
+                "`{shown}`: `{p}` is not a port; use a number from 1 to 65535"
+            ));
+        }
+    }
+    if url.chars().any(char::is_whitespace) {
+        problems.push("contains a space; encode it as %20".into());
+    }
+    if url_has_literal_password(url) {
+        problems.push(
+            "contains a password; write it as ${VARIABLE} and set that environment variable on the box"
+                .into(),
+        );
+    }
+    let mut rest = url;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        match after.find('}') {
+            Some(j) if is_env_name(&after[..j]) => rest = &after[j + 1..],
+            _ => {
+                problems.push(
+                    "has a `${` that is not a variable reference; write ${NAME} with letters, \
+                     digits and _"
+                        .into(),
+                );
+                break;
+            }
+        }
+    }
+    // The rest of the syntax (port, characters), with the references filled by a stand-in.
+    if problems.is_empty() {
+        let filled = fill_env_refs(url, "x");
+        if let Err(e) = filled.parse::<ureq::http::Uri>() {
+            problems.push(format!("`{shown}` is not a valid web address ({e})"));
+        }
+    }
+    problems
+}
+
+/// `url` with every `${NAME}` replaced by `with`.
+fn fill_env_refs(url: &str, with: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(j) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        out.push_str(with);
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
@@ -991,6 +1198,74 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A webhook URL as it may be shown (logs, `check-config`, the API). Webhook URLs often carry
+/// their secret in the path (Telegram `/bot<token>/`, Slack and Discord hook ids) or the query
+/// (`?token=`), so more goes than in [`redact_url`]:
+/// - a password in `user:password@` becomes `***`;
+/// - every query value becomes `***` (the keys stay) and a `#fragment` is dropped;
+/// - a path segment stays only if, apart from `${NAME}` references (a name is no secret), it is
+///   short plain words: letters, `-`, `_`, `.`, at most 16 of them; otherwise it becomes `***`.
+///
+/// `https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=-100123` is shown as
+/// `https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=***`.
+pub fn redact_webhook_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let rest = rest.split('#').next().unwrap_or("");
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, ""),
+    };
+    let mut out = format!("{scheme}://");
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let user = if plain_segment(user) { user } else { "***" };
+            if userinfo.contains(':') {
+                out.push_str(&format!("{user}:***@{host}"));
+            } else {
+                out.push_str(&format!("{user}@{host}"));
+            }
+        }
+        None => out.push_str(authority),
+    }
+    for (i, seg) in path.split('/').enumerate() {
+        if i == 0 {
+            continue; // before the first `/`
+        }
+        out.push('/');
+        out.push_str(if plain_segment(seg) { seg } else { "***" });
+    }
+    if let Some(q) = query {
+        out.push('?');
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if plain_segment(k) => format!("{k}=***"),
+                Some(_) => "***=***".into(),
+                None if plain_segment(pair) => pair.to_string(),
+                None => "***".into(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// Short plain words once `${NAME}` references are taken out (see [`redact_webhook_url`]).
+fn plain_segment(seg: &str) -> bool {
+    let words = fill_env_refs(seg, "");
+    words.len() <= 16
+        && words
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Fill `${VAR}` from the environment; `Err(VAR)` names the first one missing.
 pub fn expand_env(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
@@ -1216,6 +1491,170 @@ mask_check = true
         // mask checks are a gate rule: an area camera never raises no_mask
         let area = &s.cameras[1];
         assert!(!area.line_rules(&area.lines[0]).no_mask);
+    }
+
+    #[test]
+    fn no_webhook_section_no_webhook() {
+        assert_eq!(parse("[site]\nid = \"rw9\"\n").unwrap().webhook, None);
+    }
+
+    #[test]
+    fn webhook_is_read_with_defaults() {
+        let s = parse(
+            "[site]\nid = \"rw9\"\n[webhook]\nurl = \"https://gw.example/hook/${RONDA_TEST_WH}\"\n",
+        )
+        .unwrap();
+        let w = s.webhook.unwrap();
+        assert_eq!(w.url, "https://gw.example/hook/${RONDA_TEST_WH}");
+        assert_eq!(w.min_severity, Severity::Warning);
+        assert_eq!(w.timeout, Duration::from_secs(10));
+        assert_eq!(w.kinds, None);
+        assert!(w.resolved_url().unwrap_err().contains("RONDA_TEST_WH"));
+
+        let s = parse(
+            r#"
+[site]
+id = "rw9"
+[webhook]
+url = "http://127.0.0.1:3000/send?key=${RONDA_TEST_WH}"
+min_severity = "Alert"
+timeout_seconds = 2.5
+kinds = ["intrusion", "no_mask", "intrusion"]
+"#,
+        )
+        .unwrap();
+        let w = s.webhook.unwrap();
+        assert_eq!(w.min_severity, Severity::Alert);
+        assert_eq!(w.timeout, Duration::from_millis(2500));
+        assert_eq!(w.kinds, Some(vec![EventKind::Intrusion, EventKind::NoMask]));
+        let debug = format!("{w:?}");
+        assert!(
+            debug.contains("key=***") && !debug.contains("RONDA_TEST_WH"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn webhook_problems_are_all_reported_with_their_places() {
+        let e = parse(
+            r#"
+[site]
+id = "rw9"
+[webhook]
+url = "ftp://gw.example/hook?token=abc123"
+min_severity = "critical"
+timeout_seconds = 0
+kinds = ["intrusoin", "no_mask", 3, "teleport"]
+retries = 3
+"#,
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        let has = |s: &str| text.iter().any(|t| t.contains(s));
+        assert_eq!(text.len(), 7, "{text:#?}");
+        assert!(
+            has(
+                "webhook.url: `ftp://gw.example/hook?token=***` should start with http:// or https://"
+            ),
+            "{text:#?}"
+        );
+        assert!(!e.to_string().contains("abc123"), "{e}");
+        assert!(has(
+            "webhook.min_severity: `critical` is not allowed; use one of \"info\", \"warning\", \"alert\""
+        ));
+        assert!(has(
+            "webhook.timeout_seconds: 0 is out of range: use a value from 1 to 120"
+        ));
+        assert!(has(
+            "webhook.kinds[0]: unknown event type `intrusoin`; did you mean `intrusion`?"
+        ));
+        assert!(has(
+            "webhook.kinds[2]: should be an event type in quotes, got a whole number"
+        ));
+        assert!(has(
+            "webhook.kinds[3]: unknown event type `teleport`; known types: line_crossing, no_mask"
+        ));
+        assert!(has("webhook.retries: unknown key `retries`"));
+    }
+
+    #[test]
+    fn webhook_urls_are_checked() {
+        let problems = |url: &str| {
+            let text = format!("[site]\nid = \"rw9\"\n[webhook]\nurl = \"{url}\"\n");
+            match parse(&text) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.issues().iter().map(|i| i.to_string()).collect(),
+            }
+        };
+        assert!(problems("https://api.telegram.org/bot${TG}/sendMessage").is_empty());
+        assert!(problems("HTTP://10.0.0.5:3000/").is_empty());
+        assert!(problems("http://user:${PASS}@10.0.0.5/hook").is_empty());
+        let p = problems("gw.example/hook");
+        assert!(p[0].contains("is not a web address"), "{p:?}");
+        let p = problems("http:///hook");
+        assert!(p[0].contains("has no host name"), "{p:?}");
+        let p = problems("http://admin:hunter2@gw.example/hook");
+        assert!(p[0].contains("contains a password"), "{p:?}");
+        assert!(!p[0].contains("hunter2"));
+        let p = problems("http://gw.example/${token/x");
+        assert!(p[0].contains("not a variable reference"), "{p:?}");
+        let p = problems("http://gw.example:99999999/");
+        assert!(p[0].contains("`99999999` is not a port"), "{p:?}");
+        assert!(problems("http://[::1]:8080/hook").is_empty());
+        let p = problems("http://gw.example/<hook>");
+        assert!(p[0].contains("not a valid web address"), "{p:?}");
+        let p = problems("");
+        assert_eq!(p, ["webhook.url: must not be empty"]);
+        let e = parse("[site]\nid = \"rw9\"\n[webhook]\nmin_severity = \"alert\"\n").unwrap_err();
+        assert_eq!(e.issues()[0].to_string(), "webhook.url: is missing");
+    }
+
+    #[test]
+    fn the_default_webhook_example_is_valid_once_uncommented() {
+        let start = DEFAULT_CONFIG
+            .find("# [webhook]")
+            .expect("a commented example");
+        let mut text = DEFAULT_CONFIG.to_string();
+        text.push('\n');
+        for line in DEFAULT_CONFIG[start..].lines() {
+            match line.strip_prefix("# ") {
+                Some(l) => text.push_str(l),
+                None => break,
+            }
+            text.push('\n');
+        }
+        let w = parse(&text).unwrap().webhook.unwrap();
+        assert_eq!(w.min_severity, Severity::Warning);
+        assert_eq!(w.kinds.as_ref().map(Vec::len), Some(6));
+        assert_eq!(
+            w.redacted_url(),
+            "https://gateway.example/api/send?token=***"
+        );
+    }
+
+    #[test]
+    fn webhook_urls_are_redacted() {
+        let r = redact_webhook_url;
+        assert_eq!(
+            r("https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=-100123"),
+            "https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=***"
+        );
+        // The same URL once expanded: the token goes, whatever it looks like.
+        assert_eq!(
+            r("https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage"),
+            "https://api.telegram.org/***/sendMessage"
+        );
+        assert_eq!(
+            r("https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"),
+            "https://hooks.slack.com/services/***/***/***"
+        );
+        assert_eq!(
+            r("http://wa:${WA_PASS}@10.0.0.5:3000/api/send?token=${WA_TOKEN}&to=group#frag"),
+            "http://wa:***@10.0.0.5:3000/api/send?token=***&to=***"
+        );
+        assert_eq!(r("http://gw.local"), "http://gw.local");
+        assert_eq!(r("http://gw.local/"), "http://gw.local/");
+        assert_eq!(r("not a url s3cret"), "***");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 
 pub mod alert;
 pub mod line;
+pub mod mask;
 pub mod zone;
 
 pub use alert::{AlertKey, Cooldown, LineRules, Severities};
 pub use line::{Anchor, CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec};
+pub use mask::{Look, MaskParams, MaskWatch};
 pub use zone::{ZoneAlert, ZoneAlertKind, ZoneParams, ZoneSpec, ZoneWatch};

@@ -1,13 +1,25 @@
 //! Where events go once they are stored: MQTT to the guard post ([`mqtt`]), through an external
-//! broker or the one ronda embeds ([`broker`]).
+//! broker or the one ronda embeds ([`broker`]); alerts to a web address ([`webhook`]); the
+//! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]).
 
 pub mod broker;
+pub mod clips;
 pub mod mqtt;
+pub mod outlet;
+pub mod snapshot;
+pub mod webhook;
 
 use std::path::PathBuf;
 
 pub use broker::Broker;
+pub use clips::{
+    ClipError, ClipInfo, ClipOptions, ClipOutcome, ClipRecorder, ClipRefused, Planned,
+    startup_cleanup, write_mp4,
+};
 pub use mqtt::{MqttOptions, MqttSink, SinkHandle};
+pub use outlet::{Outlet, OutletError};
+pub use snapshot::{SnapshotError, write_snapshot};
+pub use webhook::{WebhookOptions, WebhookSink};
 
 use crate::store::StoreError;
 
@@ -52,6 +64,12 @@ pub enum SinkError {
 
     #[error("the embedded MQTT broker on {addr} did not start: {reason}")]
     BrokerStart { addr: String, reason: String },
+
+    #[error(
+        "[webhook] url uses ${{{var}}} but that environment variable is not set: export \
+         {var}=<the token> before starting ronda"
+    )]
+    WebhookEnv { var: String },
 
     #[error("cannot start the {what} thread: {reason}")]
     Thread { what: &'static str, reason: String },

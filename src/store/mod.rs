@@ -1,5 +1,6 @@
 //! The SQLite store (bundled SQLite, WAL): events and the MQTT outbox, gate counts, retained MQTT
-//! state. Every event is written here before anything else sees it (DESIGN.md "Storage").
+//! state, the webhook's place in the outbox. Every event is written here before anything else
+//! sees it (DESIGN.md "Storage").
 //!
 //! One [`Store`] per file and process, shared as `Arc<Store>` by the pipeline threads and the MQTT
 //! sink: one connection behind a mutex. The statements are small (one row, one index), so the lock
@@ -9,6 +10,7 @@
 //! is kept as written.
 
 mod counts;
+mod cursors;
 mod error;
 mod outbox;
 mod retained;
@@ -22,6 +24,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 pub use counts::reset_due;
+pub use cursors::Cursor;
 pub use error::StoreError;
 pub use outbox::StoredEvent;
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -108,7 +108,7 @@ impl Store {
         .transpose()
     }
 
-    fn parse(&self, seq: i64, json: &str) -> Result<Event, StoreError> {
+    pub(super) fn parse(&self, seq: i64, json: &str) -> Result<Event, StoreError> {
         serde_json::from_str(json).map_err(|e| StoreError::BadEvent {
             path: self.path.clone(),
             seq,

@@ -55,7 +55,20 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
-    // 2: incidents (review state, clip and snapshot files) go here, referencing events(id).
+    // 2: delivery cursors of sinks that keep their own place in the outbox (the webhook).
+    r#"
+    -- A sink that delivers the outbox strictly in seq order and never skips ahead needs no row
+    -- per event: everything with a seq up to `seq` is done for it (delivered, refused for good,
+    -- or filtered out), everything after is still to do. One row per sink, one small update per
+    -- delivery, nothing to clean up, and the `sent_at` of MQTT stays untouched. The row is made
+    -- when the sink first starts on a store, at the end of the outbox then (see cursors.rs).
+    CREATE TABLE sink_cursors (
+        sink       TEXT    NOT NULL PRIMARY KEY,
+        seq        INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    // 3: incidents (review state, clip and snapshot files) go here, referencing events(id).
 ];
 
 /// The schema version this build writes.

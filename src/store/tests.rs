@@ -369,3 +369,112 @@ fn a_full_disk_is_named_and_nothing_half_written() {
     assert!(s.event(&big.id).unwrap().is_none());
     assert_eq!(s.backlog().unwrap(), 1);
 }
+
+fn seqs(v: &[(i64, Event)]) -> Vec<i64> {
+    v.iter().map(|(s, _)| *s).collect()
+}
+
+#[test]
+fn the_webhook_cursor_starts_at_the_end_of_an_existing_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ronda.db");
+    let s = Store::open(&path).unwrap();
+    let before: Vec<i64> = (0..3)
+        .map(|_| s.append(&event("gate-1")).unwrap())
+        .collect();
+    // No cursor yet: nothing is pending for the webhook, nothing counted.
+    assert_eq!(s.webhook_cursor_if_any().unwrap(), None);
+    assert!(s.webhook_pending(0, 10).unwrap().is_empty());
+    assert_eq!(s.webhook_backlog().unwrap(), 0);
+
+    let c = s.webhook_cursor().unwrap();
+    assert_eq!(
+        c,
+        Cursor {
+            seq: before[2],
+            new: true
+        }
+    );
+    assert!(s.webhook_pending(0, 10).unwrap().is_empty());
+    let after: Vec<i64> = (0..3)
+        .map(|_| s.append(&event("gate-1")).unwrap())
+        .collect();
+    assert_eq!(seqs(&s.webhook_pending(0, 10).unwrap()), after);
+    assert_eq!(seqs(&s.webhook_pending(0, 2).unwrap()), &after[..2]);
+    assert_eq!(seqs(&s.webhook_pending(after[0], 10).unwrap()), &after[1..]);
+    assert_eq!(s.webhook_backlog().unwrap(), 3);
+
+    s.mark_webhook_done(after[0]).unwrap();
+    s.mark_webhook_done(before[0]).unwrap(); // never moves back
+    assert_eq!(seqs(&s.webhook_pending(0, 10).unwrap()), &after[1..]);
+    drop(s);
+
+    // Reopened: the cursor is where it was, not at the end again.
+    let s = Store::open(&path).unwrap();
+    assert_eq!(
+        s.webhook_cursor().unwrap(),
+        Cursor {
+            seq: after[0],
+            new: false
+        }
+    );
+    assert_eq!(seqs(&s.webhook_pending(0, 10).unwrap()), &after[1..]);
+
+    // Forgotten (ronda ran without [webhook]): the next start is at the end again.
+    assert!(s.forget_webhook_cursor().unwrap());
+    assert!(!s.forget_webhook_cursor().unwrap());
+    assert_eq!(
+        s.webhook_cursor().unwrap(),
+        Cursor {
+            seq: after[2],
+            new: true
+        }
+    );
+    assert!(s.webhook_pending(0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn the_webhook_cursor_of_an_empty_store_takes_every_event() {
+    let (_d, s) = temp_store();
+    assert_eq!(s.webhook_cursor().unwrap(), Cursor { seq: 0, new: true });
+    let seq = s.append(&event("gate-1")).unwrap();
+    assert_eq!(seqs(&s.webhook_pending(0, 10).unwrap()), [seq]);
+}
+
+#[test]
+fn webhook_and_mqtt_deliveries_are_independent() {
+    let (_d, s) = temp_store();
+    s.webhook_cursor().unwrap();
+    let a = s.append(&event("gate-1")).unwrap();
+    let b = s.append(&event("gate-1")).unwrap();
+    s.mark_sent(a).unwrap();
+    assert_eq!(seqs(&s.webhook_pending(0, 10).unwrap()), [a, b]);
+    s.mark_webhook_done(b).unwrap();
+    assert_eq!(s.backlog().unwrap(), 1);
+    assert_eq!(s.unsent(0, 10).unwrap()[0].0, b);
+    assert_eq!(s.webhook_backlog().unwrap(), 0);
+    assert!(
+        s.event(&s.unsent(0, 1).unwrap()[0].1.id)
+            .unwrap()
+            .unwrap()
+            .sent_at
+            .is_none()
+    );
+}
+
+#[test]
+fn a_version_1_file_is_migrated_and_keeps_its_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ronda.db");
+    let s = Store::open(&path).unwrap();
+    let seq = s.append(&event("gate-1")).unwrap();
+    drop(s);
+    // What ronda before the webhook left behind: schema 1.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE sink_cursors; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.unsent(0, 10).unwrap()[0].0, seq);
+    assert_eq!(s.webhook_cursor().unwrap(), Cursor { seq, new: true });
+}
