@@ -30,14 +30,17 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, CameraRole, Settings};
 use crate::detect::{Detector, MaskVerdict};
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, Severity};
 use crate::geometry::BBox;
 use crate::ingest::camera::{Camera, CameraSpec, Doorbell, FrameSlot, Health, HealthChange};
+use crate::ingest::ring::EncodedRing;
 use crate::motion::{MotionGate, MotionParams};
 use crate::rules::{
-    AlertKey, Cooldown, Crossing, LineCounter, LineRules, MaskParams, MaskWatch, Severities,
-    ZoneAlert, ZoneWatch,
+    AlertKey, Cooldown, Counts, Crossing, LineCounter, LineRules, MaskParams, MaskWatch,
+    Severities, ZoneAlert, ZoneWatch,
 };
+use crate::sinks::{ClipOptions, ClipOutcome, ClipRecorder, Outlet};
+use crate::store::Store;
 use crate::track::{Track, Tracker};
 
 /// Figures of one camera, kept for logs, `ronda bench live` (and later /metrics).
@@ -108,6 +111,8 @@ struct CamState {
 /// The rules of one camera, fed with its tracks every analysed frame.
 struct CamRules {
     lines: Vec<LineCounter>,
+    /// Since when each line's counts run (the last daily reset); same order as `lines`.
+    since: Vec<chrono::DateTime<chrono::Utc>>,
     /// The alert rules of each line (same order as `lines`).
     line_rules: Vec<LineRules>,
     zones: Vec<ZoneWatch>,
@@ -118,7 +123,24 @@ struct CamRules {
 impl CamRules {
     /// The rules of camera `c`; the mask watch only if `faces` are loaded and a line checks
     /// masks.
+    #[cfg(test)]
     fn new(c: &config::Camera, settings: &Settings, faces: bool) -> Self {
+        let now = chrono::Utc::now();
+        Self::with_starts(
+            c,
+            settings,
+            faces,
+            vec![(Counts::default(), now); c.lines.len()],
+        )
+    }
+
+    /// As `new`, each line starting from its stored counts (`starts`, same order as the lines).
+    fn with_starts(
+        c: &config::Camera,
+        settings: &Settings,
+        faces: bool,
+        starts: Vec<(Counts, chrono::DateTime<chrono::Utc>)>,
+    ) -> Self {
         let line_rules: Vec<LineRules> = c.lines.iter().map(|l| c.line_rules(l)).collect();
         let mask_lines: Vec<_> = c
             .lines
@@ -127,12 +149,17 @@ impl CamRules {
             .filter(|(_, r)| r.no_mask)
             .map(|(l, _)| l.spec())
             .collect();
+        let since = starts.iter().map(|s| s.1).collect();
         Self {
             lines: c
                 .lines
                 .iter()
-                .map(|l| LineCounter::new(l.spec(), settings.counting.clone()))
+                .zip(starts)
+                .map(|(l, (counts, _))| {
+                    LineCounter::with_counts(l.spec(), settings.counting.clone(), counts)
+                })
                 .collect(),
+            since,
             line_rules,
             zones: c.zones.iter().map(|z| ZoneWatch::new(z.spec())).collect(),
             masks: (faces && !mask_lines.is_empty())
@@ -146,7 +173,9 @@ pub struct Live {
     stop: Arc<AtomicBool>,
     cameras: Vec<Camera>,
     worker: Option<std::thread::JoinHandle<()>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    writer: Option<std::thread::JoinHandle<Outlet>>,
+    clips: Option<Arc<ClipRecorder>>,
+    store: Arc<Store>,
     health: Option<std::thread::JoinHandle<()>>,
     pub figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
 }
@@ -155,6 +184,10 @@ pub struct Live {
 pub enum AppError {
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),
+    #[error(transparent)]
+    Outlet(#[from] crate::sinks::OutletError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Start(String),
 }
@@ -163,6 +196,47 @@ impl Live {
     /// Start everything; events are written as JSON lines to `out`.
     pub fn start(settings: &Settings, out: Box<dyn Write + Send>) -> Result<Live, AppError> {
         crate::ingest::init_gstreamer().map_err(|e| AppError::Start(e.to_string()))?;
+        // broker, store and sinks first: a port in use or an unwritable store stops the start
+        // before any camera connects
+        let mut outlet = Outlet::start(settings, out)?;
+        let store = outlet.store();
+        let removed = crate::sinks::startup_cleanup(&settings.store.clips_dir).unwrap_or(0);
+        if removed > 0 {
+            tracing::warn!(removed, dir = %settings.store.clips_dir.display(), "unfinished clips of an interrupted run removed");
+        }
+        let clips = Arc::new(
+            ClipRecorder::start(
+                ClipOptions::new(
+                    &settings.store.clips_dir,
+                    settings.clips.pre,
+                    settings.clips.post,
+                    settings.site.timezone,
+                ),
+                |o| match o {
+                    ClipOutcome::Done {
+                        camera,
+                        incident_ids,
+                        path,
+                        info,
+                    } => tracing::info!(
+                        camera, incidents = incident_ids.len(), path = %path.display(),
+                        seconds = info.duration.as_secs_f64(), "clip written"
+                    ),
+                    ClipOutcome::Failed {
+                        camera,
+                        incident_ids,
+                        reason,
+                        ..
+                    } => tracing::error!(
+                        camera,
+                        incidents = incident_ids.len(),
+                        "clip not written: {reason}"
+                    ),
+                },
+            )
+            .map_err(|e| AppError::Start(e.to_string()))?,
+        );
+        let mut rings = HashMap::new();
         let mut dopts = settings.detector_options();
         // faces cost far more than persons: loaded only where a gate checks masks
         dopts.faces = settings
@@ -193,16 +267,26 @@ impl Live {
                     continue;
                 }
             };
-            let spec = CameraSpec::new(&c.id, &url, &c.redacted_url(), c.analysis_fps);
+            let mut spec = CameraSpec::new(&c.id, &url, &c.redacted_url(), c.analysis_fps);
+            // the recorder collects the post-roll as it arrives: the ring needs the pre-roll
+            // plus a keyframe interval or so
+            spec.ring = Some(settings.clips.pre + RING_SLACK);
             let cam = Camera::start(spec, bell.clone(), health_tx.clone())
                 .map_err(|e| AppError::Start(e.to_string()))?;
+            if let Some(r) = &cam.ring {
+                rings.insert(c.id.clone(), r.clone());
+            }
+            let mut starts = Vec::new();
+            for l in &c.lines {
+                starts.push(outlet.line_start(&c.id, &l.name, settings.site.counts_reset)?);
+            }
             states.push(CamState {
                 id: c.id.clone(),
                 gate: c.role == CameraRole::Gate,
                 motion_gate: c.motion_gate && c.role != CameraRole::Gate,
                 slot: cam.slot.clone(),
                 tracker: Tracker::new(settings.tracker.clone()),
-                rules: CamRules::new(c, settings, dopts.faces),
+                rules: CamRules::with_starts(c, settings, dopts.faces, starts),
                 motion: MotionGate::new(MotionParams::default()),
                 figures: CameraFigures::default(),
                 still_since: None,
@@ -229,9 +313,19 @@ impl Live {
             );
             let cooldown = Cooldown::new(settings.alerts.cooldown);
             let clock = Clock { start, site };
+            let resets = DailyReset {
+                at: settings.site.counts_reset,
+                store: store.clone(),
+                sink: outlet.sink(),
+                last_check: Instant::now(),
+            };
             std::thread::Builder::new()
                 .name("inference".into())
-                .spawn(move || inference(detector, states, bell, stop, tx, figs, clock, cooldown))
+                .spawn(move || {
+                    inference(
+                        detector, states, bell, stop, tx, figs, clock, cooldown, resets,
+                    )
+                })
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         let health = {
@@ -241,15 +335,20 @@ impl Live {
                 .spawn(move || health_events(health_rx, tx, site))
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
-        let writer = std::thread::Builder::new()
-            .name("events".into())
-            .spawn(move || write_events(event_rx, out))
-            .map_err(|e| AppError::Start(e.to_string()))?;
+        let writer = {
+            let clips = clips.clone();
+            std::thread::Builder::new()
+                .name("events".into())
+                .spawn(move || write_events(event_rx, outlet, clips, rings))
+                .map_err(|e| AppError::Start(e.to_string()))?
+        };
         Ok(Live {
             stop,
             cameras,
             worker: Some(worker),
             writer: Some(writer),
+            clips: Some(clips),
+            store,
             health: Some(health),
             figures,
         })
@@ -271,30 +370,98 @@ impl Live {
             .collect()
     }
 
-    /// Stop in order: cameras, inference, then the event writer drains what is left.
+    /// The event store (outbox, counts) of the running pipeline.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// Stop in order: cameras, inference, the event writer drains what is left into the store,
+    /// open clips are finished, the outbox is flushed to the broker (up to [`FLUSH_ON_STOP`]),
+    /// then the broker stops.
     pub fn shutdown(mut self) {
         for c in &mut self.cameras {
             c.stop();
         }
         self.cameras.clear();
         self.stop.store(true, Ordering::Relaxed);
-        for t in [self.worker.take(), self.health.take(), self.writer.take()]
+        for t in [self.worker.take(), self.health.take()]
             .into_iter()
             .flatten()
         {
             let _ = t.join();
         }
+        let outlet = self.writer.take().and_then(|t| t.join().ok());
+        if let Some(c) = self.clips.take().and_then(|c| Arc::try_unwrap(c).ok()) {
+            c.shutdown();
+        }
+        if let Some(o) = outlet {
+            o.shutdown(FLUSH_ON_STOP);
+        }
     }
 }
 
-fn write_events(rx: Receiver<Event>, mut out: Box<dyn Write + Send>) {
+/// How long stopping waits for the broker to acknowledge what is still in the outbox (the rest
+/// goes out at the next start).
+const FLUSH_ON_STOP: Duration = Duration::from_secs(5);
+/// Encoded ring beyond the pre-roll: room for the keyframe before the clip's start.
+const RING_SLACK: Duration = Duration::from_secs(3);
+
+/// The event writer: every event into the store and out (MQTT, webhook, the local output); a
+/// clip for each alert from the camera's encoded ring. Returns the outlet for its shutdown.
+fn write_events(
+    rx: Receiver<Event>,
+    mut outlet: Outlet,
+    clips: Arc<ClipRecorder>,
+    rings: HashMap<String, Arc<EncodedRing>>,
+) -> Outlet {
     for e in rx {
-        match serde_json::to_string(&e) {
-            Ok(line) => {
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+        outlet.record(&e);
+        if e.severity == Severity::Alert
+            && let Some(ring) = rings.get(&e.camera)
+        {
+            let at = std::time::SystemTime::now();
+            if let Err(why) = clips.request(&e.camera, ring.clone(), &e.id, at) {
+                tracing::warn!(camera = %e.camera, event = %e.id, "no clip: {why}");
             }
-            Err(err) => tracing::error!("event {} cannot be written: {err}", e.id),
+        }
+    }
+    outlet
+}
+
+/// The daily reset of line counts (`[site] counts_reset`, site time), checked by the worker.
+struct DailyReset {
+    at: chrono::NaiveTime,
+    store: Arc<Store>,
+    sink: Option<crate::sinks::SinkHandle>,
+    last_check: Instant,
+}
+
+impl DailyReset {
+    /// Reset the lines whose reset time has come; checked every 20 s, not per frame.
+    fn check(&mut self, cams: &mut [CamState], tz: chrono_tz::Tz) {
+        if self.last_check.elapsed() < Duration::from_secs(20) {
+            return;
+        }
+        self.last_check = Instant::now();
+        let now = chrono::Utc::now();
+        for cam in cams.iter_mut() {
+            let rules = &mut cam.rules;
+            for (line, since) in rules.lines.iter_mut().zip(rules.since.iter_mut()) {
+                if !crate::store::reset_due(*since, now, self.at, tz) {
+                    continue;
+                }
+                let name = line.spec().name.clone();
+                tracing::info!(camera = %cam.id, line = %name, counts = ?line.counts(), "daily reset of the line counts");
+                line.reset_counts();
+                *since = now;
+                if let Err(e) = self.store.reset_counts(&cam.id, &name, now) {
+                    tracing::error!(camera = %cam.id, line = %name, "daily reset not stored: {e}");
+                }
+                if let Some(s) = &self.sink {
+                    let json = crate::sinks::outlet::counts_json(Counts::default(), now, tz);
+                    let _ = s.publish_counts(&cam.id, &name, &json);
+                }
+            }
         }
     }
 }
@@ -411,6 +578,7 @@ fn inference(
     figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
     clock: Clock,
     mut cooldown: Cooldown,
+    mut resets: DailyReset,
 ) {
     let mut next_area = 0usize;
     let mut scratch = Scratch {
@@ -510,13 +678,15 @@ fn inference(
             if !judged {
                 return;
             }
-            // under saturation this loop never runs dry: figures are handled in it too
+            // under saturation this loop never runs dry: figures and resets are handled in it
             publish_figures(&cams, &figures, &mut last_publish, &mut last_log);
+            resets.check(&mut cams, clock.site.timezone);
             if stop.load(Ordering::Relaxed) {
                 break;
             }
         }
         publish_figures(&cams, &figures, &mut last_publish, &mut last_log);
+        resets.check(&mut cams, clock.site.timezone);
     }
 }
 

@@ -4,7 +4,12 @@ use tracing_subscriber::EnvFilter;
 
 /// Install the stderr subscriber once; later calls are no-ops (tests may call it repeatedly).
 pub fn init() {
-    let filter = EnvFilter::try_from_env("RONDA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Whatever RONDA_LOG says, two libraries are capped: rumqttd logs every normal client
+    // disconnect as an ERROR ("no-connection id N is already gone"), which would teach guards to
+    // ignore errors; ureq at trace prints request URLs, which may hold a webhook token.
+    let base = std::env::var("RONDA_LOG").unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_new(format!("{base},rumqttd=off,ureq=debug"))
+        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off,ureq=debug"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

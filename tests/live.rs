@@ -58,6 +58,17 @@ fn signal(p: &Proc, sig: i32) {
     }
 }
 
+/// `[mqtt]` and `[store]` of a test's own: the embedded broker on a free port, the store and
+/// clips in the test's directory (never the project's `var/`, never port 1883).
+fn private_outlets(dir: &std::path::Path) -> String {
+    format!(
+        "[mqtt]\nlisten = \"127.0.0.1:{}\"\n[store]\npath = \"{}/ronda.db\"\nclips_dir = \"{}/clips\"\n",
+        free_port(),
+        dir.display(),
+        dir.display()
+    )
+}
+
 /// The log lines of a running process (also echoed to the test's stderr).
 type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
@@ -124,6 +135,7 @@ fn cameras_go_offline_and_come_back_with_the_sim() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("ronda.toml");
     let mut text = String::from("[site]\nid = \"test\"\n[detector]\nmodel = \"int8\"\n");
+    text += &private_outlets(dir.path());
     for n in 1..=4 {
         text += &format!(
             "[[cameras]]\nid = \"cam-{n:02}\"\nurl = \"rtsp://127.0.0.1:{port}/cam{n:02}\"\nanalysis_fps = 2\n"
@@ -264,7 +276,8 @@ fn live_gate_counts_match_analyze_on_one_pass_of_the_clip() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("ronda.toml");
-    let mut text = format!(
+    let mut text = private_outlets(dir.path());
+    text += &format!(
         "[site]\nid = \"test\"\n[detector]\nmodel = \"int8\"\nthreads = 2\n\
          [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:{port}/cam01\"\nrole = \"gate\"\nanalysis_fps = 10\n"
     );

@@ -79,11 +79,14 @@ fn free_port() -> Result<u16, CliError> {
 }
 
 /// The settings of the benched village: sim picture 480x360 (vtest at 360p).
-fn village(a: &LiveArgs, port: u16) -> Result<Settings, CliError> {
+fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, CliError> {
     let n = a.cameras as usize;
     let quiet = (a.quiet as usize).min(n.saturating_sub(1));
-    let mut t = String::from(
-        "[site]\nid = \"bench\"\nname = \"bench\"\n\n[store]\npath = \"var/bench/ronda.db\"\nclips_dir = \"var/bench/clips\"\n\n",
+    let mut t = format!(
+        "[site]\nid = \"bench\"\nname = \"bench\"\n\n[mqtt]\nlisten = \"127.0.0.1:{}\"\n\n\
+         [store]\npath = \"{dir}/ronda.db\"\nclips_dir = \"{dir}/clips\"\n\n",
+        free_port()?,
+        dir = dir.display()
     );
     if let Some(th) = a.threads {
         t.push_str(&format!("[detector]\nthreads = {th}\n\n"));
@@ -200,7 +203,9 @@ fn live(a: LiveArgs) -> CliResult {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let settings = village(&a, port)?;
+    // the bench's own store and broker, thrown away afterwards
+    let dir = std::env::temp_dir().join(format!("ronda-bench-{}", std::process::id()));
+    let settings = village(&a, port, &dir)?;
     let events = Arc::new(AtomicU64::new(0));
     let live = crate::app::Live::start(&settings, Box::new(Count(events.clone())))
         .map_err(|e| CliError::Runtime(crate::detect::one_line_error(e)))?;
@@ -235,6 +240,7 @@ fn live(a: LiveArgs) -> CliResult {
     let events_n = events.load(Ordering::Relaxed);
     live.shutdown();
     drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
 
     // per camera figures over the window
     let mut delivered = Vec::new();

@@ -7,14 +7,13 @@
 //! same event once a second, saying so once per outage: the event channel fills, the inference
 //! worker waits, cameras drop frames (counted), and no event already raised is lost.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Broker, MqttOptions, MqttSink, SinkError, SinkHandle};
+use super::{Broker, MqttOptions, MqttSink, SinkError, SinkHandle, WebhookOptions, WebhookSink};
 use crate::config::Settings;
 use crate::events::{Event, EventKind};
 use crate::rules::Counts;
@@ -24,11 +23,10 @@ use crate::store::{Store, StoreError};
 pub struct Outlet {
     store: Arc<Store>,
     sink: Option<MqttSink>,
+    webhook: Option<WebhookSink>,
     broker: Option<Broker>,
     out: Box<dyn Write + Send>,
     tz: chrono_tz::Tz,
-    /// Since when each line's counts run (camera, line).
-    since: HashMap<(String, String), DateTime<Utc>>,
 }
 
 /// Why the outlet cannot start.
@@ -54,13 +52,21 @@ impl Outlet {
         let opts = MqttOptions::from_settings(settings)?;
         tracing::info!(broker = %opts.broker(), prefix = %opts.topic_prefix, "publishing events over MQTT");
         let sink = MqttSink::start(opts, store.clone())?;
+        let webhook = match WebhookOptions::from_settings(settings)? {
+            Some(opts) => Some(WebhookSink::start(opts, store.clone())?),
+            None => {
+                // re-enabling it later starts at the end of the outbox: no flood of old alerts
+                store.forget_webhook_cursor()?;
+                None
+            }
+        };
         Ok(Outlet {
             store,
             sink: Some(sink),
+            webhook,
             broker,
             out,
             tz: settings.site.timezone,
-            since: HashMap::new(),
         })
     }
 
@@ -79,24 +85,12 @@ impl Outlet {
         camera: &str,
         line: &str,
         reset_at: chrono::NaiveTime,
-    ) -> Result<Counts, StoreError> {
+    ) -> Result<(Counts, DateTime<Utc>), StoreError> {
         let (c, since) = self
             .store
             .current_counts(camera, line, Utc::now(), reset_at, self.tz)?;
-        self.since
-            .insert((camera.to_string(), line.to_string()), since);
         self.publish_counts(camera, line, c, since);
-        Ok(c)
-    }
-
-    /// A line's counts went back to zero at `at` (the daily reset).
-    pub fn line_reset(&mut self, camera: &str, line: &str, at: DateTime<Utc>) {
-        self.retry("reset the line counts", || {
-            self.store.reset_counts(camera, line, at)
-        });
-        self.since
-            .insert((camera.to_string(), line.to_string()), at);
-        self.publish_counts(camera, line, Counts::default(), at);
+        Ok((c, since))
     }
 
     /// Store, publish and print one event. Waits (retrying) while the store cannot write.
@@ -113,8 +107,14 @@ impl Outlet {
         };
         match &crossing {
             Some((line, counts)) => {
-                let key = (e.camera.clone(), line.clone());
-                let since = *self.since.entry(key).or_insert_with(Utc::now);
+                // the store is the one record of since when a line counts (the worker's daily
+                // reset writes it there)
+                let since = self
+                    .store
+                    .counts(&e.camera, line)
+                    .ok()
+                    .flatten()
+                    .map_or_else(Utc::now, |(_, s)| s);
                 self.retry("store an event", || {
                     self.store
                         .append_crossing(e, &e.camera, line, *counts, since)
@@ -126,6 +126,14 @@ impl Outlet {
         }
         if let Some(s) = &self.sink {
             s.notify();
+        }
+        if let Some(w) = &self.webhook {
+            w.notify();
+        }
+        match e.kind {
+            EventKind::CameraOnline => self.camera_status(&e.camera, "online", Utc::now(), None),
+            EventKind::CameraOffline => self.camera_status(&e.camera, "offline", Utc::now(), None),
+            _ => {}
         }
         match serde_json::to_string(e) {
             Ok(line) => {
@@ -151,23 +159,16 @@ impl Outlet {
     }
 
     fn publish_counts(&self, camera: &str, line: &str, c: Counts, since: DateTime<Utc>) {
-        let json = serde_json::json!({
-            "in": c.in_,
-            "out": c.out,
-            "occupancy": c.occupancy(),
-            "since": self.local(since),
-        });
+        let json = counts_json(c, since, self.tz);
         if let Some(s) = &self.sink
-            && let Err(e) = s.publish_counts(camera, line, &json.to_string())
+            && let Err(e) = s.publish_counts(camera, line, &json)
         {
             tracing::error!(camera, line, "line counts not stored: {e}");
         }
     }
 
     fn local(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.tz)
-            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
-            .to_string()
+        local_time(t, self.tz)
     }
 
     /// Run `f` until it succeeds, once a second; one error line per outage, one when it is over.
@@ -199,10 +200,19 @@ impl Outlet {
     /// `offline`). Returns how many events are still unsent (they go out at the next start).
     pub fn shutdown(mut self, flush: Duration) -> u64 {
         let _ = self.out.flush();
-        let left = match self.sink.take() {
-            Some(s) => s.shutdown(flush).unwrap_or(0),
-            None => 0,
-        };
+        // both sinks flush at the same time: stopping takes `flush`, not twice that
+        let (mqtt, webhook) = (self.sink.take(), self.webhook.take());
+        let (left, hook_left) = std::thread::scope(|s| {
+            let h = s.spawn(move || webhook.map_or(0, |w| w.shutdown(flush).unwrap_or(0)));
+            let left = mqtt.map_or(0, |m| m.shutdown(flush).unwrap_or(0));
+            (left, h.join().unwrap_or(0))
+        });
+        if hook_left > 0 {
+            tracing::warn!(
+                unsent = hook_left,
+                "alerts not yet accepted by the webhook; they are sent at the next start"
+            );
+        }
         if left > 0 {
             tracing::warn!(
                 unsent = left,
@@ -212,4 +222,22 @@ impl Outlet {
         drop(self.broker.take());
         left
     }
+}
+
+/// The retained payload of a line's counts: `{"in", "out", "occupancy", "since"}`.
+pub fn counts_json(c: Counts, since: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    serde_json::json!({
+        "in": c.in_,
+        "out": c.out,
+        "occupancy": c.occupancy(),
+        "since": local_time(since, tz),
+    })
+    .to_string()
+}
+
+/// Site-local time with its offset, milliseconds (the events' format).
+fn local_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
 }

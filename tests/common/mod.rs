@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the built binary, sample pictures, shared data.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
