@@ -12,49 +12,12 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{ronda, sample};
+use common::{Proc, free_port, ronda, sample, start_sim_with};
 use serde_json::Value;
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_sim_with(port: u16, clip: &std::path::Path, args: &[&str]) -> Proc {
-    let child = ronda()
-        .args(["sim", "--port", &port.to_string(), "--clip"])
-        .arg(clip)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("sim starts");
-    // wait until it listens (the first run transcodes the clip once)
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "sim does not listen"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Proc(child)
-}
 
 /// `ronda run --config cfg` with its events (JSON lines) on a channel; its log goes to stderr.
 fn start_run(cfg: &std::path::Path) -> (Proc, mpsc::Receiver<Value>) {

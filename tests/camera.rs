@@ -9,17 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::sample;
+use common::{free_port, sample};
 use ronda::ingest::camera::{Camera, CameraSpec, Doorbell};
 use ronda::ingest::sim::{SimOptions, Simulator};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn frames_and_the_encoded_ring_flow_together() {

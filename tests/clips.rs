@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::sample;
+use common::{free_port, sample};
 use image::{Rgb, RgbImage};
 use ronda::geometry::BBox;
 use ronda::ingest::camera::{Camera, CameraSpec, Doorbell};
@@ -24,14 +24,6 @@ const POST: Duration = Duration::from_secs(4);
 /// before `at - pre`, so it may hold up to one GOP more pre-roll than asked.
 const FPS: f64 = 15.0;
 const GOP_S: f64 = 2.0;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The simulator with one camera and a supervisor keeping a `ring` of it.
 fn live_camera(ring: Duration) -> (Simulator, Camera) {

@@ -9,44 +9,16 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::broker::{Mosquitto, Subscriber, checked, free_port, wait_for};
-use common::{ronda, sample};
+use common::{Proc, ronda, sample};
 use serde_json::Value;
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_sim(port: u16) -> Proc {
-    let child = ronda()
-        .args([
-            "sim",
-            "--cameras",
-            "2",
-            "--port",
-            &port.to_string(),
-            "--clip",
-        ])
-        .arg(sample("vtest.avi"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("sim starts");
-    assert!(
-        wait_for(Duration::from_secs(120), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        }),
-        "sim does not listen"
-    );
-    Proc(child)
+    common::start_sim_with(port, &sample("vtest.avi"), &["--cameras", "2"])
 }
 
 /// The events `ronda run` printed, in order, shared with the reading thread.

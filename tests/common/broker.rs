@@ -2,40 +2,24 @@
 //! the end even when the test fails), a recording subscriber, a TCP proxy to cut connections, and
 //! the JSON Schema check of src/events.schema.json.
 
-#[allow(unused_imports)]
 use std::collections::{HashMap, HashSet};
-#[allow(unused_imports)]
-use std::io::{BufRead, BufReader, Read, Write};
-#[allow(unused_imports)]
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-#[allow(unused_imports)]
+
+pub use super::free_port;
 use std::path::{Path, PathBuf};
-#[allow(unused_imports)]
 use std::process::{Child, Command, Stdio};
-#[allow(unused_imports)]
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-#[allow(unused_imports)]
 use std::sync::{Arc, Mutex};
-#[allow(unused_imports)]
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)]
 use chrono::Utc;
-#[allow(unused_imports)]
 use ronda::detect::MaskVerdict;
-#[allow(unused_imports)]
 use ronda::events::{CountsView, Event, EventKind, Severity};
-#[allow(unused_imports)]
 use ronda::rules::Direction;
-#[allow(unused_imports)]
-use ronda::sinks::mqtt::Tls;
-#[allow(unused_imports)]
-use ronda::sinks::{Broker, MqttOptions, MqttSink};
-#[allow(unused_imports)]
+use ronda::sinks::{MqttOptions, MqttSink};
 use ronda::store::Store;
-#[allow(unused_imports)]
 use rumqttc::{Event as MqttEvent, Packet, QoS};
-#[allow(unused_imports)]
 use serde_json::Value;
 
 pub const SITE: &str = "rw9";
@@ -47,14 +31,6 @@ pub fn init_log() {
     if std::env::var_os("RONDA_LOG").is_some() {
         ronda::telemetry::init();
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn wait_for(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {

@@ -75,3 +75,44 @@ pub fn models_copy() -> tempfile::TempDir {
     }
     dir
 }
+
+/// A child process killed (and reaped) when dropped, even when the test fails.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ronda sim --port PORT --clip CLIP ARGS...`, returned once it listens (the first run on a
+/// machine transcodes the clip once).
+pub fn start_sim_with(port: u16, clip: &Path, args: &[&str]) -> Proc {
+    let child = ronda()
+        .args(["sim", "--port", &port.to_string(), "--clip"])
+        .arg(clip)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("sim starts");
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(300),
+            "sim does not listen on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Proc(child)
+}
