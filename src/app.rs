@@ -647,6 +647,8 @@ fn inference(
                 }
             }
             let tracks = cam.tracker.update(&dets);
+            // anyone (even not yet confirmed) in view keeps the still camera's re-check short
+            cam.motion.occupied = !tracks.is_empty();
             let at = clock.read();
             if let Some(masks) = &mut cam.rules.masks {
                 look_for_faces(

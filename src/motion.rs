@@ -4,8 +4,10 @@
 //! Each frame is reduced to a 64x36-ish grey thumbnail (box-averaged, so sensor noise mostly
 //! cancels); a pixel "moved" when it differs from the previous thumbnail by more than
 //! `pixel_delta` grey levels, and the frame has motion when more than `min_fraction` of the
-//! pixels moved. A camera without motion is still checked every `recheck` so that someone who
-//! stands still is not forgotten.
+//! pixels moved. A camera without motion is still checked every `recheck` while someone was in
+//! view at the last look (someone who stands still is not forgotten), and only every
+//! `recheck_empty` while nobody was: on a village box most cameras are empty most of the time,
+//! and their re-checks would otherwise take a third of the detector.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ pub struct MotionParams {
     pub pixel_delta: u8,
     pub min_fraction: f32,
     pub recheck: Duration,
+    pub recheck_empty: Duration,
 }
 
 impl Default for MotionParams {
@@ -26,6 +29,7 @@ impl Default for MotionParams {
             pixel_delta: 18,
             min_fraction: 0.002,
             recheck: Duration::from_secs(3),
+            recheck_empty: Duration::from_secs(10),
         }
     }
 }
@@ -40,6 +44,8 @@ pub struct MotionGate {
     pub last_fraction: f32,
     /// Whether the last frame looked at moved (as opposed to passing for the periodic check).
     pub moved: bool,
+    /// Whether the detector saw someone at its last look (set by the caller): re-check sooner.
+    pub occupied: bool,
 }
 
 impl MotionGate {
@@ -51,6 +57,7 @@ impl MotionGate {
             last_pass: None,
             last_fraction: 0.0,
             moved: false,
+            occupied: true,
         }
     }
 
@@ -71,9 +78,14 @@ impl MotionGate {
         };
         self.moved = moved;
         std::mem::swap(&mut self.prev, &mut self.cur);
-        let due = self
-            .last_pass
-            .is_none_or(|t| now.duration_since(t) >= self.params.recheck);
+        let due = self.last_pass.is_none_or(|t| {
+            let every = if self.occupied {
+                self.params.recheck
+            } else {
+                self.params.recheck_empty
+            };
+            now.duration_since(t) >= every
+        });
         if moved || due {
             self.last_pass = Some(now);
             true
@@ -143,6 +155,20 @@ mod tests {
             assert!(!g.pass(&scene(None), t0 + Duration::from_millis(100 * i)));
         }
         assert!(g.pass(&scene(None), t0 + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn an_empty_still_scene_is_rechecked_less_often() {
+        let mut g = MotionGate::new(MotionParams::default());
+        let t0 = Instant::now();
+        assert!(g.pass(&scene(None), t0));
+        g.occupied = false;
+        assert!(!g.pass(&scene(None), t0 + Duration::from_secs(3)));
+        assert!(!g.pass(&scene(None), t0 + Duration::from_secs(9)));
+        assert!(g.pass(&scene(None), t0 + Duration::from_secs(10)));
+        // someone seen: back to the short interval
+        g.occupied = true;
+        assert!(g.pass(&scene(None), t0 + Duration::from_secs(13)));
     }
 
     #[test]

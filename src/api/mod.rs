@@ -1,1 +1,367 @@
-//! TODO
+//! HTTP API and web UI (DESIGN.md "HTTP API and web UI"): login with a session cookie, the guard
+//! post's page (live alert feed, gate counts, camera health), `/metrics` for Prometheus.
+//!
+//! The server knows the running pipeline only through the [`Village`] trait, so it is tested with
+//! a fake and the pipeline stays free of HTTP.
+//!
+//! Running it: either `serve(listener, config, village, shutdown).await` inside a tokio runtime
+//! (spawn it), or [`ApiServer::start`], which binds the address at once (a port in use fails
+//! there), runs the server on its own thread with its own small runtime, and stops it with
+//! [`ApiServer::shutdown`]. Open live feeds end when the server stops, so shutdown never waits
+//! for a browser.
+//!
+//! Who may use which route: see [`auth`] (the role matrix). Every route needs a logged-in user
+//! except `GET /login`, `POST /api/login` and, unless [`ApiConfig::metrics_public`] is off,
+//! `/metrics`. No response carries a password hash or a camera URL with its password.
+
+pub mod auth;
+mod feed;
+mod metrics;
+mod routes;
+pub mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use crate::config::{Language, Settings, User};
+use crate::events::{CountsView, Event, Severity};
+use crate::ingest::camera::Health;
+
+pub use auth::{Lockout, hash_password, verify_password};
+
+/// What the HTTP API needs from the running pipeline. `Live` implements it; tests use a fake.
+///
+/// The server calls these methods on tokio's blocking pool (never on the async runtime), so they
+/// may lock mutexes or read SQLite; they should still answer within milliseconds.
+pub trait Village: Send + Sync + 'static {
+    /// Every configured camera, in config order, as it is now.
+    fn cameras(&self) -> Vec<CameraStatus>;
+
+    /// The counts of every line of every camera since the last daily reset, in config order.
+    fn line_counts(&self) -> Vec<LineCount>;
+
+    /// The newest stored events at or above `min_severity`, newest first, at most `limit`, each
+    /// with its acknowledgement if it has one. For a page that opens (or reconnects) to show
+    /// what it missed.
+    fn recent_events(&self, limit: usize, min_severity: Severity) -> Vec<FeedItem>;
+
+    /// Every event from now on, once it is stored. A subscriber that falls behind the channel's
+    /// capacity loses the oldest (`RecvError::Lagged`) and is told so; the sender being dropped
+    /// (pipeline stopped) ends the live feeds.
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+
+    /// A guard saw the event `event_id`: store who and when, publish it (MQTT `ack`), and return
+    /// the record. Acknowledging an event that already has an acknowledgement returns the
+    /// first one unchanged.
+    fn acknowledge(&self, event_id: &str, user: &str) -> Result<AckRecord, AckError>;
+
+    /// Stored events the MQTT broker has not acknowledged yet.
+    fn outbox_backlog(&self) -> u64;
+
+    /// Whether the MQTT client is connected to its broker now.
+    fn mqtt_connected(&self) -> bool;
+}
+
+/// One camera as the guard view and `/metrics` show it. Deliberately no URL (it may hold a
+/// password).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraStatus {
+    pub id: String,
+    pub name: String,
+    /// `role = "gate"` (counting) rather than an area camera.
+    pub gate: bool,
+    pub health: Health,
+    /// Since when `health` holds, if it changed since the start.
+    pub since: Option<DateTime<Utc>>,
+    /// Frames per second the camera delivers (decoded), over the last few seconds.
+    pub delivered_fps: f64,
+    /// Frames per second analysed (after the motion gate and the analysis rate).
+    pub analysed_fps: f64,
+    /// Frames dropped since the start (the analysis was busy: the newest frame is kept).
+    pub frames_dropped: u64,
+    /// Reconnects since the start.
+    pub reconnects: u64,
+    /// Mean person-detection time per analysed frame, if any was analysed.
+    pub inference_ms: Option<f64>,
+}
+
+/// The counts of one line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineCount {
+    pub camera: String,
+    pub line: String,
+    pub counts: CountsView,
+    /// Start of the counts (the last daily reset).
+    pub since: DateTime<Utc>,
+}
+
+/// Who acknowledged an event, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AckRecord {
+    pub event_id: String,
+    pub user: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why an acknowledgement failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AckError {
+    /// No stored event has this id (answered 404).
+    #[error("no event with this id")]
+    UnknownEvent,
+    /// The store failed (answered 500 with this message: no secrets in it).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// An event with its acknowledgement, if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedItem {
+    pub event: Event,
+    pub ack: Option<AckRecord>,
+}
+
+/// The site as the pages show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteInfo {
+    pub id: String,
+    pub name: String,
+    pub timezone: chrono_tz::Tz,
+    pub language: Language,
+}
+
+/// Everything the server needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub users: Vec<User>,
+    /// `/metrics` without login (`[http] metrics_public`, default true). When false it needs a
+    /// session or HTTP Basic credentials of any configured user (for Prometheus'
+    /// `basic_auth`).
+    pub metrics_public: bool,
+    pub site: SiteInfo,
+    /// The redacted configuration for `GET /api/admin/config` (no hashes, no passwords).
+    pub config_summary: serde_json::Value,
+    /// How long a login lasts (12 h).
+    pub session_ttl: Duration,
+    /// Keep-alive comments on the live feed (15 s).
+    pub keep_alive: Duration,
+    pub lockout: Lockout,
+}
+
+impl ApiConfig {
+    /// From the validated settings. `metrics_public` is true until `[http] metrics_public`
+    /// exists in the config.
+    pub fn from_settings(s: &Settings) -> ApiConfig {
+        ApiConfig {
+            users: s.http.users.clone(),
+            metrics_public: true,
+            site: SiteInfo {
+                id: s.site.id.clone(),
+                name: s.site.name.clone(),
+                timezone: s.site.timezone,
+                language: s.site.language,
+            },
+            config_summary: config_summary(s),
+            session_ttl: Duration::from_secs(12 * 3600),
+            keep_alive: Duration::from_secs(15),
+            lockout: Lockout::default(),
+        }
+    }
+}
+
+/// The configuration as admins may see it: user names and roles but no hashes, camera URLs with
+/// the password replaced by `***`, the webhook URL redacted.
+pub fn config_summary(s: &Settings) -> serde_json::Value {
+    use serde_json::json;
+    let lang = match s.site.language {
+        Language::Id => "id",
+        Language::En => "en",
+    };
+    let cameras: Vec<_> = s
+        .cameras
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "name": c.name,
+                "url": c.redacted_url(),
+                "role": if c.role == crate::config::CameraRole::Gate { "gate" } else { "area" },
+                "analysis_fps": c.analysis_fps,
+                "mask_check": c.mask_check,
+                "motion_gate": c.motion_gate,
+                "size": c.size.map(|(w, h)| [w, h]),
+                "lines": c.lines.iter().map(|l| json!({
+                    "name": l.name,
+                    "points": [[l.a.x, l.a.y], [l.b.x, l.b.y]],
+                    "no_mask_alert": l.no_mask_alert,
+                })).collect::<Vec<_>>(),
+                "zones": c.zones.iter().map(|z| json!({
+                    "name": z.name,
+                    "kind": format!("{:?}", z.kind).to_lowercase(),
+                    "polygon": z.polygon.points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "site": {
+            "id": s.site.id,
+            "name": s.site.name,
+            "timezone": s.site.timezone.name(),
+            "language": lang,
+            "counts_reset": s.site.counts_reset.format("%H:%M").to_string(),
+        },
+        "http": {
+            "listen": s.http.listen,
+            "users": s.http.users.iter().map(|u| json!({"name": u.name, "role": u.role.as_str()})).collect::<Vec<_>>(),
+        },
+        "mqtt": {
+            "embedded": s.mqtt.embedded,
+            "listen": s.mqtt.listen,
+            "url": s.mqtt.url.as_deref().map(crate::config::redact_url),
+            "topic_prefix": s.mqtt.topic_prefix,
+        },
+        "store": {
+            "retention_days": s.store.retention_days,
+            "max_gb": s.store.max_gb,
+        },
+        "webhook": s.webhook.as_ref().map(|w| json!({"url": w.redacted_url()})),
+        "cameras": cameras,
+    })
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("http.listen {listen}: cannot listen there: {reason}")]
+    Bind { listen: String, reason: String },
+    #[error("http server: {0}")]
+    Serve(String),
+}
+
+/// Run the server on `listener` until `shutdown` completes; then open live feeds end, running
+/// requests finish and it returns. Spawn it on a tokio runtime.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ApiConfig,
+    village: Arc<dyn Village>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    let state = routes::AppState::new(config, village);
+    let stop = state.stop.clone();
+    let app = routes::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        stop.cancel();
+    })
+    .await
+    .map_err(|e| ApiError::Serve(e.to_string()))
+}
+
+/// The server on its own thread and runtime (two worker threads; argon2 on the blocking pool).
+#[derive(Debug)]
+pub struct ApiServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How long [`ApiServer::shutdown`] waits for running requests.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+impl ApiServer {
+    /// Bind `listen` (e.g. `127.0.0.1:8080`; port 0 picks a free one) and start serving.
+    pub fn start(
+        listen: &str,
+        config: ApiConfig,
+        village: Arc<dyn Village>,
+    ) -> Result<ApiServer, ApiError> {
+        let bind_err = |e: std::io::Error| ApiError::Bind {
+            listen: listen.to_string(),
+            reason: e.to_string(),
+        };
+        let std_listener = std::net::TcpListener::bind(listen).map_err(bind_err)?;
+        std_listener.set_nonblocking(true).map_err(bind_err)?;
+        let addr = std_listener.local_addr().map_err(bind_err)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(16)
+            .thread_name("http")
+            .enable_all()
+            .build()
+            .map_err(|e| ApiError::Serve(e.to_string()))?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("http".into())
+            .spawn(move || {
+                let stopping = tokio_util::sync::CancellationToken::new();
+                let signal = stopping.clone();
+                runtime.block_on(async move {
+                    let mut server = tokio::spawn(serve(listener, config, village, async move {
+                        let _ = rx.await;
+                        signal.cancel();
+                    }));
+                    tokio::select! {
+                        r = &mut server => match r {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::error!("{e}"),
+                            Err(e) => tracing::error!("http server failed: {e}"),
+                        },
+                        _ = async {
+                            stopping.cancelled().await;
+                            tokio::time::sleep(STOP_GRACE).await;
+                        } => tracing::warn!(
+                            "http: requests still running {} s after the stop; dropping them",
+                            STOP_GRACE.as_secs()
+                        ),
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|e| ApiError::Serve(e.to_string()))?;
+        tracing::info!(%addr, "web UI and API listening");
+        Ok(ApiServer {
+            addr,
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting, end the live feeds, let running requests finish, join the thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

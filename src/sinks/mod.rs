@@ -1,11 +1,13 @@
 //! Where events go once they are stored: MQTT to the guard post ([`mqtt`]), through an external
 //! broker or the one ronda embeds ([`broker`]); alerts to a web address ([`webhook`]); the
-//! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]).
+//! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]); old
+//! clips, snapshots and delivered events go by age and disk budget ([`retention`]).
 
 pub mod broker;
 pub mod clips;
 pub mod mqtt;
 pub mod outlet;
+pub mod retention;
 pub mod snapshot;
 pub mod webhook;
 
@@ -18,6 +20,7 @@ pub use clips::{
 };
 pub use mqtt::{MqttOptions, MqttSink, SinkHandle};
 pub use outlet::{Outlet, OutletError};
+pub use retention::{Retention, RetentionOptions, RetentionReport, RetentionTask};
 pub use snapshot::{SnapshotError, write_snapshot};
 pub use webhook::{WebhookOptions, WebhookSink};
 

@@ -1,6 +1,6 @@
 //! The SQLite store (bundled SQLite, WAL): events and the MQTT outbox, gate counts, retained MQTT
-//! state, the webhook's place in the outbox. Every event is written here before anything else
-//! sees it (DESIGN.md "Storage").
+//! state, the webhook's place in the outbox, the incidents reviewers search (incidents.rs). Every
+//! event is written here before anything else sees it (DESIGN.md "Storage").
 //!
 //! One [`Store`] per file and process, shared as `Arc<Store>` by the pipeline threads and the MQTT
 //! sink: one connection behind a mutex. The statements are small (one row, one index), so the lock
@@ -12,6 +12,7 @@
 mod counts;
 mod cursors;
 mod error;
+mod incidents;
 mod outbox;
 mod retained;
 mod schema;
@@ -26,6 +27,10 @@ use rusqlite::Connection;
 pub use counts::reset_due;
 pub use cursors::Cursor;
 pub use error::StoreError;
+pub use incidents::{
+    Clip, ClipState, DEFAULT_PAGE, FileKind, Incident, IncidentError, IncidentEvent,
+    IncidentFilter, MAX_NOTE_CHARS, MAX_PAGE, Opened, Page, Recovered, Review, StoredFile,
+};
 pub use outbox::StoredEvent;
 pub use schema::VERSION as SCHEMA_VERSION;
 

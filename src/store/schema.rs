@@ -68,7 +68,67 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
-    // 3: incidents (review state, clip and snapshot files) go here, referencing events(id).
+    // 3: incidents for reviewers: what happened, its clip and snapshot files, its review.
+    r#"
+    -- One row per incident, named after the alert event that opened it. Alerts that a running
+    -- clip took in (the recorder joins overlapping alerts of a camera into one clip) belong to
+    -- the same incident: they are rows of incident_events, not incidents of their own.
+    CREATE TABLE incidents (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        camera      TEXT    NOT NULL,
+        -- The opening event's type; every event's own type is in incident_events.
+        type        TEXT    NOT NULL,
+        -- The highest severity of its events.
+        severity    TEXT    NOT NULL,
+        -- The opening event's time as written (local, with offset) and in Unix ms (UTC).
+        time        TEXT    NOT NULL,
+        time_ms     INTEGER NOT NULL,
+        -- Relative to [store] clips_dir; NULL when there is no file (none, failed, expired).
+        clip_path   TEXT,
+        clip_state  TEXT    NOT NULL DEFAULT 'none'
+                    CHECK (clip_state IN ('none', 'pending', 'ready', 'failed', 'expired')),
+        clip_ms     INTEGER,
+        clip_bytes  INTEGER,
+        -- Why the clip failed, or when and why it expired.
+        clip_note   TEXT,
+        reviewed_by TEXT,
+        reviewed_at INTEGER,
+        note        TEXT
+    );
+    -- The list is newest first by (time_ms, id), which is also the page cursor: for all
+    -- incidents, one camera's, or the ones still to review, an index walked in that order.
+    CREATE INDEX incidents_time ON incidents(time_ms, id);
+    CREATE INDEX incidents_camera_time ON incidents(camera, time_ms, id);
+    CREATE INDEX incidents_unreviewed ON incidents(time_ms, id) WHERE reviewed_at IS NULL;
+    -- A clip still recording takes in the next alerts by its path; startup settles the ones an
+    -- interrupted run left pending.
+    CREATE INDEX incidents_clip ON incidents(clip_path) WHERE clip_path IS NOT NULL;
+    CREATE INDEX incidents_pending ON incidents(clip_state) WHERE clip_state = 'pending';
+
+    -- Every event of an incident, the opening one included (event_id = incident_id), with its
+    -- own snapshot: each alert's JSON links /api/incidents/<its own id>/..., so any event id
+    -- finds its incident here. No foreign key to events: retention keeps the events an
+    -- incident references, and an incident may be indexed before its event is stored.
+    CREATE TABLE incident_events (
+        event_id      TEXT    NOT NULL PRIMARY KEY,
+        incident_id   TEXT    NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        type          TEXT    NOT NULL,
+        time_ms       INTEGER NOT NULL,
+        -- Relative to [store] clips_dir; NULL when none was written or retention removed it.
+        snapshot_path TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX incident_events_incident ON incident_events(incident_id);
+
+    -- The types of an incident's events, once each, keyed in list order: the type filter walks
+    -- this key for each type asked and stops after a page, however common or rare the type.
+    -- time_ms is the incident's (not the event's), so the order is the list's.
+    CREATE TABLE incident_types (
+        type        TEXT    NOT NULL,
+        time_ms     INTEGER NOT NULL,
+        incident_id TEXT    NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        PRIMARY KEY (type, time_ms, incident_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

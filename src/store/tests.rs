@@ -471,8 +471,11 @@ fn a_version_1_file_is_migrated_and_keeps_its_outbox() {
     drop(s);
     // What ronda before the webhook left behind: schema 1.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("DROP TABLE sink_cursors; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
+         DROP TABLE sink_cursors; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
     let s = Store::open(&path).unwrap();
     assert_eq!(s.unsent(0, 10).unwrap()[0].0, seq);

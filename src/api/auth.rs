@@ -1,0 +1,360 @@
+//! Passwords (argon2id PHC strings), who may do what (the role matrix), and the brake on wrong
+//! passwords.
+//!
+//! # Role matrix
+//!
+//! | area | routes | guard | reviewer | admin |
+//! |---|---|---|---|---|
+//! | public | `GET /login`, `POST /api/login`, `/metrics` (unless `metrics_public = false`) | yes | yes | yes |
+//! | any | `GET /`, `GET /api/me`, `POST /api/logout` | yes | yes | yes |
+//! | guard | `/guard`, `/api/cameras`, `/api/counts`, `/api/events`, `/api/events/stream`, `POST /api/events/{id}/ack` | yes | no | yes |
+//! | review | `/review` (incidents come with the incidents issue) | no | yes | yes |
+//! | admin | `/admin`, `/api/admin/...` | no | no | yes |
+//!
+//! An admin may do everything; roles do not otherwise include each other.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+
+use crate::config::Role;
+
+/// Shortest password `ronda passwd` accepts.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Longest password (bytes) the login accepts; anything longer is refused before hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// An argon2id PHC string (default parameters: 19 MiB, 2 passes) for `password`, random salt.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let hash: PasswordHash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| format!("cannot hash the password: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc` (its own parameters are used). Slow on
+/// purpose (tens of milliseconds): call it off the async runtime.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Why a configured hash can never match, if it cannot (checked once at start).
+pub fn check_hash(phc: &str) -> Result<(), String> {
+    PasswordHash::new(phc)
+        .map(|_| ())
+        .map_err(|e| format!("not a valid argon2 PHC string ({e})"))
+}
+
+/// A hash of a random password: verified against when the name is unknown, so that a wrong name
+/// takes as long as a wrong password and does not tell which names exist.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let pw: String = (0..24)
+            .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+            .collect();
+        hash_password(&pw).unwrap_or_default()
+    })
+}
+
+/// Which group of routes a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Any logged-in user.
+    Any,
+    /// The guard post: live feed, counts, camera health, acknowledge.
+    Guard,
+    /// Incident review.
+    Review,
+    /// Configuration.
+    Admin,
+}
+
+impl Area {
+    /// The role matrix (module docs).
+    pub fn allows(self, role: Role) -> bool {
+        matches!(
+            (self, role),
+            (_, Role::Admin)
+                | (Area::Any, _)
+                | (Area::Guard, Role::Guard)
+                | (Area::Review, Role::Reviewer)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Area::Any => "any",
+            Area::Guard => "guard",
+            Area::Review => "review",
+            Area::Admin => "admin",
+        }
+    }
+}
+
+/// The page a role starts on after login.
+pub fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Guard | Role::Admin => "/guard",
+        Role::Reviewer => "/review",
+    }
+}
+
+/// How wrong passwords are slowed down.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lockout {
+    /// Wrong passwords in a row that cost nothing.
+    pub free_failures: u32,
+    /// Lockout after the last free failure; doubles with each further failure...
+    pub first: Duration,
+    /// ... up to this.
+    pub max: Duration,
+    /// A name or address with no failed login for this long starts again from zero.
+    pub forget_after: Duration,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Lockout {
+            free_failures: 5,
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            forget_after: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Strikes {
+    failures: u32,
+    locked_until: Option<Instant>,
+    last: Instant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Name(String),
+    Ip(IpAddr),
+}
+
+/// At most this many names and addresses are remembered (the least recent are forgotten first).
+const MAX_KEYS: usize = 10_000;
+
+/// Failed logins in a row, per user name and per client address. After
+/// [`Lockout::free_failures`] of them, the name and the address are each locked for 1 s, then
+/// 2, 4, ... up to 30 s after every further failure; a locked login is answered 429 without
+/// looking at the password. A successful login clears both.
+#[derive(Debug)]
+pub struct Limiter {
+    cfg: Lockout,
+    strikes: HashMap<Key, Strikes>,
+}
+
+fn name_key(name: &str) -> Key {
+    Key::Name(name.trim().to_lowercase().chars().take(64).collect())
+}
+
+impl Limiter {
+    pub fn new(cfg: Lockout) -> Limiter {
+        Limiter {
+            cfg,
+            strikes: HashMap::new(),
+        }
+    }
+
+    /// `Err(wait)` while the name or the address is locked.
+    pub fn check(&mut self, name: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let wait = [name_key(name), Key::Ip(ip)]
+            .iter()
+            .filter_map(|k| self.strikes.get(k))
+            .filter_map(|s| s.locked_until)
+            .filter(|&until| until > now)
+            .map(|until| until - now)
+            .max();
+        match wait {
+            Some(w) => Err(w),
+            None => Ok(()),
+        }
+    }
+
+    /// Count a wrong password; returns the lockout it started, if any.
+    pub fn failure(&mut self, name: &str, ip: IpAddr, now: Instant) -> Option<Duration> {
+        self.forget(now);
+        let cfg = self.cfg;
+        let mut lock = None;
+        for k in [name_key(name), Key::Ip(ip)] {
+            let s = self.strikes.entry(k).or_insert(Strikes {
+                failures: 0,
+                locked_until: None,
+                last: now,
+            });
+            s.failures = s.failures.saturating_add(1);
+            s.last = now;
+            if s.failures >= cfg.free_failures {
+                let doublings = (s.failures - cfg.free_failures).min(16);
+                let d = cfg.first.saturating_mul(1 << doublings).min(cfg.max);
+                s.locked_until = Some(now + d);
+                lock = lock.max(Some(d));
+            }
+        }
+        lock
+    }
+
+    /// A correct password: the name and the address start again from zero.
+    pub fn success(&mut self, name: &str, ip: IpAddr) {
+        self.strikes.remove(&name_key(name));
+        self.strikes.remove(&Key::Ip(ip));
+    }
+
+    fn forget(&mut self, now: Instant) {
+        let after = self.cfg.forget_after;
+        self.strikes
+            .retain(|_, s| now.duration_since(s.last) < after);
+        while self.strikes.len() >= MAX_KEYS {
+            let Some(oldest) = self
+                .strikes
+                .iter()
+                .min_by_key(|(_, s)| s.last)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.strikes.remove(&oldest);
+        }
+    }
+}
+
+/// `name` and `password` of an `Authorization: Basic ...` header value.
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let (scheme, b64) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let bytes = base64_decode(b64.trim())?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_string(), password.to_string()))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64, padding optional; `None` on anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_matrix() {
+        use Area::*;
+        for area in [Any, Guard, Review, Admin] {
+            assert!(area.allows(Role::Admin));
+        }
+        assert!(Guard.allows(Role::Guard) && !Guard.allows(Role::Reviewer));
+        assert!(Review.allows(Role::Reviewer) && !Review.allows(Role::Guard));
+        assert!(!Admin.allows(Role::Guard) && !Admin.allows(Role::Reviewer));
+        assert!(Any.allows(Role::Guard) && Any.allows(Role::Reviewer));
+    }
+
+    #[test]
+    fn lockout_doubles_after_five_and_success_clears() {
+        let mut l = Limiter::new(Lockout::default());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(l.failure("pos1", ip, t0), None);
+            assert!(l.check("pos1", ip, t0).is_ok());
+        }
+        assert_eq!(l.failure("POS1", ip, t0), Some(Duration::from_secs(1)));
+        assert_eq!(l.check("pos1", ip, t0), Err(Duration::from_secs(1)));
+        // another name from the same address is locked too, and the same name elsewhere
+        assert!(l.check("pos2", ip, t0).is_err());
+        assert!(l.check("pos1", "192.0.2.8".parse().unwrap(), t0).is_err());
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(l.check("pos1", ip, t1).is_ok());
+        assert_eq!(l.failure("pos1", ip, t1), Some(Duration::from_secs(2)));
+        let mut t = t1;
+        for _ in 0..10 {
+            t += Duration::from_secs(31);
+            l.failure("pos1", ip, t);
+        }
+        assert_eq!(l.check("pos1", ip, t), Err(Duration::from_secs(30)));
+        l.success("pos1", ip);
+        assert!(l.check("pos1", ip, t).is_ok());
+        assert_eq!(l.failure("pos1", ip, t), None);
+    }
+
+    #[test]
+    fn base64_round_trip_and_basic_auth() {
+        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(
+            basic_credentials("Basic cG9zMTpzM2NyZXQ6eA=="),
+            Some(("pos1".into(), "s3cret:x".into()))
+        );
+        assert_eq!(basic_credentials("Bearer abc"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+    }
+
+    #[test]
+    fn hashes_verify() {
+        let h = hash_password("kopi-tubruk").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("kopi-tubruk", &h));
+        assert!(!verify_password("kopi-tubruK", &h));
+        assert!(!verify_password("kopi-tubruk", "$argon2id$garbage"));
+        assert!(check_hash(&h).is_ok() && check_hash("nope").is_err());
+    }
+}

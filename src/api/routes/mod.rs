@@ -1,0 +1,329 @@
+//! The router: which route is in which area of the role matrix ([`super::auth`]), the shared
+//! state, JSON errors, and the headers every answer gets.
+
+mod admin;
+mod guard;
+mod login;
+pub(super) mod pages;
+
+pub(crate) use guard::ack_json;
+pub(crate) use login::check as check_login;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, REFERRER_POLICY, RETRY_AFTER,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{Area, Limiter};
+use super::session::{SessionUser, Sessions};
+use super::{AckRecord, ApiConfig, Village};
+use crate::config::User;
+
+/// Password checks at once (each holds ~19 MiB and a core for tens of milliseconds).
+const PARALLEL_HASHES: usize = 2;
+
+/// Shared by every request.
+pub(crate) struct AppState {
+    pub config: ApiConfig,
+    pub users: HashMap<String, User>,
+    pub village: Arc<dyn Village>,
+    pub sessions: Sessions,
+    pub limiter: Mutex<Limiter>,
+    pub hashing: Semaphore,
+    /// Acknowledgements made through this server, for the live feeds.
+    pub acks: broadcast::Sender<AckRecord>,
+    /// Cancelled when the server stops: live feeds end.
+    pub stop: CancellationToken,
+    pub pages: pages::Pages,
+    pub logins_failed: AtomicU64,
+    pub feeds_open: AtomicU64,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn new(config: ApiConfig, village: Arc<dyn Village>) -> Shared {
+        for u in &config.users {
+            if let Err(e) = super::auth::check_hash(&u.password_hash) {
+                tracing::error!(user = %u.name, "http.users: password_hash is {e}; this user cannot log in (make one with `ronda passwd`)");
+            }
+        }
+        if config.users.is_empty() {
+            tracing::warn!(
+                "no [[http.users]]: nobody can log in to the web UI (add one with `ronda passwd`)"
+            );
+        }
+        let users = config
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.clone()))
+            .collect();
+        Arc::new(AppState {
+            users,
+            village,
+            sessions: Sessions::new(config.session_ttl),
+            limiter: Mutex::new(Limiter::new(config.lockout)),
+            hashing: Semaphore::new(PARALLEL_HASHES),
+            acks: broadcast::channel(256).0,
+            stop: CancellationToken::new(),
+            pages: pages::Pages::new(&config.site),
+            logins_failed: AtomicU64::new(0),
+            feeds_open: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    pub fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Local time of the site, e.g. `2026-11-22T21:04:05+07:00`.
+    pub fn local(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.config.site.timezone)
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    }
+
+    /// Ask the pipeline on the blocking pool.
+    pub async fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Village) -> T + Send + 'static,
+    ) -> Result<T, Failure> {
+        let v = self.village.clone();
+        tokio::task::spawn_blocking(move || f(v.as_ref()))
+            .await
+            .map_err(|e| {
+                tracing::error!("the pipeline failed to answer the API: {e}");
+                Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the pipeline did not answer",
+                )
+            })
+    }
+
+    pub fn count_failed_login(&self) {
+        self.logins_failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An error answer: `{"error": "..."}` with its status (and `Retry-After` when locked).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl Failure {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unauthorized() -> Failure {
+        Failure::new(StatusCode::UNAUTHORIZED, "not logged in: log in at /login")
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(s) = self.retry_after {
+            body["retry_after"] = s.into();
+        }
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}
+
+/// Whether a route answers with JSON (API) or a page (redirect to /login, HTML 403).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Api,
+    Page,
+}
+
+/// Let the request through if it has a session whose role the area allows.
+async fn require(
+    State((st, area, kind)): State<(Shared, Area, Kind)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match st.sessions.from_headers(req.headers()) {
+        Some(user) if area.allows(user.role) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        Some(user) => match kind {
+            Kind::Api => Failure::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "a {} may not use this ({} area)",
+                    user.role.as_str(),
+                    area.as_str()
+                ),
+            )
+            .into_response(),
+            Kind::Page => st.pages.forbidden(&user),
+        },
+        None => match kind {
+            Kind::Api => Failure::unauthorized().into_response(),
+            Kind::Page => Redirect::to("/login").into_response(),
+        },
+    }
+}
+
+/// All routes. Adding one means putting it in an area here.
+pub(crate) fn router(st: Shared) -> Router {
+    let area = |a: Area, k: Kind| from_fn_with_state((st.clone(), a, k), require);
+    let public = Router::new()
+        .route("/login", get(pages::login))
+        .route("/", get(pages::home))
+        .route("/api/login", post(login::login))
+        .route("/metrics", get(super::metrics::metrics));
+    let any_api = Router::new()
+        .route("/api/me", get(login::me))
+        .route("/api/logout", post(login::logout))
+        .route_layer(area(Area::Any, Kind::Api));
+    let guard_api = Router::new()
+        .route("/api/cameras", get(guard::cameras))
+        .route("/api/counts", get(guard::counts))
+        .route("/api/events", get(guard::events))
+        .route("/api/events/stream", get(super::feed::stream))
+        .route("/api/events/{id}/ack", post(guard::ack))
+        .route_layer(area(Area::Guard, Kind::Api));
+    let admin_api = Router::new()
+        .route("/api/admin/config", get(admin::config))
+        .route_layer(area(Area::Admin, Kind::Api));
+    let guard_pages = Router::new()
+        .route("/guard", get(pages::guard))
+        .route_layer(area(Area::Guard, Kind::Page));
+    let review_pages = Router::new()
+        .route("/review", get(pages::review))
+        .route_layer(area(Area::Review, Kind::Page));
+    let admin_pages = Router::new()
+        .route("/admin", get(pages::admin))
+        .route_layer(area(Area::Admin, Kind::Page));
+    Router::new()
+        .merge(public)
+        .merge(any_api)
+        .merge(guard_api)
+        .merge(admin_api)
+        .merge(guard_pages)
+        .merge(review_pages)
+        .merge(admin_pages)
+        .fallback(fallback)
+        .layer(from_fn(harden))
+        .with_state(st)
+}
+
+/// Unknown paths: without a session the same as any other route (401 / to the login page), so
+/// that nothing about the routes is told to strangers; with one, 404.
+async fn fallback(State(st): State<Shared>, req: Request) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    match (st.sessions.from_headers(req.headers()), api) {
+        (None, true) => Failure::unauthorized().into_response(),
+        (None, false) => Redirect::to("/login").into_response(),
+        (Some(_), true) => Failure::not_found(format!(
+            "no such API route: {} {}",
+            req.method(),
+            req.uri().path()
+        ))
+        .into_response(),
+        (Some(_), false) => st.pages.not_found(),
+    }
+}
+
+/// Refuse cross-site writes; add the safety headers; give bodiless errors (405, 413 ...) a JSON
+/// body that says what is wrong.
+async fn harden(req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && let Some(origin) = req.headers().get(ORIGIN)
+        && !same_origin(origin, req.headers().get(HOST))
+    {
+        return Failure::new(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused (Origin is not this server)",
+        )
+        .into_response();
+    }
+    let mut res = next.run(req).await;
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error())
+        && !res.headers().contains_key(CONTENT_TYPE)
+    {
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let mut replaced = Failure::new(status, reason).into_response();
+        for (k, v) in res.headers() {
+            if !replaced.headers().contains_key(k) {
+                replaced.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        res = replaced;
+    }
+    let h = res.headers_mut();
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// `Origin: http://host:port` names the `Host` the request was sent to.
+fn same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(|h| h.to_str())) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+/// The session user the area check put into the request.
+pub(crate) type Me = axum::Extension<SessionUser>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_check() {
+        let host = HeaderValue::from_static("192.168.1.5:8080");
+        let ok = HeaderValue::from_static("http://192.168.1.5:8080");
+        let other = HeaderValue::from_static("https://evil.example");
+        let null = HeaderValue::from_static("null");
+        assert!(same_origin(&ok, Some(&host)));
+        assert!(!same_origin(&other, Some(&host)));
+        assert!(!same_origin(&null, Some(&host)));
+        assert!(!same_origin(&ok, None));
+    }
+}

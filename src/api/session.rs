@@ -1,0 +1,214 @@
+//! Login sessions: a random 256-bit token in an `HttpOnly; SameSite=Strict` cookie, kept in memory
+//! only (a restart logs everybody out), valid for a fixed time from the login.
+//!
+//! The map is keyed by the SHA-256 of the token, so neither a lookup's timing nor a memory dump
+//! gives a usable token away.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use axum::http::header::COOKIE;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::config::Role;
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "ronda_session";
+
+/// At most this many sessions at once; the oldest go first (a login flood cannot fill memory).
+const MAX_SESSIONS: usize = 10_000;
+
+/// Who a request comes from, once its session cookie was found valid.
+#[derive(Clone, Debug)]
+pub struct SessionUser {
+    pub name: String,
+    pub role: Role,
+    /// The session's key (hash of the token): to end it, or to re-check it on a long stream.
+    pub key: [u8; 32],
+    pub expires: Instant,
+}
+
+#[derive(Debug)]
+struct Session {
+    name: String,
+    role: Role,
+    created: Instant,
+    expires: Instant,
+}
+
+#[derive(Debug)]
+pub struct Sessions {
+    ttl: Duration,
+    map: Mutex<HashMap<[u8; 32], Session>>,
+}
+
+fn key_of(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Sessions {
+    pub fn new(ttl: Duration) -> Sessions {
+        Sessions {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A new session for `name`; returns the token for the cookie (64 hex digits).
+    pub fn create(&self, name: &str, role: Role) -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, s| s.expires > now);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k)
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            key_of(&token),
+            Session {
+                name: name.to_string(),
+                role,
+                created: now,
+                expires: now + self.ttl,
+            },
+        );
+        token
+    }
+
+    /// The user of a request with a valid session cookie.
+    pub fn from_headers(&self, headers: &HeaderMap) -> Option<SessionUser> {
+        let token = token_from_headers(headers)?;
+        self.lookup(&key_of(token))
+    }
+
+    /// The session under `key`, if it is still valid.
+    pub fn lookup(&self, key: &[u8; 32]) -> Option<SessionUser> {
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(key) {
+            Some(s) if s.expires > now => Some(SessionUser {
+                name: s.name.clone(),
+                role: s.role,
+                key: *key,
+                expires: s.expires,
+            }),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// End a session (logout).
+    pub fn remove(&self, key: &[u8; 32]) {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    /// End the session of this request's cookie, if any.
+    pub fn remove_from_headers(&self, headers: &HeaderMap) {
+        if let Some(token) = token_from_headers(headers) {
+            self.remove(&key_of(token));
+        }
+    }
+
+    /// Sessions currently valid.
+    pub fn count(&self) -> usize {
+        let now = Instant::now();
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|s| s.expires > now)
+            .count()
+    }
+}
+
+/// The session token of the `Cookie` headers, if it looks like one of ours.
+fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.trim())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The `Set-Cookie` value that starts a session. Not `Secure`: ronda is usually reached over
+/// plain HTTP on the village network; put it behind a TLS proxy to use it from outside.
+pub fn set_cookie(token: &str, ttl: Duration) -> String {
+    format!(
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        ttl.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that ends a session in the browser.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn a_session_is_found_by_its_cookie_and_ends() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let token = s.create("pos1", Role::Guard);
+        assert_eq!(token.len(), 64);
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("other=1; {COOKIE_NAME}={token}")).unwrap(),
+        );
+        let u = s.from_headers(&h).unwrap();
+        assert_eq!((u.name.as_str(), u.role), ("pos1", Role::Guard));
+        s.remove_from_headers(&h);
+        assert!(s.from_headers(&h).is_none());
+        assert_eq!(s.count(), 0);
+    }
+
+    #[test]
+    fn expired_and_foreign_tokens_are_refused() {
+        let s = Sessions::new(Duration::ZERO);
+        let token = s.create("pos1", Role::Guard);
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("{COOKIE_NAME}={token}")).unwrap(),
+        );
+        assert!(s.from_headers(&h).is_none());
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("ronda_session=zz; x=ronda_session"),
+        );
+        assert!(s.from_headers(&h).is_none());
+    }
+
+    #[test]
+    fn cookie_flags() {
+        let c = set_cookie("ab", Duration::from_secs(43_200));
+        for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+            assert!(c.contains(flag), "{c}");
+        }
+    }
+}
