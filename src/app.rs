@@ -39,7 +39,9 @@ use crate::rules::{
     AlertKey, Cooldown, Counts, Crossing, LineCounter, LineRules, MaskParams, MaskWatch,
     Severities, ZoneAlert, ZoneWatch,
 };
-use crate::sinks::{ClipOptions, ClipOutcome, ClipRecorder, Outlet};
+use crate::sinks::{
+    ClipOptions, ClipOutcome, ClipRecorder, Outlet, RetentionOptions, RetentionTask,
+};
 use crate::store::Store;
 use crate::track::{Track, Tracker};
 
@@ -175,6 +177,7 @@ pub struct Live {
     worker: Option<std::thread::JoinHandle<()>>,
     writer: Option<std::thread::JoinHandle<Outlet>>,
     clips: Option<Arc<ClipRecorder>>,
+    retention: Option<RetentionTask>,
     store: Arc<Store>,
     health: Option<std::thread::JoinHandle<()>>,
     pub figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
@@ -204,6 +207,21 @@ impl Live {
         if removed > 0 {
             tracing::warn!(removed, dir = %settings.store.clips_dir.display(), "unfinished clips of an interrupted run removed");
         }
+        // clips of an interrupted run: a finished file (they appear only by rename) becomes
+        // ready, anything else failed, so no incident points at a file that is not there
+        match store.recover_clips(&settings.store.clips_dir) {
+            Ok(r) if r.ready + r.failed > 0 => {
+                tracing::info!(
+                    ready = r.ready,
+                    failed = r.failed,
+                    "clips of the last run recovered"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("clips of the last run not recovered: {e}"),
+        }
+        let clips_dir = settings.store.clips_dir.clone();
+        let report_store = store.clone();
         let clips = Arc::new(
             ClipRecorder::start(
                 ClipOptions::new(
@@ -212,30 +230,15 @@ impl Live {
                     settings.clips.post,
                     settings.site.timezone,
                 ),
-                |o| match o {
-                    ClipOutcome::Done {
-                        camera,
-                        incident_ids,
-                        path,
-                        info,
-                    } => tracing::info!(
-                        camera, incidents = incident_ids.len(), path = %path.display(),
-                        seconds = info.duration.as_secs_f64(), "clip written"
-                    ),
-                    ClipOutcome::Failed {
-                        camera,
-                        incident_ids,
-                        reason,
-                        ..
-                    } => tracing::error!(
-                        camera,
-                        incidents = incident_ids.len(),
-                        "clip not written: {reason}"
-                    ),
-                },
+                move |o| record_clip(&report_store, &clips_dir, o),
             )
             .map_err(|e| AppError::Start(e.to_string()))?,
         );
+        let retention = RetentionTask::start(
+            store.clone(),
+            RetentionOptions::from_settings(&settings.store),
+        )
+        .map_err(|e| AppError::Start(e.to_string()))?;
         let mut rings = HashMap::new();
         let mut dopts = settings.detector_options();
         // faces cost far more than persons: loaded only where a gate checks masks
@@ -337,9 +340,10 @@ impl Live {
         };
         let writer = {
             let clips = clips.clone();
+            let dir = settings.store.clips_dir.clone();
             std::thread::Builder::new()
                 .name("events".into())
-                .spawn(move || write_events(event_rx, outlet, clips, rings))
+                .spawn(move || write_events(event_rx, outlet, clips, rings, dir))
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         Ok(Live {
@@ -348,6 +352,7 @@ impl Live {
             worker: Some(worker),
             writer: Some(writer),
             clips: Some(clips),
+            retention: Some(retention),
             store,
             health: Some(health),
             figures,
@@ -384,6 +389,9 @@ impl Live {
         }
         self.cameras.clear();
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.retention.take() {
+            r.stop();
+        }
         for t in [self.worker.take(), self.health.take()]
             .into_iter()
             .flatten()
@@ -406,26 +414,75 @@ const FLUSH_ON_STOP: Duration = Duration::from_secs(5);
 /// Encoded ring beyond the pre-roll: room for the keyframe before the clip's start.
 const RING_SLACK: Duration = Duration::from_secs(3);
 
-/// The event writer: every event into the store and out (MQTT, webhook, the local output); a
-/// clip for each alert from the camera's encoded ring. Returns the outlet for its shutdown.
+/// The event writer: every event into the store and out (MQTT, webhook, the local output); for
+/// each alert a clip from the camera's encoded ring and an incident for reviewers. Returns the
+/// outlet for its shutdown.
 fn write_events(
     rx: Receiver<Event>,
     mut outlet: Outlet,
     clips: Arc<ClipRecorder>,
     rings: HashMap<String, Arc<EncodedRing>>,
+    clips_dir: std::path::PathBuf,
 ) -> Outlet {
+    let store = outlet.store();
     for e in rx {
         outlet.record(&e);
-        if e.severity == Severity::Alert
-            && let Some(ring) = rings.get(&e.camera)
-        {
+        if e.severity != Severity::Alert {
+            continue;
+        }
+        // the clip is asked for first: an alert that joins a clip already recording joins
+        // that clip's incident
+        let planned = rings.get(&e.camera).and_then(|ring| {
             let at = std::time::SystemTime::now();
-            if let Err(why) = clips.request(&e.camera, ring.clone(), &e.id, at) {
-                tracing::warn!(camera = %e.camera, event = %e.id, "no clip: {why}");
-            }
+            clips
+                .request(&e.camera, ring.clone(), &e.id, at)
+                .inspect_err(
+                    |why| tracing::warn!(camera = %e.camera, event = %e.id, "no clip: {why}"),
+                )
+                .ok()
+        });
+        let rel = planned
+            .as_ref()
+            .and_then(|p| p.path.strip_prefix(&clips_dir).ok());
+        if let Err(err) = store.open_incident(&e, rel, None) {
+            tracing::error!(camera = %e.camera, event = %e.id, "incident not indexed: {err}");
         }
     }
     outlet
+}
+
+/// The recorder's report, into the incident index (runs on the recorder's thread: quick).
+fn record_clip(store: &Store, clips_dir: &std::path::Path, o: ClipOutcome) {
+    match o {
+        ClipOutcome::Done {
+            camera,
+            incident_ids,
+            path,
+            info,
+        } => {
+            tracing::info!(camera, incidents = incident_ids.len(), path = %path.display(),
+                seconds = info.duration.as_secs_f64(), "clip written");
+            let rel = path.strip_prefix(clips_dir).unwrap_or(&path);
+            if let Err(e) = store.clip_done(&incident_ids, rel, info.duration, info.bytes) {
+                tracing::error!(camera, "clip not indexed: {e}");
+            }
+        }
+        ClipOutcome::Failed {
+            camera,
+            incident_ids,
+            reason,
+            ..
+        } => {
+            tracing::error!(
+                camera,
+                incidents = incident_ids.len(),
+                "clip not written: {reason}"
+            );
+            if let Err(e) = store.clip_failed(&incident_ids, &reason) {
+                tracing::error!(camera, "clip failure not indexed: {e}");
+            }
+        }
+    }
 }
 
 /// The daily reset of line counts (`[site] counts_reset`, site time), checked by the worker.

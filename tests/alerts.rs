@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 use common::{Proc, free_port, ronda, sample, start_sim_with};
 use serde_json::Value;
 
+/// Clip lengths for this test (short, so that the test does not wait for the default 15 s).
+const PRE_S: u64 = 2;
+const POST_S: u64 = 3;
+
 /// `ronda run --config cfg` with its events (JSON lines) on a channel; its log goes to stderr.
 fn start_run(cfg: &std::path::Path) -> (Proc, mpsc::Receiver<Value>) {
     let mut run = Proc(
@@ -108,6 +112,9 @@ model = "int8"
 cooldown_seconds = {COOLDOWN_S}
 [alerts.severity]
 loitering = "info"
+[clips]
+pre_seconds = {PRE_S}
+post_seconds = {POST_S}
 
 [[cameras]]
 id = "yard"
@@ -147,6 +154,8 @@ size = [480, 360]
 "#,
         mqtt = free_port(),
         http = free_port(),
+        PRE_S = PRE_S,
+        POST_S = POST_S,
         store = dir.path().display(),
     );
     std::fs::write(&cfg, &text).unwrap();
@@ -197,6 +206,55 @@ size = [480, 360]
             done_at = Some(Instant::now());
         }
     }
+    // the alerts' clips: MP4 from the camera's own stream, indexed as incidents
+    let store = ronda::store::Store::open(&dir.path().join("ronda.db")).unwrap();
+    let clip_ready = || {
+        let page = store
+            .incidents(&ronda::store::IncidentFilter {
+                limit: 200,
+                ..Default::default()
+            })
+            .unwrap();
+        page.items
+            .into_iter()
+            .find(|i| i.clip.state == ronda::store::ClipState::Ready && i.events.len() == 1)
+    };
+    let t0 = Instant::now();
+    let incident = loop {
+        if let Some(i) = clip_ready() {
+            break i;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no clip written within 30 s of the alerts"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let file = dir
+        .path()
+        .join("clips")
+        .join(incident.clip.path.as_ref().unwrap());
+    let mut video = ronda::ingest::file::VideoFile::open(&file).expect("GStreamer opens the clip");
+    let mut frames = 0u64;
+    while video.next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    let secs = frames as f64 / 15.0; // the sim serves 15 fps
+    println!(
+        "clip of {} ({:?}): {frames} frames = {secs:.2} s, {} bytes, {}",
+        incident.id,
+        incident.kind,
+        incident.clip.bytes.unwrap_or(0),
+        file.display()
+    );
+    assert!(
+        (secs - (PRE_S + POST_S) as f64).abs() <= 1.0,
+        "clip lasts {secs:.2} s, pre + post = {} s",
+        PRE_S + POST_S
+    );
+    let indexed = incident.clip.duration.unwrap().as_secs_f64();
+    assert!((indexed - secs).abs() < 0.5, "index says {indexed} s");
+
     unsafe {
         libc::kill(run.0.id() as i32, libc::SIGTERM);
     }

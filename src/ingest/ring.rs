@@ -149,6 +149,28 @@ impl EncodedRing {
         }
     }
 
+    /// Units from the keyframe nearest to `from` (before or after it) up to `until`: a clip cut
+    /// this way is within half a keyframe interval of the asked length, where starting always
+    /// before `from` could make it a whole interval longer.
+    pub fn cut_nearest(&self, from: SystemTime, until: SystemTime) -> RingCut {
+        let start = {
+            let g = self.lock();
+            let dist = |t: SystemTime| match t.duration_since(from) {
+                Ok(d) => d,
+                Err(e) => e.duration(),
+            };
+            g.units
+                .iter()
+                .filter(|u| u.keyframe && u.at <= until)
+                .min_by_key(|u| dist(u.at))
+                .map(|u| u.at)
+        };
+        match start {
+            Some(at) => self.cut(at, until),
+            None => self.cut(from, until),
+        }
+    }
+
     /// Units held, bytes held, and the time they span.
     pub fn figures(&self) -> (usize, usize, Duration) {
         let g = self.lock();
@@ -210,6 +232,17 @@ mod tests {
         assert!(cut.units[0].keyframe);
         assert_eq!(cut.units[0].at, t(4_000));
         assert!(cut.units.last().unwrap().at <= t(7_000));
+    }
+
+    #[test]
+    fn a_nearest_cut_starts_on_the_closer_keyframe() {
+        let ring = EncodedRing::new(Duration::from_secs(20), usize::MAX);
+        fill(&ring, 10);
+        let t = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms);
+        // keyframes every 2 s: 3.6 s is nearer to 4 s than to 2 s
+        assert_eq!(ring.cut_nearest(t(3_600), t(7_000)).units[0].at, t(4_000));
+        assert_eq!(ring.cut_nearest(t(4_400), t(7_000)).units[0].at, t(4_000));
+        assert_eq!(ring.cut_nearest(t(5_200), t(7_000)).units[0].at, t(6_000));
     }
 
     #[test]

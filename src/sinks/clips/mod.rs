@@ -170,7 +170,9 @@ impl Pending {
             // not before `from` has come (an incident stamped ahead of this clock): the
             // keyframe to start on may not exist yet
             if now >= self.from {
-                let cut = self.ring.cut(self.from, upto);
+                // the keyframe nearest the pre-roll's start: the clip is then within half a
+                // keyframe interval (1 s for a 2 s GOP) of pre + post
+                let cut = self.ring.cut_nearest(self.from, upto);
                 self.caps = cut.caps;
                 self.units = cut.units;
             }
