@@ -602,11 +602,20 @@ struct Emit<'a> {
     tx: &'a SyncSender<Event>,
     figures: &'a mut CameraFigures,
     arrived: Instant,
+    /// The picture's width and height: boxes are clamped to it (a tracker's prediction for a
+    /// person leaving the picture can run past its edge).
+    size: (f32, f32),
 }
 
 impl Emit<'_> {
     /// `false` when the writer is gone (shutting down).
-    fn send(&mut self, e: Event) -> bool {
+    fn send(&mut self, mut e: Event) -> bool {
+        if let Some(b) = &mut e.bbox {
+            let (w, h) = self.size;
+            for (i, v) in b.iter_mut().enumerate() {
+                *v = v.clamp(0.0, if i % 2 == 0 { w } else { h });
+            }
+        }
         self.figures
             .event_latency_ms
             .push(self.arrived.elapsed().as_secs_f32() * 1000.0);
@@ -723,6 +732,7 @@ fn inference(
                 tx: &tx,
                 figures: &mut cam.figures,
                 arrived,
+                size: (frame.width() as f32, frame.height() as f32),
             };
             let judged = cam.rules.judge(
                 &cam.id,
@@ -1030,6 +1040,7 @@ url = "rtsp://127.0.0.1:1/cam02"
                 tx: &self.tx,
                 figures: &mut self.figures,
                 arrived: Instant::now(),
+                size: (10_000.0, 10_000.0),
             };
             assert!(self.rules.judge(
                 &self.camera,
