@@ -19,8 +19,8 @@ pub struct Args {
     /// Address to listen on (127.0.0.1: only this box).
     #[arg(long, default_value = "127.0.0.1")]
     pub address: String,
-    /// Picture height of the streams (width keeps the clip's aspect).
-    #[arg(long, default_value_t = 360, value_parser = clap::value_parser!(u32).range(64..=2160))]
+    /// Picture height of the streams (width keeps the clip's aspect); `--size 720` works too.
+    #[arg(long, alias = "size", default_value_t = 360, value_parser = clap::value_parser!(u32).range(64..=2160))]
     pub height: u32,
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,

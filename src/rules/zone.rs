@@ -271,7 +271,10 @@ impl ZoneWatch {
             return;
         }
         // the tracker's order, not the map's: alerts of one frame come out deterministically
-        for tr in tracks.iter().filter(|t| t.confirmed) {
+        // only on a sighting: a coasting track's box is a guess (for someone who walked out of
+        // the picture it may lie outside it); its timer runs on and the alert comes when the
+        // person is seen again
+        for tr in tracks.iter().filter(|t| t.confirmed && t.misses == 0) {
             let Some(p) = self.tracks.get_mut(&tr.id) else {
                 continue;
             };
