@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -35,15 +34,7 @@ fn start_run(cfg: &std::path::Path) -> (Proc, mpsc::Receiver<Value>) {
             .spawn()
             .unwrap(),
     );
-    let (tx, rx) = mpsc::channel();
-    let out = run.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
+    let rx = common::json_lines(run.0.stdout.take().unwrap());
     (run, rx)
 }
 

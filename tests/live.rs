@@ -56,15 +56,7 @@ fn start_run(cfg: &std::path::Path) -> (Proc, mpsc::Receiver<Value>, Log) {
             .spawn()
             .unwrap(),
     );
-    let (tx, rx) = mpsc::channel();
-    let out = run.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
+    let rx = common::json_lines(run.0.stdout.take().unwrap());
     let log: Log = Default::default();
     let err = run.0.stderr.take().unwrap();
     let l = log.clone();

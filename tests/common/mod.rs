@@ -116,3 +116,18 @@ pub fn start_sim_with(port: u16, clip: &Path, args: &[&str]) -> Proc {
     }
     Proc(child)
 }
+
+/// The JSON lines a child prints on stdout (events of `ronda run`), on a channel; other lines
+/// are skipped.
+pub fn json_lines(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    rx
+}
