@@ -31,6 +31,7 @@ use tokio::sync::broadcast;
 use crate::config::{Language, Settings, User};
 use crate::events::{CountsView, Event, Severity};
 use crate::ingest::camera::Health;
+use crate::store::Store;
 
 pub use auth::{Lockout, hash_password, verify_password};
 
@@ -65,6 +66,37 @@ pub trait Village: Send + Sync + 'static {
 
     /// Whether the MQTT client is connected to its broker now.
     fn mqtt_connected(&self) -> bool;
+
+    /// The store holding the incidents (reviewers) and the configuration versions (admins);
+    /// `None` when this village keeps none (the incident and version routes answer 503).
+    fn store(&self) -> Option<Arc<Store>> {
+        None
+    }
+
+    /// A fresh picture of camera `camera` (its newest decoded frame) as JPEG, for the admin's
+    /// line and zone editor; `None` while the camera has no picture (offline, unknown).
+    fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
+        let _ = camera;
+        None
+    }
+
+    /// Apply validated settings to the running pipeline without a restart: lines, zones, their
+    /// thresholds, curfew windows and mask checks of the cameras (anything else needs a
+    /// restart and is left as it runs). Returns what it changed, in words, or why it could not.
+    fn apply_settings(&self, settings: &Settings) -> Result<Vec<String>, String> {
+        let _ = settings;
+        Err("this village cannot change its rules while running".into())
+    }
+}
+
+/// A camera's picture for the editor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraPicture {
+    pub jpeg: Vec<u8>,
+    /// The picture's size in pixels: the frame lines and zones are drawn in.
+    pub width: u32,
+    pub height: u32,
+    pub at: DateTime<Utc>,
 }
 
 /// One camera as the guard view and `/metrics` show it. Deliberately no URL (it may hold a
@@ -151,15 +183,20 @@ pub struct ApiConfig {
     /// Keep-alive comments on the live feed (15 s).
     pub keep_alive: Duration,
     pub lockout: Lockout,
+    /// Where incident clips and snapshots are (`[store] clips_dir`); the paths in the store
+    /// are relative to it.
+    pub clips_dir: std::path::PathBuf,
+    /// The configuration file the admin editor reads and writes back (comments and order
+    /// kept); `None`: the editor only shows the configuration.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 impl ApiConfig {
-    /// From the validated settings. `metrics_public` is true until `[http] metrics_public`
-    /// exists in the config.
+    /// From the validated settings.
     pub fn from_settings(s: &Settings) -> ApiConfig {
         ApiConfig {
             users: s.http.users.clone(),
-            metrics_public: true,
+            metrics_public: s.http.metrics_public,
             site: SiteInfo {
                 id: s.site.id.clone(),
                 name: s.site.name.clone(),
@@ -170,6 +207,8 @@ impl ApiConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             keep_alive: Duration::from_secs(15),
             lockout: Lockout::default(),
+            clips_dir: s.store.clips_dir.clone(),
+            config_path: None,
         }
     }
 }

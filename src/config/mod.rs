@@ -144,6 +144,9 @@ impl std::fmt::Debug for User {
 pub struct Http {
     pub listen: String,
     pub users: Vec<User>,
+    /// `/metrics` without login (default true: Prometheus on the box scrapes it). When false it
+    /// needs a session or HTTP Basic credentials of a configured user.
+    pub metrics_public: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -626,7 +629,8 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     };
 
     let t = r.table(root, "", "http").unwrap_or(&empty);
-    r.known_keys(t, "http", &["listen", "users"]);
+    r.known_keys(t, "http", &["listen", "users", "metrics_public"]);
+    let metrics_public = r.boolean(t, "http", "metrics_public", true);
     let listen = r.string_or(t, "http", "listen", "127.0.0.1:8080");
     check_addr(r, "http.listen", &listen);
     let mut users = Vec::new();
@@ -659,7 +663,11 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
             password_hash: hash,
         });
     }
-    let http = Http { listen, users };
+    let http = Http {
+        listen,
+        users,
+        metrics_public,
+    };
     let webhook = read_webhook(r, root);
 
     let mut cameras = Vec::new();

@@ -1628,7 +1628,7 @@ mod tests {
         // what ronda before incidents left behind: schema 2
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
+            "DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
              PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -1643,7 +1643,7 @@ mod tests {
         let v: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, super::super::SCHEMA_VERSION);
     }
 
     /// The list queries on 100k incidents: every one walks an index in the list's order (no

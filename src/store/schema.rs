@@ -129,6 +129,35 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (type, time_ms, incident_id)
     ) WITHOUT ROWID;
     "#,
+    // 4: guards' acknowledgements (published on MQTT like events) and the versions of the
+    // configuration admins saved from the web UI.
+    r#"
+    -- One acknowledgement per event: the first guard's. Published on <prefix>/acks in seq order
+    -- and marked sent on the broker's PUBACK, like the outbox.
+    CREATE TABLE acks (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id  TEXT    NOT NULL UNIQUE,
+        user      TEXT    NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        -- Local time of the site with its offset, as published.
+        time      TEXT    NOT NULL,
+        sent_at   INTEGER
+    );
+    CREATE INDEX acks_unsent ON acks(seq) WHERE sent_at IS NULL;
+
+    -- Every configuration file the web UI wrote (and the file as found at a start when it
+    -- differs from the newest version: edited by hand), whole, with who and when.
+    CREATE TABLE config_versions (
+        version       INTEGER PRIMARY KEY AUTOINCREMENT,
+        saved_by      TEXT    NOT NULL,
+        saved_ms      INTEGER NOT NULL,
+        -- What changed, in words, for the history list.
+        summary       TEXT    NOT NULL,
+        text          TEXT    NOT NULL,
+        -- Set when this version restores an earlier one.
+        reverted_from INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
