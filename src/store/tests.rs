@@ -472,7 +472,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_outbox() {
     // What ronda before the webhook left behind: schema 1.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
+        "DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
          DROP TABLE sink_cursors; PRAGMA user_version = 1;",
     )
     .unwrap();
