@@ -9,11 +9,13 @@ use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::Utc;
 use ronda::api::{
-    AckError, AckRecord, ApiConfig, ApiServer, CameraStatus, FeedItem, LineCount, Village,
+    AckError, AckRecord, ApiConfig, ApiServer, CameraPicture, CameraStatus, FeedItem, LineCount,
+    Village,
 };
 use ronda::config::Settings;
 use ronda::events::{CountsView, Event, EventKind, Severity};
 use ronda::ingest::camera::Health;
+use ronda::store::Store;
 use tokio::sync::broadcast;
 
 // ---------------------------------------------------------------- the fake village
@@ -22,6 +24,12 @@ pub struct Fake {
     pub events: Mutex<Vec<Event>>,
     pub acks: Mutex<Vec<AckRecord>>,
     pub tx: broadcast::Sender<Event>,
+    /// A real SQLite store for incidents and config versions, when the test gives one.
+    pub store: Mutex<Option<Arc<Store>>>,
+    /// What `snapshot` answers for every known camera.
+    pub picture: Mutex<Option<CameraPicture>>,
+    /// Every settings `apply_settings` was given, in order.
+    pub applied: Mutex<Vec<Settings>>,
 }
 
 impl Fake {
@@ -30,7 +38,18 @@ impl Fake {
             events: Mutex::new(Vec::new()),
             acks: Mutex::new(Vec::new()),
             tx: broadcast::channel(capacity).0,
+            store: Mutex::new(None),
+            picture: Mutex::new(None),
+            applied: Mutex::new(Vec::new()),
         })
+    }
+
+    pub fn set_store(&self, store: Arc<Store>) {
+        *self.store.lock().unwrap() = Some(store);
+    }
+
+    pub fn set_picture(&self, picture: CameraPicture) {
+        *self.picture.lock().unwrap() = Some(picture);
     }
 
     /// Store an event and publish it, like the pipeline does.
@@ -137,6 +156,22 @@ impl Village for Fake {
     fn mqtt_connected(&self) -> bool {
         true
     }
+
+    fn store(&self) -> Option<Arc<Store>> {
+        self.store.lock().unwrap().clone()
+    }
+
+    fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
+        if !["gate-1", "pos-ronda"].contains(&camera) {
+            return None;
+        }
+        self.picture.lock().unwrap().clone()
+    }
+
+    fn apply_settings(&self, settings: &Settings) -> Result<Vec<String>, String> {
+        self.applied.lock().unwrap().push(settings.clone());
+        Ok(vec!["applied to the fake village".into()])
+    }
 }
 
 // ---------------------------------------------------------------- the server
@@ -157,8 +192,13 @@ pub fn light_hash(pw: &str) -> String {
 }
 
 pub fn settings() -> Settings {
+    Settings::parse(config_text(), std::path::Path::new("api-test.toml")).unwrap()
+}
+
+/// The fake village's configuration file (for tests that let the admin editor write one).
+pub fn config_text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
-    let text = TEXT.get_or_init(|| {
+    TEXT.get_or_init(|| {
         format!(
             r#"
 [site]
@@ -198,8 +238,7 @@ url = "rtsp://192.168.1.22/ch1"
             light_hash(ADMIN_PW),
             light_hash(REVIEWER_PW)
         )
-    });
-    Settings::parse(text, std::path::Path::new("api-test.toml")).unwrap()
+    })
 }
 
 pub struct Server {
@@ -215,9 +254,13 @@ impl Server {
 }
 
 pub fn start_with(change: impl FnOnce(&mut ApiConfig), capacity: usize) -> Server {
+    start_fake(change, Fake::new(capacity))
+}
+
+/// The server in front of `fake` (set its store or picture first).
+pub fn start_fake(change: impl FnOnce(&mut ApiConfig), fake: Arc<Fake>) -> Server {
     let mut cfg = ApiConfig::from_settings(&settings());
     change(&mut cfg);
-    let fake = Fake::new(capacity);
     let api = ApiServer::start("127.0.0.1:0", cfg, fake.clone()).unwrap();
     Server {
         base: format!("http://{}", api.local_addr()),
