@@ -21,6 +21,9 @@
 //! arguments: monotonic seconds since the start (durations, cooldown) and the site's local time
 //! of day (curfew and zone windows), both read once per frame.
 
+mod apply;
+pub mod village;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +66,11 @@ pub struct CameraFigures {
     pub face_errors: u64,
     /// Alerts held back by the cooldown (the same incident again within the window).
     pub alerts_suppressed: u64,
+    /// Frames per second delivered by the camera and analysed, over the last few seconds.
+    pub delivered_fps: f64,
+    pub analysed_fps: f64,
+    /// Counters at the last rate reading: (when, delivered, analysed).
+    rate_mark: Option<(Instant, u64, u64)>,
 }
 
 /// The most recent values of a figure, bounded.
@@ -96,6 +104,8 @@ const WAKE_GIVE_UP: Duration = Duration::from_secs(5);
 
 struct CamState {
     id: String,
+    /// The camera as configured (lines and zones as last applied).
+    conf: config::Camera,
     gate: bool,
     motion_gate: bool,
     slot: Arc<FrameSlot>,
@@ -123,6 +133,17 @@ struct CamRules {
 }
 
 impl CamRules {
+    /// No lines, no zones (a placeholder while new rules are built).
+    fn empty() -> Self {
+        Self {
+            lines: Vec::new(),
+            since: Vec::new(),
+            line_rules: Vec::new(),
+            zones: Vec::new(),
+            masks: None,
+        }
+    }
+
     /// The rules of camera `c`; the mask watch only if `faces` are loaded and a line checks
     /// masks.
     #[cfg(test)]
@@ -181,6 +202,7 @@ pub struct Live {
     store: Arc<Store>,
     health: Option<std::thread::JoinHandle<()>>,
     pub figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
+    village: Arc<village::LiveVillage>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,11 +272,18 @@ impl Live {
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let bell = Arc::new(Doorbell::default());
-        let (event_tx, event_rx) = sync_channel::<Event>(1024);
+        let (event_tx, event_rx) = sync_channel::<Raised>(EVENT_QUEUE);
+        let waiting = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let event_tx = Events {
+            tx: event_tx,
+            waiting: waiting.clone(),
+        };
         let (health_tx, health_rx) = sync_channel::<HealthChange>(64);
 
         let mut cameras = Vec::new();
         let mut states = Vec::new();
+        let mut slots = HashMap::new();
+        let board = Arc::new(village::HealthBoard::default());
         for c in &settings.cameras {
             let url = match c.resolved_url() {
                 Ok(u) => u,
@@ -279,12 +308,14 @@ impl Live {
             if let Some(r) = &cam.ring {
                 rings.insert(c.id.clone(), r.clone());
             }
+            slots.insert(c.id.clone(), cam.slot.clone());
             let mut starts = Vec::new();
             for l in &c.lines {
                 starts.push(outlet.line_start(&c.id, &l.name, settings.site.counts_reset)?);
             }
             states.push(CamState {
                 id: c.id.clone(),
+                conf: c.clone(),
                 gate: c.role == CameraRole::Gate,
                 motion_gate: c.motion_gate && c.role != CameraRole::Gate,
                 slot: cam.slot.clone(),
@@ -301,6 +332,25 @@ impl Live {
         drop(health_tx);
 
         let figures = Arc::new(Mutex::new(HashMap::new()));
+        let feed = tokio::sync::broadcast::channel(village::FEED_CAPACITY).0;
+        // one change at a time: the editor saves seldom, and a second save while the worker is
+        // still on the first is refused with a message rather than queued
+        let (rules_tx, rules_rx) = sync_channel::<apply::RulesChange>(1);
+        let village = Arc::new(village::LiveVillage::new(
+            settings,
+            &slots,
+            board.clone(),
+            figures.clone(),
+            store.clone(),
+            outlet.sink(),
+            feed.clone(),
+            rules_tx,
+            village::Queues {
+                events: waiting.clone(),
+                clips: Arc::downgrade(&clips),
+                webhook: settings.webhook.is_some(),
+            },
+        ));
         let site = EventSite {
             id: settings.site.id.clone(),
             timezone: settings.site.timezone,
@@ -322,11 +372,18 @@ impl Live {
                 sink: outlet.sink(),
                 last_check: Instant::now(),
             };
+            let rules = apply::RulesContext {
+                store: store.clone(),
+                sink: outlet.sink(),
+                settings: settings.clone(),
+                faces: dopts.faces,
+            };
+            let changes = (rules_rx, rules);
             std::thread::Builder::new()
                 .name("inference".into())
                 .spawn(move || {
                     inference(
-                        detector, states, bell, stop, tx, figs, clock, cooldown, resets,
+                        detector, states, bell, stop, tx, figs, clock, cooldown, resets, changes,
                     )
                 })
                 .map_err(|e| AppError::Start(e.to_string()))?
@@ -335,15 +392,18 @@ impl Live {
             let (tx, site) = (event_tx, site);
             std::thread::Builder::new()
                 .name("health".into())
-                .spawn(move || health_events(health_rx, tx, site))
+                .spawn(move || health_events(health_rx, tx, site, board))
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         let writer = {
             let clips = clips.clone();
             let dir = settings.store.clips_dir.clone();
+            let tz = settings.site.timezone;
             std::thread::Builder::new()
                 .name("events".into())
-                .spawn(move || write_events(event_rx, outlet, clips, rings, dir))
+                .spawn(move || {
+                    write_events(event_rx, outlet, clips, rings, dir, tz, feed, waiting)
+                })
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         Ok(Live {
@@ -356,7 +416,13 @@ impl Live {
             store,
             health: Some(health),
             figures,
+            village,
         })
+    }
+
+    /// The pipeline as the web UI sees it.
+    pub fn village(&self) -> Arc<village::LiveVillage> {
+        self.village.clone()
     }
 
     /// Per camera: (id, frames delivered, frames dropped, reconnects), read live.
@@ -417,19 +483,36 @@ const RING_SLACK: Duration = Duration::from_secs(3);
 /// The event writer: every event into the store and out (MQTT, webhook, the local output); for
 /// each alert a clip from the camera's encoded ring and an incident for reviewers. Returns the
 /// outlet for its shutdown.
+#[allow(clippy::too_many_arguments)]
 fn write_events(
-    rx: Receiver<Event>,
+    rx: Receiver<Raised>,
     mut outlet: Outlet,
     clips: Arc<ClipRecorder>,
     rings: HashMap<String, Arc<EncodedRing>>,
     clips_dir: std::path::PathBuf,
+    tz: chrono_tz::Tz,
+    feed: tokio::sync::broadcast::Sender<Event>,
+    waiting: Arc<std::sync::atomic::AtomicU64>,
 ) -> Outlet {
     let store = outlet.store();
-    for e in rx {
+    for Raised {
+        event: mut e,
+        picture,
+    } in rx
+    {
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        // only alerts open incidents: other events carry no links that would lead nowhere
+        if e.severity != Severity::Alert {
+            e.snapshot = None;
+            e.clip = None;
+        }
         outlet.record(&e);
         if e.severity != Severity::Alert {
+            // stored: the web UI's live feeds may show it (nobody listening is fine)
+            let _ = feed.send(e);
             continue;
         }
+        let snapshot = picture.and_then(|p| write_event_snapshot(&e, &p, &clips_dir, tz));
         // the clip is asked for first: an alert that joins a clip already recording joins
         // that clip's incident
         let planned = rings.get(&e.camera).and_then(|ring| {
@@ -444,11 +527,52 @@ fn write_events(
         let rel = planned
             .as_ref()
             .and_then(|p| p.path.strip_prefix(&clips_dir).ok());
-        if let Err(err) = store.open_incident(&e, rel, None) {
+        let snap_rel = snapshot
+            .as_ref()
+            .and_then(|p| p.strip_prefix(&clips_dir).ok());
+        if let Err(err) = store.open_incident(&e, rel, snap_rel) {
             tracing::error!(camera = %e.camera, event = %e.id, "incident not indexed: {err}");
         }
+        // after its snapshot is indexed: the guard's page loads the thumbnail at once
+        let _ = feed.send(e);
     }
     outlet
+}
+
+/// The alert's snapshot: its picture with the person's box and the alert's type drawn, next to
+/// its clip. `None` (logged) when it cannot be written: the incident is indexed without one.
+fn write_event_snapshot(
+    e: &Event,
+    picture: &image::RgbImage,
+    clips_dir: &std::path::Path,
+    tz: chrono_tz::Tz,
+) -> Option<std::path::PathBuf> {
+    if !crate::sinks::clips::files::safe_component(&e.camera)
+        || !crate::sinks::clips::files::safe_component(&e.id)
+    {
+        return None;
+    }
+    let path = crate::sinks::clips::incident_path(
+        clips_dir,
+        &e.camera,
+        std::time::SystemTime::now(),
+        tz,
+        &e.id,
+        "jpg",
+    );
+    let label = crate::rules::alert::kind_name(e.kind);
+    let boxes: Vec<(BBox, &str)> = e
+        .bbox
+        .map(|b| (BBox::new(b[0], b[1], b[2], b[3]), label))
+        .into_iter()
+        .collect();
+    match crate::sinks::write_snapshot(picture, &boxes, &path) {
+        Ok(_) => Some(path),
+        Err(err) => {
+            tracing::error!(camera = %e.camera, event = %e.id, "snapshot not written: {err}");
+            None
+        }
+    }
 }
 
 /// The recorder's report, into the incident index (runs on the recorder's thread: quick).
@@ -545,8 +669,14 @@ impl EventSite {
     }
 }
 
-fn health_events(rx: Receiver<HealthChange>, tx: SyncSender<Event>, site: EventSite) {
+fn health_events(
+    rx: Receiver<HealthChange>,
+    tx: Events,
+    site: EventSite,
+    board: Arc<village::HealthBoard>,
+) {
     for h in rx {
+        board.set(&h.camera, h.health, chrono::DateTime::from(h.at));
         let kind = match h.health {
             Health::Online => EventKind::CameraOnline,
             Health::Offline => EventKind::CameraOffline,
@@ -555,7 +685,7 @@ fn health_events(rx: Receiver<HealthChange>, tx: SyncSender<Event>, site: EventS
         let mut e = site.event(&h.camera, kind, chrono::DateTime::from(h.at));
         e.snapshot = None;
         e.clip = None;
-        if tx.send(e).is_err() {
+        if !tx.send(Raised::bare(e)) {
             break;
         }
     }
@@ -597,9 +727,50 @@ struct Scratch {
     looks: Vec<(u64, BBox)>,
 }
 
+/// An event on its way to the writer, with the picture it was raised on (alerts only: the
+/// writer draws the snapshot from it, off the detector's thread).
+pub(crate) struct Raised {
+    pub event: Event,
+    pub picture: Option<Arc<image::RgbImage>>,
+}
+
+impl Raised {
+    fn bare(event: Event) -> Self {
+        Raised {
+            event,
+            picture: None,
+        }
+    }
+}
+
+/// The bounded queue to the event writer (capacity [`EVENT_QUEUE`]; a full queue makes the
+/// sender wait: events are never dropped), with how many wait in it for /metrics.
+#[derive(Clone)]
+pub(crate) struct Events {
+    tx: SyncSender<Raised>,
+    waiting: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Events {
+    /// `false` when the writer is gone (shutting down).
+    fn send(&self, r: Raised) -> bool {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let ok = self.tx.send(r).is_ok();
+        if !ok {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        ok
+    }
+}
+
+/// Events that may wait for the writer (a burst of crossings while the disk is slow).
+const EVENT_QUEUE: usize = 1024;
+
 /// Hands the events of one frame to the writer.
 struct Emit<'a> {
-    tx: &'a SyncSender<Event>,
+    tx: &'a Events,
+    /// The frame's picture, handed along with alerts for their snapshot (shared, not copied).
+    picture: Option<&'a Arc<image::RgbImage>>,
     figures: &'a mut CameraFigures,
     arrived: Instant,
     /// The picture's width and height: boxes are clamped to it (a tracker's prediction for a
@@ -619,8 +790,11 @@ impl Emit<'_> {
         self.figures
             .event_latency_ms
             .push(self.arrived.elapsed().as_secs_f32() * 1000.0);
+        let picture = (e.severity == Severity::Alert)
+            .then(|| self.picture.cloned())
+            .flatten();
         // events are never dropped: wait for the writer
-        self.tx.send(e).is_ok()
+        self.tx.send(Raised { event: e, picture })
     }
 
     /// Is this alert new, or the same incident again within the cooldown (counted, not sent)?
@@ -640,11 +814,12 @@ fn inference(
     mut cams: Vec<CamState>,
     bell: Arc<Doorbell>,
     stop: Arc<AtomicBool>,
-    tx: SyncSender<Event>,
+    tx: Events,
     figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
     clock: Clock,
     mut cooldown: Cooldown,
     mut resets: DailyReset,
+    (changes, mut rules): (Receiver<apply::RulesChange>, apply::RulesContext),
 ) {
     let mut next_area = 0usize;
     let mut scratch = Scratch {
@@ -730,6 +905,7 @@ fn inference(
             }
             let mut emit = Emit {
                 tx: &tx,
+                picture: Some(&frame.image),
                 figures: &mut cam.figures,
                 arrived,
                 size: (frame.width() as f32, frame.height() as f32),
@@ -747,15 +923,31 @@ fn inference(
             if !judged {
                 return;
             }
-            // under saturation this loop never runs dry: figures and resets are handled in it
-            publish_figures(&cams, &figures, &mut last_publish, &mut last_log);
+            // under saturation this loop never runs dry: figures, resets and new rules are
+            // handled in it
+            publish_figures(&mut cams, &figures, &mut last_publish, &mut last_log);
             resets.check(&mut cams, clock.site.timezone);
+            take_new_rules(&changes, &mut rules, &mut cams);
             if stop.load(Ordering::Relaxed) {
                 break;
             }
         }
-        publish_figures(&cams, &figures, &mut last_publish, &mut last_log);
+        publish_figures(&mut cams, &figures, &mut last_publish, &mut last_log);
         resets.check(&mut cams, clock.site.timezone);
+        take_new_rules(&changes, &mut rules, &mut cams);
+    }
+}
+
+/// Apply a change the editor sent, if any, and answer it.
+fn take_new_rules(
+    changes: &Receiver<apply::RulesChange>,
+    rules: &mut apply::RulesContext,
+    cams: &mut [CamState],
+) {
+    if let Ok(c) = changes.try_recv() {
+        let done = rules.apply(cams, c.settings);
+        // the editor may have given up waiting: the change holds all the same
+        let _ = c.reply.send(done);
     }
 }
 
@@ -889,16 +1081,25 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(2);
 
 /// Copy the figures out every few seconds and log them once a minute, never per frame.
 fn publish_figures(
-    cams: &[CamState],
+    cams: &mut [CamState],
     figures: &Mutex<HashMap<String, CameraFigures>>,
     last_publish: &mut Instant,
     last_log: &mut Instant,
 ) {
     if last_publish.elapsed() >= PUBLISH_EVERY {
-        *last_publish = Instant::now();
+        let now = Instant::now();
+        *last_publish = now;
         if let Ok(mut f) = figures.lock() {
-            for c in cams {
-                f.insert(c.id.clone(), c.figures.clone());
+            for c in cams.iter_mut() {
+                let delivered = c.slot.stats.frames_delivered.load(Ordering::Relaxed);
+                let fig = &mut c.figures;
+                if let Some((then, d0, a0)) = fig.rate_mark {
+                    let dt = now.duration_since(then).as_secs_f64().max(1e-3);
+                    fig.delivered_fps = delivered.saturating_sub(d0) as f64 / dt;
+                    fig.analysed_fps = fig.analysed.saturating_sub(a0) as f64 / dt;
+                }
+                fig.rate_mark = Some((now, delivered, fig.analysed));
+                f.insert(c.id.clone(), fig.clone());
             }
         }
     }
@@ -980,8 +1181,8 @@ url = "rtsp://127.0.0.1:1/cam02"
         cooldown: Cooldown,
         scratch: Scratch,
         figures: CameraFigures,
-        tx: SyncSender<Event>,
-        rx: Receiver<Event>,
+        tx: Events,
+        rx: Receiver<Raised>,
         frame: u64,
     }
 
@@ -990,6 +1191,10 @@ url = "rtsp://127.0.0.1:1/cam02"
             let settings = Settings::parse(CONFIG, Path::new("test.toml")).unwrap();
             let c = settings.camera(camera).unwrap();
             let (tx, rx) = sync_channel(1024);
+            let tx = Events {
+                tx,
+                waiting: Arc::default(),
+            };
             Self {
                 camera: camera.into(),
                 rules: CamRules::new(c, &settings, true),
@@ -1038,6 +1243,7 @@ url = "rtsp://127.0.0.1:1/cam02"
             };
             let mut emit = Emit {
                 tx: &self.tx,
+                picture: None,
                 figures: &mut self.figures,
                 arrived: Instant::now(),
                 size: (10_000.0, 10_000.0),
@@ -1052,7 +1258,7 @@ url = "rtsp://127.0.0.1:1/cam02"
                 &mut self.scratch,
                 &mut emit,
             ));
-            self.rx.try_iter().collect()
+            self.rx.try_iter().map(|r| r.event).collect()
         }
     }
 

@@ -155,6 +155,26 @@ impl Polygon {
         inside
     }
 
+    /// Two edges that cross or touch, not counting neighbours (which share a corner), as the
+    /// indices of their first points: edge `i` joins point `i` to the next (the last one back to
+    /// point 0). A zone drawn like a bow tie has no clear inside, so it is refused.
+    pub fn self_crossing(&self) -> Option<(usize, usize)> {
+        let pts = &self.points;
+        let n = pts.len();
+        for i in 0..n {
+            let edge = Segment::new(pts[i], pts[(i + 1) % n]);
+            for j in i + 2..n {
+                if i == 0 && j == n - 1 {
+                    continue; // the last edge and the first share point 0
+                }
+                if edge.meets(pts[j], pts[(j + 1) % n]) {
+                    return Some((i, j));
+                }
+            }
+        }
+        None
+    }
+
     /// Twice the signed area; zero for a degenerate polygon (all points on one line).
     pub fn doubled_area(&self) -> f32 {
         let pts = &self.points;
@@ -193,6 +213,14 @@ mod tests {
         assert!(sq.contains(Point::new(5.0, 5.0)));
         assert!(!sq.contains(Point::new(15.0, 5.0)));
         assert_eq!(sq.doubled_area().abs(), 200.0);
+        assert_eq!(sq.self_crossing(), None);
+        let bow_tie = Polygon::new(vec![
+            Point::new(0.0, 0.0),
+            Point::new(10.0, 10.0),
+            Point::new(10.0, 0.0),
+            Point::new(0.0, 10.0),
+        ]);
+        assert_eq!(bow_tie.self_crossing(), Some((0, 2)));
     }
 
     fn pt() -> impl Strategy<Value = Point> {

@@ -13,6 +13,10 @@
 //! | `ronda_http_sessions` | gauge: logged-in sessions | |
 //! | `ronda_http_live_feeds` | gauge: open live feeds | |
 //! | `ronda_http_failed_logins_total` | counter | |
+//! | `ronda_decode_ms` | gauge (mean per decoded picture; NaN before the first) | `camera` |
+//! | `ronda_camera_frames_waiting` | gauge: frames waiting for the detector (0 or 1) | `camera` |
+//! | `ronda_queue_depth` | gauge: items waiting in a pipeline queue | `queue` |
+//! | `ronda_queue_capacity` | gauge: the queue's bound (bounded queues only) | `queue` |
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -31,6 +35,7 @@ use crate::ingest::camera::Health;
 /// Everything `/metrics` shows.
 pub(crate) struct Figures {
     pub cameras: Vec<CameraStatus>,
+    pub queues: Vec<super::QueueDepth>,
     pub outbox_backlog: u64,
     pub mqtt_connected: bool,
     pub sessions: usize,
@@ -62,7 +67,7 @@ fn number(x: f64) -> String {
 pub(crate) fn render(f: &Figures) -> String {
     let mut out = String::new();
     type Value = fn(&CameraStatus) -> f64;
-    let per_camera: [(&str, &str, &str, Value); 6] = [
+    let per_camera: [(&str, &str, &str, Value); 8] = [
         (
             "ronda_camera_online",
             "gauge",
@@ -98,6 +103,18 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "mean person detection time per analysed frame, milliseconds",
             |c| c.inference_ms.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_decode_ms",
+            "gauge",
+            "mean H.264 decode time per picture, milliseconds",
+            |c| c.decode_ms.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_frames_waiting",
+            "gauge",
+            "frames waiting for the detector (each camera keeps only its newest)",
+            |c| c.frames_waiting as f64,
         ),
     ];
     for (name, kind, help, value) in per_camera {
@@ -149,6 +166,20 @@ pub(crate) fn render(f: &Figures) -> String {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         let _ = writeln!(out, "{name} {}", number(v));
     }
+    if !f.queues.is_empty() {
+        let _ = writeln!(out, "# HELP ronda_queue_depth items waiting in a pipeline queue");
+        let _ = writeln!(out, "# TYPE ronda_queue_depth gauge");
+        for q in &f.queues {
+            let _ = writeln!(out, "ronda_queue_depth{{queue=\"{}\"}} {}", label(q.queue), q.depth);
+        }
+        let _ = writeln!(out, "# HELP ronda_queue_capacity the bound of a pipeline queue");
+        let _ = writeln!(out, "# TYPE ronda_queue_capacity gauge");
+        for q in &f.queues {
+            if let Some(c) = q.capacity {
+                let _ = writeln!(out, "ronda_queue_capacity{{queue=\"{}\"}} {c}", label(q.queue));
+            }
+        }
+    }
     out
 }
 
@@ -187,14 +218,15 @@ pub(crate) async fn metrics(
         }
     }
     let figures = st
-        .ask(|v| (v.cameras(), v.outbox_backlog(), v.mqtt_connected()))
+        .ask(|v| (v.cameras(), v.outbox_backlog(), v.mqtt_connected(), v.queues()))
         .await;
-    let (cameras, outbox_backlog, mqtt_connected) = match figures {
+    let (cameras, outbox_backlog, mqtt_connected, queues) = match figures {
         Ok(f) => f,
         Err(f) => return f.into_response(),
     };
     let text = render(&Figures {
         cameras,
+        queues,
         outbox_backlog,
         mqtt_connected,
         sessions: st.sessions.count(),
@@ -226,9 +258,16 @@ mod tests {
             frames_dropped: 3,
             reconnects: 1,
             inference_ms: None,
+            decode_ms: Some(1.5),
+            frames_waiting: 1,
         };
         let text = render(&Figures {
             cameras: vec![cam("gate-1", Health::Online), cam("a\"b", Health::Offline)],
+            queues: vec![super::super::QueueDepth {
+                queue: "events",
+                depth: 3,
+                capacity: Some(1024),
+            }],
             outbox_backlog: 7,
             mqtt_connected: true,
             sessions: 2,
@@ -242,5 +281,8 @@ mod tests {
         assert!(text.contains("ronda_outbox_backlog 7\n"));
         assert!(text.contains("ronda_mqtt_connected 1\n"));
         assert_eq!(text.matches("ronda_camera_reconnects_total{").count(), 2);
+        assert!(text.contains("ronda_decode_ms{camera=\"gate-1\"} 1.5\n"));
+        assert!(text.contains("ronda_queue_depth{queue=\"events\"} 3\n"));
+        assert!(text.contains("ronda_queue_capacity{queue=\"events\"} 1024\n"));
     }
 }

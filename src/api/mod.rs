@@ -67,6 +67,11 @@ pub trait Village: Send + Sync + 'static {
     /// Whether the MQTT client is connected to its broker now.
     fn mqtt_connected(&self) -> bool;
 
+    /// The pipeline's queues and how full they are.
+    fn queues(&self) -> Vec<QueueDepth> {
+        Vec::new()
+    }
+
     /// The store holding the incidents (reviewers) and the configuration versions (admins);
     /// `None` when this village keeps none (the incident and version routes answer 503).
     fn store(&self) -> Option<Arc<Store>> {
@@ -120,6 +125,21 @@ pub struct CameraStatus {
     pub reconnects: u64,
     /// Mean person-detection time per analysed frame, if any was analysed.
     pub inference_ms: Option<f64>,
+    /// Mean decode time per picture, if any was decoded.
+    pub decode_ms: Option<f64>,
+    /// Frames waiting for the detector (0 or 1: each camera keeps only its newest).
+    pub frames_waiting: u64,
+}
+
+/// How full one of the pipeline's queues is (for `/metrics`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueDepth {
+    /// `events` (detector to the event writer), `clips` (alerts whose clip is being recorded),
+    /// `acks` (acknowledgements the broker has not confirmed), `webhook` (alerts still to POST).
+    pub queue: &'static str,
+    pub depth: u64,
+    /// Its bound, if it has one.
+    pub capacity: Option<u64>,
 }
 
 /// The counts of one line.

@@ -64,8 +64,14 @@ pub fn run(args: Args) -> CliResult {
             vtest.display()
         )));
     }
-    let cfg = project_root().join("config").join("demo.toml");
+    let shipped = project_root().join("config").join("demo.toml");
+    // the admin editor writes its changes to a copy, never to the shipped file: each demo
+    // starts from the same village
+    let cfg = project_root().join("var").join("demo").join("demo.toml");
+    let password = demo_password();
+    copy_config(&shipped, &cfg, &demo_users(&password)?)?;
     let settings = Settings::load(&cfg).map_err(|e| CliError::Usage(e.to_string()))?;
+    super::run::check_web_address(&settings)?;
     println!(
         "ronda demo: preparing 40 simulated cameras from {} (the first run encodes the footage once, about a minute)...",
         vtest.display()
@@ -85,12 +91,22 @@ pub fn run(args: Args) -> CliResult {
         }),
     )
     .map_err(|e| CliError::Runtime(crate::detect::one_line_error(e)))?;
+    let web = match super::run::start_web(&settings, Some(cfg.clone()), &live) {
+        Ok(w) => w,
+        Err(e) => {
+            live.shutdown();
+            return Err(e);
+        }
+    };
     let prefix = &settings.mqtt.topic_prefix;
     println!(
         "ronda demo running: {n} cameras ({first} .. {last}), site `{site}`.\n\
          Watch every event (crossings, alerts, camera status, gate counts) with:\n    \
          mosquitto_sub -h 127.0.0.1 -p {port} -t '{prefix}/#' -v\n\
+         Web UI: http://{web}/  log in as `admin` (admin), `jaga` (guard) or `tinjau` (reviewer)\n\
+         with the password made for this run: {password}\n\
          Warnings and alerts are also shown below. Ctrl-C stops the demo.\n",
+        web = web.local_addr(),
         n = sim.urls.len(),
         first = sim.urls.first().map_or("", |s| s.as_str()),
         last = sim.urls.last().map_or("", |s| s.as_str()),
@@ -104,6 +120,47 @@ pub fn run(args: Args) -> CliResult {
     super::wait_for_stop()?;
     println!("ronda demo: stopping (cameras, inference, events, broker, simulator)");
     live.shutdown();
+    web.shutdown();
     drop(sim);
     Ok(())
+}
+
+/// Copy the shipped demo configuration to `to`, with `users` appended.
+fn copy_config(from: &std::path::Path, to: &std::path::Path, users: &str) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| {
+        CliError::Runtime(format!(
+            "cannot copy {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    };
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let text = std::fs::read_to_string(from).map_err(fail)?;
+    std::fs::write(to, format!("{text}\n# Made by `ronda demo` for this run\n{users}")).map_err(fail)?;
+    Ok(())
+}
+
+/// A new password for each demo run: no default password ever works on a running ronda.
+fn demo_password() -> String {
+    // no look-alikes (0/O, 1/l/I): it is read off a screen and typed on a phone
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    (0..12)
+        .map(|i| {
+            let c = char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]);
+            if i > 0 && i % 4 == 0 { format!("-{c}") } else { c.to_string() }
+        })
+        .collect()
+}
+
+/// The demo's three users, one of each role, all with `password`, as `[[http.users]]` tables.
+fn demo_users(password: &str) -> Result<String, CliError> {
+    let hash = crate::api::hash_password(password).map_err(CliError::Runtime)?;
+    Ok([("admin", "admin"), ("jaga", "guard"), ("tinjau", "reviewer")]
+        .into_iter()
+        .map(|(name, role)| {
+            format!("\n[[http.users]]\nname = \"{name}\"\nrole = \"{role}\"\npassword_hash = \"{hash}\"\n")
+        })
+        .collect())
 }

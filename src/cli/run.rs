@@ -1,5 +1,6 @@
-//! `ronda run [--config FILE]`: the live pipeline until Ctrl-C or SIGTERM. Events are printed as
-//! JSON lines on stdout (the MQTT publisher comes with the alerts issue).
+//! `ronda run [--config FILE]`: the live pipeline and the web UI until Ctrl-C or SIGTERM. Events
+//! are printed as JSON lines on stdout (and published on MQTT); the web UI listens on
+//! `[http] listen`. The admin editor writes its changes back to FILE.
 
 use std::path::PathBuf;
 
@@ -14,15 +15,52 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let settings = Settings::load(&args.config).map_err(|e| CliError::Usage(e.to_string()))?;
+    check_web_address(&settings)?;
     let live = crate::app::Live::start(&settings, Box::new(std::io::stdout()))
         .map_err(|e| CliError::Runtime(crate::detect::one_line_error(e)))?;
+    let web = start_web(&settings, Some(args.config.clone()), &live);
+    let web = match web {
+        Ok(w) => w,
+        Err(e) => {
+            live.shutdown();
+            return Err(e);
+        }
+    };
     tracing::info!(
         site = %settings.site.id,
         cameras = settings.cameras.len(),
+        web = %format!("http://{}/", web.local_addr()),
         "ronda running; Ctrl-C to stop"
     );
     super::wait_for_stop()?;
-    tracing::info!("stopping: cameras, inference, events");
+    tracing::info!("stopping: cameras, inference, events, then the web UI");
     live.shutdown();
+    web.shutdown();
     Ok(())
+}
+
+/// Fail before any camera connects when the web UI's address is taken (the server itself binds
+/// it once the pipeline runs).
+pub fn check_web_address(settings: &Settings) -> Result<(), CliError> {
+    std::net::TcpListener::bind(&settings.http.listen)
+        .map(drop)
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "http.listen {}: cannot listen there: {e} (another ronda running? set [http] listen to a free address)",
+                settings.http.listen
+            ))
+        })
+}
+
+/// The web UI and API on `[http] listen` in front of the running pipeline; `config_path` is the
+/// file the admin editor writes back.
+pub fn start_web(
+    settings: &Settings,
+    config_path: Option<PathBuf>,
+    live: &crate::app::Live,
+) -> Result<crate::api::ApiServer, CliError> {
+    let mut cfg = crate::api::ApiConfig::from_settings(settings);
+    cfg.config_path = config_path;
+    crate::api::ApiServer::start(&settings.http.listen, cfg, live.village())
+        .map_err(|e| CliError::Runtime(format!("{e} (set [http] listen to a free address)")))
 }

@@ -12,6 +12,7 @@
 //! origin top-left), the same numbers `ronda analyze --line` and the admin UI use. A camera may
 //! declare its picture `size = [w, h]`; points are then checked to lie inside it.
 
+pub mod edit;
 mod read;
 
 use std::collections::BTreeSet;
@@ -1101,6 +1102,17 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
                 .map(|p| Point::new(p[0] as f32, p[1] as f32))
                 .collect(),
         );
+        // before the area: a bow tie's two halves cancel out to no area at all
+        if let Some((a, b)) = polygon.self_crossing() {
+            r.issue(
+                pp,
+                format!(
+                    "the polygon crosses itself at edge {a} and {b} (edge N runs from point N \
+                     to the next): move the points so the edges don't cross"
+                ),
+            );
+            continue;
+        }
         if polygon.doubled_area().abs() < 1.0 {
             r.issue(pp, "the points lie on one line: a zone needs an area");
             continue;
@@ -1663,6 +1675,28 @@ retries = 3
         assert_eq!(r("http://gw.local"), "http://gw.local");
         assert_eq!(r("http://gw.local/"), "http://gw.local/");
         assert_eq!(r("not a url s3cret"), "***");
+    }
+
+    #[test]
+    fn a_zone_that_crosses_itself_is_refused() {
+        let zone = |polygon: &str| {
+            format!(
+                "[site]\nid = \"rw9\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://10.0.0.2/\"\n\
+                 [[cameras.zones]]\nname = \"z\"\npolygon = {polygon}\n"
+            )
+        };
+        let e = parse(&zone("[[0, 0], [100, 100], [100, 0], [0, 100]]")).unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "cameras[0].zones[0].polygon: the polygon crosses itself at edge 0 and 2 (edge N \
+              runs from point N to the next): move the points so the edges don't cross"
+            ]
+        );
+        // a concave zone whose edges do not cross is fine
+        let s = parse(&zone("[[0, 0], [100, 0], [50, 40], [100, 100], [0, 100]]")).unwrap();
+        assert_eq!(s.cameras[0].zones[0].polygon.points.len(), 5);
     }
 
     #[test]

@@ -93,18 +93,40 @@ pub struct CameraStats {
     pub frames_delivered: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Pictures the decoder produced (before the analysis rate drops any) and the time it
+    /// spent on them, in nanoseconds: decode time per picture for /metrics.
+    pub pictures_decoded: AtomicU64,
+    pub decode_ns: AtomicU64,
+}
+
+impl CameraStats {
+    /// Mean decode time per picture, if any was decoded.
+    pub fn decode_ms(&self) -> Option<f64> {
+        let n = self.pictures_decoded.load(Ordering::Relaxed);
+        (n > 0).then(|| self.decode_ns.load(Ordering::Relaxed) as f64 / n as f64 / 1e6)
+    }
 }
 
 /// The latest decoded frame of a camera, waiting for the detector.
 #[derive(Default)]
 pub struct FrameSlot {
     frame: Mutex<Option<(Frame, Instant)>>,
+    /// The newest frame even after the detector took it, for the admin's live snapshot. Frames
+    /// share their picture (`Arc`), so this costs one picture per camera, not a copy per frame.
+    last: Mutex<Option<(Frame, std::time::SystemTime)>>,
     pub stats: CameraStats,
 }
 
 impl FrameSlot {
+    /// The newest frame the camera delivered and when, if any.
+    pub fn last_frame(&self) -> Option<(Frame, std::time::SystemTime)> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Put a frame; an unconsumed older one is replaced and counted as dropped.
     pub fn put(&self, f: Frame) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((f.clone(), std::time::SystemTime::now()));
         let mut g = self.frame.lock().unwrap_or_else(|e| e.into_inner());
         if g.replace((f, Instant::now())).is_some() {
             self.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
@@ -145,6 +167,39 @@ impl Doorbell {
     }
 }
 
+/// Count the decoder's time per picture. With `max-threads=1` the decoder works inside its sink
+/// pad's chain call and pushes each picture from there, so the time from a buffer entering
+/// its sink pad to a picture leaving its source pad is that buffer's decode time (a buffer
+/// that yields no picture, e.g. parameter sets, is not counted). Two pad probes per buffer: an
+/// `Instant` and an atomic add, nothing per-frame above debug.
+fn time_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>) {
+    let Some(dec) = pipeline.by_name("dec") else {
+        return;
+    };
+    let (Some(sink), Some(src)) = (dec.static_pad("sink"), dec.static_pad("src")) else {
+        return;
+    };
+    let entered = Arc::new(Mutex::new(None::<Instant>));
+    {
+        let entered = entered.clone();
+        sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            *entered.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let slot = slot.clone();
+    src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if let Some(t) = entered.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let stats = &slot.stats;
+            stats
+                .decode_ns
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            stats.pictures_decoded.fetch_add(1, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 /// Build the pipeline description for a camera (the URL is set as a property, not pasted in).
 /// With a ring, a tee after the parser hands every access unit (AVC, one picture per buffer:
 /// what MP4 wants) to a second appsink; no queue on either branch, so no extra thread per camera:
@@ -152,7 +207,7 @@ impl Doorbell {
 fn describe(spec: &CameraSpec) -> String {
     let (num, den) = fps_fraction(spec.analysis_fps);
     let decode = format!(
-        "avdec_h264 max-threads=1 ! videorate drop-only=true ! video/x-raw,framerate={num}/{den} ! \
+        "avdec_h264 name=dec max-threads=1 ! videorate drop-only=true ! video/x-raw,framerate={num}/{den} ! \
          videoconvert ! video/x-raw,format=RGB ! \
          appsink name=sink sync=false max-buffers=1 drop=true emit-signals=false"
     );
@@ -334,6 +389,7 @@ fn run_once(
     else {
         return Ended::Failed("pipeline without appsink".into());
     };
+    time_decoder(&pipeline, slot);
     let last_frame = Arc::new(Mutex::new(Instant::now()));
     let counter = Arc::new(AtomicU64::new(0));
     {

@@ -1,6 +1,7 @@
 //! The MQTT publisher (DESIGN.md "MQTT"): every stored event goes to `<prefix>/events` at least
 //! once and in outbox order; camera status and line counts are retained topics; the
-//! availability topic says `online`, and `offline` as the last will.
+//! availability topic says `online`, and `offline` as the last will. Guards' acknowledgements
+//! go to `<prefix>/acks` the same way from the store's `acks` table, after the events.
 //!
 //! How delivery is made safe:
 //! - The outbox in the store is the only queue. The sink reads unsent events from it in seq

@@ -9,6 +9,7 @@
 //! Times are stored as Unix milliseconds (UTC); the event's own `time` text (local, with offset)
 //! is kept as written.
 
+mod acks;
 mod counts;
 mod cursors;
 mod error;
@@ -16,6 +17,7 @@ mod incidents;
 mod outbox;
 mod retained;
 mod schema;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -24,6 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
+pub use acks::{Ack, Acked};
 pub use counts::reset_due;
 pub use cursors::Cursor;
 pub use error::StoreError;
@@ -33,6 +36,7 @@ pub use incidents::{
 };
 pub use outbox::StoredEvent;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use versions::{ConfigVersion, FILE_AUTHOR, FILE_SUMMARY, StoredConfig};
 
 /// How long a statement waits for a lock held by another connection to the same file (the HTTP
 /// API or a second tool reading it) before it fails with "database is locked".

@@ -82,6 +82,8 @@ impl Village for Fake {
                 frames_dropped: 3,
                 reconnects: 1,
                 inference_ms: Some(21.4),
+                decode_ms: Some(1.2),
+                frames_waiting: 0,
             },
             CameraStatus {
                 id: "pos-ronda".into(),
@@ -94,6 +96,8 @@ impl Village for Fake {
                 frames_dropped: 0,
                 reconnects: 7,
                 inference_ms: None,
+                decode_ms: None,
+                frames_waiting: 0,
             },
         ]
     }

@@ -28,6 +28,7 @@ fn camera_json(st: &Shared, c: &CameraStatus) -> Value {
         "frames_dropped": c.frames_dropped,
         "reconnects": c.reconnects,
         "inference_ms": c.inference_ms.map(round2),
+        "decode_ms": c.decode_ms.map(round2),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod guard;
+mod incidents;
 mod login;
 pub(super) mod pages;
 
@@ -211,6 +212,9 @@ pub(crate) fn router(st: Shared) -> Router {
     let any_api = Router::new()
         .route("/api/me", get(login::me))
         .route("/api/logout", post(login::logout))
+        // the guard's feed shows each alert's snapshot as a thumbnail; the clip and the rest of
+        // the incident stay with reviewers
+        .route("/api/incidents/{id}/snapshot.jpg", get(incidents::snapshot))
         .route_layer(area(Area::Any, Kind::Api));
     let guard_api = Router::new()
         .route("/api/cameras", get(guard::cameras))
@@ -221,10 +225,31 @@ pub(crate) fn router(st: Shared) -> Router {
         .route_layer(area(Area::Guard, Kind::Api));
     let admin_api = Router::new()
         .route("/api/admin/config", get(admin::config))
+        .route("/api/admin/cameras", get(admin::cameras))
+        .route(
+            "/api/admin/cameras/{id}",
+            axum::routing::put(admin::save_camera),
+        )
+        .route(
+            "/api/admin/cameras/{id}/snapshot.jpg",
+            get(admin::snapshot),
+        )
+        .route("/api/admin/versions", get(admin::versions))
+        .route("/api/admin/versions/{n}", get(admin::version))
+        .route("/api/admin/versions/{n}/revert", post(admin::revert))
+        // the editor's one-save-at-a-time lock, for its routes only
+        .layer(axum::Extension(admin::Editor::new()))
         .route_layer(area(Area::Admin, Kind::Api));
     let guard_pages = Router::new()
         .route("/guard", get(pages::guard))
         .route_layer(area(Area::Guard, Kind::Page));
+    let review_api = Router::new()
+        .route("/api/incidents", get(incidents::list))
+        .route("/api/incidents/{id}", get(incidents::one))
+        .route("/api/incidents/{id}/clip.mp4", get(incidents::clip))
+        .route("/api/incidents/{id}/review", post(incidents::review))
+        .route("/api/review/cameras", get(incidents::cameras))
+        .route_layer(area(Area::Review, Kind::Api));
     let review_pages = Router::new()
         .route("/review", get(pages::review))
         .route_layer(area(Area::Review, Kind::Page));
@@ -237,6 +262,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .merge(guard_api)
         .merge(admin_api)
         .merge(guard_pages)
+        .merge(review_api)
         .merge(review_pages)
         .merge(admin_pages)
         .fallback(fallback)

@@ -22,6 +22,12 @@ const LOGIN_JS: &str = include_str!("../static/login.js");
 const GUARD_BODY: &str = include_str!("../static/guard.html");
 const GUARD_JS: &str = include_str!("../static/guard.js");
 const NOTE_BODY: &str = include_str!("../static/note.html");
+const ADMIN_BODY: &str = include_str!("../static/admin.html");
+const ADMIN_JS: &str = include_str!("../static/admin.js");
+const ADMIN_CSS: &str = include_str!("../static/admin.css");
+const REVIEW_BODY: &str = include_str!("../static/review.html");
+const REVIEW_JS: &str = include_str!("../static/review.js");
+const REVIEW_CSS: &str = include_str!("../static/review.css");
 
 /// One rendered page and its Content-Security-Policy.
 #[derive(Clone, Debug)]
@@ -83,6 +89,20 @@ fn site_json(site: &SiteInfo) -> String {
 }
 
 fn render(site: &SiteInfo, title: &str, class: &str, body: &str, script: &str) -> Page {
+    render_with(site, title, class, body, script, STYLE, "")
+}
+
+/// [`render`] with the page's own `style` (app.css and more) and more CSP directives
+/// (`extra_csp`, e.g. `media-src 'self'; ` for a page that plays clips).
+fn render_with(
+    site: &SiteInfo,
+    title: &str,
+    class: &str,
+    body: &str,
+    script: &str,
+    style: &str,
+    extra_csp: &str,
+) -> Page {
     let lang = match site.language {
         Language::Id => "id",
         Language::En => "en",
@@ -99,13 +119,13 @@ fn render(site: &SiteInfo, title: &str, class: &str, body: &str, script: &str) -
         .replace("{{CLASS}}", class)
         .replace("{{BODY}}", body)
         .replace("{{SITE}}", &site_json(site))
-        .replace("{{STYLE}}", STYLE)
+        .replace("{{STYLE}}", style)
         .replace("{{SCRIPT}}", script);
     let csp = format!(
-        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data: blob:; \
+         {extra_csp}form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         csp_hash(script),
-        csp_hash(STYLE)
+        csp_hash(style)
     );
     Page {
         html,
@@ -128,8 +148,26 @@ impl Pages {
         Pages {
             login: render(site, "login", "login-page", LOGIN_BODY, &with(LOGIN_JS)),
             guard: render(site, "pos jaga", "guard-page", GUARD_BODY, &with(GUARD_JS)),
-            review: note("not_built", "review"),
-            admin: note("not_built", "admin"),
+            // the clips play from this server: media-src for the video element
+            review: render_with(
+                site,
+                "tinjau kejadian",
+                "review-page",
+                REVIEW_BODY,
+                &with(REVIEW_JS),
+                &format!("{STYLE}\n{REVIEW_CSS}"),
+                "media-src 'self'; ",
+            ),
+            // the camera picture is fetched, then shown from a blob: URL (img-src allows it)
+            admin: render_with(
+                site,
+                "admin",
+                "admin-page",
+                ADMIN_BODY,
+                &with(ADMIN_JS),
+                &format!("{STYLE}\n{ADMIN_CSS}"),
+                "",
+            ),
             forbidden: note("forbidden", "403"),
             not_found: note("not_found", "404"),
         }
@@ -165,12 +203,12 @@ pub(super) async fn guard(State(st): State<Shared>) -> Response {
     st.pages.guard.answer(StatusCode::OK)
 }
 
-/// `GET /review`: comes with the incidents issue.
+/// `GET /review`: the reviewers' page (incident search, clip, snapshot, mark reviewed).
 pub(super) async fn review(State(st): State<Shared>) -> Response {
     st.pages.review.answer(StatusCode::OK)
 }
 
-/// `GET /admin`: comes with the zone and line editor.
+/// `GET /admin`: the line and zone editor.
 pub(super) async fn admin(State(st): State<Shared>) -> Response {
     st.pages.admin.answer(StatusCode::OK)
 }
@@ -200,5 +238,20 @@ mod tests {
         assert!(csp.contains(&csp_hash(&format!("{I18N}\n{GUARD_JS}"))));
         assert!(!csp.contains("unsafe-inline"));
         assert!(!html.contains("{{"));
+    }
+
+    #[test]
+    fn the_review_page_may_play_clips_from_this_server_only() {
+        let p = Pages::new(&site());
+        let csp = p.review.csp.to_str().unwrap();
+        assert!(csp.contains("media-src 'self';"), "{csp}");
+        assert!(csp.contains("img-src 'self'"), "{csp}");
+        assert!(csp.contains(&csp_hash(&format!("{I18N}\n{REVIEW_JS}"))));
+        assert!(csp.contains(&csp_hash(&format!("{STYLE}\n{REVIEW_CSS}"))));
+        assert!(!csp.contains("unsafe-inline"));
+        // the guard page plays nothing
+        assert!(!p.guard.csp.to_str().unwrap().contains("media-src"));
+        assert!(p.review.html.contains("id=\"video\""));
+        assert!(!p.review.html.contains("{{"));
     }
 }

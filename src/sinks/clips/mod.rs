@@ -38,6 +38,8 @@ use super::SinkError;
 use crate::ingest::ring::{AccessUnit, EncodedRing, RingCut};
 
 /// How often a recording clip takes the new units from the ring.
+/// Clips being recorded at once, by default (more alerts get no clip, logged).
+pub const MAX_PENDING: usize = 64;
 pub const COLLECT_EVERY: Duration = Duration::from_millis(500);
 
 /// Wait this long after `at + post` before cutting, so the last units are surely in the ring.
@@ -66,7 +68,7 @@ impl ClipOptions {
             pre,
             post,
             max_clip: Duration::from_secs(60),
-            max_pending: 64,
+            max_pending: MAX_PENDING,
             tz,
         }
     }

@@ -22,6 +22,8 @@ const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Tag {
     Event(i64),
+    /// A guard's acknowledgement (its seq in the store's `acks`).
+    Ack(i64),
     State,
     Offline,
 }
@@ -44,6 +46,8 @@ struct Link {
     queue: VecDeque<Out>,
     /// The highest seq queued on this connection.
     cursor: i64,
+    /// The highest acknowledgement seq queued on this connection.
+    ack_cursor: i64,
     offline_acked: bool,
 }
 
@@ -211,6 +215,11 @@ impl Driver {
                     self.store_trouble(e);
                 }
             }
+            Some(Tag::Ack(seq)) => {
+                if let Err(e) = self.store.mark_ack_sent(seq) {
+                    self.store_trouble(e);
+                }
+            }
             Some(Tag::Offline) => link.offline_acked = true,
             Some(Tag::State) | None => {}
         }
@@ -298,8 +307,29 @@ impl Driver {
         let mut trouble = None;
         loop {
             if link.queue.is_empty() && more_events && link.outstanding() < window {
-                match self.store.unsent(link.cursor, window - link.outstanding()) {
-                    Ok(events) if events.is_empty() => break,
+                let room = window - link.outstanding();
+                match self.store.unsent(link.cursor, room) {
+                    // events first; guards' acknowledgements when the outbox is empty
+                    Ok(events) if events.is_empty() => {
+                        match self.store.unsent_acks(link.ack_cursor, room) {
+                            Ok(acks) if acks.is_empty() => break,
+                            Ok(acks) => {
+                                for a in acks {
+                                    link.ack_cursor = a.seq;
+                                    link.queue.push_back(Out {
+                                        tag: Tag::Ack(a.seq),
+                                        topic: format!("{}/acks", self.opts.topic_prefix),
+                                        payload: ack_payload(&a),
+                                        retain: false,
+                                    });
+                                }
+                            }
+                            Err(e) => {
+                                trouble = Some(e);
+                                break;
+                            }
+                        }
+                    }
                     Ok(events) => {
                         for (seq, e) in events {
                             link.cursor = seq;
@@ -373,9 +403,13 @@ impl Driver {
                     && self
                         .store
                         .unsent(link.cursor, 1)
+                        .is_ok_and(|v| v.is_empty())
+                    && self
+                        .store
+                        .unsent_acks(link.ack_cursor, 1)
                         .is_ok_and(|v| v.is_empty());
                 if flushed || now >= sd.deadline {
-                    // Events still queued stay in the outbox for the next start.
+                    // Events and acks still queued stay in the store for the next start.
                     link.queue.retain(|o| o.tag == Tag::State);
                     link.queue.push_back(Out {
                         tag: Tag::Offline,
@@ -429,4 +463,15 @@ fn hint(e: &ConnectionError) -> &'static str {
         }
         _ => "",
     }
+}
+
+/// `<prefix>/acks`: `{"schema": 1, "event_id": ..., "user": ..., "time": ...}` (site time).
+fn ack_payload(a: &crate::store::Ack) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schema": 1,
+        "event_id": a.event_id,
+        "user": a.user,
+        "time": a.time,
+    }))
+    .unwrap_or_default()
 }

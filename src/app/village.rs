@@ -1,0 +1,350 @@
+//! The running pipeline as the web UI sees it ([`crate::api::Village`]): camera health and
+//! rates, line counts, stored events and their acknowledgements, the live feed, snapshots for
+//! the editor, and new rules applied to the worker.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use super::CameraFigures;
+use super::apply::RulesChange;
+use crate::api::{
+    AckError, AckRecord, CameraPicture, CameraStatus, FeedItem, LineCount, QueueDepth, Village,
+};
+use crate::config::{CameraRole, Settings};
+use crate::events::{CountsView, Event, Severity};
+use crate::ingest::camera::{FrameSlot, Health};
+use crate::sinks::SinkHandle;
+use crate::store::{Acked, Store};
+
+/// How many events the live feed buffers for a slow browser before it tells it it lagged.
+pub const FEED_CAPACITY: usize = 256;
+/// How long the editor waits for the worker to take new rules (it looks between frames, at
+/// least every 200 ms).
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// A snapshot older than this is not "live": the camera stopped delivering.
+const PICTURE_FRESH: Duration = Duration::from_secs(10);
+
+/// A camera's health and since when it holds (`None`: since the start).
+type Since = (Health, Option<DateTime<Utc>>);
+
+/// Each camera's health and since when (from the camera threads' health changes).
+#[derive(Debug, Default)]
+pub struct HealthBoard {
+    map: Mutex<HashMap<String, Since>>,
+}
+
+impl HealthBoard {
+    pub fn set(&self, camera: &str, health: Health, at: DateTime<Utc>) {
+        let mut m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = m
+            .entry(camera.to_string())
+            .or_insert((Health::Connecting, None));
+        if e.0 != health || e.1.is_none() {
+            *e = (health, Some(at));
+        }
+    }
+
+    pub fn get(&self, camera: &str) -> Since {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(camera)
+            .copied()
+            .unwrap_or((Health::Connecting, None))
+    }
+}
+
+/// The queues /metrics shows.
+pub(crate) struct Queues {
+    /// Events waiting for the writer.
+    pub events: Arc<std::sync::atomic::AtomicU64>,
+    /// Weak: the recorder is shut down (and so must be the last owner) when the pipeline stops.
+    pub clips: std::sync::Weak<crate::sinks::ClipRecorder>,
+    pub webhook: bool,
+}
+
+/// One camera as the view knows it.
+struct CameraEntry {
+    id: String,
+    name: String,
+    gate: bool,
+    /// `None` when the camera could not start (its URL names an unset variable).
+    slot: Option<Arc<FrameSlot>>,
+}
+
+/// The live pipeline's face to the HTTP API.
+pub struct LiveVillage {
+    cameras: Vec<CameraEntry>,
+    health: Arc<HealthBoard>,
+    figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
+    store: Arc<Store>,
+    sink: Option<SinkHandle>,
+    feed: broadcast::Sender<Event>,
+    /// The settings as applied (lines and zones change with the editor).
+    settings: Mutex<Settings>,
+    rules: Mutex<SyncSender<RulesChange>>,
+    tz: chrono_tz::Tz,
+    queues: Queues,
+}
+
+impl LiveVillage {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        settings: &Settings,
+        slots: &HashMap<String, Arc<FrameSlot>>,
+        health: Arc<HealthBoard>,
+        figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
+        store: Arc<Store>,
+        sink: Option<SinkHandle>,
+        feed: broadcast::Sender<Event>,
+        rules: SyncSender<RulesChange>,
+        queues: Queues,
+    ) -> LiveVillage {
+        LiveVillage {
+            cameras: settings
+                .cameras
+                .iter()
+                .map(|c| CameraEntry {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    gate: c.role == CameraRole::Gate,
+                    slot: slots.get(&c.id).cloned(),
+                })
+                .collect(),
+            health,
+            figures,
+            store,
+            sink,
+            feed,
+            settings: Mutex::new(settings.clone()),
+            rules: Mutex::new(rules),
+            tz: settings.site.timezone,
+            queues,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn ack_record(a: crate::store::Ack) -> AckRecord {
+    AckRecord {
+        event_id: a.event_id,
+        user: a.user,
+        at: a.at,
+    }
+}
+
+impl Village for LiveVillage {
+    fn cameras(&self) -> Vec<CameraStatus> {
+        let figures = self
+            .figures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.cameras
+            .iter()
+            .map(|c| {
+                let (health, since) = self.health.get(&c.id);
+                let f = figures.get(&c.id);
+                let (dropped, reconnects, decode_ms, waiting) =
+                    c.slot.as_ref().map_or((0, 0, None, 0), |s| {
+                        (
+                            s.stats.frames_dropped.load(Ordering::Relaxed),
+                            s.stats.reconnects.load(Ordering::Relaxed),
+                            s.stats.decode_ms(),
+                            u64::from(s.has_frame()),
+                        )
+                    });
+                CameraStatus {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    gate: c.gate,
+                    health,
+                    since,
+                    // rates are meaningless for a camera that is not delivering
+                    delivered_fps: if health == Health::Online {
+                        f.map_or(0.0, |f| f.delivered_fps)
+                    } else {
+                        0.0
+                    },
+                    analysed_fps: if health == Health::Online {
+                        f.map_or(0.0, |f| f.analysed_fps)
+                    } else {
+                        0.0
+                    },
+                    frames_dropped: dropped,
+                    reconnects,
+                    inference_ms: f.filter(|f| f.analysed > 0).map(|f| {
+                        f.inference.as_secs_f64() * 1000.0 / f.analysed as f64
+                    }),
+                    decode_ms,
+                    frames_waiting: waiting,
+                }
+            })
+            .collect()
+    }
+
+    fn line_counts(&self) -> Vec<LineCount> {
+        let settings = self.settings();
+        let mut out = Vec::new();
+        for c in &settings.cameras {
+            for l in &c.lines {
+                let (counts, since) = match self.store.counts(&c.id, &l.name) {
+                    Ok(Some((counts, since))) => (counts, since),
+                    Ok(None) => (Default::default(), Utc::now()),
+                    Err(e) => {
+                        tracing::warn!(camera = %c.id, line = %l.name, "counts not read: {e}");
+                        continue;
+                    }
+                };
+                out.push(LineCount {
+                    camera: c.id.clone(),
+                    line: l.name.clone(),
+                    counts: CountsView::from(counts),
+                    since,
+                });
+            }
+        }
+        out
+    }
+
+    fn recent_events(&self, limit: usize, min_severity: Severity) -> Vec<FeedItem> {
+        match self.store.recent_events(limit, min_severity) {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|(event, ack)| FeedItem {
+                    event,
+                    ack: ack.map(ack_record),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!("recent events not read: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.feed.subscribe()
+    }
+
+    fn acknowledge(&self, event_id: &str, user: &str) -> Result<AckRecord, AckError> {
+        let at = Utc::now();
+        let time = at
+            .with_timezone(&self.tz)
+            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string();
+        match self.store.acknowledge(event_id, user, at, &time) {
+            Ok(Acked::New(a)) => {
+                // published on the sink's next round; the route logs who acknowledged
+                if let Some(s) = &self.sink {
+                    s.notify();
+                }
+                Ok(ack_record(a))
+            }
+            Ok(Acked::Earlier(a)) => Ok(ack_record(a)),
+            Ok(Acked::UnknownEvent) => Err(AckError::UnknownEvent),
+            Err(e) => Err(AckError::Failed(e.to_string())),
+        }
+    }
+
+    fn outbox_backlog(&self) -> u64 {
+        self.store.backlog().unwrap_or(0)
+    }
+
+    fn mqtt_connected(&self) -> bool {
+        self.sink.as_ref().is_some_and(|s| s.connected())
+    }
+
+    fn queues(&self) -> Vec<QueueDepth> {
+        let mut out = vec![QueueDepth {
+            queue: "events",
+            depth: self.queues.events.load(Ordering::Relaxed),
+            capacity: Some(super::EVENT_QUEUE as u64),
+        }];
+        if let Some(c) = self.queues.clips.upgrade() {
+            out.push(QueueDepth {
+                queue: "clips",
+                depth: c.pending() as u64,
+                capacity: Some(crate::sinks::clips::MAX_PENDING as u64),
+            });
+        }
+        out.push(QueueDepth {
+            queue: "acks",
+            depth: self.store.ack_backlog().unwrap_or(0),
+            capacity: None,
+        });
+        if self.queues.webhook {
+            out.push(QueueDepth {
+                queue: "webhook",
+                depth: self.store.webhook_backlog().unwrap_or(0),
+                capacity: None,
+            });
+        }
+        out
+    }
+
+    fn store(&self) -> Option<Arc<Store>> {
+        Some(self.store.clone())
+    }
+
+    fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
+        let slot = self.cameras.iter().find(|c| c.id == camera)?.slot.as_ref()?;
+        let (frame, at) = slot.last_frame()?;
+        if SystemTime::now().duration_since(at).unwrap_or_default() > PICTURE_FRESH {
+            return None;
+        }
+        let mut jpeg = Vec::with_capacity(64 * 1024);
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+            .encode_image(frame.image.as_ref())
+            .map_err(|e| tracing::warn!(camera, "snapshot not encoded: {e}"))
+            .ok()?;
+        Some(CameraPicture {
+            jpeg,
+            width: frame.width(),
+            height: frame.height(),
+            at: at.into(),
+        })
+    }
+
+    fn apply_settings(&self, settings: &Settings) -> Result<Vec<String>, String> {
+        let (reply, answer) = sync_channel(1);
+        let change = RulesChange {
+            settings: settings.clone(),
+            reply,
+        };
+        match self
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_send(change)
+        {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err("the pipeline is still applying an earlier change: save again in a few seconds".into());
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err("the pipeline is stopping: the file is saved and applies at the next start".into());
+            }
+        }
+        let changes = answer.recv_timeout(APPLY_WAIT).map_err(|_| {
+            format!(
+                "the pipeline did not take the change within {} s (overloaded?); it applies when it does, or at the next start",
+                APPLY_WAIT.as_secs()
+            )
+        })?;
+        *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = settings.clone();
+        Ok(changes)
+    }
+}

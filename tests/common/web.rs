@@ -1,0 +1,170 @@
+//! An HTTP client for tests against a running `ronda run` (ureq, no redirects, errors as
+//! answers): log in, call the API, read the live feed (server-sent events).
+
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// An answer: status, headers and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One web client with its session cookie.
+pub struct Web {
+    pub base: String,
+    pub cookie: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Web {
+    pub fn new(base: &str) -> Web {
+        Web {
+            base: base.trim_end_matches('/').to_string(),
+            cookie: None,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .new_agent(),
+        }
+    }
+
+    /// Wait until the server answers `/login` (the pipeline starts it after its cameras).
+    pub fn wait_up(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self
+                .agent
+                .get(&format!("{}/login", self.base))
+                .call()
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("the web UI at {} did not answer within {within:?}", self.base);
+    }
+
+    fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+        let mut r = r.unwrap();
+        Answer {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.body_mut().read_to_vec().unwrap(),
+        }
+    }
+
+    /// Log in as `name`; keeps the session cookie.
+    pub fn login(&mut self, name: &str, password: &str) {
+        let a = self.send(
+            "POST",
+            "/api/login",
+            Some(serde_json::json!({"name": name, "password": password})),
+        );
+        assert_eq!(a.status, 200, "login as {name}: {}", a.text());
+        let set = a.headers["set-cookie"].to_str().unwrap();
+        self.cookie = Some(set.split(';').next().unwrap().to_string());
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None)
+    }
+
+    /// A request with an optional JSON body.
+    pub fn send(&self, method: &str, path: &str, json: Option<Value>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let cookie = self.cookie.clone().unwrap_or_default();
+        match (method, json) {
+            ("GET", _) => Self::answer(self.agent.get(&url).header("Cookie", &cookie).call()),
+            (m, Some(body)) => {
+                let req = match m {
+                    "POST" => self.agent.post(&url),
+                    "PUT" => self.agent.put(&url),
+                    other => panic!("method {other}"),
+                };
+                Self::answer(
+                    req.header("Cookie", &cookie)
+                        .header("Content-Type", "application/json")
+                        .send(body.to_string()),
+                )
+            }
+            ("POST", None) => Self::answer(
+                self.agent
+                    .post(&url)
+                    .header("Cookie", &cookie)
+                    .send_empty(),
+            ),
+            (other, None) => panic!("method {other}"),
+        }
+    }
+
+    /// Open the live feed: `(SSE event name, data)` pairs arrive on the channel, keep-alives
+    /// left out.
+    pub fn feed(&self) -> mpsc::Receiver<(String, String)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(None)
+            .build()
+            .new_agent();
+        let r = agent
+            .get(&format!("{}/api/events/stream", self.base))
+            .header("Cookie", self.cookie.as_deref().unwrap_or(""))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the live feed did not open");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let reader = BufReader::new(r.into_body().into_reader());
+            let (mut event, mut data) = (String::new(), String::new());
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if line.is_empty() {
+                    if !event.is_empty()
+                        && tx
+                            .send((std::mem::take(&mut event), std::mem::take(&mut data)))
+                            .is_err()
+                    {
+                        break;
+                    }
+                    data.clear();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Cheap argon2id hashes (1 MiB, 1 pass) for test users: the login checks them with their own
+/// parameters, so the tests do not spend their time hashing.
+pub fn light_hash(pw: &str) -> String {
+    use argon2::password_hash::PasswordHasher;
+    let a = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(1024, 1, 1, None).unwrap(),
+    );
+    let h: argon2::PasswordHash = a.hash_password(pw.as_bytes()).unwrap();
+    h.to_string()
+}
