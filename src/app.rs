@@ -7,6 +7,10 @@
 //! - worker -> event writer and health -> event writer: bounded (1024), the sender waits:
 //!   events are never dropped;
 //! - camera health -> app: bounded (64), the camera thread waits (a few changes a minute at most).
+//! - event writer -> web UI live feeds: a broadcast of 256 after each event is stored; a browser
+//!   that falls behind loses the oldest and is told so (it reloads the recent events);
+//! - web UI -> worker (new lines and zones): bounded (1); the worker takes a change between two
+//!   frames and answers it; a second save while one is pending is refused with a message.
 //!
 //! Scheduling: the worker serves gate cameras first whenever they have a frame, then the other
 //! cameras round-robin, so under overload every camera slows down evenly and the gate keeps its
@@ -401,9 +405,7 @@ impl Live {
             let tz = settings.site.timezone;
             std::thread::Builder::new()
                 .name("events".into())
-                .spawn(move || {
-                    write_events(event_rx, outlet, clips, rings, dir, tz, feed, waiting)
-                })
+                .spawn(move || write_events(event_rx, outlet, clips, rings, dir, tz, feed, waiting))
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         Ok(Live {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 mod browser_driver;
 mod fake_village;
 
-use browser_driver::{Driver, screenshot};
+use browser_driver::{Driver, click_at, on_canvas, pointer, screenshot, wait};
 use fake_village::{ADMIN_PW, Fake, GUARD_PW, REVIEWER_PW, Server, config_text, start_fake};
 
 // ---------------------------------------------------------------- HTTP
@@ -766,49 +766,6 @@ fn without_a_config_file_the_editor_says_what_to_do() {
 // ---------------------------------------------------------------- the page
 
 /// Viewport coordinates of picture pixel (x, y) on the editor's canvas.
-fn on_canvas(d: &Driver, x: f64, y: f64) -> (i64, i64) {
-    let r = d.exec(
-        "const c = document.getElementById('overlay'); const r = c.getBoundingClientRect(); \
-         return [r.left, r.top, r.width, r.height, c.width, c.height];",
-        json!([]),
-    );
-    let n = |i: usize| r[i].as_f64().unwrap();
-    (
-        (n(0) + x * n(2) / n(4)).round() as i64,
-        (n(1) + y * n(3) / n(5)).round() as i64,
-    )
-}
-
-fn pointer(d: &Driver, steps: Vec<Value>) {
-    d.cmd(
-        "POST",
-        "/actions",
-        Some(json!({"actions": [{
-            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-            "actions": steps,
-        }]})),
-    );
-    d.cmd("DELETE", "/actions", None);
-}
-
-fn click_at(p: (i64, i64)) -> Vec<Value> {
-    vec![
-        json!({"type": "pointerMove", "x": p.0, "y": p.1, "origin": "viewport", "duration": 50}),
-        json!({"type": "pointerDown", "button": 0}),
-        json!({"type": "pointerUp", "button": 0}),
-    ]
-}
-
-fn wait(d: &Driver, what: &str, script: &str, args: Value, secs: u64) {
-    if d.wait_for(script, args, Duration::from_secs(secs))
-        .is_none()
-    {
-        screenshot(d, "admin-failed.png");
-        let text = d.exec("return document.body.innerText;", json!([]));
-        panic!("{what}; the page shows:\n{}", text.as_str().unwrap_or(""));
-    }
-}
-
 #[test]
 fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_field() {
     let v = village(true);

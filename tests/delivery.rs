@@ -218,8 +218,10 @@ fn the_demo_shows_alerts_within_30_s() {
     let mut demo = Proc(
         ronda()
             .arg("demo")
+            .env("RONDA_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // warnings and errors in the test's output: a demo that cannot start says why
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap(),
     );

@@ -7,6 +7,7 @@
 //!
 //! The pipelines run one at a time (a static lock): two at once on a 2-core box starve both.
 
+mod browser_driver;
 mod common;
 
 use std::process::Stdio;
@@ -177,12 +178,19 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
         let e: Value = serde_json::from_str(&data).unwrap();
         if e["severity"] == "alert" {
             let late = seconds_since(e["time"].as_str().unwrap());
-            println!("{} {} in the feed {late:.3} s after it was raised", e["type"], e["id"]);
+            println!(
+                "{} {} in the feed {late:.3} s after it was raised",
+                e["type"], e["id"]
+            );
             alerts.push((e, late));
         }
     }
     for (e, late) in &alerts {
-        assert!(*late < 2.0, "{} reached the guard {late:.2} s after it was raised", e["id"]);
+        assert!(
+            *late < 2.0,
+            "{} reached the guard {late:.2} s after it was raised",
+            e["id"]
+        );
     }
 
     // acknowledged: stored with who, answered, and published on MQTT
@@ -192,17 +200,32 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
     assert_eq!(a.json()["user"], "pos1", "{}", a.text());
     let admin = v.web("pak-rw", ADMIN_PW);
     let again = admin.send("POST", &format!("/api/events/{id}/ack"), None);
-    assert_eq!(again.json()["user"], "pos1", "a second ack replaced the first: {}", again.text());
+    assert_eq!(
+        again.json()["user"],
+        "pos1",
+        "a second ack replaced the first: {}",
+        again.text()
+    );
     assert!(
-        wait_for(Duration::from_secs(10), || !sub.on("ronda/rw9/acks").is_empty()),
+        wait_for(Duration::from_secs(10), || !sub
+            .on("ronda/rw9/acks")
+            .is_empty()),
         "no ack on ronda/rw9/acks within 10 s"
     );
     let acks = sub.on("ronda/rw9/acks");
-    assert_eq!(acks.len(), 1, "one ack published: {:?}", acks.iter().map(|m| &m.payload).collect::<Vec<_>>());
+    assert_eq!(
+        acks.len(),
+        1,
+        "one ack published: {:?}",
+        acks.iter().map(|m| &m.payload).collect::<Vec<_>>()
+    );
     let ack: Value = serde_json::from_str(&acks[0].payload).unwrap();
     assert_eq!(ack["event_id"], id.as_str());
     assert_eq!(ack["user"], "pos1");
-    assert!(ack["time"].as_str().unwrap().ends_with("+07:00"), "site time: {ack}");
+    assert!(
+        ack["time"].as_str().unwrap().ends_with("+07:00"),
+        "site time: {ack}"
+    );
     // a page that opens later sees the alert with its acknowledgement
     let recent = guard.get("/api/events?min_severity=alert").json();
     let listed = recent
@@ -240,12 +263,18 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
     let m = Web::new(&v.base()).get("/metrics").text();
     let value = |series: &str| -> f64 {
         m.lines()
-            .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse::<f64>().unwrap()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
             .unwrap_or_else(|| panic!("no {series} in /metrics:\n{m}"))
     };
     assert_eq!(value("ronda_camera_online{camera=\"gate-1\"}"), 1.0);
     let fps = value("ronda_camera_delivered_fps{camera=\"gate-1\"}");
-    assert!((3.0..=7.0).contains(&fps), "delivered {fps} fps at analysis_fps 5");
+    assert!(
+        (3.0..=7.0).contains(&fps),
+        "delivered {fps} fps at analysis_fps 5"
+    );
     let decode = value("ronda_decode_ms{camera=\"gate-1\"}");
     let inference = value("ronda_inference_ms{camera=\"gate-1\"}");
     println!("decode {decode:.2} ms, inference {inference:.1} ms per frame");
@@ -256,11 +285,7 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
     assert_eq!(value("ronda_mqtt_connected"), 1.0);
 
     // each alert left its snapshot, the person's box drawn in the alert's colour
-    let snap = v
-        .dir
-        .path()
-        .join("clips")
-        .join("gate-1");
+    let snap = v.dir.path().join("clips").join("gate-1");
     assert!(
         wait_for(Duration::from_secs(10), || jpegs(&snap) >= 3),
         "fewer than 3 snapshots in {}",
@@ -270,7 +295,9 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
 
 /// How many JPEG files are under `dir`.
 fn jpegs(dir: &std::path::Path) -> usize {
-    let Ok(days) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(days) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     days.flatten()
         .filter_map(|d| std::fs::read_dir(d.path()).ok())
         .flat_map(|f| f.flatten())
@@ -324,7 +351,11 @@ fn an_admin_adds_a_line_and_the_running_pipeline_counts_on_it_without_a_restart(
     );
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(bad.text().contains("2 points"), "{}", bad.text());
-    assert_eq!(std::fs::read(&v.cfg).unwrap(), before, "a refused edit changed the file");
+    assert_eq!(
+        std::fs::read(&v.cfg).unwrap(),
+        before,
+        "a refused edit changed the file"
+    );
 
     // the new line, saved
     let saved = admin.send(
@@ -343,8 +374,14 @@ fn an_admin_adds_a_line_and_the_running_pipeline_counts_on_it_without_a_restart(
     println!("saved: {}", saved.text());
     assert!(applied.contains("line `b` added"), "{applied}");
     let text = std::fs::read_to_string(&v.cfg).unwrap();
-    assert!(text.contains("this comment must survive"), "comments lost:\n{text}");
-    assert!(text.contains("name = \"b\""), "line b not in the file:\n{text}");
+    assert!(
+        text.contains("this comment must survive"),
+        "comments lost:\n{text}"
+    );
+    assert!(
+        text.contains("name = \"b\""),
+        "line b not in the file:\n{text}"
+    );
 
     // the running pipeline counts on it: JSON line, MQTT event and retained counts
     let mut first_b: Option<Value> = None;
@@ -400,7 +437,9 @@ fn clip_files(dir: &std::path::Path) -> (Vec<std::path::PathBuf>, bool) {
     let mut part = false;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for f in rd.flatten() {
             let p = f.path();
             if p.is_dir() {
@@ -454,7 +493,10 @@ fn killing_ronda_while_a_clip_records_leaves_no_broken_mp4() {
     let reviewer = v.web("tinjau", REVIEWER_PW);
     let incident = reviewer.get(&format!("/api/incidents/{killed}")).json();
     println!("after SIGKILL: {incident}");
-    let state = incident["clip"]["state"].as_str().unwrap_or_default().to_string();
+    let state = incident["clip"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
         state == "failed" || state == "ready",
         "the interrupted clip is left `{state}`: {incident}"
@@ -491,4 +533,123 @@ fn killing_ronda_while_a_clip_records_leaves_no_broken_mp4() {
         println!("{}: {n} pictures", f.display());
         assert!(n > 0, "{}: no pictures", f.display());
     }
+}
+
+#[test]
+fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_counts_on_it() {
+    use browser_driver::{Driver, click_at, on_canvas, pointer, screenshot, wait};
+    use serde_json::json;
+    let _one = one_at_a_time();
+    let v = Village::new((2, 3), LINE_A);
+    let _sim = v.sim();
+    let (_run, events) = v.run();
+    let sub = Subscriber::new(v.mqtt, "ronda/rw9/#");
+    let base = v.base();
+
+    let d = Driver::start();
+    d.goto(&format!("{base}/admin"));
+    assert!(
+        d.url().ends_with("/login"),
+        "not sent to the login: {}",
+        d.url()
+    );
+    d.type_into("#name", "pak-rw");
+    d.type_into("#password", ADMIN_PW);
+    d.click("#submit");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while d.url().ends_with("/login") {
+        assert!(Instant::now() < deadline, "the login did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.goto(&format!("{base}/admin"));
+    wait(
+        &d,
+        "no camera list",
+        "return document.querySelectorAll('#camera-list button').length === 1;",
+        json!([]),
+        10,
+    );
+    d.click("#camera-list button[data-id=\"gate-1\"]");
+    // the sim camera's own picture, at its own size
+    wait(
+        &d,
+        "the live picture did not load",
+        "const i = document.getElementById('picture'); const c = document.getElementById('overlay'); \
+         return i.dataset.loaded === 'true' && i.naturalWidth === 480 && c.width === 480 && c.height === 360;",
+        json!([]),
+        20,
+    );
+
+    // a line across the middle: two clicks on the picture, then its name
+    d.click("#add-line");
+    d.exec(
+        "document.getElementById('overlay').scrollIntoView({block: 'center'});",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let mut steps = click_at(on_canvas(&d, 240.0, 40.0));
+    steps.extend(click_at(on_canvas(&d, 240.0, 320.0)));
+    pointer(&d, steps);
+    wait(
+        &d,
+        "the drawn line has no card",
+        "return document.querySelectorAll('#items .card[data-kind=\"line\"]').length === 2;",
+        json!([]),
+        5,
+    );
+    let card = "#items .card[data-kind=\"line\"][data-index=\"1\"]";
+    let name = d.find(&format!("{card} input[name=name]"));
+    d.cmd("POST", &format!("/element/{name}/clear"), Some(json!({})));
+    d.type_into(&format!("{card} input[name=name]"), "tengah");
+    screenshot(&d, "live-admin-drawn.png");
+    d.click("#save");
+    wait(
+        &d,
+        "the save was not confirmed",
+        "return document.getElementById('result').textContent.includes('Tersimpan sebagai versi');",
+        json!([]),
+        15,
+    );
+    let t_saved = Instant::now();
+    let text = std::fs::read_to_string(&v.cfg).unwrap();
+    assert!(
+        text.contains("name = \"tengah\""),
+        "not in the file:\n{text}"
+    );
+
+    // the guard view (an admin may open it) counts on the new line, live
+    d.goto(&format!("{base}/guard"));
+    wait(
+        &d,
+        "the guard view shows no count on line `tengah` within 60 s",
+        "const li = document.querySelector('#lines li[data-line=\"tengah\"]'); \
+         return !!li && /[1-9]/.test(li.querySelector('.lnum').textContent);",
+        json!([]),
+        60,
+    );
+    println!(
+        "the guard view counts on `tengah` {:.1} s after the save",
+        t_saved.elapsed().as_secs_f64()
+    );
+    screenshot(&d, "live-guard-counts.png");
+    // the same crossings on MQTT, and no restart of the camera meanwhile
+    let crossed: Vec<Value> = events
+        .try_iter()
+        .filter(|e| e["type"] == "line_crossing" && e["line"] == "tengah")
+        .collect();
+    assert!(!crossed.is_empty(), "no crossing of `tengah` printed");
+    let id = crossed[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        wait_for(Duration::from_secs(10), || sub
+            .events()
+            .iter()
+            .any(|e| e.id == id)),
+        "the crossing of `tengah` is not on MQTT"
+    );
+    assert!(
+        sub.events()
+            .iter()
+            .all(|e| e.kind != ronda::events::EventKind::CameraOffline),
+        "the camera went offline: the change restarted it"
+    );
 }

@@ -167,16 +167,31 @@ pub(crate) fn render(f: &Figures) -> String {
         let _ = writeln!(out, "{name} {}", number(v));
     }
     if !f.queues.is_empty() {
-        let _ = writeln!(out, "# HELP ronda_queue_depth items waiting in a pipeline queue");
+        let _ = writeln!(
+            out,
+            "# HELP ronda_queue_depth items waiting in a pipeline queue"
+        );
         let _ = writeln!(out, "# TYPE ronda_queue_depth gauge");
         for q in &f.queues {
-            let _ = writeln!(out, "ronda_queue_depth{{queue=\"{}\"}} {}", label(q.queue), q.depth);
+            let _ = writeln!(
+                out,
+                "ronda_queue_depth{{queue=\"{}\"}} {}",
+                label(q.queue),
+                q.depth
+            );
         }
-        let _ = writeln!(out, "# HELP ronda_queue_capacity the bound of a pipeline queue");
+        let _ = writeln!(
+            out,
+            "# HELP ronda_queue_capacity the bound of a pipeline queue"
+        );
         let _ = writeln!(out, "# TYPE ronda_queue_capacity gauge");
         for q in &f.queues {
             if let Some(c) = q.capacity {
-                let _ = writeln!(out, "ronda_queue_capacity{{queue=\"{}\"}} {c}", label(q.queue));
+                let _ = writeln!(
+                    out,
+                    "ronda_queue_capacity{{queue=\"{}\"}} {c}",
+                    label(q.queue)
+                );
             }
         }
     }
@@ -218,7 +233,14 @@ pub(crate) async fn metrics(
         }
     }
     let figures = st
-        .ask(|v| (v.cameras(), v.outbox_backlog(), v.mqtt_connected(), v.queues()))
+        .ask(|v| {
+            (
+                v.cameras(),
+                v.outbox_backlog(),
+                v.mqtt_connected(),
+                v.queues(),
+            )
+        })
         .await;
     let (cameras, outbox_backlog, mqtt_connected, queues) = match figures {
         Ok(f) => f,

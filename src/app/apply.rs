@@ -82,10 +82,13 @@ impl RulesContext {
             let start = match running {
                 Some(s) => s,
                 None => {
-                    match self
-                        .store
-                        .current_counts(&cam.id, &l.name, now, new.site.counts_reset, tz)
-                    {
+                    match self.store.current_counts(
+                        &cam.id,
+                        &l.name,
+                        now,
+                        new.site.counts_reset,
+                        tz,
+                    ) {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::error!(camera = %cam.id, line = %l.name, "stored counts not read, the line starts from zero: {e}");
@@ -127,8 +130,7 @@ impl RulesContext {
                 changes.push(format!("{}: line `{}` removed", cam.id, o.name));
             }
         }
-        let mut old_zones: Vec<Option<ZoneWatch>> =
-            old_rules.zones.drain(..).map(Some).collect();
+        let mut old_zones: Vec<Option<ZoneWatch>> = old_rules.zones.drain(..).map(Some).collect();
         for (i, z) in conf.zones.iter().enumerate() {
             match old.zones.iter().position(|o| o.name == z.name) {
                 Some(j) if old.zones[j] == *z => {
@@ -171,9 +173,17 @@ impl RulesContext {
                 if conf.mask_check { "on" } else { "off" }
             ));
         }
-        if (old.url.as_str(), old.analysis_fps, old.motion_gate, old.role)
-            != (conf.url.as_str(), conf.analysis_fps, conf.motion_gate, conf.role)
-        {
+        if (
+            old.url.as_str(),
+            old.analysis_fps,
+            old.motion_gate,
+            old.role,
+        ) != (
+            conf.url.as_str(),
+            conf.analysis_fps,
+            conf.motion_gate,
+            conf.role,
+        ) {
             changes.push(format!(
                 "{}: address, role, analysis rate or motion gate changed: restart ronda for that",
                 cam.id
@@ -214,4 +224,147 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     check(old.http != new.http, "[http]");
     check(old.webhook != new.webhook, "[webhook]");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{CamState, CameraFigures};
+    use crate::ingest::camera::FrameSlot;
+    use crate::motion::{MotionGate, MotionParams};
+    use crate::track::Tracker;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn settings(lines: &str, site_name: &str) -> Settings {
+        let text = format!(
+            "[site]\nid = \"rw9\"\nname = \"{site_name}\"\ntimezone = \"UTC\"\n\
+             [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:1/cam01\"\nrole = \"gate\"\n\
+             mask_check = false\n{lines}"
+        );
+        Settings::parse(&text, Path::new("test.toml")).unwrap()
+    }
+
+    const A: &str = "[[cameras.lines]]\nname = \"a\"\npoints = [[100, 0], [100, 400]]\n";
+    const B: &str = "[[cameras.lines]]\nname = \"b\"\npoints = [[300, 0], [300, 400]]\n";
+    const B_MOVED: &str = "[[cameras.lines]]\nname = \"b\"\npoints = [[320, 0], [320, 400]]\n";
+    const C: &str = "[[cameras.lines]]\nname = \"c\"\npoints = [[500, 0], [500, 400]]\n";
+
+    fn camera(s: &Settings, counts: Vec<(Counts, chrono::DateTime<chrono::Utc>)>) -> CamState {
+        let c = &s.cameras[0];
+        CamState {
+            id: c.id.clone(),
+            conf: c.clone(),
+            gate: true,
+            motion_gate: false,
+            slot: Arc::new(FrameSlot::default()),
+            tracker: Tracker::new(s.tracker.clone()),
+            rules: CamRules::with_starts(c, s, false, counts),
+            motion: MotionGate::new(MotionParams::default()),
+            figures: CameraFigures::default(),
+            still_since: None,
+            woke_at: None,
+            person_score: 0.5,
+        }
+    }
+
+    fn names(cam: &CamState) -> Vec<(String, u64, u64)> {
+        cam.rules
+            .lines
+            .iter()
+            .map(|l| (l.spec().name.clone(), l.counts().in_, l.counts().out))
+            .collect()
+    }
+
+    #[test]
+    fn lines_keep_their_counts_by_name_and_new_ones_start_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("ronda.db")).unwrap());
+        let now = chrono::Utc::now();
+        let old = settings(&format!("{A}{B}"), "RW 9");
+        let running = |i, o| {
+            (
+                Counts {
+                    in_: i,
+                    out: o,
+                    ..Counts::default()
+                },
+                now,
+            )
+        };
+        let mut cams = vec![camera(&old, vec![running(5, 2), running(7, 1)])];
+        // line c existed before (counted by an earlier version of the file)
+        store
+            .set_counts("gate-1", "c", running(3, 3).0, now)
+            .unwrap();
+        let mut ctx = RulesContext {
+            store,
+            sink: None,
+            settings: old.clone(),
+            faces: false,
+        };
+
+        // a unchanged, b moved, c added; the site's name needs a restart
+        let new = settings(&format!("{A}{B_MOVED}{C}"), "RW 9 Kepatihan");
+        let changes = ctx.apply(&mut cams, new.clone());
+        assert_eq!(
+            names(&cams[0]),
+            [("a".into(), 5, 2), ("b".into(), 7, 1), ("c".into(), 3, 3)]
+        );
+        assert!(
+            changes.contains(&"gate-1: line `b` moved".to_string()),
+            "{changes:?}"
+        );
+        assert!(
+            changes.contains(&"gate-1: line `c` added".to_string()),
+            "{changes:?}"
+        );
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.starts_with("[site] changed: restart")),
+            "{changes:?}"
+        );
+        assert!(!changes.iter().any(|c| c.contains("`a`")), "{changes:?}");
+        assert_eq!(cams[0].conf.lines, new.cameras[0].lines);
+        assert_eq!(cams[0].rules.line_rules.len(), 3);
+        assert_eq!(cams[0].rules.since.len(), 3);
+
+        // a removed; the same file again changes nothing
+        let fewer = settings(&format!("{B_MOVED}{C}"), "RW 9 Kepatihan");
+        let changes = ctx.apply(&mut cams, fewer.clone());
+        assert_eq!(changes, ["gate-1: line `a` removed"]);
+        assert_eq!(names(&cams[0]), [("b".into(), 7, 1), ("c".into(), 3, 3)]);
+        assert!(ctx.apply(&mut cams, fewer).is_empty());
+    }
+
+    #[test]
+    fn a_new_camera_or_address_needs_a_restart_and_the_running_one_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("ronda.db")).unwrap());
+        let old = settings(A, "RW 9");
+        let mut cams = vec![camera(&old, vec![(Counts::default(), chrono::Utc::now())])];
+        let mut ctx = RulesContext {
+            store,
+            sink: None,
+            settings: old.clone(),
+            faces: false,
+        };
+        let mut new = old.clone();
+        new.cameras[0].url = "rtsp://10.0.0.9/other".into();
+        let mut extra = new.cameras[0].clone();
+        extra.id = "pos-2".into();
+        new.cameras.push(extra);
+        let changes = ctx.apply(&mut cams, new);
+        assert!(
+            changes.contains(&"camera `pos-2` is new: restart ronda to start it".to_string()),
+            "{changes:?}"
+        );
+        assert!(
+            changes.iter().any(|c| c.starts_with("gate-1: address")),
+            "{changes:?}"
+        );
+        // the camera keeps running with the address it has
+        assert_eq!(cams[0].conf.url, "rtsp://127.0.0.1:1/cam01");
+    }
 }

@@ -185,9 +185,9 @@ impl Village for LiveVillage {
                     },
                     frames_dropped: dropped,
                     reconnects,
-                    inference_ms: f.filter(|f| f.analysed > 0).map(|f| {
-                        f.inference.as_secs_f64() * 1000.0 / f.analysed as f64
-                    }),
+                    inference_ms: f
+                        .filter(|f| f.analysed > 0)
+                        .map(|f| f.inference.as_secs_f64() * 1000.0 / f.analysed as f64),
                     decode_ms,
                     frames_waiting: waiting,
                 }
@@ -300,7 +300,12 @@ impl Village for LiveVillage {
     }
 
     fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
-        let slot = self.cameras.iter().find(|c| c.id == camera)?.slot.as_ref()?;
+        let slot = self
+            .cameras
+            .iter()
+            .find(|c| c.id == camera)?
+            .slot
+            .as_ref()?;
         let (frame, at) = slot.last_frame()?;
         if SystemTime::now().duration_since(at).unwrap_or_default() > PICTURE_FRESH {
             return None;
@@ -332,10 +337,16 @@ impl Village for LiveVillage {
         {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                return Err("the pipeline is still applying an earlier change: save again in a few seconds".into());
+                return Err(
+                    "the pipeline is still applying an earlier change: save again in a few seconds"
+                        .into(),
+                );
             }
             Err(TrySendError::Disconnected(_)) => {
-                return Err("the pipeline is stopping: the file is saved and applies at the next start".into());
+                return Err(
+                    "the pipeline is stopping: the file is saved and applies at the next start"
+                        .into(),
+                );
             }
         }
         let changes = answer.recv_timeout(APPLY_WAIT).map_err(|_| {

@@ -138,7 +138,11 @@ fn copy_config(from: &std::path::Path, to: &std::path::Path, users: &str) -> Res
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
     let text = std::fs::read_to_string(from).map_err(fail)?;
-    std::fs::write(to, format!("{text}\n# Made by `ronda demo` for this run\n{users}")).map_err(fail)?;
+    std::fs::write(
+        to,
+        format!("{text}\n# Made by `ronda demo` for this run\n{users}"),
+    )
+    .map_err(fail)?;
     Ok(())
 }
 
@@ -149,7 +153,11 @@ fn demo_password() -> String {
     (0..12)
         .map(|i| {
             let c = char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]);
-            if i > 0 && i % 4 == 0 { format!("-{c}") } else { c.to_string() }
+            if i > 0 && i % 4 == 0 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
         })
         .collect()
 }
@@ -157,10 +165,16 @@ fn demo_password() -> String {
 /// The demo's three users, one of each role, all with `password`, as `[[http.users]]` tables.
 fn demo_users(password: &str) -> Result<String, CliError> {
     let hash = crate::api::hash_password(password).map_err(CliError::Runtime)?;
-    Ok([("admin", "admin"), ("jaga", "guard"), ("tinjau", "reviewer")]
-        .into_iter()
-        .map(|(name, role)| {
-            format!("\n[[http.users]]\nname = \"{name}\"\nrole = \"{role}\"\npassword_hash = \"{hash}\"\n")
-        })
-        .collect())
+    Ok([
+        ("admin", "admin"),
+        ("jaga", "guard"),
+        ("tinjau", "reviewer"),
+    ]
+    .into_iter()
+    .map(|(name, role)| {
+        format!(
+            "\n[[http.users]]\nname = \"{name}\"\nrole = \"{role}\"\npassword_hash = \"{hash}\"\n"
+        )
+    })
+    .collect())
 }

@@ -361,15 +361,17 @@ impl Style {
             })
             .flat_map(|a| a.iter())
             .next();
-        let indent = indentation;
         match sample {
             Some(t) => Style {
-                header: format!("\n{}", indent(t.decor().prefix().and_then(|p| p.as_str()))),
+                header: format!(
+                    "\n{}",
+                    indentation(t.decor().prefix().and_then(|p| p.as_str()))
+                ),
                 key: t
                     .iter()
                     .next()
                     .and_then(|(k, _)| t.key(k))
-                    .map(|k| indent(k.leaf_decor().prefix().and_then(|p| p.as_str())))
+                    .map(|k| indentation(k.leaf_decor().prefix().and_then(|p| p.as_str())))
                     .unwrap_or_default(),
             },
             None => Style {

@@ -211,8 +211,7 @@ mod tests {
         let Acked::New(first) = s.acknowledge(&e.id, "pos1", Utc::now(), "t1").unwrap() else {
             panic!("not stored")
         };
-        let Acked::Earlier(again) = s.acknowledge(&e.id, "pos2", Utc::now(), "t2").unwrap()
-        else {
+        let Acked::Earlier(again) = s.acknowledge(&e.id, "pos2", Utc::now(), "t2").unwrap() else {
             panic!("a second acknowledgement replaced the first")
         };
         assert_eq!(again, first);

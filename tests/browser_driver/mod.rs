@@ -197,3 +197,50 @@ pub fn screenshot(d: &Driver, name: &str) {
     let bytes = ronda::api::auth::base64_decode(png.as_str().unwrap()).unwrap();
     std::fs::write(std::path::Path::new(&dir).join(name), bytes).unwrap();
 }
+
+/// Viewport position of picture pixel (x, y) on the admin page's overlay canvas.
+pub fn on_canvas(d: &Driver, x: f64, y: f64) -> (i64, i64) {
+    let r = d.exec(
+        "const c = document.getElementById('overlay'); const r = c.getBoundingClientRect(); \
+         return [r.left, r.top, r.width, r.height, c.width, c.height];",
+        json!([]),
+    );
+    let n = |i: usize| r[i].as_f64().unwrap();
+    (
+        (n(0) + x * n(2) / n(4)).round() as i64,
+        (n(1) + y * n(3) / n(5)).round() as i64,
+    )
+}
+
+/// Perform pointer (mouse) actions.
+pub fn pointer(d: &Driver, steps: Vec<Value>) {
+    d.cmd(
+        "POST",
+        "/actions",
+        Some(json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": steps,
+        }]})),
+    );
+    d.cmd("DELETE", "/actions", None);
+}
+
+/// A click at a viewport position, as pointer actions.
+pub fn click_at(p: (i64, i64)) -> Vec<Value> {
+    vec![
+        json!({"type": "pointerMove", "x": p.0, "y": p.1, "origin": "viewport", "duration": 50}),
+        json!({"type": "pointerDown", "button": 0}),
+        json!({"type": "pointerUp", "button": 0}),
+    ]
+}
+
+/// Wait until `script` returns true; on timeout fail with `what` and the page's text.
+pub fn wait(d: &Driver, what: &str, script: &str, args: Value, secs: u64) {
+    if d.wait_for(script, args, Duration::from_secs(secs))
+        .is_none()
+    {
+        screenshot(d, "failed.png");
+        let text = d.exec("return document.body.innerText;", json!([]));
+        panic!("{what}; the page shows:\n{}", text.as_str().unwrap_or(""));
+    }
+}

@@ -60,7 +60,10 @@ impl Web {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("the web UI at {} did not answer within {within:?}", self.base);
+        panic!(
+            "the web UI at {} did not answer within {within:?}",
+            self.base
+        );
     }
 
     fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
@@ -106,12 +109,9 @@ impl Web {
                         .send(body.to_string()),
                 )
             }
-            ("POST", None) => Self::answer(
-                self.agent
-                    .post(&url)
-                    .header("Cookie", &cookie)
-                    .send_empty(),
-            ),
+            ("POST", None) => {
+                Self::answer(self.agent.post(&url).header("Cookie", &cookie).send_empty())
+            }
             (other, None) => panic!("method {other}"),
         }
     }

@@ -50,14 +50,21 @@ const HISTORY: usize = 200;
 /// The editor's state, shared by its routes: one save (or revert, or check of the file) at a
 /// time.
 pub(crate) struct Editor {
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Editor {
     pub fn new() -> Arc<Editor> {
         Arc::new(Editor {
-            turn: tokio::sync::Mutex::new(()),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// Wait for the turn. The guard goes into the blocking work and is released when that
+    /// ends: a browser that goes away mid-save drops the request, not the work, and the next
+    /// save must still wait for it.
+    async fn turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.turn.clone().lock_owned().await
     }
 }
 
@@ -230,10 +237,11 @@ pub(super) async fn cameras(
     State(st): State<Shared>,
     Extension(ed): Ed,
 ) -> Result<Response, Refused> {
-    let _turn = ed.turn.lock().await;
+    let turn = ed.turn().await;
     let path = st.config.config_path.clone();
     let answer = st
         .ask(move |v| -> Result<Value, Refused> {
+            let _turn = turn;
             let f = files(path, v)?;
             let (text, version) = current(&f)?;
             let settings = parse(&text, &f.path)?;
@@ -317,12 +325,15 @@ pub(super) async fn save_camera(
         )
         .into());
     };
-    let _turn = ed.turn.lock().await;
+    let turn = ed.turn().await;
     let path = st.config.config_path.clone();
     let user = me.name.clone();
     let st2 = st.clone();
     let answer = st
-        .ask(move |v| save(&st2, v, path, &user, &id, base, &req.edit))
+        .ask(move |v| {
+            let _turn = turn;
+            save(&st2, v, path, &user, &id, base, &req.edit)
+        })
         .await??;
     Ok(Json(answer).into_response())
 }
@@ -474,11 +485,12 @@ pub(super) async fn versions(
     State(st): State<Shared>,
     Extension(ed): Ed,
 ) -> Result<Response, Refused> {
-    let _turn = ed.turn.lock().await;
+    let turn = ed.turn().await;
     let path = st.config.config_path.clone();
     let st2 = st.clone();
     let answer = st
         .ask(move |v| -> Result<Value, Failure> {
+            let _turn = turn;
             let f = files(path, v)?;
             let (_, current) = current(&f)?;
             let list = f
@@ -537,11 +549,12 @@ pub(super) async fn revert(
     Path(n): Path<String>,
 ) -> Result<Response, Refused> {
     let n = version_number(&n)?;
-    let _turn = ed.turn.lock().await;
+    let turn = ed.turn().await;
     let path = st.config.config_path.clone();
     let user = me.name.clone();
     let answer = st
         .ask(move |v| -> Result<Value, Refused> {
+            let _turn = turn;
             let f = files(path, v)?;
             let (text, version) = current(&f)?;
             let old = f

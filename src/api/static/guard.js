@@ -301,6 +301,9 @@
       const r = await api("/api/me");
       const me = await r.json();
       $("user").textContent = me.name;
+      // an admin's home is this page: the other pages are one tap away
+      $("to-admin").hidden = me.role !== "admin";
+      $("to-review").hidden = me.role !== "admin";
     } catch (e) {
       return;
     }

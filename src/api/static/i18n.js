@@ -28,6 +28,7 @@ const DICT = {
     not_found: "Halaman ini tidak ada.",
     not_built: "Halaman ini belum tersedia.",
     to_home: "Halaman utama", to_login: "Masuk dengan akun lain",
+    to_admin: "Atur kamera", to_review: "Rekaman",
   },
   en: {
     name: "Name", password: "Password", login: "Log in",
@@ -54,6 +55,7 @@ const DICT = {
     not_found: "There is no such page.",
     not_built: "This page is not available yet.",
     to_home: "Home", to_login: "Log in with another account",
+    to_admin: "Cameras", to_review: "Recordings",
   },
 };
 
