@@ -282,16 +282,7 @@ mod tests {
         let store = Arc::new(Store::open(&dir.path().join("ronda.db")).unwrap());
         let now = chrono::Utc::now();
         let old = settings(&format!("{A}{B}"), "RW 9");
-        let running = |i, o| {
-            (
-                Counts {
-                    in_: i,
-                    out: o,
-                    ..Counts::default()
-                },
-                now,
-            )
-        };
+        let running = |i, o| (Counts { in_: i, out: o }, now);
         let mut cams = vec![camera(&old, vec![running(5, 2), running(7, 1)])];
         // line c existed before (counted by an earlier version of the file)
         store
