@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use ronda::api::CameraPicture;
@@ -16,62 +16,15 @@ use ronda::store::Store;
 use serde_json::{Value, json};
 
 mod browser_driver;
+mod common;
 mod fake_village;
 
-use browser_driver::{Driver, click_at, on_canvas, pointer, screenshot, wait};
+use common::web::{Reply, agent, reply};
+
+use browser_driver::{Driver, click_at, log_in_at, on_canvas, pointer, screenshot, wait};
 use fake_village::{ADMIN_PW, Fake, GUARD_PW, REVIEWER_PW, Server, config_text, start_fake};
 
 // ---------------------------------------------------------------- HTTP
-
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    }
-
-    fn error(&self) -> String {
-        let v = self.json();
-        let msg = v["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error: {v}"));
-        assert!(!msg.is_empty());
-        msg.to_string()
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent()
-}
-
-fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut r = r.unwrap();
-    Reply {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        body: r.body_mut().read_to_vec().unwrap(),
-    }
-}
 
 fn get(s: &Server, path: &str, cookie: Option<&str>) -> Reply {
     let mut req = agent().get(&s.url(path));
@@ -778,20 +731,7 @@ fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_
     assert!(!csp.contains("unsafe-inline"), "{csp}");
 
     let d = Driver::start();
-    d.goto(&v.s.url("/admin"));
-    assert!(
-        d.url().ends_with("/login"),
-        "not sent to the login: {}",
-        d.url()
-    );
-    d.type_into("#name", "pak-rw");
-    d.type_into("#password", ADMIN_PW);
-    d.click("#submit");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while d.url().ends_with("/login") {
-        assert!(Instant::now() < deadline, "the login did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    log_in_at(&d, &v.s.url("/admin"), "pak-rw", ADMIN_PW);
     d.goto(&v.s.url("/admin"));
 
     // the camera list, Indonesian by default; gate-1 with its live picture

@@ -10,58 +10,14 @@ use std::time::{Duration, Instant};
 use ronda::events::{Event, EventKind, Severity};
 use serde_json::Value;
 
+mod common;
 mod fake_village;
+
+use common::web::{Reply, agent, reply};
 
 use fake_village::{ADMIN_PW, GUARD_PW, REVIEWER_PW, Server, start, start_with};
 
 // ---------------------------------------------------------------- HTTP
-
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    }
-
-    /// A JSON error with a message.
-    fn error(&self) -> String {
-        let v = self.json();
-        let msg = v["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error: {v}"));
-        assert!(!msg.is_empty());
-        msg.to_string()
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent()
-}
-
-fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut r = r.unwrap();
-    Reply {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        body: r.body_mut().read_to_string().unwrap(),
-    }
-}
 
 fn get(url: &str, cookie: Option<&str>) -> Reply {
     let mut req = agent().get(url);
@@ -95,7 +51,7 @@ fn try_login(s: &Server, name: &str, password: &str) -> Reply {
 /// Log in; the `Cookie` header value to send.
 fn login(s: &Server, name: &str, password: &str) -> String {
     let r = try_login(s, name, password);
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let set = r.header("set-cookie").expect("a session cookie");
     set.split(';').next().unwrap().to_string()
 }
@@ -106,7 +62,7 @@ fn login(s: &Server, name: &str, password: &str) -> String {
 fn login_sets_a_strict_http_only_session_cookie_and_logout_ends_it() {
     let s = start();
     let r = try_login(&s, "pos1", GUARD_PW);
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["role"], "guard");
     assert_eq!(v["home"], "/guard");
@@ -218,7 +174,7 @@ fn nothing_answers_without_login_but_the_login_page_and_metrics() {
     let s = start();
     for (method, path) in API_ROUTES {
         let r = call(&s, method, path, None);
-        assert_eq!(r.status, 401, "{method} {path}: {}", r.body);
+        assert_eq!(r.status, 401, "{method} {path}: {}", r.text());
         assert!(r.error().contains("log in"), "{method} {path}");
         // a made-up session is no session
         let fake = format!("ronda_session={}", "ab".repeat(32));
@@ -237,10 +193,10 @@ fn nothing_answers_without_login_but_the_login_page_and_metrics() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(login_page.body.contains("id=\"password\""));
+    assert!(login_page.text().contains("id=\"password\""));
     let csp = login_page.header("content-security-policy").unwrap();
     assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"));
-    assert!(!login_page.body.contains("http://") && !login_page.body.contains("https://"));
+    assert!(!login_page.text().contains("http://") && !login_page.text().contains("https://"));
     assert_eq!(get(&s.url("/metrics"), None).status, 200);
 }
 
@@ -263,7 +219,7 @@ fn roles_guard_reviewer_admin() {
         assert_eq!(call(&s, method, path, Some(&admin)).status, 200, "{path}");
         let r = call(&s, method, path, Some(&reviewer));
         assert_eq!(r.status, 403, "{path}");
-        assert!(r.error().contains("reviewer"), "{}", r.body);
+        assert!(r.error().contains("reviewer"), "{}", r.text());
     }
     let r = get(&s.url("/api/admin/config"), Some(&guard));
     assert_eq!(r.status, 403);
@@ -298,8 +254,8 @@ fn roles_guard_reviewer_admin() {
         "rtsp://admin:***@192.168.1.21:554/stream2"
     );
     assert_eq!(v["http"]["users"][0]["name"], "pos1");
-    assert!(!r.body.contains("argon2") && !r.body.contains("password_hash"));
-    assert!(!r.body.contains("RONDA_CAM_PASS"));
+    assert!(!r.text().contains("argon2") && !r.text().contains("password_hash"));
+    assert!(!r.text().contains("RONDA_CAM_PASS"));
 }
 
 #[test]
@@ -339,7 +295,7 @@ fn five_wrong_passwords_lock_the_sixth_and_the_lock_grows() {
         assert_eq!(r.status, 401, "attempt {i}");
     }
     let sixth = try_login(&s, "pos1", "salah-terus");
-    assert_eq!(sixth.status, 429, "{}", sixth.body);
+    assert_eq!(sixth.status, 429, "{}", sixth.text());
     let wait: u64 = sixth.header("retry-after").unwrap().parse().unwrap();
     assert!(wait >= 1);
     assert_eq!(sixth.json()["retry_after"], wait);
@@ -360,7 +316,7 @@ fn five_wrong_passwords_lock_the_sixth_and_the_lock_grows() {
     // a success starts again from zero
     assert_eq!(try_login(&s, "pos1", "salah-terus").status, 401);
     assert_eq!(try_login(&s, "pos1", "salah-terus").status, 401);
-    let m = get(&s.url("/metrics"), None).body;
+    let m = get(&s.url("/metrics"), None).text();
     assert!(m.contains("ronda_http_failed_logins_total 8\n"), "{m}");
 }
 
@@ -465,8 +421,8 @@ fn metrics_parse_as_prometheus_text_with_one_series_per_camera() {
             .unwrap()
             .starts_with("text/plain; version=0.0.4")
     );
-    println!("{}", r.body);
-    let (samples, types) = parse_prometheus(&r.body).unwrap();
+    println!("{}", r.text());
+    let (samples, types) = parse_prometheus(&r.text()).unwrap();
     for name in [
         "ronda_camera_delivered_fps",
         "ronda_camera_analysed_fps",
@@ -522,7 +478,7 @@ fn private_metrics_need_a_session_or_basic_credentials() {
             .header("Authorization", "Basic cG9zMTpqYWdhLW1hbGFtLTk=")
             .call(),
     );
-    assert_eq!(basic.status, 200, "{}", basic.body);
+    assert_eq!(basic.status, 200, "{}", basic.text());
     let wrong = reply(
         agent()
             .get(&s.url("/metrics"))
@@ -712,12 +668,12 @@ fn acknowledge_known_and_unknown_events() {
     assert_eq!(r.status, 404);
     assert!(r.error().contains("1795432178883000078cb"));
     let r = post_empty(&s.url("/api/events/..%2Fetc/ack"), Some(&guard));
-    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.status, 400, "{}", r.text());
     r.error();
 
     let e = s.fake.raise(EventKind::Loitering, Severity::Warning);
     let r = post_empty(&s.url(&format!("/api/events/{}/ack", e.id)), Some(&guard));
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["event_id"], e.id.as_str());
     assert_eq!(v["user"], "pos1");
@@ -743,10 +699,10 @@ fn malformed_requests_get_a_json_error_that_says_what_is_wrong() {
     let url = s.url("/api/login");
     let bad_json = post(&url, None, "application/json", "{\"name\": \"pos1\", ");
     assert_eq!(bad_json.status, 400);
-    assert!(bad_json.error().contains("JSON"), "{}", bad_json.body);
+    assert!(bad_json.error().contains("JSON"), "{}", bad_json.text());
     let missing = post(&url, None, "application/json", "{\"name\": \"pos1\"}");
     assert_eq!(missing.status, 400);
-    assert!(missing.error().contains("password"), "{}", missing.body);
+    assert!(missing.error().contains("password"), "{}", missing.text());
     let wrong_type = post(
         &url,
         None,
@@ -822,10 +778,10 @@ fn pages_are_self_contained() {
         "Konfirmasi",
         "Acknowledge",
     ] {
-        assert!(r.body.contains(needle), "{needle}");
+        assert!(r.text().contains(needle), "{needle}");
     }
     // no external resources
-    assert!(!r.body.contains("src=\"http") && !r.body.contains("href=\"http"));
+    assert!(!r.text().contains("src=\"http") && !r.text().contains("href=\"http"));
     assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
 }
 

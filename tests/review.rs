@@ -22,7 +22,10 @@ use ronda::store::Store;
 use serde_json::{Value, json};
 
 mod browser_driver;
+mod common;
 mod fake_village;
+
+use common::web::{Reply, agent, reply};
 
 use browser_driver::{Driver, screenshot};
 use fake_village::{ADMIN_PW, Fake, GUARD_PW, REVIEWER_PW, Server, start_fake};
@@ -262,63 +265,6 @@ impl Village {
 }
 
 // ---------------------------------------------------------------- HTTP
-
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {} {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    }
-
-    /// The JSON error's message (it must have one).
-    fn error(&self) -> String {
-        let v = self.json();
-        let msg = v["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error: {v}"));
-        assert!(!msg.is_empty());
-        msg.to_string()
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent()
-}
-
-fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut r = r.unwrap();
-    Reply {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        body: r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_vec()
-            .unwrap(),
-    }
-}
 
 fn get_with(url: &str, cookie: Option<&str>, headers: &[(&str, &str)]) -> Reply {
     let mut req = agent().get(url);

@@ -537,7 +537,7 @@ fn killing_ronda_while_a_clip_records_leaves_no_broken_mp4() {
 
 #[test]
 fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_counts_on_it() {
-    use browser_driver::{Driver, click_at, on_canvas, pointer, screenshot, wait};
+    use browser_driver::{Driver, click_at, log_in_at, on_canvas, pointer, screenshot, wait};
     use serde_json::json;
     let _one = one_at_a_time();
     let v = Village::new((2, 3), LINE_A);
@@ -547,20 +547,7 @@ fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_c
     let base = v.base();
 
     let d = Driver::start();
-    d.goto(&format!("{base}/admin"));
-    assert!(
-        d.url().ends_with("/login"),
-        "not sent to the login: {}",
-        d.url()
-    );
-    d.type_into("#name", "pak-rw");
-    d.type_into("#password", ADMIN_PW);
-    d.click("#submit");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while d.url().ends_with("/login") {
-        assert!(Instant::now() < deadline, "the login did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    log_in_at(&d, &format!("{base}/admin"), "pak-rw", ADMIN_PW);
     d.goto(&format!("{base}/admin"));
     wait(
         &d,

@@ -198,6 +198,25 @@ pub fn screenshot(d: &Driver, name: &str) {
     std::fs::write(std::path::Path::new(&dir).join(name), bytes).unwrap();
 }
 
+/// Open `page` (a full URL) without a session: the browser must land on the login page; log in
+/// as `name` and wait until the login page is left.
+pub fn log_in_at(d: &Driver, page: &str, name: &str, password: &str) {
+    d.goto(page);
+    assert!(
+        d.url().ends_with("/login"),
+        "not sent to the login: {}",
+        d.url()
+    );
+    d.type_into("#name", name);
+    d.type_into("#password", password);
+    d.click("#submit");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while d.url().ends_with("/login") {
+        assert!(Instant::now() < deadline, "the login did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Viewport position of picture pixel (x, y) on the admin page's overlay canvas.
 pub fn on_canvas(d: &Driver, x: f64, y: f64) -> (i64, i64) {
     let r = d.exec(

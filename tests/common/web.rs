@@ -8,20 +8,61 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// An answer: status, headers and body.
-pub struct Answer {
+pub struct Reply {
     pub status: u16,
     pub headers: ureq::http::HeaderMap,
     pub body: Vec<u8>,
 }
 
-impl Answer {
+impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    /// The JSON error's message (it must have one).
+    pub fn error(&self) -> String {
+        let v = self.json();
+        let msg = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error: {v}"));
+        assert!(!msg.is_empty());
+        msg.to_string()
+    }
+}
+
+/// A client that returns errors as answers and follows no redirects.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// The answer to a request (bodies up to 64 MiB: clips).
+pub fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut r = r.unwrap();
+    Reply {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap(),
     }
 }
 
@@ -37,12 +78,7 @@ impl Web {
         Web {
             base: base.trim_end_matches('/').to_string(),
             cookie: None,
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .new_agent(),
+            agent: agent(),
         }
     }
 
@@ -66,15 +102,6 @@ impl Web {
         );
     }
 
-    fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-        let mut r = r.unwrap();
-        Answer {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.body_mut().read_to_vec().unwrap(),
-        }
-    }
-
     /// Log in as `name`; keeps the session cookie.
     pub fn login(&mut self, name: &str, password: &str) {
         let a = self.send(
@@ -87,31 +114,29 @@ impl Web {
         self.cookie = Some(set.split(';').next().unwrap().to_string());
     }
 
-    pub fn get(&self, path: &str) -> Answer {
+    pub fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None)
     }
 
     /// A request with an optional JSON body.
-    pub fn send(&self, method: &str, path: &str, json: Option<Value>) -> Answer {
+    pub fn send(&self, method: &str, path: &str, json: Option<Value>) -> Reply {
         let url = format!("{}{path}", self.base);
         let cookie = self.cookie.clone().unwrap_or_default();
         match (method, json) {
-            ("GET", _) => Self::answer(self.agent.get(&url).header("Cookie", &cookie).call()),
+            ("GET", _) => reply(self.agent.get(&url).header("Cookie", &cookie).call()),
             (m, Some(body)) => {
                 let req = match m {
                     "POST" => self.agent.post(&url),
                     "PUT" => self.agent.put(&url),
                     other => panic!("method {other}"),
                 };
-                Self::answer(
+                reply(
                     req.header("Cookie", &cookie)
                         .header("Content-Type", "application/json")
                         .send(body.to_string()),
                 )
             }
-            ("POST", None) => {
-                Self::answer(self.agent.post(&url).header("Cookie", &cookie).send_empty())
-            }
+            ("POST", None) => reply(self.agent.post(&url).header("Cookie", &cookie).send_empty()),
             (other, None) => panic!("method {other}"),
         }
     }

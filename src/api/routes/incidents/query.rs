@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::events::EventKind;
+use crate::rules::alert::{EVENT_KINDS, kind_name, parse_kind};
 use crate::store::{IncidentFilter, MAX_PAGE};
 
 /// The query string as sent: every value a string, checked in [`ListQuery::filter`] so that
@@ -83,46 +84,12 @@ impl ListQuery {
     }
 }
 
-/// Every event type, for the message that lists them. The match makes a new type a compile
-/// error here until it is added to the list.
-const KINDS: [EventKind; 8] = [
-    EventKind::LineCrossing,
-    EventKind::NoMask,
-    EventKind::CurfewEntry,
-    EventKind::Intrusion,
-    EventKind::Loitering,
-    EventKind::Crowding,
-    EventKind::CameraOffline,
-    EventKind::CameraOnline,
-];
-
-const fn _every_kind_is_listed(k: EventKind) {
-    match k {
-        EventKind::LineCrossing
-        | EventKind::NoMask
-        | EventKind::CurfewEntry
-        | EventKind::Intrusion
-        | EventKind::Loitering
-        | EventKind::Crowding
-        | EventKind::CameraOffline
-        | EventKind::CameraOnline => {}
-    }
-}
-
-/// The JSON name of a type (`no_mask`).
-pub(super) fn kind_name(k: EventKind) -> String {
-    match serde_json::to_value(k) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{k:?}"),
-    }
-}
-
 /// `no_mask,intrusion` as types, each known.
 fn kinds(list: &str) -> Result<Vec<EventKind>, String> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let Some(k) = KINDS.iter().copied().find(|k| kind_name(*k) == name) else {
-            let known: Vec<String> = KINDS.iter().map(|k| kind_name(*k)).collect();
+        let Some(k) = parse_kind(name) else {
+            let known: Vec<&str> = EVENT_KINDS.iter().map(|k| kind_name(*k)).collect();
             return Err(format!(
                 "type: `{}` is not an event type; use one or more of {} separated by commas",
                 shorten(name),
