@@ -70,6 +70,7 @@ fn broker_outage_and_a_crash_lose_no_event_and_counts_go_on() {
         format!(
             "[site]\nid = \"village\"\n\
              [mqtt]\nembedded = false\nurl = \"mqtt://127.0.0.1:{mq}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\n\
              [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
              [[cameras]]\nid = \"gate-1\"\nrole = \"gate\"\nmask_check = false\nanalysis_fps = 8\n\
              url = \"rtsp://127.0.0.1:{sim_port}/cam01\"\n\
@@ -77,6 +78,8 @@ fn broker_outage_and_a_crash_lose_no_event_and_counts_go_on() {
              [[cameras]]\nid = \"cam-02\"\nanalysis_fps = 3\n\
              url = \"rtsp://127.0.0.1:{sim_port}/cam02\"\n",
             mq = mosq.port,
+            // not 8080: the demo test beside this one serves its web UI there
+            http = free_port(),
             d = dir.path().display(),
         ),
     )
@@ -236,11 +239,19 @@ fn the_demo_shows_alerts_within_30_s() {
     });
     // the first run on a machine encodes the footage once (about a minute)
     assert!(
-        wait_for(Duration::from_secs(300), || lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, l)| l.starts_with("ronda demo running"))),
+        wait_for(Duration::from_secs(300), || {
+            if let Some(status) = demo.0.try_wait().unwrap() {
+                panic!(
+                    "the demo exited ({status}) before it ran: {:?}",
+                    lines.lock().unwrap()
+                );
+            }
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, l)| l.starts_with("ronda demo running"))
+        }),
         "the demo did not start: {:?}",
         lines.lock().unwrap()
     );

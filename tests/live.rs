@@ -29,11 +29,13 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `[mqtt]` and `[store]` of a test's own: the embedded broker on a free port, the store and
-/// clips in the test's directory (never the project's `var/`, never port 1883).
+/// `[mqtt]`, `[http]` and `[store]` of a test's own: the embedded broker and the web UI on free
+/// ports, the store and clips in the test's directory (never the project's `var/`, never the
+/// ports 1883 and 8080 that a demo or another test may hold).
 fn private_outlets(dir: &std::path::Path) -> String {
     format!(
-        "[mqtt]\nlisten = \"127.0.0.1:{}\"\n[store]\npath = \"{}/ronda.db\"\nclips_dir = \"{}/clips\"\n",
+        "[mqtt]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[store]\npath = \"{}/ronda.db\"\nclips_dir = \"{}/clips\"\n",
+        free_port(),
         free_port(),
         dir.display(),
         dir.display()

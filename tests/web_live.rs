@@ -193,6 +193,15 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
         );
     }
 
+    // the alert's snapshot is the guard feed's thumbnail: the camera's picture, served to the
+    // guard at the link the event carries
+    let link = alerts[0].0["snapshot"].as_str().unwrap().to_string();
+    let snap = guard.get(&link);
+    assert_eq!(snap.status, 200, "{link}: {}", snap.text());
+    assert_eq!(snap.header("content-type").as_deref(), Some("image/jpeg"));
+    let picture = image::load_from_memory(&snap.body).expect("a JPEG snapshot");
+    assert_eq!((picture.width(), picture.height()), (480, 360));
+
     // acknowledged: stored with who, answered, and published on MQTT
     let id = alerts[0].0["id"].as_str().unwrap().to_string();
     let a = guard.send("POST", &format!("/api/events/{id}/ack"), None);
