@@ -393,7 +393,7 @@ impl Live {
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         let health = {
-            let (tx, site) = (event_tx, site);
+            let (tx, site, board) = (event_tx, site, board.clone());
             std::thread::Builder::new()
                 .name("health".into())
                 .spawn(move || health_events(health_rx, tx, site, board))
@@ -403,9 +403,20 @@ impl Live {
             let clips = clips.clone();
             let dir = settings.store.clips_dir.clone();
             let tz = settings.site.timezone;
+            let status = StatusRefresh {
+                health: board,
+                figures: figures.clone(),
+                cameras: settings.cameras.iter().map(|c| c.id.clone()).collect(),
+                published: HashMap::new(),
+                last: Instant::now(),
+            };
             std::thread::Builder::new()
                 .name("events".into())
-                .spawn(move || write_events(event_rx, outlet, clips, rings, dir, tz, feed, waiting))
+                .spawn(move || {
+                    write_events(
+                        event_rx, outlet, clips, rings, dir, tz, feed, waiting, status,
+                    )
+                })
                 .map_err(|e| AppError::Start(e.to_string()))?
         };
         Ok(Live {
@@ -495,13 +506,22 @@ fn write_events(
     tz: chrono_tz::Tz,
     feed: tokio::sync::broadcast::Sender<Event>,
     waiting: Arc<std::sync::atomic::AtomicU64>,
+    mut status: StatusRefresh,
 ) -> Outlet {
     let store = outlet.store();
-    for Raised {
-        event: mut e,
-        picture,
-    } in rx
-    {
+    loop {
+        let Raised {
+            event: mut e,
+            picture,
+        } = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                status.check(&outlet);
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        status.check(&outlet);
         waiting.fetch_sub(1, Ordering::Relaxed);
         // only alerts open incidents: other events carry no links that would lead nowhere
         if e.severity != Severity::Alert {
@@ -539,6 +559,56 @@ fn write_events(
         let _ = feed.send(e);
     }
     outlet
+}
+
+/// The cameras' retained MQTT status with their delivered frame rate: the status published at
+/// `camera_online` cannot know it yet, so it is published again once the rate is measured (a
+/// few seconds later) and then whenever it changed by half a frame per second or more, at most
+/// every 30 s per camera (checked every 5 s, never per frame).
+struct StatusRefresh {
+    health: Arc<village::HealthBoard>,
+    figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
+    cameras: Vec<String>,
+    /// The rate last published per camera, and when.
+    published: HashMap<String, (f64, Instant)>,
+    last: Instant,
+}
+
+impl StatusRefresh {
+    const EVERY: Duration = Duration::from_secs(5);
+    const AT_MOST: Duration = Duration::from_secs(30);
+
+    fn check(&mut self, outlet: &Outlet) {
+        if self.last.elapsed() < Self::EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        let figures = self.figures.lock().map(|f| f.clone()).unwrap_or_default();
+        for cam in &self.cameras {
+            let (health, since) = self.health.get(cam);
+            if health != Health::Online {
+                self.published.remove(cam);
+                continue;
+            }
+            let Some(fps) = figures
+                .get(cam)
+                .map(|f| f.delivered_fps)
+                .filter(|f| *f > 0.0)
+            else {
+                continue;
+            };
+            if self
+                .published
+                .get(cam)
+                .is_some_and(|(old, at)| (old - fps).abs() < 0.5 || at.elapsed() < Self::AT_MOST)
+            {
+                continue;
+            }
+            self.published.insert(cam.clone(), (fps, Instant::now()));
+            let since = since.unwrap_or_else(chrono::Utc::now);
+            outlet.camera_status(cam, "online", since, Some(fps));
+        }
+    }
 }
 
 /// The alert's snapshot: its picture with the person's box and the alert's type drawn, next to

@@ -268,6 +268,21 @@ fn a_guard_follows_live_alerts_and_acknowledges_one_on_mqtt() {
     println!("gate-1 as the guard sees it: {gate}");
     assert_eq!(gate["state"], "online", "{gate}");
 
+    // the camera's retained status carries its frame rate once it is measured
+    assert!(
+        wait_for(Duration::from_secs(20), || sub
+            .on("ronda/rw9/cameras/gate-1/status")
+            .iter()
+            .any(|m| serde_json::from_str::<Value>(&m.payload).is_ok_and(
+                |v| v["state"] == "online" && v["fps"].as_f64().is_some_and(|f| f > 3.0)
+            ))),
+        "no status with the delivered fps: {:?}",
+        sub.on("ronda/rw9/cameras/gate-1/status")
+            .iter()
+            .map(|m| &m.payload)
+            .collect::<Vec<_>>()
+    );
+
     // /metrics: the real figures, one series per camera, the queues
     let m = Web::new(&v.base()).get("/metrics").text();
     let value = |series: &str| -> f64 {
