@@ -86,14 +86,6 @@ applyLang();
     dirty: false, pendingSwitch: null, issues: [], saving: false, lastResult: null,
   };
 
-  async function api(path, opts) {
-    const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, opts || {}));
-    if (r.status === 401) {
-      location.assign("/login");
-      throw new Error("logged out");
-    }
-    return r;
-  }
   async function body(r) {
     try { return await r.json(); } catch (e) { return {}; }
   }

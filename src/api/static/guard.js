@@ -11,14 +11,6 @@
   let soundOn = store("ronda.sound") !== "off";
   let source = null;
 
-  async function api(path, opts) {
-    const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, opts || {}));
-    if (r.status === 401) {
-      location.assign("/login");
-      throw new Error("logged out");
-    }
-    return r;
-  }
 
   // ---- times: events carry the site's local time with its offset
   function offsetMs(iso) {

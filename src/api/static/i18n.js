@@ -85,6 +85,16 @@ function applyLang() {
   for (const f of langListeners) f();
 }
 
+// A request to this server with the session cookie; a lapsed session goes back to the login.
+async function api(path, opts) {
+  const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, opts || {}));
+  if (r.status === 401) {
+    location.assign("/login");
+    throw new Error("logged out");
+  }
+  return r;
+}
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;

@@ -54,14 +54,6 @@ applyLang();
   let loading = 0; // generation: answers to an older search are dropped
   let open = null; // the incident in the detail view
 
-  async function api(path, opts) {
-    const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { Accept: "application/json" } }, opts || {}));
-    if (r.status === 401) {
-      location.assign("/login");
-      throw new Error("logged out");
-    }
-    return r;
-  }
 
   // ---- times: the server sends the site's local time with its offset
   function when(iso) {
