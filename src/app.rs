@@ -510,10 +510,7 @@ fn write_events(
 ) -> Outlet {
     let store = outlet.store();
     loop {
-        let Raised {
-            event: mut e,
-            picture,
-        } = match rx.recv_timeout(Duration::from_secs(1)) {
+        let Raised { event: e, picture } = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(r) => r,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 status.check(&outlet);
@@ -523,11 +520,6 @@ fn write_events(
         };
         status.check(&outlet);
         waiting.fetch_sub(1, Ordering::Relaxed);
-        // only alerts open incidents: other events carry no links that would lead nowhere
-        if e.severity != Severity::Alert {
-            e.snapshot = None;
-            e.clip = None;
-        }
         outlet.record(&e);
         if e.severity != Severity::Alert {
             // stored: the web UI's live feeds may show it (nobody listening is fine)

@@ -85,7 +85,8 @@ pub fn new_id(now: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Event {
-    /// A blank event of `kind` for `camera` at `now`, in the site's time zone.
+    /// A blank event of `kind` for `camera` at `now`, in the site's time zone; an alert links
+    /// its incident's snapshot and clip.
     pub fn new(
         site: &str,
         tz: chrono_tz::Tz,
@@ -114,8 +115,10 @@ impl Event {
             score: None,
             mask: None,
             counts: None,
-            snapshot: Some(format!("/api/incidents/{id}/snapshot.jpg")),
-            clip: Some(format!("/api/incidents/{id}/clip.mp4")),
+            // only alerts open an incident: other events carry no links that would lead nowhere
+            snapshot: (severity == Severity::Alert)
+                .then(|| format!("/api/incidents/{id}/snapshot.jpg")),
+            clip: (severity == Severity::Alert).then(|| format!("/api/incidents/{id}/clip.mp4")),
         }
     }
 }

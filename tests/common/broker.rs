@@ -345,16 +345,7 @@ impl Drop for Proxy {
 
 pub fn event(i: usize) -> Event {
     use EventKind::*;
-    let kinds = [
-        LineCrossing,
-        NoMask,
-        CurfewEntry,
-        Intrusion,
-        Loitering,
-        Crowding,
-        CameraOffline,
-        CameraOnline,
-    ];
+    let kinds = ronda::rules::alert::EVENT_KINDS;
     let kind = kinds[i % kinds.len()];
     let mut e = Event::new(
         SITE,
