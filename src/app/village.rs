@@ -310,9 +310,7 @@ impl Village for LiveVillage {
         if SystemTime::now().duration_since(at).unwrap_or_default() > PICTURE_FRESH {
             return None;
         }
-        let mut jpeg = Vec::with_capacity(64 * 1024);
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
-            .encode_image(frame.image.as_ref())
+        let jpeg = crate::sinks::snapshot::encode_jpeg(&frame.image)
             .map_err(|e| tracing::warn!(camera, "snapshot not encoded: {e}"))
             .ok()?;
         Some(CameraPicture {

@@ -137,6 +137,14 @@ fn fill(img: &mut RgbImage, x1: u32, y1: u32, x2: u32, y2: u32, c: Rgb<u8>) {
     }
 }
 
+/// `img` as JPEG at [`JPEG_QUALITY`].
+pub fn encode_jpeg(img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
+    let mut jpeg = Vec::with_capacity(64 * 1024);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
+        .encode_image(img)?;
+    Ok(jpeg)
+}
+
 /// Write `frame` with `boxes` drawn as JPEG to `path` (parent created if needed), atomically;
 /// returns the file's size.
 pub fn write_snapshot(
@@ -146,13 +154,10 @@ pub fn write_snapshot(
 ) -> Result<u64, SnapshotError> {
     let mut img = frame.clone();
     draw_boxes(&mut img, boxes);
-    let mut jpeg = Vec::with_capacity(64 * 1024);
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
-        .encode_image(&img)
-        .map_err(|e| SnapshotError::Encode {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let jpeg = encode_jpeg(&img).map_err(|e| SnapshotError::Encode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| SnapshotError::io(path, "create its directory", e))?;
