@@ -167,12 +167,57 @@ impl Doorbell {
     }
 }
 
-/// Count the decoder's time per picture. With `max-threads=1` the decoder works inside its sink
-/// pad's chain call and pushes each picture from there, so the time from a buffer entering
-/// its sink pad to a picture leaving its source pad is that buffer's decode time (a buffer
-/// that yields no picture, e.g. parameter sets, is not counted). Two pad probes per buffer: an
-/// `Instant` and an atomic add, nothing per-frame above debug.
-fn time_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>) {
+/// Keeps the pictures of a camera at (at most) the analysis rate, by their timestamps: a picture
+/// is kept when it is due, within a quarter interval, and the next one is due an interval later. A camera slower than the analysis rate keeps
+/// every picture, a faster one about the rate, whatever the stream says its frame rate is.
+/// (GStreamer's `videorate` with fixed caps refuses a stream slower than the caps, or one that
+/// declares no frame rate, at negotiation: such a camera never came online.)
+#[derive(Debug)]
+struct RateGate {
+    interval_ns: u64,
+    next_ns: Option<u64>,
+}
+
+impl RateGate {
+    fn new(fps: f64) -> Self {
+        RateGate {
+            interval_ns: (1e9 / fps.max(0.01)) as u64,
+            next_ns: None,
+        }
+    }
+
+    /// Keep the picture at `t_ns` (its timestamp, or its arrival where it has none)?
+    fn keep(&mut self, t_ns: u64) -> bool {
+        let tol = self.interval_ns / 4;
+        if let Some(next) = self.next_ns {
+            // far behind what is due: the stream restarted its clock (a new session)
+            let restarted = next > t_ns + 2 * self.interval_ns;
+            if restarted {
+                self.next_ns = None;
+            } else if t_ns + tol < next {
+                return false;
+            }
+        }
+        // on schedule: the next is due an interval after this one was; after a gap (a camera
+        // slower than the rate, a stall), an interval after this picture
+        let due = match self.next_ns {
+            Some(next) if t_ns < next + self.interval_ns => next,
+            _ => t_ns,
+        };
+        self.next_ns = Some(due + self.interval_ns);
+        true
+    }
+}
+
+/// Watch the decoder: its time per picture (for /metrics), and the analysis rate (a
+/// [`RateGate`] on its pictures, before any is converted to RGB).
+///
+/// Time: with `max-threads=1` the decoder works inside its sink pad's chain call and pushes
+/// each picture from there, so the time from a buffer entering its sink pad to a picture
+/// leaving its source pad is that buffer's decode time (a buffer that yields no picture, e.g.
+/// parameter sets, is not counted). Two pad probes per buffer: an `Instant`, an atomic add and
+/// the gate's comparison, nothing per-frame above debug.
+fn watch_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>, analysis_fps: f64) {
     let Some(dec) = pipeline.by_name("dec") else {
         return;
     };
@@ -188,7 +233,9 @@ fn time_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>) {
         });
     }
     let slot = slot.clone();
-    src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+    let gate = Mutex::new(RateGate::new(analysis_fps));
+    let start = Instant::now();
+    src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(t) = entered.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let stats = &slot.stats;
             stats
@@ -196,7 +243,16 @@ fn time_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>) {
                 .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             stats.pictures_decoded.fetch_add(1, Ordering::Relaxed);
         }
-        gst::PadProbeReturn::Ok
+        let t_ns = info
+            .buffer()
+            .and_then(|b| b.pts())
+            .map(|p| p.nseconds())
+            .unwrap_or_else(|| start.elapsed().as_nanos() as u64);
+        if gate.lock().unwrap_or_else(|e| e.into_inner()).keep(t_ns) {
+            gst::PadProbeReturn::Ok
+        } else {
+            gst::PadProbeReturn::Drop
+        }
     });
 }
 
@@ -205,12 +261,9 @@ fn time_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>) {
 /// what MP4 wants) to a second appsink; no queue on either branch, so no extra thread per camera:
 /// the ring's callback only takes a reference to the buffer.
 fn describe(spec: &CameraSpec) -> String {
-    let (num, den) = fps_fraction(spec.analysis_fps);
-    let decode = format!(
-        "avdec_h264 name=dec max-threads=1 ! videorate drop-only=true ! video/x-raw,framerate={num}/{den} ! \
-         videoconvert ! video/x-raw,format=RGB ! \
-         appsink name=sink sync=false max-buffers=1 drop=true emit-signals=false"
-    );
+    // the analysis rate is kept by a pad probe on the decoder (`watch_decoder`)
+    let decode = "avdec_h264 name=dec max-threads=1 ! videoconvert ! video/x-raw,format=RGB ! \
+         appsink name=sink sync=false max-buffers=1 drop=true emit-signals=false";
     let head = "rtspsrc name=src protocols=tcp latency=200 ! rtph264depay ! h264parse";
     if spec.ring.is_some() {
         format!(
@@ -220,14 +273,6 @@ fn describe(spec: &CameraSpec) -> String {
         )
     } else {
         format!("{head} ! {decode}")
-    }
-}
-
-fn fps_fraction(fps: f64) -> (i32, i32) {
-    if fps >= 1.0 && (fps - fps.round()).abs() < 1e-6 {
-        (fps.round() as i32, 1)
-    } else {
-        ((fps * 1000.0).round().max(1.0) as i32, 1000)
     }
 }
 
@@ -389,7 +434,7 @@ fn run_once(
     else {
         return Ended::Failed("pipeline without appsink".into());
     };
-    time_decoder(&pipeline, slot);
+    watch_decoder(&pipeline, slot, spec.analysis_fps);
     let last_frame = Arc::new(Mutex::new(Instant::now()));
     let counter = Arc::new(AtomicU64::new(0));
     {
@@ -522,11 +567,45 @@ fn describe_error(text: &str, debug: Option<String>) -> String {
 mod tests {
     use super::*;
 
+    /// How many of `n` pictures `every_ms` apart (plus `jitter(i)` ms) the gate keeps.
+    fn kept(fps: f64, every_ms: f64, n: u64, jitter: impl Fn(u64) -> f64) -> usize {
+        let mut g = RateGate::new(fps);
+        (0..n)
+            .filter(|&i| g.keep(((i as f64 * every_ms + jitter(i)) * 1e6) as u64))
+            .count()
+    }
+
     #[test]
-    fn fps_as_fraction() {
-        assert_eq!(fps_fraction(5.0), (5, 1));
-        assert_eq!(fps_fraction(0.5), (500, 1000));
-        assert_eq!(fps_fraction(2.5), (2500, 1000));
+    fn the_rate_gate_keeps_the_analysis_rate_or_every_picture_of_a_slower_camera() {
+        // 25 fps camera, 10 s: 10 fps and 5 fps analysed
+        let n = kept(10.0, 40.0, 250, |_| 0.0);
+        assert!((99..=101).contains(&n), "{n}");
+        let n = kept(5.0, 40.0, 250, |_| 0.0);
+        assert!((49..=51).contains(&n), "{n}");
+        // 15 fps camera at 12 fps (the demo's gate): about 12 a second
+        let n = kept(12.0, 1000.0 / 15.0, 150, |_| 0.0);
+        assert!((119..=121).contains(&n), "{n}");
+        // a camera slower than the analysis rate, or exactly at it with jitter: every picture
+        assert_eq!(kept(10.0, 200.0, 50, |_| 0.0), 50);
+        assert_eq!(
+            kept(10.0, 100.0, 100, |i| if i % 2 == 0 { 3.0 } else { -3.0 }),
+            100
+        );
+        // half a frame per second
+        let n = kept(0.5, 40.0, 250, |_| 0.0);
+        assert!((5..=6).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn the_rate_gate_follows_a_stream_whose_clock_restarts() {
+        let mut g = RateGate::new(10.0);
+        let ms = |v: u64| v * 1_000_000;
+        assert!(g.keep(ms(50_000)));
+        assert!(!g.keep(ms(50_040)));
+        // a new session starts its timestamps at zero
+        assert!(g.keep(ms(0)));
+        assert!(!g.keep(ms(40)));
+        assert!(g.keep(ms(100)));
     }
 
     #[test]
