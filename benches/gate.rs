@@ -5,7 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use ronda::detect::{Detection, PERSON};
 use ronda::geometry::{BBox, Point};
-use ronda::rules::{CountingParams, LineCounter, LineSpec};
+use ronda::rules::{CountingParams, LineCounter, LineSpec, Tick};
 use ronda::track::{Tracker, TrackerParams};
 
 fn frames(n: usize, people: usize) -> Vec<Vec<Detection>> {
@@ -39,7 +39,7 @@ fn gate(c: &mut Criterion) {
         b.iter(|| {
             let tracks = tracker.update(&input[i % input.len()]);
             out.clear();
-            line.update(i as u64, tracks, &mut out);
+            line.update(Tick::new(i as u64, i as f64 / 10.0), tracks, &mut out);
             i += 1;
         })
     });

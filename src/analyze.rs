@@ -1,26 +1,31 @@
-//! Offline analysis of a recorded video: the same detect -> track -> count stages the live
-//! pipeline uses, run over every frame of a file as fast as the machine allows.
+//! Offline analysis of a recorded video: the live pipeline's per-camera chain
+//! (`rules::CameraChain`: tracker, lines, zones, mask watch, alert rules) run over a file, fed
+//! with the video's own timestamps, so that what `analyze` says of a recording is what
+//! `ronda run` would have said of the same pictures. `--fps N` keeps the pictures a live camera
+//! analysed at N fps would keep (the camera path's rate gate, on the same timestamps), so a live
+//! run can be reproduced offline exactly.
 //!
 //! Decoding runs on its own thread and hands frames over a bounded channel of 4 (the decoder
 //! waits when inference is slower: for a file nothing may be dropped), so decode overlaps with
 //! inference on the other core.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::detect::{DetectError, Detector, DetectorOptions, MaskVerdict, head_region};
+use crate::detect::{DetectError, Detector, DetectorOptions, MaskVerdict};
 use crate::frame::Frame;
 use crate::ingest::IngestError;
+use crate::ingest::camera::RateGate;
 use crate::ingest::file::VideoFile;
-use crate::rules::{CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec};
-use crate::track::{Track, Tracker, TrackerParams};
-
-/// Frames either side of a crossing in which a face is looked for (`--mask`).
-pub const MASK_WINDOW: u64 = 12;
+use crate::rules::{
+    CameraChain, Cooldown, CountingParams, Counts, Crossing, Direction, Finding, LineCounter,
+    LineRules, LineSpec, MaskParams, MaskWatch, Moment, ZoneSpec, ZoneWatch,
+};
+use crate::track::{Tracker, TrackerParams};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
@@ -36,11 +41,25 @@ pub enum AnalyzeError {
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
     pub lines: Vec<LineSpec>,
+    /// The alert rules of each line (same order as `lines`; missing ones: count only).
+    pub line_rules: Vec<LineRules>,
+    pub zones: Vec<ZoneSpec>,
     pub detector: DetectorOptions,
     pub tracker: TrackerParams,
     pub counting: CountingParams,
-    /// Add a mask verdict to each crossing (face + mask models on the person's head region).
+    /// How long the same alert is held back (as `[alerts] cooldown_seconds`).
+    pub cooldown: Duration,
+    /// The site's time zone and the wall-clock time of the first frame: curfew and zone
+    /// windows are judged on `start` plus the video's own time.
+    pub timezone: chrono_tz::Tz,
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Add a mask verdict to each crossing (face + mask models on the person's head region,
+    /// as the live mask watch does on a gate).
     pub mask: bool,
+    /// Analyse at most this many pictures a second, kept by the camera path's rate gate.
+    pub fps: Option<f64>,
+    /// Keep a crop of each person at the moment their crossing counted (for `--report`).
+    pub crops: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -48,10 +67,17 @@ impl Default for AnalyzeOptions {
         let tracker = TrackerParams::default();
         Self {
             lines: Vec::new(),
+            line_rules: Vec::new(),
+            zones: Vec::new(),
             detector: detector_options_for_tracking(&tracker),
             tracker,
             counting: CountingParams::default(),
+            cooldown: Duration::from_secs(60),
+            timezone: chrono_tz::Asia::Jakarta,
+            start: chrono::Utc::now(),
             mask: false,
+            fps: None,
+            crops: false,
         }
     }
 }
@@ -80,14 +106,42 @@ pub struct CrossingRecord {
     pub mask_score: Option<f32>,
 }
 
-/// The result, in the JSON shape of DESIGN.md.
+/// One alert the camera's rules raised (only with `--config --camera`, whose rules they are).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertRecord {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    pub frame: u64,
+    pub time_s: f64,
+}
+
+/// The result, in the JSON shape of DESIGN.md (plus `analysed` frames and `alerts`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Analysis {
     pub video: String,
+    /// Frames decoded.
     pub frames: u64,
     pub fps: f64,
+    /// Frames the chain saw (fewer than `frames` with `--fps` below the video's rate).
+    pub analysed: u64,
     pub lines: BTreeMap<String, Counts>,
     pub crossings: Vec<CrossingRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertRecord>,
+}
+
+/// A crop of the person whose crossing counted, from the frame where it counted.
+#[derive(Clone, Debug)]
+pub struct CrossingCrop {
+    /// Index into [`Analysis::crossings`] once sorted (set by [`GateAnalysis::finish`]).
+    pub crossing: usize,
+    pub image: image::RgbImage,
 }
 
 /// Per-stage time spent, for the summary and the bench.
@@ -99,17 +153,43 @@ pub struct StageTimes {
     pub wall: Duration,
 }
 
-/// The per-frame chain after decoding: detect, track, count. Reused by the bench.
+/// The per-frame work after decoding: detect, then the camera chain. Reused by the bench.
 pub struct GateAnalysis {
     detector: Detector,
-    tracker: Tracker,
-    counters: Vec<LineCounter>,
-    crossings: Vec<Crossing>,
-    mask: bool,
-    /// (frame, face score, verdict, verdict score) per track, near a line, for `--mask`.
-    faces_seen: HashMap<u64, Vec<(u64, f32, MaskVerdict, f32)>>,
-    pub records: Vec<(usize, Crossing)>,
+    chain: CameraChain,
+    opts: AnalyzeOptions,
+    /// Stream time of the first frame (ns), so that times count from the start of the video.
+    first_pts: Option<u64>,
+    /// (crossing record, crop) in the order they counted.
+    records: Vec<(CrossingRecord, Option<image::RgbImage>)>,
+    alerts: Vec<AlertRecord>,
+    pub analysed: u64,
+    /// Stream time of the last frame analysed.
+    last_t: f64,
     pub times: StageTimes,
+}
+
+/// The chain `ronda analyze` runs: the options' lines, rules and zones on a fresh tracker.
+pub fn chain_for(opts: &AnalyzeOptions) -> CameraChain {
+    let mut chain = CameraChain::new(
+        "analyze",
+        Tracker::new(opts.tracker.clone()),
+        Cooldown::new(opts.cooldown),
+    );
+    for (i, l) in opts.lines.iter().enumerate() {
+        let rules = opts.line_rules.get(i).copied().unwrap_or_default();
+        chain.add_line(
+            LineCounter::new(l.clone(), opts.counting.clone()),
+            rules,
+            opts.start,
+        );
+    }
+    chain.zones = opts.zones.iter().cloned().map(ZoneWatch::new).collect();
+    // --mask watches every line, as a gate's mask watch does its mask-checking lines
+    if opts.mask && !opts.lines.is_empty() {
+        chain.masks = Some(MaskWatch::new(opts.lines.clone(), MaskParams::default()));
+    }
+    chain
 }
 
 impl GateAnalysis {
@@ -123,16 +203,13 @@ impl GateAnalysis {
     pub fn with_detector(detector: Detector, opts: &AnalyzeOptions) -> Self {
         Self {
             detector,
-            tracker: Tracker::new(opts.tracker.clone()),
-            counters: opts
-                .lines
-                .iter()
-                .map(|l| LineCounter::new(l.clone(), opts.counting.clone()))
-                .collect(),
-            crossings: Vec::with_capacity(8),
-            mask: opts.mask,
-            faces_seen: HashMap::new(),
+            chain: chain_for(opts),
+            opts: opts.clone(),
+            first_pts: None,
             records: Vec::new(),
+            alerts: Vec::new(),
+            analysed: 0,
+            last_t: 0.0,
             times: StageTimes::default(),
         }
     }
@@ -142,14 +219,36 @@ impl GateAnalysis {
     }
 
     pub fn counters(&self) -> &[LineCounter] {
-        &self.counters
+        &self.chain.lines
     }
 
-    /// Detect, track and count one frame.
-    pub fn process(&mut self, frame: &Frame) -> Result<(), AnalyzeError> {
+    /// Seconds since the first frame, on the video's own clock (its timestamps; the frame
+    /// number over the declared rate where a frame has none).
+    fn time_of(&mut self, frame: &Frame, fps: f64) -> f64 {
+        match frame.pts_ns {
+            Some(p) => {
+                let first = *self.first_pts.get_or_insert(p);
+                p.saturating_sub(first) as f64 / 1e9
+            }
+            None if fps > 0.0 => frame.index as f64 / fps,
+            None => frame.index as f64 * 0.04,
+        }
+    }
+
+    /// Detect, track and judge one frame of a video declared at `fps`.
+    pub fn process(&mut self, frame: &Frame, fps: f64) -> Result<(), AnalyzeError> {
+        let t = self.time_of(frame, fps);
+        self.last_t = t;
         let t0 = Instant::now();
         let dets = self.detector.persons(&frame.image)?;
         let t1 = Instant::now();
+        let utc = self.opts.start + chrono::Duration::milliseconds((t * 1000.0) as i64);
+        let at = Moment {
+            frame: frame.index,
+            t,
+            utc,
+            local: utc.with_timezone(&self.opts.timezone).time(),
+        };
         for d in &dets {
             tracing::trace!(
                 frame = frame.index,
@@ -161,103 +260,151 @@ impl GateAnalysis {
                 "detection"
             );
         }
-        let tracks = self.tracker.update(&dets);
-        for t in tracks {
+        for tr in self.chain.track(&at, &dets) {
             tracing::trace!(
                 frame = frame.index,
-                id = t.id,
-                x = t.bbox.bottom_center().x,
-                y = t.bbox.bottom_center().y,
-                h = t.bbox.height(),
-                hits = t.hits,
-                misses = t.misses,
-                score = t.score,
+                t,
+                id = tr.id,
+                x = tr.bbox.bottom_center().x,
+                y = tr.bbox.bottom_center().y,
+                h = tr.bbox.height(),
+                hits = tr.hits,
+                misses = tr.misses,
+                score = tr.score,
                 "track"
             );
         }
-        for (li, c) in self.counters.iter_mut().enumerate() {
-            self.crossings.clear();
-            c.update(frame.index, tracks, &mut self.crossings);
-            self.records.extend(self.crossings.iter().map(|x| (li, *x)));
-        }
         let t2 = Instant::now();
-        self.times.detect += t1 - t0;
-        self.times.track_rules += t2 - t1;
-        if self.mask {
-            // Only tracks near a line are looked at: faces cost far more than persons.
-            let near: Vec<Track> = tracks
-                .iter()
-                .filter(|t| t.confirmed && t.misses == 0 && near_a_line(&self.counters, t))
-                .copied()
-                .collect();
-            for t in near {
-                let region = head_region(&t.bbox);
-                let faces = self.detector.faces_in(&frame.image, region)?;
-                if let Some(best) = faces
-                    .iter()
-                    .filter(|f| f.mask.is_some())
-                    .max_by(|a, b| a.score.total_cmp(&b.score))
-                {
-                    let (v, s) = best.mask.expect("filtered");
-                    self.faces_seen
-                        .entry(t.id)
-                        .or_default()
-                        .push((frame.index, best.score, v, s));
-                }
-            }
-            self.times.mask += t2.elapsed();
+        let looks = self.chain.faces_wanted(&at).to_vec();
+        for (id, bbox) in looks {
+            let faces = self.detector.faces_of_person(&frame.image, &bbox)?;
+            self.chain.record_faces(id, &at, &faces);
         }
+        let t3 = Instant::now();
+        // copied out (usually empty: no allocation) to name the lines while reading them
+        for f in &self.chain.judge(&at).to_vec() {
+            self.record(f, &at, Some(&frame.image));
+        }
+        self.analysed += 1;
+        self.times.detect += t1 - t0;
+        self.times.mask += t3 - t2;
+        self.times.track_rules += (t2 - t1) + t3.elapsed();
         Ok(())
     }
 
-    /// The mask verdict for a crossing: the most confident face of that track within the window.
-    fn mask_for(&self, c: &Crossing) -> Option<(MaskVerdict, f32)> {
-        let seen = self.faces_seen.get(&c.track_id)?;
-        seen.iter()
-            .filter(|(f, ..)| f.abs_diff(c.frame) <= MASK_WINDOW)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|&(_, _, v, s)| (v, s))
+    /// Keep a finding of the chain: a crossing (with a crop of the person from `picture` when
+    /// the report wants one) or an alert.
+    fn record(&mut self, f: &Finding, at: &Moment, picture: Option<&image::RgbImage>) {
+        let time_s = |t: f64| (t * 1000.0).round() / 1000.0;
+        match f {
+            Finding::Crossing {
+                line,
+                crossing,
+                look,
+                ..
+            } => {
+                let crop = picture
+                    .filter(|_| self.opts.crops)
+                    .map(|p| crop_of(p, crossing));
+                self.records.push((
+                    CrossingRecord {
+                        line: self.chain.lines[*line].spec().name.clone(),
+                        direction: crossing.direction,
+                        track_id: crossing.track_id,
+                        frame: crossing.frame,
+                        time_s: time_s(crossing.time),
+                        mask: look.map(|l| l.verdict),
+                        mask_score: look.map(|l| (l.verdict_score * 1000.0).round() / 1000.0),
+                    },
+                    crop,
+                ));
+            }
+            Finding::CurfewEntry { line, crossing, .. }
+            | Finding::NoMask { line, crossing, .. } => self.alerts.push(AlertRecord {
+                kind: crate::rules::alert::kind_name(f.kind()).to_string(),
+                line: Some(self.chain.lines[*line].spec().name.clone()),
+                zone: None,
+                track_id: Some(crossing.track_id),
+                frame: at.frame,
+                time_s: time_s(at.t),
+            }),
+            Finding::Zone(z) => self.alerts.push(AlertRecord {
+                kind: crate::rules::alert::kind_name(f.kind()).to_string(),
+                line: None,
+                zone: Some(z.zone.clone()),
+                track_id: z.track_id,
+                frame: at.frame,
+                time_s: time_s(at.t),
+            }),
+        }
     }
 
-    pub fn finish(self, video: &Path, frames: u64, fps: f64) -> Analysis {
-        let time = |f: u64| if fps > 0.0 { f as f64 / fps } else { 0.0 };
-        let mut crossings: Vec<CrossingRecord> = self
-            .records
-            .iter()
-            .map(|(li, c)| {
-                let m = if self.mask { self.mask_for(c) } else { None };
-                CrossingRecord {
-                    line: self.counters[*li].spec().name.clone(),
-                    direction: c.direction,
-                    track_id: c.track_id,
-                    frame: c.frame,
-                    time_s: (time(c.frame) * 1000.0).round() / 1000.0,
-                    mask: m.map(|m| m.0),
-                    mask_score: m.map(|m| (m.1 * 1000.0).round() / 1000.0),
-                }
-            })
-            .collect();
-        crossings.sort_by_key(|c| (c.frame, c.track_id));
-        Analysis {
+    /// The end of the video: people still followed are settled by the chain (`finish`).
+    fn end_of_stream(&mut self, frames: u64) {
+        let t = self.last_t;
+        let utc = self.opts.start + chrono::Duration::milliseconds((t * 1000.0) as i64);
+        let at = Moment {
+            frame: frames,
+            t,
+            utc,
+            local: utc.with_timezone(&self.opts.timezone).time(),
+        };
+        for f in &self.chain.finish(&at).to_vec() {
+            self.record(f, &at, None);
+        }
+    }
+
+    pub fn finish(mut self, video: &Path, frames: u64, fps: f64) -> (Analysis, Vec<CrossingCrop>) {
+        self.end_of_stream(frames);
+        let mut records = self.records;
+        records.sort_by_key(|(c, _)| (c.frame, c.track_id));
+        let mut crops = Vec::new();
+        let mut crossings = Vec::with_capacity(records.len());
+        for (i, (c, crop)) in records.into_iter().enumerate() {
+            crossings.push(c);
+            if let Some(image) = crop {
+                crops.push(CrossingCrop { crossing: i, image });
+            }
+        }
+        let analysis = Analysis {
             video: video.display().to_string(),
             frames,
             fps,
+            analysed: self.analysed,
             lines: self
-                .counters
+                .chain
+                .lines
                 .iter()
                 .map(|c| (c.spec().name.clone(), c.counts()))
                 .collect(),
             crossings,
-        }
+            alerts: self.alerts,
+        };
+        (analysis, crops)
     }
 }
 
-/// Within two box heights of any line (where a crossing can happen within the mask window).
-fn near_a_line(counters: &[LineCounter], t: &Track) -> bool {
-    counters.iter().any(|c| {
-        let p = c.spec().anchor.point(&t.bbox);
-        c.spec().segment.signed_distance(p).abs() < 2.0 * t.bbox.height().max(1.0)
-    })
+/// The person's box with a margin, cut from the picture (at least 1x1).
+fn crop_of(image: &image::RgbImage, c: &Crossing) -> image::RgbImage {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let m = 0.1 * c.bbox.height();
+    let b = crate::geometry::BBox::new(c.bbox.x1 - m, c.bbox.y1 - m, c.bbox.x2 + m, c.bbox.y2 + m)
+        .clamp(w, h);
+    let (x, y) = (b.x1.max(0.0) as u32, b.y1.max(0.0) as u32);
+    let cw = ((b.x2 - b.x1).max(1.0) as u32)
+        .min(image.width().saturating_sub(x))
+        .max(1);
+    let ch = ((b.y2 - b.y1).max(1.0) as u32)
+        .min(image.height().saturating_sub(y))
+        .max(1);
+    image::imageops::crop_imm(
+        image,
+        x.min(image.width() - 1),
+        y.min(image.height() - 1),
+        cw,
+        ch,
+    )
+    .to_image()
 }
 
 /// Analyse a whole file. `progress(frames_done, frames_expected)` is called every frame.
@@ -265,7 +412,7 @@ pub fn analyze(
     video: &Path,
     opts: &AnalyzeOptions,
     progress: &mut dyn FnMut(u64, Option<u64>),
-) -> Result<(Analysis, StageTimes), AnalyzeError> {
+) -> Result<(Analysis, Vec<CrossingCrop>, StageTimes), AnalyzeError> {
     let start = Instant::now();
     let file = VideoFile::open(video)?;
     let info = file.info().clone();
@@ -274,6 +421,7 @@ pub fn analyze(
         .filter(|_| info.fps > 0.0)
         .map(|d| (d * info.fps).round() as u64);
     let mut chain = GateAnalysis::new(opts)?;
+    let mut rate = opts.fps.map(RateGate::new);
 
     // Decode thread -> bounded channel (4 frames; the decoder blocks when full).
     let (tx, rx) = mpsc::sync_channel::<Result<Frame, IngestError>>(4);
@@ -292,19 +440,28 @@ pub fn analyze(
     let mut frames = 0u64;
     let mut failure = None;
     for item in rx.iter() {
-        match item
-            .map_err(AnalyzeError::from)
-            .and_then(|f| chain.process(&f))
-        {
-            Ok(()) => {
-                frames += 1;
-                progress(frames, expected);
-            }
+        let f = match item {
+            Ok(f) => f,
             Err(e) => {
-                failure = Some(e);
+                failure = Some(e.into());
                 break;
             }
+        };
+        frames += 1;
+        let keep = match &mut rate {
+            // the camera path gates on the decoder's timestamps; a frame without one is
+            // placed by its number
+            Some(g) => g.keep(
+                f.pts_ns
+                    .unwrap_or_else(|| (f.index as f64 * 1e9 / info.fps.max(1.0)) as u64),
+            ),
+            None => true,
+        };
+        if keep && let Err(e) = chain.process(&f, info.fps) {
+            failure = Some(e);
+            break;
         }
+        progress(frames, expected);
     }
     drop(rx);
     let _ = decoder.join();
@@ -313,7 +470,8 @@ pub fn analyze(
     }
     let mut times = chain.times.clone();
     times.wall = start.elapsed();
-    Ok((chain.finish(video, frames, info.fps), times))
+    let (analysis, crops) = chain.finish(video, frames, info.fps);
+    Ok((analysis, crops, times))
 }
 
 /// Decode up to `limit` frames of a file into memory (for the bench).
@@ -379,7 +537,7 @@ pub fn bench(
                 chain = GateAnalysis::with_detector(chain.detector, &o);
                 let t = Instant::now();
                 for f in frames {
-                    chain.process(f)?;
+                    chain.process(f, 10.0)?;
                 }
                 let whole = t.elapsed().as_secs_f64();
                 if whole < all_s {

@@ -20,10 +20,11 @@
 //! near a mask-checking gate line whose faces are looked at (bounded, see `rules::mask`); each
 //! line counts crossings (`line_crossing`, always) and judges entries (`curfew_entry`, `no_mask`);
 //! each zone judges stays (`intrusion`, `loitering`, `crowding`). Alerts (everything but
-//! `line_crossing` and camera health) pass one `Cooldown` shared by all cameras, keyed by camera,
-//! type, line or zone and person. Severities come from `[alerts.severity]`. Rules get time as
-//! arguments: monotonic seconds since the start (durations, cooldown) and the site's local time
-//! of day (curfew and zone windows), both read once per frame.
+//! `line_crossing` and camera health) pass the camera's `Cooldown`, keyed by type, line or zone
+//! and person. Severities come from `[alerts.severity]`. All of this is `rules::CameraChain`, the
+//! same chain `ronda analyze` runs on a file; the worker only feeds it detections, faces and the
+//! moment (the frame's own stream time, see `StreamClock`, and the site's wall clock) and turns
+//! its findings into events.
 
 mod apply;
 pub mod village;
@@ -43,14 +44,14 @@ use crate::ingest::camera::{Camera, CameraSpec, Doorbell, FrameSlot, Health, Hea
 use crate::ingest::ring::EncodedRing;
 use crate::motion::{MotionGate, MotionParams};
 use crate::rules::{
-    AlertKey, Cooldown, Counts, Crossing, LineCounter, LineRules, MaskParams, MaskWatch,
-    Severities, ZoneAlert, ZoneWatch,
+    CameraChain, Cooldown, Counts, Finding, LineCounter, MaskParams, MaskWatch, Moment, Severities,
+    ZoneWatch,
 };
 use crate::sinks::{
     ClipOptions, ClipOutcome, ClipRecorder, Outlet, RetentionOptions, RetentionTask,
 };
 use crate::store::Store;
-use crate::track::{Track, Tracker};
+use crate::track::Tracker;
 
 /// Figures of one camera, kept for logs, `ronda bench live` (and later /metrics).
 #[derive(Clone, Debug, Default)]
@@ -113,8 +114,9 @@ struct CamState {
     gate: bool,
     motion_gate: bool,
     slot: Arc<FrameSlot>,
-    tracker: Tracker,
-    rules: CamRules,
+    /// The camera's tracker and rules.
+    rules: CameraChain,
+    clock: StreamClock,
     motion: MotionGate,
     figures: CameraFigures,
     /// Since when the camera has been still (motion-gated cameras only).
@@ -124,74 +126,75 @@ struct CamState {
     person_score: f32,
 }
 
-/// The rules of one camera, fed with its tracks every analysed frame.
-struct CamRules {
-    lines: Vec<LineCounter>,
-    /// Since when each line's counts run (the last daily reset); same order as `lines`.
-    since: Vec<chrono::DateTime<chrono::Utc>>,
-    /// The alert rules of each line (same order as `lines`).
-    line_rules: Vec<LineRules>,
-    zones: Vec<ZoneWatch>,
-    /// Face bookkeeping, when a line of this camera checks masks (and faces are loaded).
-    masks: Option<MaskWatch>,
+/// The chain of camera `c` (its tracker, lines, zones, mask watch and alert rules), each line
+/// starting from its stored counts (`starts`, same order as the lines); the mask watch only if
+/// `faces` are loaded and a line checks masks.
+fn camera_chain(
+    c: &config::Camera,
+    settings: &Settings,
+    faces: bool,
+    starts: Vec<(Counts, chrono::DateTime<chrono::Utc>)>,
+) -> CameraChain {
+    let mut chain = CameraChain::new(
+        &c.id,
+        Tracker::new(settings.tracker.clone()),
+        Cooldown::new(settings.alerts.cooldown),
+    );
+    let mut mask_lines = Vec::new();
+    for (l, (counts, since)) in c.lines.iter().zip(starts) {
+        let rules = c.line_rules(l);
+        if rules.no_mask {
+            mask_lines.push(l.spec());
+        }
+        let counter = LineCounter::with_counts(l.spec(), settings.counting.clone(), counts);
+        chain.add_line(counter, rules, since);
+    }
+    chain.zones = c.zones.iter().map(|z| ZoneWatch::new(z.spec())).collect();
+    chain.masks = (faces && !mask_lines.is_empty())
+        .then(|| MaskWatch::new(mask_lines, MaskParams::default()));
+    chain
 }
 
-impl CamRules {
-    /// No lines, no zones (a placeholder while new rules are built).
-    fn empty() -> Self {
-        Self {
-            lines: Vec::new(),
-            since: Vec::new(),
-            line_rules: Vec::new(),
-            zones: Vec::new(),
-            masks: None,
-        }
-    }
+/// The chain of camera `c` with every line from zero (tests).
+#[cfg(test)]
+fn fresh_chain(c: &config::Camera, settings: &Settings, faces: bool) -> CameraChain {
+    let now = chrono::Utc::now();
+    camera_chain(
+        c,
+        settings,
+        faces,
+        vec![(Counts::default(), now); c.lines.len()],
+    )
+}
 
-    /// The rules of camera `c`; the mask watch only if `faces` are loaded and a line checks
-    /// masks.
-    #[cfg(test)]
-    fn new(c: &config::Camera, settings: &Settings, faces: bool) -> Self {
-        let now = chrono::Utc::now();
-        Self::with_starts(
-            c,
-            settings,
-            faces,
-            vec![(Counts::default(), now); c.lines.len()],
-        )
-    }
+/// Maps a camera's frame timestamps to the chain's clock: seconds that only go forward. A
+/// camera's timestamps restart when its pipeline is rebuilt (reconnect) and can be missing; then
+/// the clock continues from the frame's arrival instead, so no rule sees time jump back.
+#[derive(Debug, Default)]
+struct StreamClock {
+    /// The last frame's timestamp (ns) and the chain time given to it.
+    last: Option<(u64, f64)>,
+}
 
-    /// As `new`, each line starting from its stored counts (`starts`, same order as the lines).
-    fn with_starts(
-        c: &config::Camera,
-        settings: &Settings,
-        faces: bool,
-        starts: Vec<(Counts, chrono::DateTime<chrono::Utc>)>,
-    ) -> Self {
-        let line_rules: Vec<LineRules> = c.lines.iter().map(|l| c.line_rules(l)).collect();
-        let mask_lines: Vec<_> = c
-            .lines
-            .iter()
-            .zip(&line_rules)
-            .filter(|(_, r)| r.no_mask)
-            .map(|(l, _)| l.spec())
-            .collect();
-        let since = starts.iter().map(|s| s.1).collect();
-        Self {
-            lines: c
-                .lines
-                .iter()
-                .zip(starts)
-                .map(|(l, (counts, _))| {
-                    LineCounter::with_counts(l.spec(), settings.counting.clone(), counts)
-                })
-                .collect(),
-            since,
-            line_rules,
-            zones: c.zones.iter().map(|z| ZoneWatch::new(z.spec())).collect(),
-            masks: (faces && !mask_lines.is_empty())
-                .then(|| MaskWatch::new(mask_lines, MaskParams::default())),
-        }
+impl StreamClock {
+    /// Chain seconds for a frame with timestamp `pts_ns`, which arrived `arrived_s` seconds
+    /// after the pipeline started.
+    fn time(&mut self, pts_ns: Option<u64>, arrived_s: f64) -> f64 {
+        let t = match (self.last, pts_ns) {
+            (Some((prev_pts, prev_t)), Some(pts)) if pts > prev_pts => {
+                let step = (pts - prev_pts) as f64 / 1e9;
+                // a jump of more than a minute is a new stream, not a gap in this one
+                if step < 60.0 {
+                    prev_t + step
+                } else {
+                    arrived_s.max(prev_t)
+                }
+            }
+            (Some((_, prev_t)), _) => arrived_s.max(prev_t),
+            (None, _) => arrived_s,
+        };
+        self.last = pts_ns.map(|p| (p, t));
+        t
     }
 }
 
@@ -323,8 +326,8 @@ impl Live {
                 gate: c.role == CameraRole::Gate,
                 motion_gate: c.motion_gate && c.role != CameraRole::Gate,
                 slot: cam.slot.clone(),
-                tracker: Tracker::new(settings.tracker.clone()),
-                rules: CamRules::with_starts(c, settings, dopts.faces, starts),
+                rules: camera_chain(c, settings, dopts.faces, starts),
+                clock: StreamClock::default(),
                 motion: MotionGate::new(MotionParams::default()),
                 figures: CameraFigures::default(),
                 still_since: None,
@@ -368,7 +371,6 @@ impl Live {
                 figures.clone(),
                 site.clone(),
             );
-            let cooldown = Cooldown::new(settings.alerts.cooldown);
             let clock = Clock { start, site };
             let resets = DailyReset {
                 at: settings.site.counts_reset,
@@ -387,7 +389,7 @@ impl Live {
                 .name("inference".into())
                 .spawn(move || {
                     inference(
-                        detector, states, bell, stop, tx, figs, clock, cooldown, resets, changes,
+                        detector, states, bell, stop, tx, figs, clock, resets, changes,
                     )
                 })
                 .map_err(|e| AppError::Start(e.to_string()))?
@@ -755,40 +757,24 @@ fn health_events(
     }
 }
 
-/// The worker's clock: monotonic seconds since the start for durations and the cooldown, the
+/// The worker's clock: seconds since the start (a camera's stream time falls back on it), the
 /// wall clock in the site's time zone for event times and daily windows.
 struct Clock {
     start: Instant,
     site: EventSite,
 }
 
-/// One moment of the worker's clock, read once per analysed frame.
-#[derive(Clone, Copy, Debug)]
-struct Moment {
-    /// Monotonic seconds since the pipeline started.
-    now: f64,
-    utc: chrono::DateTime<chrono::Utc>,
-    /// The site's local time of day.
-    local: chrono::NaiveTime,
-}
-
 impl Clock {
-    fn read(&self) -> Moment {
+    /// The moment of frame `frame` whose chain time is `t`.
+    fn moment(&self, frame: u64, t: f64) -> Moment {
         let utc = chrono::Utc::now();
         Moment {
-            now: self.start.elapsed().as_secs_f64(),
+            frame,
+            t,
             utc,
             local: utc.with_timezone(&self.site.timezone).time(),
         }
     }
-}
-
-/// Buffers the worker reuses for every frame (no allocation in the steady state).
-#[derive(Default)]
-struct Scratch {
-    crossings: Vec<Crossing>,
-    zone_alerts: Vec<ZoneAlert>,
-    looks: Vec<(u64, BBox)>,
 }
 
 /// An event on its way to the writer, with the picture it was raised on (alerts only: the
@@ -860,16 +846,6 @@ impl Emit<'_> {
         // events are never dropped: wait for the writer
         self.tx.send(Raised { event: e, picture })
     }
-
-    /// Is this alert new, or the same incident again within the cooldown (counted, not sent)?
-    fn allow(&mut self, cooldown: &mut Cooldown, key: &AlertKey, now: f64) -> bool {
-        let ok = cooldown.allow(key, now);
-        if !ok {
-            self.figures.alerts_suppressed += 1;
-            tracing::debug!(camera = %key.camera, kind = ?key.kind, place = ?key.place, track = ?key.track_id, "alert within the cooldown");
-        }
-        ok
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -881,16 +857,10 @@ fn inference(
     tx: Events,
     figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
     clock: Clock,
-    mut cooldown: Cooldown,
     mut resets: DailyReset,
     (changes, mut rules): (Receiver<apply::RulesChange>, apply::RulesContext),
 ) {
     let mut next_area = 0usize;
-    let mut scratch = Scratch {
-        crossings: Vec::with_capacity(8),
-        zone_alerts: Vec::with_capacity(8),
-        looks: Vec::with_capacity(MaskParams::default().per_frame),
-    };
     let mut last_log = Instant::now();
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -951,22 +921,21 @@ fn inference(
                     cam.woke_at = None;
                 }
             }
-            let tracks = cam.tracker.update(&dets);
+            let arrived_s = arrived.saturating_duration_since(clock.start).as_secs_f64();
+            let at = clock.moment(frame.index, cam.clock.time(frame.pts_ns, arrived_s));
+            let tracks = cam.rules.track(&at, &dets);
             // anyone (even not yet confirmed) in view keeps the still camera's re-check short
             cam.motion.occupied = !tracks.is_empty();
-            let at = clock.read();
-            if let Some(masks) = &mut cam.rules.masks {
-                look_for_faces(
-                    &mut detector,
-                    masks,
-                    &frame.image,
-                    at.now,
-                    tracks,
-                    &mut scratch.looks,
-                    &mut cam.figures,
-                    &cam.id,
-                );
-            }
+            look_for_faces(
+                &mut detector,
+                &mut cam.rules,
+                &frame.image,
+                &at,
+                &mut cam.figures,
+            );
+            let suppressed = cam.rules.suppressed;
+            // copied out (usually empty: no allocation) so the camera's figures can be updated
+            let findings = cam.rules.judge(&at).to_vec();
             let mut emit = Emit {
                 tx: &tx,
                 picture: Some(&frame.image),
@@ -974,19 +943,13 @@ fn inference(
                 arrived,
                 size: (frame.width() as f32, frame.height() as f32),
             };
-            let judged = cam.rules.judge(
-                &cam.id,
-                frame.index,
-                tracks,
-                at,
-                &clock.site,
-                &mut cooldown,
-                &mut scratch,
-                &mut emit,
-            );
-            if !judged {
-                return;
+            for f in &findings {
+                let e = finding_event(f, &cam.id, &cam.rules.lines, &clock.site, at.utc);
+                if !emit.send(e) {
+                    return;
+                }
             }
+            cam.figures.alerts_suppressed += cam.rules.suppressed - suppressed;
             // under saturation this loop never runs dry: figures, resets and new rules are
             // handled in it
             publish_figures(&mut cams, &figures, &mut last_publish, &mut last_log);
@@ -1015,32 +978,28 @@ fn take_new_rules(
     }
 }
 
-/// Search the head regions of the people the mask watch picks in this frame and keep their
-/// verdicts. Failures are counted; only the first of a camera is logged above debug.
-#[allow(clippy::too_many_arguments)]
+/// Search the head regions of the people the chain's mask watch picks in this frame and hand
+/// back what was found. Failures are counted; only the first of a camera is logged above debug.
 fn look_for_faces(
     detector: &mut Detector,
-    masks: &mut MaskWatch,
+    chain: &mut CameraChain,
     image: &image::RgbImage,
-    now: f64,
-    tracks: &[Track],
-    looks: &mut Vec<(u64, BBox)>,
+    at: &Moment,
     figures: &mut CameraFigures,
-    camera: &str,
 ) {
-    masks.update(now, tracks, looks);
+    let looks = chain.faces_wanted(at).to_vec();
     if looks.is_empty() {
         return;
     }
     let t0 = Instant::now();
-    for &(id, bbox) in looks.iter() {
+    for &(id, bbox) in &looks {
         match detector.faces_of_person(image, &bbox) {
-            Ok(faces) => masks.record_faces(id, now, &faces),
+            Ok(faces) => chain.record_faces(id, at, &faces),
             Err(e) => {
                 if figures.face_errors == 0 {
-                    tracing::warn!(camera = %camera, "face search failed: {e} (further failures are counted, logged at debug)");
+                    tracing::warn!(camera = %chain.camera(), "face search failed: {e} (further failures are counted, logged at debug)");
                 } else {
-                    tracing::debug!(camera = %camera, "face search failed: {e}");
+                    tracing::debug!(camera = %chain.camera(), "face search failed: {e}");
                 }
                 figures.face_errors += 1;
             }
@@ -1050,94 +1009,51 @@ fn look_for_faces(
     figures.face_time += t0.elapsed();
 }
 
-impl CamRules {
-    /// Judge one frame's tracks: crossings, entries during the curfew or without a mask, zone
-    /// alerts; alerts pass the cooldown. `false` when the event writer is gone.
-    #[allow(clippy::too_many_arguments)]
-    fn judge(
-        &mut self,
-        camera: &str,
-        frame: u64,
-        tracks: &[Track],
-        at: Moment,
-        site: &EventSite,
-        cooldown: &mut Cooldown,
-        scratch: &mut Scratch,
-        emit: &mut Emit,
-    ) -> bool {
-        for (line, rules) in self.lines.iter_mut().zip(&self.line_rules) {
-            scratch.crossings.clear();
-            line.update(frame, tracks, &mut scratch.crossings);
-            let name = &line.spec().name;
-            let counts = line.counts().into();
-            for c in &scratch.crossings {
-                let crossing_event = |kind| {
-                    let mut e = site.event(camera, kind, at.utc);
-                    e.line = Some(name.clone());
-                    e.direction = Some(c.direction);
-                    e.track_id = Some(c.track_id);
-                    e.bbox = Some(c.bbox.to_array());
-                    e.score = Some(c.score);
-                    e.counts = Some(counts);
-                    e
-                };
-                if !emit.send(crossing_event(EventKind::LineCrossing)) {
-                    return false;
-                }
-                if rules.curfew_entry(c, at.local) {
-                    let key = AlertKey::new(camera, EventKind::CurfewEntry)
-                        .place(name)
-                        .track(c.track_id);
-                    if emit.allow(cooldown, &key, at.now)
-                        && !emit.send(crossing_event(EventKind::CurfewEntry))
-                    {
-                        return false;
-                    }
-                }
-                if rules.wants_mask(c) {
-                    let look = self
-                        .masks
-                        .as_ref()
-                        .and_then(|m| m.verdict(c.track_id, at.now));
-                    if rules.no_mask(c, look.map(|l| l.verdict)) {
-                        let key = AlertKey::new(camera, EventKind::NoMask)
-                            .place(name)
-                            .track(c.track_id);
-                        if emit.allow(cooldown, &key, at.now) {
-                            let mut e = crossing_event(EventKind::NoMask);
-                            e.mask = Some(MaskVerdict::NoMask);
-                            if !emit.send(e) {
-                                return false;
-                            }
-                        }
-                    }
-                }
+/// The event a finding of camera `camera` becomes.
+fn finding_event(
+    f: &Finding,
+    camera: &str,
+    lines: &[LineCounter],
+    site: &EventSite,
+    utc: chrono::DateTime<chrono::Utc>,
+) -> Event {
+    let mut e = site.event(camera, f.kind(), utc);
+    match f {
+        Finding::Crossing {
+            line,
+            crossing,
+            counts,
+            ..
+        }
+        | Finding::CurfewEntry {
+            line,
+            crossing,
+            counts,
+        }
+        | Finding::NoMask {
+            line,
+            crossing,
+            counts,
+            ..
+        } => {
+            e.line = Some(lines[*line].spec().name.clone());
+            e.direction = Some(crossing.direction);
+            e.track_id = Some(crossing.track_id);
+            e.bbox = Some(crossing.bbox.to_array());
+            e.score = Some(crossing.score);
+            e.counts = Some((*counts).into());
+            if let Finding::NoMask { .. } = f {
+                e.mask = Some(MaskVerdict::NoMask);
             }
         }
-        scratch.zone_alerts.clear();
-        for z in &mut self.zones {
-            z.update(at.now, at.local, tracks, &mut scratch.zone_alerts);
-        }
-        for a in &scratch.zone_alerts {
-            let kind = a.kind.event_kind();
-            let mut key = AlertKey::new(camera, kind).place(&a.zone);
-            if let Some(id) = a.track_id {
-                key = key.track(id);
-            }
-            if !emit.allow(cooldown, &key, at.now) {
-                continue;
-            }
-            let mut e = site.event(camera, kind, at.utc);
+        Finding::Zone(a) => {
             e.zone = Some(a.zone.clone());
             e.track_id = a.track_id;
             e.bbox = Some(a.bbox.to_array());
             e.score = Some(a.score);
-            if !emit.send(e) {
-                return false;
-            }
         }
-        true
     }
+    e
 }
 
 /// How often the worker copies its figures out for readers (bench, later /metrics).
@@ -1200,6 +1116,7 @@ mod tests {
     use crate::events::Severity;
     use crate::geometry::Point;
     use crate::rules::Direction;
+    use crate::track::Track;
     use chrono::NaiveTime;
     use std::path::Path;
 
@@ -1237,13 +1154,11 @@ url = "rtsp://127.0.0.1:1/cam02"
   polygon = [[0, 0], [600, 0], [600, 400], [0, 400]]
 "#;
 
-    /// One camera's rules fed by hand, as the worker feeds them, events collected.
+    /// One camera's chain fed by hand, as the worker feeds it, events collected.
     struct Harness {
         camera: String,
-        rules: CamRules,
+        rules: CameraChain,
         site: EventSite,
-        cooldown: Cooldown,
-        scratch: Scratch,
         figures: CameraFigures,
         tx: Events,
         rx: Receiver<Raised>,
@@ -1261,14 +1176,12 @@ url = "rtsp://127.0.0.1:1/cam02"
             };
             Self {
                 camera: camera.into(),
-                rules: CamRules::new(c, &settings, true),
+                rules: fresh_chain(c, &settings, true),
                 site: EventSite {
                     id: settings.site.id.clone(),
                     timezone: settings.site.timezone,
                     severities: settings.alerts.severities,
                 },
-                cooldown: Cooldown::new(settings.alerts.cooldown),
-                scratch: Scratch::default(),
                 figures: CameraFigures::default(),
                 tx,
                 rx,
@@ -1276,7 +1189,8 @@ url = "rtsp://127.0.0.1:1/cam02"
             }
         }
 
-        /// One analysed frame at `now`; every face looked at shows `face` (if any).
+        /// One analysed frame at `now` with these tracks (as the tracker gave them); every
+        /// face looked at shows `face` (if any).
         fn step(
             &mut self,
             now: f64,
@@ -1285,26 +1199,25 @@ url = "rtsp://127.0.0.1:1/cam02"
             face: Option<MaskVerdict>,
         ) -> Vec<Event> {
             self.frame += 1;
-            if let Some(m) = &mut self.rules.masks {
-                m.update(now, tracks, &mut self.scratch.looks);
-                for &(id, b) in &self.scratch.looks {
-                    let faces: Vec<Face> = face
-                        .map(|v| Face {
-                            bbox: BBox::new(b.x1, b.y1, b.x1 + 10.0, b.y1 + 10.0),
-                            score: 0.9,
-                            landmarks: [Point::default(); 5],
-                            mask: Some((v, 0.9)),
-                        })
-                        .into_iter()
-                        .collect();
-                    m.record_faces(id, now, &faces);
-                }
-            }
             let at = Moment {
-                now,
+                frame: self.frame,
+                t: now,
                 utc: chrono::Utc::now(),
                 local,
             };
+            self.rules.set_tracks(tracks);
+            for (id, b) in self.rules.faces_wanted(&at).to_vec() {
+                let faces: Vec<Face> = face
+                    .map(|v| Face {
+                        bbox: BBox::new(b.x1, b.y1, b.x1 + 10.0, b.y1 + 10.0),
+                        score: 0.9,
+                        landmarks: [Point::default(); 5],
+                        mask: Some((v, 0.9)),
+                    })
+                    .into_iter()
+                    .collect();
+                self.rules.record_faces(id, &at, &faces);
+            }
             let mut emit = Emit {
                 tx: &self.tx,
                 picture: None,
@@ -1312,16 +1225,10 @@ url = "rtsp://127.0.0.1:1/cam02"
                 arrived: Instant::now(),
                 size: (10_000.0, 10_000.0),
             };
-            assert!(self.rules.judge(
-                &self.camera,
-                self.frame,
-                tracks,
-                at,
-                &self.site,
-                &mut self.cooldown,
-                &mut self.scratch,
-                &mut emit,
-            ));
+            for f in self.rules.judge(&at).to_vec() {
+                let e = finding_event(&f, &self.camera, &self.rules.lines, &self.site, at.utc);
+                assert!(emit.send(e));
+            }
             self.rx.try_iter().map(|r| r.event).collect()
         }
     }
@@ -1398,7 +1305,7 @@ url = "rtsp://127.0.0.1:1/cam02"
             kinds(&walk(&mut h, 7, 3.2, (440.0, 160.0), night, no)),
             vec![LineCrossing]
         );
-        assert_eq!(h.figures.alerts_suppressed, 2);
+        assert_eq!(h.rules.suppressed, 2);
         // another person is another incident
         let ev = walk(&mut h, 8, 4.8, (440.0, 160.0), night, no);
         assert_eq!(kinds(&ev), vec![LineCrossing, CurfewEntry, NoMask]);
@@ -1451,9 +1358,9 @@ url = "rtsp://127.0.0.1:1/cam02"
     #[test]
     fn without_faces_loaded_there_is_no_mask_watch_and_no_no_mask() {
         let settings = Settings::parse(CONFIG, Path::new("test.toml")).unwrap();
-        let rules = CamRules::new(settings.camera("gate-1").unwrap(), &settings, false);
+        let rules = fresh_chain(settings.camera("gate-1").unwrap(), &settings, false);
         assert!(rules.masks.is_none());
-        let yard = CamRules::new(settings.camera("yard").unwrap(), &settings, true);
+        let yard = fresh_chain(settings.camera("yard").unwrap(), &settings, true);
         assert!(yard.masks.is_none(), "an area camera checks no masks");
         assert_eq!((yard.lines.len(), yard.zones.len()), (0, 3));
     }

@@ -35,6 +35,7 @@ pub mod geometry;
 pub mod ingest;
 pub mod motion;
 pub mod paths;
+pub mod report;
 pub mod rules;
 pub mod sinks;
 pub mod store;

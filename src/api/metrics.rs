@@ -5,6 +5,8 @@
 //! | `ronda_camera_online` | gauge (1 online, 0 otherwise) | `camera` |
 //! | `ronda_camera_delivered_fps` | gauge | `camera` |
 //! | `ronda_camera_analysed_fps` | gauge | `camera` |
+//! | `ronda_camera_frames_delivered_total` | counter: frames handed to the analysis | `camera` |
+//! | `ronda_camera_frames_analysed_total` | counter | `camera` |
 //! | `ronda_camera_frames_dropped_total` | counter | `camera` |
 //! | `ronda_camera_reconnects_total` | counter | `camera` |
 //! | `ronda_inference_ms` | gauge (mean per analysed frame; NaN before the first) | `camera` |
@@ -67,7 +69,7 @@ fn number(x: f64) -> String {
 pub(crate) fn render(f: &Figures) -> String {
     let mut out = String::new();
     type Value = fn(&CameraStatus) -> f64;
-    let per_camera: [(&str, &str, &str, Value); 8] = [
+    let per_camera: [(&str, &str, &str, Value); 10] = [
         (
             "ronda_camera_online",
             "gauge",
@@ -85,6 +87,18 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "frames per second analysed",
             |c| c.analysed_fps,
+        ),
+        (
+            "ronda_camera_frames_delivered_total",
+            "counter",
+            "frames handed to the analysis (after the analysis rate)",
+            |c| c.frames_delivered as f64,
+        ),
+        (
+            "ronda_camera_frames_analysed_total",
+            "counter",
+            "frames analysed (a motion-gated camera skips still ones)",
+            |c| c.frames_analysed as f64,
         ),
         (
             "ronda_camera_frames_dropped_total",
@@ -277,6 +291,8 @@ mod tests {
             since: None,
             delivered_fps: 12.5,
             analysed_fps: 5.0,
+            frames_delivered: 100,
+            frames_analysed: 90,
             frames_dropped: 3,
             reconnects: 1,
             inference_ms: None,

@@ -119,6 +119,10 @@ pub struct CameraStatus {
     pub delivered_fps: f64,
     /// Frames per second analysed (after the motion gate and the analysis rate).
     pub analysed_fps: f64,
+    /// Frames handed to the analysis since the start (after the analysis rate).
+    pub frames_delivered: u64,
+    /// Frames analysed since the start (delivered, not dropped, past the motion gate).
+    pub frames_analysed: u64,
     /// Frames dropped since the start (the analysis was busy: the newest frame is kept).
     pub frames_dropped: u64,
     /// Reconnects since the start.

@@ -10,11 +10,12 @@
 
 use std::sync::mpsc::SyncSender;
 
-use super::{CamRules, CamState};
+use super::{CamState, camera_chain};
 use crate::config::{self, Settings};
-use crate::rules::{Counts, MaskParams, MaskWatch, ZoneWatch};
+use crate::rules::{CameraChain, Cooldown, Counts, MaskParams, MaskWatch, ZoneWatch};
 use crate::sinks::SinkHandle;
 use crate::store::Store;
+use crate::track::Tracker;
 
 /// A request to the worker: apply `settings`, answer what changed.
 pub(crate) struct RulesChange {
@@ -99,8 +100,13 @@ impl RulesContext {
             };
             starts.push(start);
         }
-        let mut rules = CamRules::with_starts(conf, new, self.faces, starts.clone());
-        let mut old_rules = std::mem::replace(&mut cam.rules, CamRules::empty());
+        let mut rules = camera_chain(conf, new, self.faces, starts.clone());
+        let placeholder = CameraChain::new(
+            &cam.id,
+            Tracker::new(new.tracker.clone()),
+            Cooldown::new(new.alerts.cooldown),
+        );
+        let mut old_rules = std::mem::replace(&mut cam.rules, placeholder);
         // unchanged lines and zones keep their state (who is on which side, who stays how long)
         let mut old_lines: Vec<_> = old_rules.lines.drain(..).map(Some).collect();
         for (i, l) in conf.lines.iter().enumerate() {
@@ -189,6 +195,8 @@ impl RulesContext {
                 cam.id
             ));
         }
+        // the people being followed and the alerts already raised go on
+        rules.continue_from(old_rules);
         cam.rules = rules;
         let live = config::Camera {
             url: old.url.clone(),
@@ -232,7 +240,6 @@ mod tests {
     use crate::app::{CamState, CameraFigures};
     use crate::ingest::camera::FrameSlot;
     use crate::motion::{MotionGate, MotionParams};
-    use crate::track::Tracker;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -258,8 +265,8 @@ mod tests {
             gate: true,
             motion_gate: false,
             slot: Arc::new(FrameSlot::default()),
-            tracker: Tracker::new(s.tracker.clone()),
-            rules: CamRules::with_starts(c, s, false, counts),
+            rules: camera_chain(c, s, false, counts),
+            clock: Default::default(),
             motion: MotionGate::new(MotionParams::default()),
             figures: CameraFigures::default(),
             still_since: None,

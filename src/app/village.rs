@@ -157,9 +157,10 @@ impl Village for LiveVillage {
             .map(|c| {
                 let (health, since) = self.health.get(&c.id);
                 let f = figures.get(&c.id);
-                let (dropped, reconnects, decode_ms, waiting) =
-                    c.slot.as_ref().map_or((0, 0, None, 0), |s| {
+                let (delivered, dropped, reconnects, decode_ms, waiting) =
+                    c.slot.as_ref().map_or((0, 0, 0, None, 0), |s| {
                         (
+                            s.stats.frames_delivered.load(Ordering::Relaxed),
                             s.stats.frames_dropped.load(Ordering::Relaxed),
                             s.stats.reconnects.load(Ordering::Relaxed),
                             s.stats.decode_ms(),
@@ -183,6 +184,8 @@ impl Village for LiveVillage {
                     } else {
                         0.0
                     },
+                    frames_delivered: delivered,
+                    frames_analysed: f.map_or(0, |f| f.analysed),
                     frames_dropped: dropped,
                     reconnects,
                     inference_ms: f

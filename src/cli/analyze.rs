@@ -47,9 +47,59 @@ pub struct Args {
     /// frames, fp32 and int8, 1 and 2 threads.
     #[arg(long)]
     pub bench: bool,
+    /// Analyse at most N pictures a second, kept as a live camera with `analysis_fps = N`
+    /// keeps them (by their timestamps): reproduces a live run offline.
+    #[arg(long, value_name = "N", value_parser = parse_fps)]
+    pub fps: Option<f64>,
+    /// Write a counting report into DIR: a crop of each person at the moment their crossing
+    /// counted, a contact sheet of them all (sheet.jpg) and index.html to check the counts by eye.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Try another counting setting on this video, e.g. `--counting confirm_heights=0.3`
+    /// (the keys of `[counting]`, README "Counting"). Repeatable; applied after --config.
+    #[arg(long = "counting", value_name = "KEY=VALUE")]
+    pub counting: Vec<String>,
     /// Frames decoded into memory for --bench.
     #[arg(long, default_value_t = 300, value_name = "N")]
     pub bench_frames: usize,
+}
+
+/// `KEY=VALUE` of `[counting]` onto `c`.
+fn set_counting(c: &mut crate::rules::CountingParams, kv: &str) -> Result<(), String> {
+    let (key, value) = kv.split_once('=').ok_or_else(|| {
+        format!("--counting `{kv}`: write it KEY=VALUE, e.g. confirm_heights=0.3")
+    })?;
+    let v: f32 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("--counting `{kv}`: `{value}` is not a number of 0 or more"))?;
+    match key.trim() {
+        "dead_band" => c.dead_band = v,
+        "dead_band_px" => c.dead_band_px = v,
+        "confirm_heights" => c.confirm_heights = v,
+        "confirm_seconds" => c.confirm_seconds = v,
+        "min_track_hits" => c.min_track_hits = v as u32,
+        "min_track_seconds" => c.min_track_seconds = v,
+        "handover_seconds" => c.handover_seconds = v,
+        "handover_heights" => c.handover_heights = v,
+        other => {
+            return Err(format!(
+                "--counting: unknown key `{other}`; keys: dead_band, dead_band_px, confirm_heights, confirm_seconds, min_track_hits, min_track_seconds, handover_seconds, handover_heights"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_fps(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.1..=120.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a frame rate between 0.1 and 120 (e.g. 10, as a camera's analysis_fps)"
+        )),
+    }
 }
 
 /// Parse `NAME=x1,y1,x2,y2`.
@@ -99,6 +149,11 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
         })?;
         opts.tracker = settings.tracker.clone();
         opts.counting = settings.counting.clone();
+        // the camera's own rules, as live: curfew and mask alerts of its lines, its zones
+        opts.line_rules = cam.lines.iter().map(|l| cam.line_rules(l)).collect();
+        opts.zones = cam.zones.iter().map(|z| z.spec()).collect();
+        opts.cooldown = settings.alerts.cooldown;
+        opts.timezone = settings.site.timezone;
         opts.detector = detector_options_for_tracking(&opts.tracker);
         let d = settings.detector_options();
         opts.detector.runtime = d.runtime;
@@ -132,6 +187,11 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
             .min(4),
     };
     opts.mask = args.mask;
+    opts.fps = args.fps;
+    for kv in &args.counting {
+        set_counting(&mut opts.counting, kv).map_err(CliError::Usage)?;
+    }
+    opts.crops = args.report.is_some();
     Ok(opts)
 }
 
@@ -165,9 +225,18 @@ pub fn run(args: Args) -> CliResult {
             b.set_position(done);
         }
     };
-    let (result, times) = analyze::analyze(&video, &opts, &mut progress).map_err(runtime)?;
+    let (result, crops, times) = analyze::analyze(&video, &opts, &mut progress).map_err(runtime)?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if let Some(dir) = &args.report {
+        let written = crate::report::write(dir, &result, &crops)
+            .map_err(|e| CliError::Runtime(format!("counting report in {}: {e}", dir.display())))?;
+        eprintln!(
+            "counting report: {} ({} crossings)",
+            written.display(),
+            result.crossings.len()
+        );
     }
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -176,7 +245,7 @@ pub fn run(args: Args) -> CliResult {
     } else {
         let _ = writeln!(
             out,
-            "{}: {} frames at {:.2} fps ({:.1} s of video) analysed in {:.1} s ({:.1} frames/s)",
+            "{}: {} frames at {:.2} fps ({:.1} s of video), {} analysed, in {:.1} s ({:.1} frames/s)",
             result.video,
             result.frames,
             result.fps,
@@ -185,6 +254,7 @@ pub fn run(args: Args) -> CliResult {
             } else {
                 0.0
             },
+            result.analysed,
             times.wall.as_secs_f64(),
             result.frames as f64 / times.wall.as_secs_f64().max(1e-9)
         );

@@ -593,24 +593,40 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     }
 
     let t = r.table(root, "", "counting").unwrap_or(&empty);
-    r.known_keys(t, "counting", &["dead_band_px", "min_track_hits"]);
-    let d = CountingParams::default();
-    let counting = CountingParams {
-        dead_band_px: r.number(
-            t,
-            "counting",
+    r.known_keys(
+        t,
+        "counting",
+        &[
+            "dead_band",
             "dead_band_px",
-            d.dead_band_px as f64,
-            0.0..=200.0,
-        ) as f32,
-        min_track_hits: r.integer(
-            t,
-            "counting",
+            "confirm_heights",
+            "confirm_seconds",
             "min_track_hits",
-            d.min_track_hits as i64,
-            1..=100,
-        ) as u32,
-        ..d
+            "min_track_seconds",
+            "handover_seconds",
+            "handover_heights",
+        ],
+    );
+    let d = CountingParams::default();
+    let min_track_hits = r.integer(
+        t,
+        "counting",
+        "min_track_hits",
+        d.min_track_hits as i64,
+        1..=100,
+    ) as u32;
+    let mut num = |key: &str, default: f32, range: std::ops::RangeInclusive<f64>| {
+        r.number(t, "counting", key, default as f64, range) as f32
+    };
+    let counting = CountingParams {
+        dead_band: num("dead_band", d.dead_band, 0.0..=1.0),
+        dead_band_px: num("dead_band_px", d.dead_band_px, 0.0..=200.0),
+        confirm_heights: num("confirm_heights", d.confirm_heights, 0.0..=3.0),
+        confirm_seconds: num("confirm_seconds", d.confirm_seconds, 0.0..=30.0),
+        min_track_seconds: num("min_track_seconds", d.min_track_seconds, 0.0..=30.0),
+        handover_seconds: num("handover_seconds", d.handover_seconds, 0.0..=30.0),
+        handover_heights: num("handover_heights", d.handover_heights, 0.0..=5.0),
+        min_track_hits,
     };
 
     let alerts = read_alerts(r, root);

@@ -173,13 +173,13 @@ impl Doorbell {
 /// (GStreamer's `videorate` with fixed caps refuses a stream slower than the caps, or one that
 /// declares no frame rate, at negotiation: such a camera never came online.)
 #[derive(Debug)]
-struct RateGate {
+pub(crate) struct RateGate {
     interval_ns: u64,
     next_ns: Option<u64>,
 }
 
 impl RateGate {
-    fn new(fps: f64) -> Self {
+    pub(crate) fn new(fps: f64) -> Self {
         RateGate {
             interval_ns: (1e9 / fps.max(0.01)) as u64,
             next_ns: None,
@@ -187,7 +187,7 @@ impl RateGate {
     }
 
     /// Keep the picture at `t_ns` (its timestamp, or its arrival where it has none)?
-    fn keep(&mut self, t_ns: u64) -> bool {
+    pub(crate) fn keep(&mut self, t_ns: u64) -> bool {
         let tol = self.interval_ns / 4;
         if let Some(next) = self.next_ns {
             // far behind what is due: the stream restarted its clock (a new session)

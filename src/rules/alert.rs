@@ -263,6 +263,7 @@ mod tests {
             direction,
             track_id: 4,
             frame: 10,
+            time: 1.0,
             bbox: BBox::new(0.0, 0.0, 30.0, 80.0),
             score: 0.9,
         }

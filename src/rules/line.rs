@@ -1,23 +1,33 @@
 //! Counting people across a line, exactly as DESIGN.md "Lines, directions and counting" says.
 //!
-//! Per track the counter remembers the last side the reference point was *decisively* on (more
-//! than the dead band away from the line) and the point where that was seen. When a later point is
-//! decisively on the other side, the move between those two points is tested against the segment
-//! itself: a path that passes beside the segment's ends crosses the infinite line but not the
-//! gate, and does not count. Points inside the dead band never change the side, so jitter on the
-//! line adds nothing. Only points the tracker actually observed are used (a coasting prediction
-//! can wander across a line nobody crossed); the move across a gap joins the last observed point
-//! to the next one.
+//! The rule, in the order a person meets it:
 //!
-//! Guards against miscounts, each with a unit test below:
-//! - jitter: the dead band;
-//! - short-lived false tracks: a crossing counts only once the track has `min_track_hits` hits
-//!   (a crossing seen earlier waits, and counts when the track grows old enough, still across);
-//! - one crossing counted once: consecutive counts of one track alternate direction, so a track
-//!   can never count `in` twice without an `out` between (a person who crosses and comes back
-//!   counts once each way, which keeps occupancy right);
-//! - an id switch near the line: a new track born near where a recently lost track was last seen
-//!   takes over that track's side and last count, and the old id is retired.
+//! - **Sides with a dead band.** Each observed reference point (the feet by default) is on the
+//!   `in` side, the `out` side, or in the band around the line where it has no side. The band is
+//!   `dead_band` box heights wide on each side (never less than `dead_band_px`), so it scales with
+//!   the person: the same footage at 480x360 or 640x480 has the same band in body terms.
+//! - **Hysteresis.** A point on the other side only *proposes* a change of side. The change holds
+//!   once the person has been seen `confirm_heights` box heights beyond the line, or has stayed
+//!   beyond the band on the new side for `confirm_seconds` without coming back. A box that jitters
+//!   across the line while its owner stands on it comes back before either happens and never
+//!   counts; a walker passes `confirm_heights` within a fraction of a second. Time is the
+//!   stream's own (seconds from the frame timestamps), so 5 fps and 25 fps of the same scene
+//!   behave alike.
+//! - **The gate itself.** When the change holds, the step that crossed the line (the last point
+//!   on the old side to the first on the new) must meet the segment itself: a path that passes
+//!   beside the segment's ends crosses the infinite line but not the gate, and does not count.
+//! - **A person, not a flicker.** A crossing counts only for a track that has been followed for
+//!   `min_track_seconds` with at least `min_track_hits` detections; a crossing seen earlier waits
+//!   and counts once the track is old enough, still across. Only points the tracker actually
+//!   observed are used (a coasting prediction can wander across a line nobody crossed).
+//! - **One crossing counted once.** Consecutive counts of one person alternate direction: a
+//!   person who crosses and comes back counts once each way (occupancy stays right), never `in`
+//!   twice without an `out` between.
+//! - **Continuity at the line.** When the tracker loses a person (occlusion: two people crossing
+//!   together, one hidden behind the other) and a new track is born within a walking distance of
+//!   where the lost one was last seen, within `handover_seconds`, the new track takes over the
+//!   old one's side, its pending crossing and its last count, and the old id is retired: no
+//!   double count, no missed count.
 
 use std::collections::HashMap;
 
@@ -25,6 +35,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::geometry::{BBox, Point, Segment};
 use crate::track::Track;
+
+/// How fast the uncertainty of a lost person's position grows, in box heights per second: a
+/// person may change pace or turn while hidden (walking is about 0.8 heights a second).
+const DRIFT_HEIGHTS_PER_S: f32 = 0.5;
 
 /// Which way a person crossed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,28 +97,57 @@ impl LineSpec {
     }
 }
 
-/// Counting settings. The defaults hold for all the footage in the tests (no per-clip tuning).
+/// Counting settings. Distances are in heights of the person's box (so they hold at any
+/// resolution and distance from the camera), times in seconds of the stream (so they hold at any
+/// frame rate). The defaults come from how people walk and how detector boxes jitter, not from one
+/// clip; README "Counting" says what each one trades.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CountingParams {
-    /// Half-width in pixels of the band around the line where a point has no side.
+    /// Half-width of the band around the line where a point has no side, in box heights.
+    pub dead_band: f32,
+    /// The band is never narrower than this, in pixels (tiny far-away people).
     pub dead_band_px: f32,
-    /// Hits a track needs before its crossing counts.
+    /// A change of side holds once the person was seen this far beyond the line (box heights)...
+    pub confirm_heights: f32,
+    /// ...or stayed beyond the band on the new side this long (seconds).
+    pub confirm_seconds: f32,
+    /// Detections a track needs before its crossing counts.
     pub min_track_hits: u32,
-    /// How long (frames) a lost track's side can be handed to a new track born near it.
-    pub handover_frames: u32,
-    /// How near (in heights of the new person's box) the new track must be born.
+    /// How long a track must have been followed before its crossing counts (seconds).
+    pub min_track_seconds: f32,
+    /// How long a lost track's side can be handed to a new track born near it (seconds).
+    pub handover_seconds: f32,
+    /// How near (box heights, plus a walking distance for the time lost) the new track must be
+    /// born to take over.
     pub handover_heights: f32,
 }
 
 impl Default for CountingParams {
     fn default() -> Self {
         Self {
-            dead_band_px: 5.0,
-            min_track_hits: 5,
-            handover_frames: 15,
+            dead_band: 0.05,
+            dead_band_px: 2.0,
+            confirm_heights: 0.2,
+            confirm_seconds: 1.0,
+            min_track_hits: 3,
+            min_track_seconds: 0.4,
+            handover_seconds: 1.0,
             handover_heights: 0.5,
         }
+    }
+}
+
+/// When a frame was seen: its index (for reports) and its stream time in seconds (for rules).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tick {
+    pub frame: u64,
+    pub t: f64,
+}
+
+impl Tick {
+    pub fn new(frame: u64, t: f64) -> Self {
+        Self { frame, t }
     }
 }
 
@@ -133,27 +176,52 @@ impl Counts {
 pub struct Crossing {
     pub direction: Direction,
     pub track_id: u64,
-    /// The frame at which the person was first seen decisively across.
+    /// The frame at which the person was first seen across (beyond the band on the new side).
     pub frame: u64,
+    /// That frame's stream time (seconds).
+    pub time: f64,
     /// The tracked box at the moment the crossing counted.
     pub bbox: BBox,
     pub score: f32,
 }
 
+/// A proposed change of side, not yet held.
+#[derive(Clone, Copy, Debug)]
+struct Proposal {
+    /// The last point on the old side and the first on the new: the step that crossed the line.
+    from: Point,
+    to: Point,
+    /// When and in which frame the person was first seen on the new side.
+    since: f64,
+    frame: u64,
+    /// Furthest seen beyond the line on the new side, in box heights.
+    reach: f32,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct TrackSide {
-    /// -1 / +1: last side where the point was outside the dead band (0: none yet).
+    /// -1 / +1: the side the person is on (held, see the module doc); 0: none yet.
     side: i8,
     /// The last point seen decisively on `side`.
     side_point: Point,
+    proposal: Option<Proposal>,
     /// The last counted direction of this person (for alternation).
     last_counted: Option<Direction>,
-    /// A crossing seen before the track was old enough: (direction, frame, target side).
-    pending: Option<(Direction, u64, i8)>,
+    /// A crossing that held before the track was old enough: (direction, frame, time, side).
+    pending: Option<(Direction, u64, f64, i8)>,
+    /// When the counter first saw this person (a handed-over track keeps the old one's).
+    born: f64,
+    /// Detections seen by the counter (a handed-over track keeps the old one's).
+    hits: u32,
     last_point: Point,
-    last_seen: u64,
-    /// Frame of the last observed (not coasting) point.
-    last_observed: u64,
+    last_height: f32,
+    last_bbox: BBox,
+    last_score: f32,
+    /// Velocity of the reference point (pixels per second, smoothed over the observations).
+    velocity: (f32, f32),
+    /// Stream time of the last observed (not coasting) point.
+    last_observed: f64,
+    last_observed_frame: u64,
     /// Set when another track took this one over: it never counts again.
     retired: bool,
     /// Whether the tracker still reports this id (possibly coasting).
@@ -206,6 +274,7 @@ impl LineCounter {
         if spec.segment != self.spec.segment || spec.anchor != self.spec.anchor {
             for t in self.tracks.values_mut() {
                 t.side = 0;
+                t.proposal = None;
                 t.pending = None;
             }
         }
@@ -216,45 +285,71 @@ impl LineCounter {
         self.params = params;
     }
 
-    /// Feed the tracks of frame `frame` (as returned by the tracker); crossings counted in this
+    /// Feed the tracks of one frame (as returned by the tracker); crossings counted in this
     /// frame are appended to `out`.
-    pub fn update(&mut self, frame: u64, tracks: &[Track], out: &mut Vec<Crossing>) {
+    pub fn update(&mut self, at: Tick, tracks: &[Track], out: &mut Vec<Crossing>) {
         let seg = self.spec.segment;
-        let band = self.params.dead_band_px.max(0.0);
+        let p = self.params.clone();
         for t in self.tracks.values_mut() {
             t.alive = false;
         }
         for tr in tracks {
-            let p = self.spec.anchor.point(&tr.bbox);
+            let pt = self.spec.anchor.point(&tr.bbox);
+            let height = tr.bbox.height().max(1.0);
             if !self.tracks.contains_key(&tr.id) {
                 let mut fresh = TrackSide {
                     side: 0,
-                    side_point: p,
+                    side_point: pt,
+                    proposal: None,
                     last_counted: None,
                     pending: None,
-                    last_point: p,
-                    last_seen: frame,
-                    last_observed: frame,
+                    born: at.t,
+                    hits: 0,
+                    last_point: pt,
+                    last_height: height,
+                    last_bbox: tr.bbox,
+                    last_score: tr.score,
+                    velocity: (0.0, 0.0),
+                    last_observed: at.t,
+                    last_observed_frame: at.frame,
                     retired: false,
                     alive: true,
                 };
-                if let Some(prev) = self.handover_from(frame, p, tr.bbox.height()) {
+                if tr.misses == 0
+                    && let Some(prev) = self.handover_from(at, pt, height)
+                {
                     fresh.side = prev.side;
                     fresh.side_point = prev.side_point;
+                    fresh.proposal = prev.proposal;
                     fresh.last_counted = prev.last_counted;
                     fresh.pending = prev.pending;
+                    fresh.born = prev.born;
+                    fresh.hits = prev.hits;
                 }
                 self.tracks.insert(tr.id, fresh);
             }
             let st = self.tracks.get_mut(&tr.id).expect("inserted above");
             st.alive = true;
-            st.last_seen = frame;
-            if tr.misses > 0 || st.retired {
+            if tr.misses > 0 {
                 continue; // coasting: a prediction, not a sighting
             }
-            st.last_point = p;
-            st.last_observed = frame;
-            let d = seg.signed_distance(p);
+            // A retired track seen again was not lost after all: the tracker found the person
+            // it was following, so the track that took over is someone else. It carries on.
+            st.retired = false;
+            let dt = (at.t - st.last_observed) as f32;
+            if st.hits > 0 && dt > 0.0 {
+                let v = ((pt.x - st.last_point.x) / dt, (pt.y - st.last_point.y) / dt);
+                st.velocity = (0.5 * (st.velocity.0 + v.0), 0.5 * (st.velocity.1 + v.1));
+            }
+            st.hits += 1;
+            st.last_point = pt;
+            st.last_height = height;
+            st.last_bbox = tr.bbox;
+            st.last_score = tr.score;
+            st.last_observed = at.t;
+            st.last_observed_frame = at.frame;
+            let d = seg.signed_distance(pt);
+            let band = (p.dead_band * height).max(p.dead_band_px);
             let cur: i8 = if d > band {
                 1
             } else if d < -band {
@@ -262,40 +357,60 @@ impl LineCounter {
             } else {
                 0
             };
-            if cur == 0 {
-                continue;
-            }
-            if st.side != 0 && cur != st.side && seg.meets(st.side_point, p) {
-                let dir = if cur > 0 {
-                    Direction::In
+            if cur != 0 {
+                if st.side == 0 {
+                    // first side seen: where the person comes from, nothing to count
+                    st.side = cur;
+                    st.side_point = pt;
+                } else if cur == st.side {
+                    // back on the held side: whatever was proposed was jitter
+                    st.proposal = None;
+                    st.side_point = pt;
                 } else {
-                    Direction::Out
-                };
-                if st.last_counted != Some(dir) {
-                    st.pending = Some((dir, frame, cur));
-                } else {
-                    st.pending = None;
+                    let prop = st.proposal.get_or_insert(Proposal {
+                        from: st.side_point,
+                        to: pt,
+                        since: at.t,
+                        frame: at.frame,
+                        reach: 0.0,
+                    });
+                    prop.reach = prop.reach.max(d.abs() / height);
+                    if prop.reach >= p.confirm_heights
+                        || at.t - prop.since >= p.confirm_seconds as f64 - 1e-6
+                    {
+                        let prop = *prop;
+                        st.proposal = None;
+                        st.side = cur;
+                        st.side_point = pt;
+                        if seg.meets(prop.from, prop.to) {
+                            let dir = if cur > 0 {
+                                Direction::In
+                            } else {
+                                Direction::Out
+                            };
+                            st.pending = (st.last_counted != Some(dir))
+                                .then_some((dir, prop.frame, prop.since, cur));
+                        } else {
+                            // passed beside the segment: a crossing pending the other way is void
+                            st.pending = None;
+                        }
+                    }
                 }
-            } else if st.side != 0 && cur != st.side {
-                // crossed the infinite line beside the segment: a crossing pending the other
-                // way is void
-                st.pending = None;
             }
-            // the last decisive point, so that a path around the end of the segment is judged
-            // step by step, not by a chord across the gate
-            st.side = cur;
-            st.side_point = p;
-            if let Some((dir, at, target)) = st.pending
-                && tr.hits >= self.params.min_track_hits
+            let old_enough =
+                st.hits >= p.min_track_hits && at.t - st.born >= p.min_track_seconds as f64 - 1e-6;
+            if let Some((dir, frame, time, side)) = st.pending
+                && old_enough
             {
                 st.pending = None;
-                if target == cur && st.last_counted != Some(dir) {
+                if side == st.side && st.last_counted != Some(dir) {
                     st.last_counted = Some(dir);
                     self.counts.add(dir);
                     out.push(Crossing {
                         direction: dir,
                         track_id: tr.id,
-                        frame: at,
+                        frame,
+                        time,
                         bbox: tr.bbox,
                         score: tr.score,
                     });
@@ -303,25 +418,52 @@ impl LineCounter {
             }
         }
         // Forget tracks the tracker dropped, once they are too old to be handed over.
-        let keep = self.params.handover_frames as u64;
-        self.tracks
-            .retain(|_, t| t.alive || frame.saturating_sub(t.last_observed) <= keep);
+        let keep = p.handover_seconds as f64;
+        let counts = &mut self.counts;
+        self.tracks.retain(|&id, t| {
+            let stay = t.alive || at.t - t.last_observed <= keep;
+            if !stay {
+                settle(id, t, &seg, &p, counts, out);
+            }
+            stay
+        });
     }
 
-    /// The best recently lost (or coasting) track whose last sighting is near `p`; it is retired.
-    fn handover_from(&mut self, frame: u64, p: Point, height: f32) -> Option<TrackSide> {
-        let reach = self.params.handover_heights * height;
-        let window = self.params.handover_frames as u64;
+    /// The stream ended (end of a file): every person still followed is settled as if lost.
+    pub fn flush(&mut self, out: &mut Vec<Crossing>) {
+        let seg = self.spec.segment;
+        let p = self.params.clone();
+        let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(t) = self.tracks.remove(&id) {
+                settle(id, &t, &seg, &p, &mut self.counts, out);
+            }
+        }
+    }
+
+    /// The nearest recently lost (or coasting) track whose expected position (its last
+    /// sighting moved on at its pace) is near `pt`; it is retired.
+    fn handover_from(&mut self, at: Tick, pt: Point, height: f32) -> Option<TrackSide> {
+        let window = self.params.handover_seconds as f64;
         let mut best: Option<(f32, u64)> = None;
         for (&id, t) in &self.tracks {
-            // candidates: not seen this frame yet (lost or coasting), recently observed
-            if t.retired || t.last_observed == frame || frame - t.last_observed > window {
+            // candidates: not seen this frame (lost or coasting), recently observed
+            if t.retired || t.last_observed_frame == at.frame || at.t - t.last_observed > window {
                 continue;
             }
             if t.side == 0 && t.last_counted.is_none() {
                 continue;
             }
-            let dist = ((t.last_point.x - p.x).powi(2) + (t.last_point.y - p.y).powi(2)).sqrt();
+            // where the lost person would be now, at the pace they were walking
+            let h = 0.5 * (height + t.last_height);
+            let gap = (at.t - t.last_observed).max(0.0) as f32;
+            let (ex, ey) = (
+                t.last_point.x + t.velocity.0 * gap,
+                t.last_point.y + t.velocity.1 * gap,
+            );
+            let reach = h * (self.params.handover_heights + DRIFT_HEIGHTS_PER_S * gap);
+            let dist = ((ex - pt.x).powi(2) + (ey - pt.y).powi(2)).sqrt();
             if dist <= reach && best.is_none_or(|(bd, _)| dist < bd) {
                 best = Some((dist, id));
             }
@@ -331,6 +473,42 @@ impl LineCounter {
         t.retired = true;
         Some(*t)
     }
+}
+
+/// A person the counter stops following. One last seen past the line (a change of side
+/// proposed through the gate and never taken back) crossed as far as anyone can tell: someone who
+/// walks out of the picture, or behind a wall, right after the line still counts.
+fn settle(
+    id: u64,
+    t: &TrackSide,
+    seg: &Segment,
+    p: &CountingParams,
+    counts: &mut Counts,
+    out: &mut Vec<Crossing>,
+) {
+    let Some(prop) = t.proposal else { return };
+    if t.retired || t.side == 0 || !seg.meets(prop.from, prop.to) {
+        return;
+    }
+    let old_enough =
+        t.hits >= p.min_track_hits && t.last_observed - t.born >= p.min_track_seconds as f64 - 1e-6;
+    let dir = if t.side < 0 {
+        Direction::In
+    } else {
+        Direction::Out
+    };
+    if !old_enough || t.last_counted == Some(dir) {
+        return;
+    }
+    counts.add(dir);
+    out.push(Crossing {
+        direction: dir,
+        track_id: id,
+        frame: prop.frame,
+        time: prop.since,
+        bbox: t.last_bbox,
+        score: t.last_score,
+    });
 }
 
 #[cfg(test)]
@@ -344,6 +522,11 @@ mod tests {
             LineSpec::new("gate", Point::new(100.0, 0.0), Point::new(100.0, 200.0)),
             CountingParams::default(),
         )
+    }
+
+    /// Frame `k` of a 10 fps stream.
+    fn tk(frame: u64) -> Tick {
+        Tick::new(frame, frame as f64 * 0.1)
     }
 
     /// A track whose feet are at (x, y).
@@ -364,7 +547,7 @@ mod tests {
         let mut out = Vec::new();
         for (k, &(x, y)) in pts.iter().enumerate() {
             c.update(
-                first_frame + k as u64,
+                tk(first_frame + k as u64),
                 &[track(id, x, y, 3 + k as u32)],
                 &mut out,
             );
@@ -443,7 +626,7 @@ mod tests {
             (75.0, 100.0),
         ];
         for (k, &(x, y)) in path.iter().enumerate() {
-            c.update(k as u64, &[track(7, x, y, 1 + k as u32)], &mut out);
+            c.update(tk(k as u64), &[track(7, x, y, 1 + k as u32)], &mut out);
             if k < 4 {
                 assert!(out.is_empty(), "counted at hits {}", k + 1);
             }
@@ -460,10 +643,10 @@ mod tests {
         let mut c = gate();
         let mut out = Vec::new();
         for (k, x) in [110.0, 90.0, 80.0].into_iter().enumerate() {
-            c.update(k as u64, &[track(9, x, 100.0, 1 + k as u32)], &mut out);
+            c.update(tk(k as u64), &[track(9, x, 100.0, 1 + k as u32)], &mut out);
         }
         for k in 3..40 {
-            c.update(k, &[], &mut out);
+            c.update(tk(k), &[], &mut out);
         }
         assert!(out.is_empty());
     }
@@ -472,9 +655,9 @@ mod tests {
     fn an_id_switch_near_the_line_neither_adds_nor_loses_a_count() {
         let mut c = gate();
         let mut out = Vec::new();
-        // id 1 approaches from the right, crosses, is lost just past the line
-        for (k, &(x, y)) in xs(170.0, 92.0, 6.0, 100.0).iter().enumerate() {
-            c.update(k as u64, &[track(1, x, y, 3 + k as u32)], &mut out);
+        // id 1 approaches from the right, crosses, is lost a few steps past the line
+        for (k, &(x, y)) in xs(170.0, 80.0, 6.0, 100.0).iter().enumerate() {
+            c.update(tk(k as u64), &[track(1, x, y, 3 + k as u32)], &mut out);
         }
         assert_eq!(c.counts().in_, 1);
         // a new id 2 appears where 1 was, one step back on the right side (box jitter), and walks on
@@ -482,7 +665,7 @@ mod tests {
         let mut path = vec![(106.0, 100.0), (112.0, 100.0)];
         path.extend(xs(100.0, 20.0, 6.0, 100.0));
         for (k, &(x, y)) in path.iter().enumerate() {
-            c.update(f0 + k as u64, &[track(2, x, y, 3 + k as u32)], &mut out);
+            c.update(tk(f0 + k as u64), &[track(2, x, y, 3 + k as u32)], &mut out);
         }
         assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
 
@@ -490,10 +673,10 @@ mod tests {
         let mut c = gate();
         let mut out = Vec::new();
         for (k, &(x, y)) in xs(170.0, 102.0, 6.0, 100.0).iter().enumerate() {
-            c.update(k as u64, &[track(1, x, y, 3 + k as u32)], &mut out);
+            c.update(tk(k as u64), &[track(1, x, y, 3 + k as u32)], &mut out);
         }
         for (k, &(x, y)) in xs(98.0, 30.0, 6.0, 100.0).iter().enumerate() {
-            c.update(20 + k as u64, &[track(2, x, y, 3 + k as u32)], &mut out);
+            c.update(tk(20 + k as u64), &[track(2, x, y, 3 + k as u32)], &mut out);
         }
         assert_eq!(c.counts(), Counts { in_: 1, out: 0 });
     }
@@ -506,12 +689,12 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            c.update(k as u64, &[track(3, x, 100.0, 5 + k as u32)], &mut out);
+            c.update(tk(k as u64), &[track(3, x, 100.0, 5 + k as u32)], &mut out);
         }
         for k in 6..20 {
             let mut t = track(3, 120.0 - 10.0 * (k - 5) as f32, 100.0, 10);
             t.misses = (k - 5) as u32;
-            c.update(k, &[t], &mut out);
+            c.update(tk(k), &[t], &mut out);
         }
         assert!(out.is_empty());
     }
@@ -523,7 +706,11 @@ mod tests {
         // a person standing at x=60 (left of the line); the admin moves the line to x=20
         let mut out = Vec::new();
         for k in 0..10 {
-            c.update(100 + k, &[track(2, 60.0, 100.0, 10 + k as u32)], &mut out);
+            c.update(
+                tk(100 + k),
+                &[track(2, 60.0, 100.0, 10 + k as u32)],
+                &mut out,
+            );
         }
         c.set_spec(LineSpec::new(
             "gate",
@@ -531,7 +718,11 @@ mod tests {
             Point::new(20.0, 200.0),
         ));
         for k in 10..20 {
-            c.update(100 + k, &[track(2, 60.0, 100.0, 10 + k as u32)], &mut out);
+            c.update(
+                tk(100 + k),
+                &[track(2, 60.0, 100.0, 10 + k as u32)],
+                &mut out,
+            );
         }
         assert!(out.is_empty());
         assert_eq!(c.counts(), Counts { in_: 1, out: 0 });
@@ -547,6 +738,130 @@ mod tests {
         walk(&mut c, 1, &xs(160.0, 40.0, 6.0, 100.0), 0);
         assert_eq!(c.counts(), Counts { in_: 11, out: 4 });
         assert_eq!(c.counts().occupancy(), 7);
+    }
+
+    /// Feed a path at `fps` (hits grow from 3 so that age is the only gate), one track.
+    fn walk_at(c: &mut LineCounter, id: u64, pts: &[(f32, f32)], fps: f64) -> Vec<Crossing> {
+        let mut out = Vec::new();
+        for (k, &(x, y)) in pts.iter().enumerate() {
+            let at = Tick::new(k as u64, k as f64 / fps);
+            c.update(at, &[track(id, x, y, 3 + k as u32)], &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_box_jittering_beyond_the_band_while_its_owner_stands_on_the_line_adds_nothing() {
+        // the person walks in (counted once), comes back to stand with the feet on the line
+        // while the box's bottom jumps 10 px (more than the band) to either side for 0.2-0.6 s
+        // at a time
+        let mut c = gate();
+        let mut pts = xs(170.0, 60.0, 6.0, 100.0);
+        pts.extend(xs(60.0, 90.0, 6.0, 100.0));
+        for burst in 0..12 {
+            let len = 2 + burst % 5; // 2..6 frames at 10 fps
+            let x = if burst % 2 == 0 { 110.0 } else { 90.0 };
+            pts.extend(std::iter::repeat_n((x, 100.0), len));
+        }
+        let ev = walk_at(&mut c, 1, &pts, 10.0);
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{ev:?}");
+    }
+
+    #[test]
+    fn a_person_lingering_by_the_line_counts_each_real_crossing() {
+        // in, a few steps back out, in again: three real crossings, each well beyond the band
+        let mut c = gate();
+        let mut pts = xs(170.0, 60.0, 6.0, 100.0);
+        pts.extend(xs(60.0, 140.0, 6.0, 100.0));
+        pts.extend(xs(140.0, 50.0, 6.0, 100.0));
+        let ev = walk_at(&mut c, 1, &pts, 10.0);
+        let dirs: Vec<_> = ev.iter().map(|e| e.direction).collect();
+        assert_eq!(dirs, [Direction::In, Direction::Out, Direction::In]);
+    }
+
+    #[test]
+    fn a_slow_person_who_stops_just_past_the_line_counts_after_the_dwell() {
+        // crosses slowly and stops 8 px past the line (less than confirm_heights of an 80 px
+        // box): counts once the dwell on the new side has passed, not before
+        let mut c = gate();
+        let mut pts = xs(150.0, 92.0, 2.0, 100.0);
+        pts.extend(std::iter::repeat_n((92.0, 100.0), 30));
+        let mut out = Vec::new();
+        let mut counted_at = None;
+        for (k, &(x, y)) in pts.iter().enumerate() {
+            c.update(tk(k as u64), &[track(1, x, y, 3 + k as u32)], &mut out);
+            if counted_at.is_none() && !out.is_empty() {
+                counted_at = Some(k);
+            }
+        }
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 });
+        let first_across = pts.iter().position(|p| p.0 < 96.0).unwrap();
+        let waited = counted_at.unwrap() - first_across;
+        assert_eq!(
+            waited as f32,
+            CountingParams::default().confirm_seconds * 10.0
+        );
+    }
+
+    #[test]
+    fn the_same_walk_counts_the_same_at_any_frame_rate_and_scale() {
+        // a walker at 1.2 m/s (about 0.7 box heights per second), in then out, seen at 5, 10,
+        // 15 and 25 fps, with the picture at full size and scaled by 0.6 (line and box with it)
+        for fps in [5.0f64, 10.0, 15.0, 25.0] {
+            for scale in [1.0f32, 0.6] {
+                let g = LineSpec::new(
+                    "gate",
+                    Point::new(100.0 * scale, 0.0),
+                    Point::new(100.0 * scale, 200.0 * scale),
+                );
+                let mut c = LineCounter::new(g, CountingParams::default());
+                let speed = 0.7 * 80.0 * scale; // px per second
+                let mut pts = Vec::new();
+                let mut x = 200.0 * scale;
+                while x > 20.0 * scale {
+                    pts.push((x, 100.0 * scale));
+                    x -= speed / fps as f32;
+                }
+                while x < 200.0 * scale {
+                    pts.push((x, 100.0 * scale));
+                    x += speed / fps as f32;
+                }
+                let mut out = Vec::new();
+                for (k, &(x, y)) in pts.iter().enumerate() {
+                    let h = 80.0 * scale;
+                    let t = Track {
+                        bbox: BBox::new(x - 0.2 * h, y - h, x + 0.2 * h, y),
+                        ..track(1, x, y, 3 + k as u32)
+                    };
+                    c.update(Tick::new(k as u64, k as f64 / fps), &[t], &mut out);
+                }
+                assert_eq!(
+                    c.counts(),
+                    Counts { in_: 1, out: 1 },
+                    "fps {fps} scale {scale}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn two_people_crossing_together_count_twice_when_one_is_lost_behind_the_other() {
+        // A and B walk in side by side; B is hidden behind A for 0.6 s around the line and the
+        // tracker gives B a new id on the other side
+        let mut c = gate();
+        let mut out = Vec::new();
+        for k in 0..30u64 {
+            let x = 180.0 - 6.0 * k as f32;
+            let mut tracks = vec![track(1, x, 100.0, 3 + k as u32)];
+            let bx = x + 4.0;
+            if k < 11 {
+                tracks.push(track(2, bx, 140.0, 3 + k as u32));
+            } else if k >= 17 {
+                tracks.push(track(3, bx, 140.0, 1 + (k - 17) as u32));
+            }
+            c.update(tk(k), &tracks, &mut out);
+        }
+        assert_eq!(c.counts(), Counts { in_: 2, out: 0 }, "{out:?}");
     }
 
     fn path_strategy() -> impl Strategy<Value = Vec<(f32, f32)>> {

@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_judged_by_the_verdict_seen_on_the_way_in() {
-        use crate::rules::{CountingParams, Direction, LineCounter, LineRules};
+        use crate::rules::{CountingParams, Direction, LineCounter, LineRules, Tick};
         // a person walks right to left across the gate at 5 fps; the face is seen (without a
         // mask) on the way; the entry is a no_mask alert, an exit is not
         let mut w = watch();
@@ -514,7 +514,7 @@ mod tests {
                 w.record_faces(id, now, &[face(0.9, MaskVerdict::NoMask, 0.95)]);
             }
             crossings.clear();
-            counter.update(k as u64, &me, &mut crossings);
+            counter.update(Tick::new(k as u64, now), &me, &mut crossings);
             for c in &crossings {
                 assert_eq!(c.direction, Direction::In);
                 let v = w.verdict(c.track_id, now).map(|l| l.verdict);

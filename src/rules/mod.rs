@@ -3,11 +3,13 @@
 //! no mask at the gate, cooldown, severities). Pure logic: no I/O, no clock (time is passed in).
 
 pub mod alert;
+pub mod camera;
 pub mod line;
 pub mod mask;
 pub mod zone;
 
 pub use alert::{AlertKey, Cooldown, LineRules, Severities};
-pub use line::{Anchor, CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec};
+pub use camera::{CameraChain, Finding, Moment};
+pub use line::{Anchor, CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec, Tick};
 pub use mask::{Look, MaskParams, MaskWatch};
 pub use zone::{ZoneAlert, ZoneAlertKind, ZoneParams, ZoneSpec, ZoneWatch};

@@ -1,0 +1,289 @@
+//! Gate counts must not depend on how the footage reached the box. Each clip is re-encoded with
+//! GStreamer (a low bitrate, 480x360 with the lines scaled with the picture, 5 fps, 10 fps; made
+//! once into `.cache/variants/`) and analysed with the built binary at default settings:
+//! - TUD-Campus and TUD-Stadtmitte (../shared/data, with true counts): exact at native quality,
+//!   within 1 per direction of the truth for every variant;
+//! - vtest (setup's sample, no ground truth): every variant within 1 per direction of vtest's own
+//!   native counts.
+//!
+//! Also `analyze --fps` (the live rate gate offline) and `--report` (the counting report).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{ronda, sample, shared, stdout};
+use serde_json::Value;
+
+/// A re-encoding of a clip: its name, the GStreamer elements between the decoder and x264enc,
+/// the x264enc settings, and how much the picture is scaled (lines scale with it).
+struct Variant {
+    name: &'static str,
+    filter: &'static str,
+    encoder: &'static str,
+}
+
+const VARIANTS: [Variant; 4] = [
+    Variant {
+        name: "300k",
+        filter: "identity",
+        encoder: "bitrate=300",
+    },
+    Variant {
+        name: "480x360",
+        filter: "videoscale ! video/x-raw,width=480,height=360",
+        encoder: "",
+    },
+    Variant {
+        name: "5fps",
+        filter: "videorate drop-only=true ! video/x-raw,framerate=5/1",
+        encoder: "",
+    },
+    Variant {
+        name: "10fps",
+        filter: "videorate drop-only=true ! video/x-raw,framerate=10/1",
+        encoder: "",
+    },
+];
+
+/// The variant of `src` (made once, atomically, into .cache/variants).
+fn variant(src: &Path, v: &Variant) -> PathBuf {
+    let dir = ronda::paths::cache_dir().join("variants");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = src.file_stem().unwrap().to_string_lossy();
+    let out = dir.join(format!("{stem}-{}.mp4", v.name));
+    if out.exists() {
+        return out;
+    }
+    let tmp = dir.join(format!(".{stem}-{}.{}.mp4", v.name, std::process::id()));
+    let pipeline = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! {} ! x264enc {} ! h264parse ! mp4mux ! filesink location={}",
+        src.display(),
+        v.filter,
+        v.encoder,
+        tmp.display()
+    );
+    let st = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 runs (make setup installs gstreamer1.0-tools)");
+    assert!(st.success(), "making {}: {pipeline}", out.display());
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// How much a variant's picture is scaled from the native width (lines scale with it).
+fn scale_of(v: &Variant, native_width: f32) -> f32 {
+    if v.name == "480x360" {
+        480.0 / native_width
+    } else {
+        1.0
+    }
+}
+
+/// `ronda analyze VIDEO --line ... --json` with the lines scaled by `scale`.
+fn analyze(video: &Path, lines: &[(&str, [f32; 4])], scale: f32, extra: &[&str]) -> Value {
+    let mut cmd = ronda();
+    cmd.arg("analyze").arg(video).arg("--json").args(extra);
+    for (name, p) in lines {
+        let s: Vec<String> = p
+            .iter()
+            .map(|v| format!("{}", (v * scale).round()))
+            .collect();
+        cmd.args(["--line", &format!("{name}={}", s.join(","))]);
+    }
+    let out = cmd.output().expect("ronda runs");
+    assert!(
+        out.status.success(),
+        "ronda analyze {}: {}",
+        video.display(),
+        common::stderr(&out)
+    );
+    serde_json::from_str(&stdout(&out)).expect("one JSON object")
+}
+
+fn counts(v: &Value, line: &str) -> (i64, i64) {
+    (
+        v["lines"][line]["in"].as_i64().unwrap(),
+        v["lines"][line]["out"].as_i64().unwrap(),
+    )
+}
+
+struct Clip {
+    name: &'static str,
+    video: PathBuf,
+    width: f32,
+    lines: Vec<(&'static str, [f32; 4])>,
+    /// (in, out) per line, when the truth is known.
+    truth: Option<Vec<(i64, i64)>>,
+}
+
+fn tud() -> Option<Vec<Clip>> {
+    let campus = shared("TUD-Campus/TUD-Campus_25fps.mp4", "counting")?;
+    let stadt = shared("TUD-Stadtmitte/TUD-Stadtmitte_25fps.mp4", "counting")?;
+    Some(vec![
+        Clip {
+            name: "TUD-Campus",
+            video: campus,
+            width: 640.0,
+            lines: vec![
+                ("a", [360.0, 300.0, 360.0, 480.0]),
+                ("b", [480.0, 300.0, 480.0, 480.0]),
+            ],
+            truth: Some(vec![(0, 5), (0, 3)]),
+        },
+        Clip {
+            name: "TUD-Stadtmitte",
+            video: stadt,
+            width: 640.0,
+            lines: vec![
+                ("a", [440.0, 200.0, 440.0, 380.0]),
+                ("b", [560.0, 200.0, 560.0, 380.0]),
+            ],
+            truth: Some(vec![(3, 2), (3, 3)]),
+        },
+    ])
+}
+
+/// Every variant of `clip` against `reference(line index)`; returns the worst difference per
+/// direction and prints the table.
+fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)]) -> i64 {
+    let mut worst = 0;
+    for v in &VARIANTS {
+        let file = variant(&clip.video, v);
+        let r = analyze(&file, &clip.lines, scale_of(v, clip.width), &[]);
+        for (k, (line, _)) in clip.lines.iter().enumerate() {
+            let (i, o) = counts(&r, line);
+            let (ri, ro) = reference[k];
+            println!(
+                "{:<15} {:<8} line {line}: in {i} out {o} (reference {ri} / {ro})",
+                clip.name, v.name
+            );
+            worst = worst.max((i - ri).abs()).max((o - ro).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn tud_counts_are_exact_at_native_quality_and_within_one_for_every_variant() {
+    let Some(clips) = tud() else { return };
+    let mut native_off = Vec::new();
+    let mut worst = 0;
+    for clip in &clips {
+        let truth = clip.truth.as_ref().unwrap();
+        let r = analyze(&clip.video, &clip.lines, 1.0, &[]);
+        for (k, (line, _)) in clip.lines.iter().enumerate() {
+            let got = counts(&r, line);
+            println!(
+                "{:<15} native   line {line}: in {} out {} (true {} / {})",
+                clip.name, got.0, got.1, truth[k].0, truth[k].1
+            );
+            if got != truth[k] {
+                native_off.push(format!("{} {line}: {got:?} vs {:?}", clip.name, truth[k]));
+            }
+        }
+        worst = worst.max(worst_over_variants(clip, truth));
+    }
+    assert!(
+        native_off.is_empty(),
+        "native counts differ from the truth: {native_off:?}"
+    );
+    assert!(
+        worst <= 1,
+        "a re-encoded variant is {worst} off the truth in one direction (see the table above)"
+    );
+}
+
+#[test]
+fn vtest_counts_hold_within_one_of_native_for_every_variant() {
+    let clip = Clip {
+        name: "vtest",
+        video: sample("vtest.mp4"),
+        width: 768.0,
+        // across the pavement in the middle of the picture, where people walk both ways
+        lines: vec![("mid", [384.0, 150.0, 384.0, 576.0])],
+        truth: None,
+    };
+    let r = analyze(&clip.video, &clip.lines, 1.0, &[]);
+    let native: Vec<(i64, i64)> = clip.lines.iter().map(|(l, _)| counts(&r, l)).collect();
+    println!("vtest native: {native:?}");
+    assert!(native[0].0 >= 5 && native[0].1 >= 5, "implausible: {r}");
+    let worst = worst_over_variants(&clip, &native);
+    assert!(
+        worst <= 1,
+        "a re-encoded variant of vtest is {worst} off its native counts (see above)"
+    );
+}
+
+#[test]
+fn analyze_fps_keeps_the_pictures_a_live_camera_at_that_rate_would() {
+    let v = sample("vtest.mp4");
+    let line = [("mid", [384.0, 150.0, 384.0, 576.0])];
+    let all = analyze(&v, &line, 1.0, &[]);
+    let half = analyze(&v, &line, 1.0, &["--fps", "5"]);
+    // 795 pictures at 10 fps: every other one at 5 fps
+    assert_eq!(all["frames"], 795);
+    assert_eq!(all["analysed"], 795);
+    assert_eq!(half["frames"], 795);
+    let n = half["analysed"].as_u64().unwrap();
+    assert!((396..=399).contains(&n), "analysed {n} of 795 at 5 fps");
+    // a rate above the video's keeps everything
+    let fast = analyze(&v, &line, 1.0, &["--fps", "25"]);
+    assert_eq!(fast["analysed"], 795);
+    assert_eq!(fast["lines"], all["lines"]);
+    // every crossing at 5 fps is on a kept (even) picture
+    for c in half["crossings"].as_array().unwrap() {
+        assert_eq!(c["frame"].as_u64().unwrap() % 2, 0, "{c}");
+    }
+    let (hi, ho) = counts(&half, "mid");
+    let (ai, ao) = counts(&all, "mid");
+    println!("vtest mid: all frames {ai}/{ao}, --fps 5: {hi}/{ho}");
+    assert!((hi - ai).abs() <= 1 && (ho - ao).abs() <= 1);
+    // a rate that is not one is refused with the reason
+    let out = ronda()
+        .args(["analyze", "vtest.mp4", "--fps", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("frame rate"));
+}
+
+#[test]
+fn the_counting_report_shows_each_crossing_and_a_contact_sheet() {
+    let v = sample("vtest.mp4");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report");
+    let r = analyze(
+        &v,
+        &[("mid", [384.0, 150.0, 384.0, 576.0])],
+        1.0,
+        &["--report", report.to_str().unwrap()],
+    );
+    let n = r["crossings"].as_array().unwrap().len();
+    assert!(n >= 5, "{r}");
+    for k in 1..=n {
+        let crop = report.join(format!("crossing-{k:03}.jpg"));
+        let img = image::open(&crop).unwrap_or_else(|e| panic!("{}: {e}", crop.display()));
+        assert!(
+            img.height() >= 20,
+            "{} is {}x{}",
+            crop.display(),
+            img.width(),
+            img.height()
+        );
+    }
+    assert!(!report.join(format!("crossing-{:03}.jpg", n + 1)).exists());
+    let sheet = image::open(report.join("sheet.jpg")).unwrap();
+    // rows of 8 cells, each 108 wide and 168 high with its frame
+    assert_eq!(sheet.width(), 108 * (n.min(8) as u32));
+    assert_eq!(sheet.height(), 168 * n.div_ceil(8) as u32);
+    let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert_eq!(page.matches("<img src=\"crossing-").count(), n);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("analysis.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["lines"], r["lines"]);
+}
