@@ -234,6 +234,10 @@ pub struct LineCounter {
     params: CountingParams,
     counts: Counts,
     tracks: HashMap<u64, TrackSide>,
+    /// The last frame's time and the typical time between frames (smoothed), for the
+    /// tolerance of the time thresholds.
+    last_t: Option<f64>,
+    frame_interval: f64,
 }
 
 impl LineCounter {
@@ -248,7 +252,17 @@ impl LineCounter {
             params,
             counts,
             tracks: HashMap::with_capacity(64),
+            last_t: None,
+            frame_interval: 0.0,
         }
+    }
+
+    /// How near a time threshold counts as reached: a third of a frame interval. A live
+    /// camera's timestamps jitter by a few milliseconds; without this a dwell of exactly five
+    /// frames at 5 fps would be 0.999 s live and 1.000 s in the recording, and the two would
+    /// judge the same person differently.
+    fn tolerance(&self) -> f64 {
+        self.frame_interval / 3.0 + 1e-6
     }
 
     pub fn spec(&self) -> &LineSpec {
@@ -288,6 +302,19 @@ impl LineCounter {
     /// Feed the tracks of one frame (as returned by the tracker); crossings counted in this
     /// frame are appended to `out`.
     pub fn update(&mut self, at: Tick, tracks: &[Track], out: &mut Vec<Crossing>) {
+        if let Some(prev) = self.last_t {
+            let dt = at.t - prev;
+            // a gap of seconds (a camera's stall, a still camera skipped) is not the pace
+            if dt > 0.0 && dt < 2.0 {
+                self.frame_interval = if self.frame_interval == 0.0 {
+                    dt
+                } else {
+                    0.9 * self.frame_interval + 0.1 * dt
+                };
+            }
+        }
+        self.last_t = Some(at.t);
+        let tol = self.tolerance();
         let seg = self.spec.segment;
         let p = self.params.clone();
         for t in self.tracks.values_mut() {
@@ -376,7 +403,7 @@ impl LineCounter {
                     });
                     prop.reach = prop.reach.max(d.abs() / height);
                     if prop.reach >= p.confirm_heights
-                        || at.t - prop.since >= p.confirm_seconds as f64 - 1e-6
+                        || at.t - prop.since >= p.confirm_seconds as f64 - tol
                     {
                         let prop = *prop;
                         st.proposal = None;
@@ -398,7 +425,7 @@ impl LineCounter {
                 }
             }
             let old_enough =
-                st.hits >= p.min_track_hits && at.t - st.born >= p.min_track_seconds as f64 - 1e-6;
+                st.hits >= p.min_track_hits && at.t - st.born >= p.min_track_seconds as f64 - tol;
             if let Some((dir, frame, time, side)) = st.pending
                 && old_enough
             {
@@ -421,9 +448,9 @@ impl LineCounter {
         let keep = p.handover_seconds as f64;
         let counts = &mut self.counts;
         self.tracks.retain(|&id, t| {
-            let stay = t.alive || at.t - t.last_observed <= keep;
+            let stay = t.alive || at.t - t.last_observed <= keep + tol;
             if !stay {
-                settle(id, t, &seg, &p, counts, out);
+                settle(id, t, tol, &seg, &p, counts, out);
             }
             stay
         });
@@ -431,13 +458,14 @@ impl LineCounter {
 
     /// The stream ended (end of a file): every person still followed is settled as if lost.
     pub fn flush(&mut self, out: &mut Vec<Crossing>) {
+        let tol = self.tolerance();
         let seg = self.spec.segment;
         let p = self.params.clone();
         let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
             if let Some(t) = self.tracks.remove(&id) {
-                settle(id, &t, &seg, &p, &mut self.counts, out);
+                settle(id, &t, tol, &seg, &p, &mut self.counts, out);
             }
         }
     }
@@ -445,7 +473,7 @@ impl LineCounter {
     /// The nearest recently lost (or coasting) track whose expected position (its last
     /// sighting moved on at its pace) is near `pt`; it is retired.
     fn handover_from(&mut self, at: Tick, pt: Point, height: f32) -> Option<TrackSide> {
-        let window = self.params.handover_seconds as f64;
+        let window = self.params.handover_seconds as f64 + self.tolerance();
         let mut best: Option<(f32, u64)> = None;
         for (&id, t) in &self.tracks {
             // candidates: not seen this frame (lost or coasting), recently observed
@@ -481,6 +509,7 @@ impl LineCounter {
 fn settle(
     id: u64,
     t: &TrackSide,
+    tol: f64,
     seg: &Segment,
     p: &CountingParams,
     counts: &mut Counts,
@@ -491,7 +520,7 @@ fn settle(
         return;
     }
     let old_enough =
-        t.hits >= p.min_track_hits && t.last_observed - t.born >= p.min_track_seconds as f64 - 1e-6;
+        t.hits >= p.min_track_hits && t.last_observed - t.born >= p.min_track_seconds as f64 - tol;
     let dir = if t.side < 0 {
         Direction::In
     } else {
