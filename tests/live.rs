@@ -252,6 +252,20 @@ fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// (line, direction, track id) of a crossing, in an event or in `analyze`'s list.
+fn line_direction_track(c: &Value) -> (String, String, u64) {
+    (
+        c["line"].as_str().unwrap().to_string(),
+        c["direction"].as_str().unwrap().to_string(),
+        c["track_id"].as_u64().unwrap(),
+    )
+}
+
+/// The crossing an event is, if it is one.
+fn crossing_of(e: &Value) -> Option<(String, String, u64)> {
+    (e["type"] == "line_crossing").then(|| line_direction_track(e))
+}
+
 #[test]
 fn live_gate_counts_equal_analyze_on_the_same_stream() {
     let _serial = one_at_a_time();
@@ -346,14 +360,8 @@ fn live_gate_counts_equal_analyze_on_the_same_stream() {
     let (mut delivered, mut analysed, mut dropped, mut reconnects) = (0.0, 0.0, 0.0, 0.0);
     let mut last_poll = Instant::now() - Duration::from_secs(1);
     loop {
-        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100))
-            && e["type"] == "line_crossing"
-        {
-            live.push((
-                e["line"].as_str().unwrap().to_string(),
-                e["direction"].as_str().unwrap().to_string(),
-                e["track_id"].as_u64().unwrap(),
-            ));
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+            live.extend(crossing_of(&e));
         }
         if last_poll.elapsed() >= Duration::from_millis(500) {
             last_poll = Instant::now();
@@ -372,13 +380,7 @@ fn live_gate_counts_equal_analyze_on_the_same_stream() {
     // the events of the last analysed frames may still be on their way: take what comes
     // until the stream is quiet (the gap has no crossings)
     while let Ok(e) = rx.recv_timeout(Duration::from_secs(2)) {
-        if e["type"] == "line_crossing" {
-            live.push((
-                e["line"].as_str().unwrap().to_string(),
-                e["direction"].as_str().unwrap().to_string(),
-                e["track_id"].as_u64().unwrap(),
-            ));
-        }
+        live.extend(crossing_of(&e));
     }
     drop(run);
     drop(sim);
@@ -389,13 +391,7 @@ fn live_gate_counts_equal_analyze_on_the_same_stream() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            (
-                c["line"].as_str().unwrap().to_string(),
-                c["direction"].as_str().unwrap().to_string(),
-                c["track_id"].as_u64().unwrap(),
-            )
-        })
+        .map(line_direction_track)
         .collect();
     offline_list.sort();
     live.sort();

@@ -24,10 +24,17 @@
 //!   person who crosses and comes back counts once each way (occupancy stays right), never `in`
 //!   twice without an `out` between.
 //! - **Continuity at the line.** When the tracker loses a person (occlusion: two people crossing
-//!   together, one hidden behind the other) and a new track is born within a walking distance of
-//!   where the lost one was last seen, within `handover_seconds`, the new track takes over the
-//!   old one's side, its pending crossing and its last count, and the old id is retired: no
-//!   double count, no missed count.
+//!   together, one hidden behind the other) and a new track is born near where the lost one would
+//!   be by now at the pace they were walking (`handover_heights`, growing with the time lost),
+//!   within `handover_seconds`, the new track takes over the old one's side, its proposed and
+//!   pending crossing and its last count, and the old id is retired: no double count, no missed
+//!   count. If the tracker finds the old id again, it was someone else: both carry on.
+//! - **Last seen past the line.** A person the counter stops following (the tracker dropped
+//!   them, or the file ended) whose change of side was proposed through the gate and never taken
+//!   back counts then: someone who walks out of the picture right after the line still counts.
+//!
+//! Time thresholds count as reached within a third of a frame interval, so a live camera's
+//! slightly jittering timestamps and a recording's exact ones judge the same pictures alike.
 
 use std::collections::HashMap;
 
