@@ -130,6 +130,9 @@ pub struct Analysis {
     pub fps: f64,
     /// Frames the chain saw (fewer than `frames` with `--fps` below the video's rate).
     pub analysed: u64,
+    /// Frames the container's declared duration promises, when it declares one.
+    #[serde(skip)]
+    pub expected_frames: Option<u64>,
     pub lines: BTreeMap<String, Counts>,
     pub crossings: Vec<CrossingRecord>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -371,6 +374,7 @@ impl GateAnalysis {
             frames,
             fps,
             analysed: self.analysed,
+            expected_frames: None,
             lines: self
                 .chain
                 .lines
@@ -470,7 +474,8 @@ pub fn analyze(
     }
     let mut times = chain.times.clone();
     times.wall = start.elapsed();
-    let (analysis, crops) = chain.finish(video, frames, info.fps);
+    let (mut analysis, crops) = chain.finish(video, frames, info.fps);
+    analysis.expected_frames = expected;
     Ok((analysis, crops, times))
 }
 

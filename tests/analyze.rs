@@ -122,7 +122,7 @@ fn a_bare_sample_name_is_found_and_the_table_is_readable() {
 }
 
 #[test]
-fn a_corrupt_or_missing_video_is_named_and_exit_is_1() {
+fn a_corrupt_or_missing_video_is_named_with_exit_1_or_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.mp4");
     std::fs::write(
@@ -130,13 +130,14 @@ fn a_corrupt_or_missing_video_is_named_and_exit_is_1() {
         b"this is not a video at all, just some bytes".repeat(100),
     )
     .unwrap();
-    for path in [bad.clone(), dir.path().join("nothing-here.mp4")] {
+    // unreadable: a runtime failure (1); not there: a bad argument (2)
+    for (path, code) in [(bad.clone(), 1), (dir.path().join("nothing-here.mp4"), 2)] {
         let out = ronda()
             .args(["analyze", path.to_str().unwrap(), "--line", "a=1,1,5,5"])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(out.status.code(), Some(code), "{err}");
         assert!(err.contains(path.to_str().unwrap()), "{err}");
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -224,5 +225,33 @@ fn mask_verdicts_are_attached_to_crossings() {
     assert!(with_face >= 1);
     for c in crossings.iter().filter(|c| c.get("mask").is_some()) {
         assert_eq!(c["mask"], "no_mask", "{c}");
+    }
+}
+
+#[test]
+fn a_truncated_video_is_analysed_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(sample("vtest.mp4")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    // the header (moov at the start of setup's transcode, or at the end: then nothing is
+    // readable at all and that is an error) and the first fifth of the data
+    std::fs::write(&cut, &whole[..whole.len() / 5]).unwrap();
+    let out = ronda()
+        .args(["analyze", cut.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let n = v["frames"].as_u64().unwrap();
+            assert!(n < 795, "{v}");
+            assert!(
+                err.contains("truncated") && err.contains("cut.mp4"),
+                "{err}"
+            );
+        }
+        Some(1) => assert!(err.contains("cut.mp4"), "{err}"),
+        other => panic!("exit {other:?}: {err}"),
     }
 }

@@ -202,6 +202,13 @@ fn runtime(e: AnalyzeError) -> CliError {
 pub fn run(args: Args) -> CliResult {
     let opts = options(&args)?;
     let video = analyze::resolve_video(&args.video);
+    // a file that is not there is a bad argument (exit 2); one that cannot be read, a failure
+    if !video.is_file() {
+        return Err(CliError::Usage(format!(
+            "{}: no such file (give the path of a video file, or a sample name such as vtest.avi)",
+            video.display()
+        )));
+    }
     if args.bench {
         return bench(&args, &video, &opts);
     }
@@ -228,6 +235,16 @@ pub fn run(args: Args) -> CliResult {
     let (result, crops, times) = analyze::analyze(&video, &opts, &mut progress).map_err(runtime)?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    // a container that promises more than it holds was cut short (a copy interrupted, a full
+    // disk): the counts cover only what was read, and the user must know
+    if let Some(expected) = result.expected_frames
+        && result.frames * 10 < expected * 9
+    {
+        eprintln!(
+            "warning: {} ends after {} of the {} frames its header announces: the file looks truncated; the counts cover only the frames read",
+            result.video, result.frames, expected
+        );
     }
     if let Some(dir) = &args.report {
         let written = crate::report::write(dir, &result, &crops)
