@@ -32,6 +32,7 @@ use crate::rules::alert::{
     EVENT_KINDS, SEVERITY_NAMES, kind_name, parse_kind, parse_severity, severity_name,
 };
 use crate::rules::{Anchor, CountingParams, LineRules, LineSpec, Severities, ZoneSpec};
+use crate::topic;
 use crate::track::TrackerParams;
 
 /// The configuration compiled into the binary (`ronda print-default-config`).
@@ -432,7 +433,10 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         r.issue(
             "site.id",
             format!(
-                "`{id}` may only use lowercase letters, digits and - (it is part of MQTT topics)"
+                "`{}` may only use lowercase letters, digits and -, at most {} of them (it is \
+                 part of MQTT topics)",
+                topic::shown(&id),
+                topic::MAX_NAME_CHARS
             ),
         );
     }
@@ -512,11 +516,8 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     check_addr(r, "mqtt.listen", &listen);
     let prefix_default = format!("ronda/{id}");
     let topic_prefix = r.string_or(t, "mqtt", "topic_prefix", &prefix_default);
-    if topic_prefix.contains(['#', '+']) || topic_prefix.ends_with('/') || topic_prefix.is_empty() {
-        r.issue(
-            "mqtt.topic_prefix",
-            "must not be empty, contain # or +, or end with /",
-        );
+    if let Some(problem) = topic::prefix_problem(&topic_prefix) {
+        r.issue("mqtt.topic_prefix", problem);
     }
     let mqtt = Mqtt {
         embedded,
@@ -924,7 +925,12 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
     if !id.is_empty() && !is_slug(&id) {
         r.issue(
             join(&place, "id"),
-            format!("`{id}` may only use lowercase letters, digits and - (it is part of MQTT topics and web addresses)"),
+            format!(
+                "`{}` may only use lowercase letters, digits and -, at most {} of them (it is \
+                 part of MQTT topics, file names and web addresses)",
+                topic::shown(&id),
+                topic::MAX_NAME_CHARS
+            ),
         );
     }
     let url = r.required(c, &place, "url");
@@ -1008,7 +1014,14 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
             &["name", "points", "anchor", "curfew", "no_mask_alert"],
         );
         let name = r.required(l, &lp, "name");
-        if !name.is_empty() && !names.insert(name.clone()) {
+        if !name.is_empty()
+            && let Err(problem) = topic::check_name(&name)
+        {
+            r.issue(
+                join(&lp, "name"),
+                format!("`{}` {problem}", topic::shown(&name)),
+            );
+        } else if !name.is_empty() && !names.insert(name.clone()) {
             r.issue(
                 join(&lp, "name"),
                 format!("`{name}` is used twice on this camera"),
@@ -1065,7 +1078,14 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
             ],
         );
         let name = r.required(z, &zp, "name");
-        if !name.is_empty() && !znames.insert(name.clone()) {
+        if !name.is_empty()
+            && let Err(problem) = topic::check_name(&name)
+        {
+            r.issue(
+                join(&zp, "name"),
+                format!("`{}` {problem}", topic::shown(&name)),
+            );
+        } else if !name.is_empty() && !znames.insert(name.clone()) {
             r.issue(
                 join(&zp, "name"),
                 format!("`{name}` is used twice on this camera"),
@@ -1172,7 +1192,7 @@ fn check_addr(r: &mut Reader, place: &str, addr: &str) {
 
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= crate::topic::MAX_NAME_CHARS
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
@@ -1708,5 +1728,89 @@ retries = 3
         assert!(w.contains(parse_hhmm("23:30").unwrap()));
         assert!(w.contains(parse_hhmm("04:59").unwrap()));
         assert!(!w.contains(parse_hhmm("12:00").unwrap()));
+    }
+
+    fn with_names(camera: &str, line: &str, zone: &str, prefix: &str) -> String {
+        let q = |v: &str| toml::Value::String(v.to_string()).to_string();
+        format!(
+            "[site]\nid = \"rw9\"\n[mqtt]\ntopic_prefix = {}\n\
+             [[cameras]]\nid = {}\nurl = \"rtsp://10.0.0.2/\"\n\
+             [[cameras.lines]]\nname = {}\npoints = [[0, 0], [0, 100]]\n\
+             [[cameras.zones]]\nname = {}\npolygon = [[0, 0], [100, 0], [100, 100]]\n",
+            q(prefix),
+            q(camera),
+            q(line),
+            q(zone)
+        )
+    }
+
+    #[test]
+    fn names_that_become_topic_levels_are_bounded_and_safe() {
+        let long = "y".repeat(65_600);
+        let e = parse(&with_names(&long, &long, "a/b", &format!("ronda/{long}"))).unwrap_err();
+        let issues = e.issues();
+        let places: Vec<&str> = issues.iter().map(|i| i.place.as_str()).collect();
+        assert_eq!(
+            places,
+            [
+                "mqtt.topic_prefix",
+                "cameras[0].id",
+                "cameras[0].lines[0].name",
+                "cameras[0].zones[0].name"
+            ],
+            "{e}"
+        );
+        // each message says what to fix, without echoing the whole name
+        assert!(e.to_string().len() < 2_000, "{} bytes", e.to_string().len());
+        assert!(
+            issues[2]
+                .message
+                .contains("65600 characters long; use at most 64"),
+            "{e}"
+        );
+        assert!(issues[3].message.contains("contains `/`"), "{e}");
+        for bad in ["gate\n2", "ga\u{202E}te", "#", "+1", " "] {
+            let e = parse(&with_names("gate-1", bad, "z", "ronda/rw9")).unwrap_err();
+            assert_eq!(
+                e.issues()[0].place,
+                "cameras[0].lines[0].name",
+                "{bad:?}: {e}"
+            );
+        }
+        let fine = parse(&with_names(
+            "gate-1",
+            "Gerbang Utara (masuk)",
+            "pos ronda",
+            "rw9/x",
+        ));
+        assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn hostile_names_never_panic_and_every_problem_is_placed(
+            camera in "\\PC{0,80}",
+            line in proptest::prelude::any::<String>(),
+            zone in "[a-z/+# \t\n\u{200b}]{0,70}",
+            prefix in proptest::prelude::any::<String>(),
+        ) {
+            match parse(&with_names(&camera, &line, &zone, &prefix)) {
+                Ok(s) => {
+                    let c = &s.cameras[0];
+                    proptest::prop_assert!(crate::topic::check_name(&c.lines[0].name).is_ok());
+                    proptest::prop_assert!(crate::topic::check_name(&c.zones[0].name).is_ok());
+                    proptest::prop_assert!(crate::topic::prefix_problem(&s.mqtt.topic_prefix).is_none());
+                    proptest::prop_assert!(crate::topic::check_name(&c.id).is_ok());
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!e.issues().is_empty(), "{}", e);
+                    for i in e.issues() {
+                        proptest::prop_assert!(!i.place.is_empty(), "{}", e);
+                        proptest::prop_assert!(i.message.chars().count() < 400, "{}", i);
+                    }
+                }
+            }
+        }
     }
 }
