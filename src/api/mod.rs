@@ -67,6 +67,12 @@ pub trait Village: Send + Sync + 'static {
     /// Whether the MQTT client is connected to its broker now.
     fn mqtt_connected(&self) -> bool;
 
+    /// Messages set aside (kept in the store, never sent) because the broker or the MQTT client
+    /// would refuse them for their size or shape.
+    fn mqtt_quarantined(&self) -> u64 {
+        0
+    }
+
     /// The pipeline's queues and how full they are.
     fn queues(&self) -> Vec<QueueDepth> {
         Vec::new()

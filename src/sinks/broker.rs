@@ -131,7 +131,8 @@ fn config(addr: SocketAddr) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         // Time a new TCP connection has to send CONNECT.
         connection_timeout_ms: 10_000,
-        max_payload_size: 256 * 1024,
+        // The sink's own limit: what it sends, the broker takes (bigger is quarantined).
+        max_payload_size: super::mqtt::MAX_PACKET,
         // Also the most retained messages a new subscriber is sent at once: room for the status
         // of 40 cameras and the counts of their lines.
         max_inflight_count: 500,

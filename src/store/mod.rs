@@ -15,6 +15,7 @@ mod cursors;
 mod error;
 mod incidents;
 mod outbox;
+mod quarantine;
 mod retained;
 mod schema;
 mod versions;
@@ -35,6 +36,7 @@ pub use incidents::{
     IncidentFilter, MAX_NOTE_CHARS, MAX_PAGE, Opened, Page, Recovered, Review, StoredFile,
 };
 pub use outbox::StoredEvent;
+pub use quarantine::Quarantined;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use versions::{ConfigVersion, FILE_AUTHOR, FILE_SUMMARY, StoredConfig};
 
