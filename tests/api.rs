@@ -285,6 +285,26 @@ fn cameras_counts_and_recent_events_for_the_guard() {
     assert_eq!(alerts.as_array().unwrap().len(), 1);
 }
 
+#[test]
+fn logging_in_again_and_again_ends_only_ones_own_oldest_sessions() {
+    let s = start();
+    let guard = login(&s, "pos1", GUARD_PW);
+    let first = login(&s, "pak-rw", ADMIN_PW);
+    let mut last = String::new();
+    for _ in 0..40 {
+        last = login(&s, "pak-rw", ADMIN_PW);
+    }
+    assert_eq!(
+        get(&s.url("/api/me"), Some(&guard)).status,
+        200,
+        "the guard was logged out"
+    );
+    assert_eq!(get(&s.url("/api/me"), Some(&last)).status, 200);
+    assert_eq!(get(&s.url("/api/me"), Some(&first)).status, 401);
+    let m = get(&s.url("/metrics"), None).text();
+    assert!(m.contains("ronda_http_sessions 33\n"), "{m}");
+}
+
 // ---------------------------------------------------------------- wrong passwords
 
 /// POST /api/login from the local address `from` (any of 127.0.0.0/8); the status code.
