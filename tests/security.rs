@@ -78,6 +78,13 @@ fn poison_is_set_aside(port: u16, broker: &str) {
     for i in 7..9 {
         want.push(append(&store, &event(i)));
     }
+    // a guard's acknowledgement too large to publish (a user name of 300,000 characters), then
+    // a good one
+    let now = chrono::Utc::now();
+    store
+        .acknowledge(&want[0], &"y".repeat(300_000), now, "t")
+        .unwrap();
+    store.acknowledge(&want[1], "pos1", now, "t").unwrap();
 
     let sub = Subscriber::new(port, "ronda/rw9/#");
     let sink = MqttSink::start(opts(port), store.clone()).unwrap();
@@ -99,6 +106,18 @@ fn poison_is_set_aside(port: u16, broker: &str) {
             .is_empty()),
         "{broker}: the good retained counts did not arrive"
     );
+    assert!(
+        wait_for(Duration::from_secs(5), || store.ack_backlog().unwrap() == 0),
+        "{broker}: the good acknowledgement was not sent"
+    );
+    let acks: Vec<String> = sub
+        .on("ronda/rw9/acks")
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.payload).unwrap()["event_id"].to_string()
+        })
+        .collect();
+    assert_eq!(acks, [format!("\"{}\"", want[1])], "{broker}");
     let q = store.quarantined().unwrap();
     let mut refs: Vec<(&str, &str)> = q
         .iter()
@@ -108,6 +127,7 @@ fn poison_is_set_aside(port: u16, broker: &str) {
     assert_eq!(
         refs,
         [
+            ("ack", want[0].as_str()),
             ("event", big.as_str()),
             ("event", "unreadable-1"),
             ("retained", bad_topic.as_str())
@@ -136,7 +156,7 @@ fn poison_is_set_aside(port: u16, broker: &str) {
     );
     want.extend(more);
     check_delivery(&sub.events(), &want);
-    assert_eq!(store.quarantine_count().unwrap(), 3);
+    assert_eq!(store.quarantine_count().unwrap(), 4);
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 }
 

@@ -11,9 +11,9 @@ use super::{Store, StoreError, from_ms, to_ms};
 /// One quarantined message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Quarantined {
-    /// `event` or `retained`.
+    /// `event`, `ack` or `retained`.
     pub kind: String,
-    /// The event's id, or the retained topic after the prefix.
+    /// The event's id (also of an acknowledgement), or the retained topic after the prefix.
     pub reference: String,
     pub topic: String,
     pub reason: String,
@@ -46,6 +46,39 @@ impl Store {
             tx.execute(
                 "INSERT INTO quarantine (kind, ref, topic, payload, reason, at_ms) \
                  VALUES ('event', ?1, ?2, NULL, ?3, ?4) ON CONFLICT(kind, ref) DO NOTHING",
+                params![id, topic, reason, now],
+            )
+            .map_err(self.err(what))?;
+        }
+        tx.commit().map_err(self.err(what))?;
+        Ok(id)
+    }
+
+    /// Set acknowledgement `seq` aside: it is not published any more. Returns the id of the
+    /// event it acknowledges, or `None` when there is no such acknowledgement still to send.
+    pub fn quarantine_ack(
+        &self,
+        seq: i64,
+        topic: &str,
+        reason: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let what = "setting an acknowledgement aside";
+        let now = to_ms(Utc::now());
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err(what))?;
+        let id: Option<String> = tx
+            .query_row(
+                "UPDATE acks SET quarantined_ms = ?2 \
+                 WHERE seq = ?1 AND sent_at IS NULL AND quarantined_ms IS NULL RETURNING event_id",
+                params![seq, now],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err(what))?;
+        if let Some(id) = &id {
+            tx.execute(
+                "INSERT INTO quarantine (kind, ref, topic, payload, reason, at_ms) \
+                 VALUES ('ack', ?1, ?2, NULL, ?3, ?4) ON CONFLICT(kind, ref) DO NOTHING",
                 params![id, topic, reason, now],
             )
             .map_err(self.err(what))?;

@@ -563,3 +563,26 @@ fn a_cleared_topic_is_forgotten_once_the_broker_has_it_unless_it_came_back() {
         [("lines/c/b/counts".to_string(), "{\"in\":0}".to_string())]
     );
 }
+
+#[test]
+fn a_quarantined_acknowledgement_is_not_published_again() {
+    let (_d, s) = temp_store();
+    let e = event("gate-1");
+    s.append(&e).unwrap();
+    let Acked::New(a) = s.acknowledge(&e.id, "pos1", Utc::now(), "t").unwrap() else {
+        panic!("not stored");
+    };
+    assert_eq!(s.ack_backlog().unwrap(), 1);
+    assert_eq!(
+        s.quarantine_ack(a.seq, "ronda/rw9/acks", "too large")
+            .unwrap(),
+        Some(e.id.clone())
+    );
+    assert_eq!(
+        s.quarantine_ack(a.seq, "ronda/rw9/acks", "again").unwrap(),
+        None
+    );
+    assert!(s.unsent_acks(0, 10).unwrap().is_empty());
+    assert_eq!(s.ack_backlog().unwrap(), 0);
+    assert_eq!(s.quarantined().unwrap()[0].kind, "ack");
+}

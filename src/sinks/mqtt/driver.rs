@@ -352,10 +352,22 @@ impl Driver {
                             Ok(acks) => {
                                 for a in acks {
                                     link.ack_cursor = a.seq;
+                                    let topic = topic::full(&self.opts.topic_prefix, topic::ACKS);
+                                    let payload = ack_payload(&a);
+                                    if let Some(why) =
+                                        topic::refusal(&topic, payload.len(), MAX_PACKET)
+                                    {
+                                        if let Err(e) =
+                                            quarantine_ack(&self.store, a.seq, &topic, &why)
+                                        {
+                                            trouble = Some(e);
+                                        }
+                                        continue;
+                                    }
                                     link.queue.push_back(Out {
                                         tag: Tag::Ack(a.seq),
-                                        topic: topic::full(&self.opts.topic_prefix, topic::ACKS),
-                                        payload: ack_payload(&a),
+                                        topic,
+                                        payload,
                                         retain: false,
                                     });
                                 }
@@ -516,6 +528,22 @@ fn quarantine_event(
         warn!(
             "MQTT: event {id} (#{seq}) is set aside, not sent: {why}; the events after it go \
              on; see the quarantine table of the store"
+        );
+    }
+    Ok(())
+}
+
+/// Set acknowledgement `seq` aside instead of sending it, the same way as an event.
+fn quarantine_ack(
+    store: &Store,
+    seq: i64,
+    topic: &str,
+    why: &dyn std::fmt::Display,
+) -> Result<(), StoreError> {
+    if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
+        warn!(
+            "MQTT: the acknowledgement of event {id} (#{seq}) is set aside, not sent: {why}; \
+             see the quarantine table of the store"
         );
     }
     Ok(())
