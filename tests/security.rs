@@ -360,3 +360,174 @@ fn ronda_run_sets_poison_aside_counts_it_and_clears_retained_counts_of_gone_line
     // and nothing else ever reached the events topic but good events
     assert!(sub.on(EVENTS).iter().all(|m| m.payload.len() < 10_000));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The embedded broker
+
+/// Whether a client logging in with `login` (or none) is accepted by the broker on `port`: the
+/// broker's answer to CONNECT, a CONNACK or a refusal, whichever comes first.
+fn accepted(port: u16, login: Option<(&str, &str)>) -> bool {
+    let mut o = rumqttc::MqttOptions::new(format!("probe-{}", free_port()), "127.0.0.1", port);
+    if let Some((u, p)) = login {
+        o.set_credentials(u, p);
+    }
+    let (_client, mut conn) = rumqttc::Client::new(o, 8);
+    for ev in conn.iter().take(20) {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => {
+                return a.code == rumqttc::ConnectReturnCode::Success;
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn the_embedded_broker_with_a_user_takes_nobody_else_and_ronda_still_delivers() {
+    init_log();
+    let password = format!("rahasia-{}", free_port());
+    let user = ronda::sinks::BrokerUser {
+        name: "ronda".into(),
+        password: password.clone(),
+    };
+    let broker = Broker::start_with("127.0.0.1:0", Some(user)).unwrap();
+    let port = broker.addr().port();
+    assert!(!accepted(port, None), "an anonymous client was let in");
+    assert!(
+        !accepted(port, Some(("ronda", "tebakan"))),
+        "a wrong password was let in"
+    );
+    assert!(
+        !accepted(port, Some(("tamu", &password))),
+        "another user was let in"
+    );
+    assert!(accepted(port, Some(("ronda", &password))));
+
+    // ronda's sink logs in and delivers; a subscriber with the password receives
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path());
+    let mut o = opts(port);
+    o.username = Some("ronda".into());
+    o.password = Some(password.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut so = rumqttc::MqttOptions::new("guard-post", "127.0.0.1", port);
+    so.set_credentials("ronda", &password);
+    let (client, mut conn) = rumqttc::Client::new(so, 16);
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            match ev {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                    let _ = client.try_subscribe(EVENTS, rumqttc::QoS::AtLeastOnce);
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    let _ = tx.send(None);
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let e: Event = serde_json::from_slice(&p.payload).unwrap();
+                    if tx.send(Some(e.id)).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        None,
+        "no SUBACK"
+    );
+    let sink = MqttSink::start(o, store.clone()).unwrap();
+    let want: Vec<String> = (0..3).map(|i| append(&store, &event(i))).collect();
+    sink.notify();
+    let got: Vec<String> = (0..3)
+        .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    assert!(sink.connected());
+}
+
+#[test]
+fn check_config_warns_about_an_open_broker_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ronda.toml");
+    let check = |mqtt: &str| {
+        std::fs::write(&cfg, format!("[site]\nid = \"rw9\"\n[mqtt]\n{mqtt}")).unwrap();
+        let out = ronda().arg("check-config").arg(&cfg).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mqtt}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let open = check("listen = \"0.0.0.0:1883\"\n");
+    assert!(
+        open.contains("warning: mqtt.listen: the embedded MQTT broker listens on 0.0.0.0:1883 without authentication"),
+        "{open}"
+    );
+    for fine in [
+        "listen = \"127.0.0.1:1883\"\n",
+        "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+    ] {
+        let out = check(fine);
+        assert!(!out.contains("warning"), "{fine}: {out}");
+    }
+    // and the shipped example is quiet
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ronda.example.toml");
+    let out = ronda().arg("check-config").arg(&example).output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("warning"));
+}
+
+#[test]
+fn ronda_run_locks_its_embedded_broker_with_the_configured_user() {
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let (mq, http) = (free_port(), free_port());
+    let cfg = dir.path().join("ronda.toml");
+    let text = config(dir.path(), mq, http).replace(
+        &format!("[mqtt]\nembedded = false\nurl = \"mqtt://127.0.0.1:{mq}\"\n"),
+        &format!(
+            "[mqtt]\nembedded = true\nlisten = \"0.0.0.0:{mq}\"\nusername = \"ronda\"\n\
+             password_env = \"RONDA_TEST_MQTT_PASS\"\n"
+        ),
+    );
+    assert!(text.contains("embedded = true"));
+    std::fs::write(&cfg, text).unwrap();
+
+    // without the variable ronda says what to do and stops
+    let out = ronda()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env_remove("RONDA_TEST_MQTT_PASS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("export RONDA_TEST_MQTT_PASS="), "{err}");
+
+    let password = format!("rahasia-{}", free_port());
+    let _run = Proc(
+        ronda()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RONDA_TEST_MQTT_PASS", &password)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let mut web = Web::new(&format!("http://127.0.0.1:{http}"));
+    web.wait_up(Duration::from_secs(60));
+    web.login("pak-rw", ADMIN_PW);
+    assert!(
+        wait_for(Duration::from_secs(10), || web
+            .get("/metrics")
+            .text()
+            .contains("ronda_mqtt_connected 1\n")),
+        "ronda's own client did not log in to its broker"
+    );
+    assert!(!accepted(mq, None), "an anonymous client was let in");
+    assert!(!accepted(mq, Some(("ronda", "tebakan"))));
+    assert!(accepted(mq, Some(("ronda", &password))));
+}

@@ -393,6 +393,26 @@ impl Settings {
         self.cameras.iter().find(|c| c.id == id)
     }
 
+    /// What is allowed but unsafe, in words that say what to change: `check-config` prints
+    /// these and `ronda run` logs them at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let m = &self.mqtt;
+        let beyond_loopback = m
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback());
+        if m.embedded && beyond_loopback && m.username.is_none() {
+            out.push(format!(
+                "mqtt.listen: the embedded MQTT broker listens on {} without authentication: \
+                 anyone on the network can read every alert and publish fake ones. Keep \
+                 listen = \"127.0.0.1:1883\", or set [mqtt] username and password_env",
+                m.listen
+            ));
+        }
+        out
+    }
+
     /// Detector options from the `[detector]` table.
     pub fn detector_options(&self) -> DetectorOptions {
         let d = &self.detector;
@@ -514,6 +534,29 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     }
     let listen = r.string_or(t, "mqtt", "listen", "127.0.0.1:1883");
     check_addr(r, "mqtt.listen", &listen);
+    let username = r.string(t, "mqtt", "username");
+    // The embedded broker takes the user named here, with the password of `password_env`:
+    // both or neither, or it would run open while the admin thinks it is locked.
+    if embedded {
+        match (&username, &password_env) {
+            (Some(_), None) => r.issue(
+                "mqtt.password_env",
+                "the embedded broker needs a password for `username`: put it in an environment \
+                 variable and name that variable here, e.g. password_env = \"RONDA_MQTT_PASS\"",
+            ),
+            (None, Some(_)) => r.issue(
+                "mqtt.username",
+                "the embedded broker needs the user name that goes with `password_env`, e.g. \
+                 username = \"ronda\"",
+            ),
+            _ => {}
+        }
+    }
+    if let Some(u) = &username
+        && (u.is_empty() || u.chars().count() > 64 || u.chars().any(char::is_control))
+    {
+        r.issue("mqtt.username", "should be 1 to 64 characters on one line");
+    }
     let prefix_default = format!("ronda/{id}");
     let topic_prefix = r.string_or(t, "mqtt", "topic_prefix", &prefix_default);
     if let Some(problem) = topic::prefix_problem(&topic_prefix) {
@@ -523,7 +566,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         embedded,
         listen,
         url,
-        username: r.string(t, "mqtt", "username"),
+        username,
         password_env,
         ca_file: r.string(t, "mqtt", "ca_file").map(PathBuf::from),
         topic_prefix,
@@ -1784,6 +1827,33 @@ retries = 3
             "rw9/x",
         ));
         assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    #[test]
+    fn an_open_broker_beyond_loopback_is_warned_about_and_auth_needs_both_parts() {
+        let mqtt = |extra: &str| {
+            parse(&format!(
+                "[site]\nid = \"rw9\"\n[mqtt]\nembedded = true\n{extra}"
+            ))
+        };
+        let w = mqtt("listen = \"0.0.0.0:1883\"\n").unwrap().warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("without authentication"), "{w:?}");
+        for quiet in [
+            "listen = \"127.0.0.1:1883\"\n",
+            "listen = \"[::1]:1883\"\n",
+            "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+        ] {
+            assert_eq!(
+                mqtt(quiet).unwrap().warnings(),
+                Vec::<String>::new(),
+                "{quiet}"
+            );
+        }
+        let e = mqtt("username = \"ronda\"\n").unwrap_err();
+        assert_eq!(e.issues()[0].place, "mqtt.password_env", "{e}");
+        let e = mqtt("password_env = \"RONDA_MQTT_PASS\"\n").unwrap_err();
+        assert_eq!(e.issues()[0].place, "mqtt.username", "{e}");
     }
 
     proptest::proptest! {

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Broker, MqttOptions, MqttSink, SinkError, SinkHandle, WebhookOptions, WebhookSink};
+use super::{
+    Broker, BrokerUser, MqttOptions, MqttSink, SinkError, SinkHandle, WebhookOptions, WebhookSink,
+};
 use crate::config::Settings;
 use crate::events::{Event, EventKind};
 use crate::rules::Counts;
@@ -43,8 +45,11 @@ pub enum OutletError {
 impl Outlet {
     /// Embedded broker (when `[mqtt] embedded`), store, MQTT sink.
     pub fn start(settings: &Settings, out: Box<dyn Write + Send>) -> Result<Outlet, OutletError> {
+        for w in settings.warnings() {
+            tracing::warn!("{w}");
+        }
         let broker = if settings.mqtt.embedded {
-            let b = Broker::start(&settings.mqtt.listen)?;
+            let b = Broker::start_with(&settings.mqtt.listen, broker_user(settings)?)?;
             tracing::info!(listen = %b.addr(), "embedded MQTT broker running");
             Some(b)
         } else {
@@ -224,6 +229,22 @@ impl Outlet {
         }
         drop(self.broker.take());
         left
+    }
+}
+
+/// The user the embedded broker takes: `[mqtt] username` with the password from the variable
+/// named by `password_env` (the same credentials ronda's own client logs in with).
+fn broker_user(settings: &Settings) -> Result<Option<BrokerUser>, SinkError> {
+    let m = &settings.mqtt;
+    let (Some(name), Some(var)) = (&m.username, &m.password_env) else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(password) if !password.is_empty() => Ok(Some(BrokerUser {
+            name: name.clone(),
+            password,
+        })),
+        _ => Err(SinkError::PasswordEnv { var: var.clone() }),
     }
 }
 
