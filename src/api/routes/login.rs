@@ -174,7 +174,7 @@ pub(crate) async fn check(
         _ => {
             let lock = st.limiter().failure(name, ip, Instant::now());
             st.count_failed_login();
-            tracing::warn!(user = ?name, peer = %ip, locked_s = lock.map(|d| d.as_secs()), "failed login");
+            tracing::warn!(user = %crate::topic::shown(name), peer = %ip, locked_s = lock.map(|d| d.as_secs()), "failed login");
             let mut f = Failure::new(StatusCode::UNAUTHORIZED, "wrong name or password");
             f.retry_after = lock.map(|d| d.as_secs().max(1));
             Err(f)
