@@ -341,6 +341,9 @@ impl Driver {
             .is_none_or(|s| s.offline_queued.is_none());
         let window = self.opts.window.max(1);
         let mut trouble = None;
+        // The unreadable row set aside last: seen again, setting it aside did not take, and
+        // trying once more would only spin.
+        let mut last_bad = None;
         loop {
             if link.queue.is_empty() && more_events && link.outstanding() < window {
                 let room = window - link.outstanding();
@@ -401,7 +404,12 @@ impl Driver {
                     }
                     // A row that no longer reads would stop the outbox at it for good.
                     // Set aside, it leaves the outbox query and the next round reads on.
+                    Err(e @ StoreError::BadEvent { .. }) if last_bad == bad_seq(&e) => {
+                        trouble = Some(e);
+                        break;
+                    }
                     Err(StoreError::BadEvent { seq, reason, .. }) => {
+                        last_bad = Some(seq);
                         let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
                         let why = format!("the stored event cannot be read: {reason}");
                         if let Err(e) = quarantine_event(&self.store, seq, &topic, &why) {
@@ -513,6 +521,13 @@ impl Driver {
             Some(hard) if !sd.disconnect_sent => hard,
             Some(hard) => hard + DISCONNECT_GRACE,
         })
+    }
+}
+
+fn bad_seq(e: &StoreError) -> Option<i64> {
+    match e {
+        StoreError::BadEvent { seq, .. } => Some(*seq),
+        _ => None,
     }
 }
 
