@@ -410,6 +410,29 @@ impl Settings {
                 m.listen
             ));
         }
+        let http_open = self
+            .http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback());
+        if http_open && self.http.metrics_public {
+            out.push(format!(
+                "http.metrics_public: /metrics is open to anyone who reaches {} (camera states, \
+                 failed logins, sessions); set metrics_public = false (then it needs a login, \
+                 HTTP Basic works for Prometheus)",
+                self.http.listen
+            ));
+        }
+        if let Some(url) = m.url.as_deref().filter(|_| !m.embedded)
+            && let Some(host) = url.strip_prefix("mqtt://").map(url_host)
+            && !on_local_network(host)
+        {
+            out.push(format!(
+                "mqtt.url: the broker `{host}` is reached without TLS and may be off the local \
+                 network: alerts (and the broker password) cross it readable by anyone on the \
+                 way; use mqtts:// (with ca_file if the broker has its own CA)"
+            ));
+        }
         out
     }
 
@@ -1233,6 +1256,38 @@ fn check_addr(r: &mut Reader, place: &str, addr: &str) {
     }
 }
 
+/// The host of `user:pw@host:port/...` (what follows `scheme://`).
+fn url_host(rest: &str) -> &str {
+    let auth = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    hostport.split(':').next().unwrap_or(hostport)
+}
+
+/// Whether `host` is on this box or the local network: loopback, private and link-local
+/// addresses, and names without a domain or under a local-only one (`.local`, `.lan`,
+/// `.home.arpa`, `.internal`). Anything else may be across the internet.
+fn on_local_network(host: &str) -> bool {
+    use std::net::IpAddr;
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+        Err(_) => {
+            let h = host.trim_end_matches('.').to_ascii_lowercase();
+            h == "localhost"
+                || !h.contains('.')
+                || [".local", ".lan", ".home.arpa", ".internal"]
+                    .iter()
+                    .any(|d| h.ends_with(d))
+        }
+    }
+}
+
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= crate::topic::MAX_NAME_CHARS
@@ -1849,6 +1904,46 @@ retries = 3
                 Vec::<String>::new(),
                 "{quiet}"
             );
+        }
+        let http = |listen: &str, public: bool| {
+            parse(&format!(
+                "[site]\nid = \"rw9\"\n[http]\nlisten = \"{listen}\"\nmetrics_public = {public}\n"
+            ))
+            .unwrap()
+            .warnings()
+        };
+        let w = http("0.0.0.0:8080", true);
+        assert!(
+            w.len() == 1 && w[0].starts_with("http.metrics_public"),
+            "{w:?}"
+        );
+        assert!(http("0.0.0.0:8080", false).is_empty());
+        assert!(http("127.0.0.1:8080", true).is_empty());
+        let external = |url: &str| {
+            parse(&format!(
+                "[site]\nid = \"rw9\"\n[mqtt]\nembedded = false\nurl = \"{url}\"\n"
+            ))
+            .unwrap()
+            .warnings()
+        };
+        for far in [
+            "mqtt://broker.example.com:1883",
+            "mqtt://203.0.113.5",
+            "mqtt://u@[2001:db8::1]:1883",
+        ] {
+            let w = external(far);
+            assert!(w.len() == 1 && w[0].starts_with("mqtt.url"), "{far}: {w:?}");
+        }
+        for near in [
+            "mqtts://broker.example.com:8883",
+            "mqtt://192.168.1.10:1883",
+            "mqtt://10.0.0.5",
+            "mqtt://localhost:1883",
+            "mqtt://pos-ronda",
+            "mqtt://broker.lan",
+            "mqtt://[fd00::5]:1883",
+        ] {
+            assert_eq!(external(near), Vec::<String>::new(), "{near}");
         }
         let e = mqtt("username = \"ronda\"\n").unwrap_err();
         assert_eq!(e.issues()[0].place, "mqtt.password_env", "{e}");
