@@ -35,6 +35,9 @@ use crate::rules::{Anchor, CountingParams, LineRules, LineSpec, Severities, Zone
 use crate::topic;
 use crate::track::TrackerParams;
 
+/// The most corners a zone may have.
+pub const MAX_ZONE_POINTS: usize = 100;
+
 /// The configuration compiled into the binary (`ronda print-default-config`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
@@ -1182,6 +1185,19 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
             );
             continue;
         }
+        // Far more than anyone draws; the self-crossing check below compares every edge with
+        // every other, and a 94,000-point zone made each check take seconds.
+        if pts.len() > MAX_ZONE_POINTS {
+            r.issue(
+                pp,
+                format!(
+                    "a zone may have at most {MAX_ZONE_POINTS} points, got {}: draw it with fewer \
+                     corners",
+                    pts.len()
+                ),
+            );
+            continue;
+        }
         in_frame(r, &pp, &pts);
         let polygon = Polygon::new(
             pts.iter()
@@ -1949,6 +1965,39 @@ retries = 3
         assert_eq!(e.issues()[0].place, "mqtt.password_env", "{e}");
         let e = mqtt("password_env = \"RONDA_MQTT_PASS\"\n").unwrap_err();
         assert_eq!(e.issues()[0].place, "mqtt.username", "{e}");
+    }
+
+    #[test]
+    fn a_zone_of_too_many_points_is_refused_at_once() {
+        let ring: Vec<String> = (0..94_000)
+            .map(|i| {
+                let a = i as f64 / 94_000.0 * std::f64::consts::TAU;
+                format!(
+                    "[{:.2}, {:.2}]",
+                    300.0 + 200.0 * a.cos(),
+                    300.0 + 200.0 * a.sin()
+                )
+            })
+            .collect();
+        let text = format!(
+            "[site]\nid = \"rw9\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://10.0.0.2/\"\n\
+             [[cameras.zones]]\nname = \"z\"\npolygon = [{}]\n",
+            ring.join(", ")
+        );
+        let t = std::time::Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.issues()[0].place, "cameras[0].zones[0].polygon");
+        assert!(
+            e.issues()[0]
+                .message
+                .contains("at most 100 points, got 94000"),
+            "{e}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     proptest::proptest! {
