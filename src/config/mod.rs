@@ -372,7 +372,7 @@ impl Settings {
     pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let table: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            reason: e.to_string().trim().replace('\n', " ").replace("  ", " "),
+            reason: syntax_reason(text, e.message(), e.span()),
         })?;
         let mut r = Reader::default();
         let settings = read_settings(&mut r, &table);
@@ -1272,6 +1272,23 @@ fn check_addr(r: &mut Reader, place: &str, addr: &str) {
     }
 }
 
+/// `line 2, column 10: invalid basic string, expected `"``: where and what, without the line
+/// itself (toml's own message quotes it whole, and a broken line may be 600 KB long or hold a
+/// password).
+pub(crate) fn syntax_reason(
+    text: &str,
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> String {
+    let message = message.trim().replace('\n', " ");
+    let Some(before) = span.and_then(|s| text.get(..s.start)) else {
+        return message;
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
 /// The host of `user:pw@host:port/...` (what follows `scheme://`).
 fn url_host(rest: &str) -> &str {
     let auth = rest.split(['/', '?']).next().unwrap_or("");
@@ -1965,6 +1982,20 @@ retries = 3
         assert_eq!(e.issues()[0].place, "mqtt.password_env", "{e}");
         let e = mqtt("password_env = \"RONDA_MQTT_PASS\"\n").unwrap_err();
         assert_eq!(e.issues()[0].place, "mqtt.username", "{e}");
+    }
+
+    #[test]
+    fn a_syntax_error_says_where_without_echoing_the_line() {
+        let long = format!("[site]\nid = \"rw9\"\nname = \"{}\n", "y".repeat(600_000));
+        let e = parse(&long).unwrap_err().to_string();
+        assert!(e.len() < 300, "{} bytes", e.len());
+        assert!(e.contains("line 3, column"), "{e}");
+        let secret = "[[cameras]]\nurl = \"rtsp://admin:Rahasia123@10.0.0.2/ch1\nid = \"c\"\n";
+        let e = parse(secret).unwrap_err().to_string();
+        assert!(
+            !e.contains("Rahasia123") && e.contains("line 2, column"),
+            "{e}"
+        );
     }
 
     #[test]
