@@ -586,3 +586,15 @@ fn a_quarantined_acknowledgement_is_not_published_again() {
     assert_eq!(s.ack_backlog().unwrap(), 0);
     assert_eq!(s.quarantined().unwrap()[0].kind, "ack");
 }
+
+#[test]
+fn a_new_database_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, s) = temp_store();
+    s.append(&event("gate-1")).unwrap();
+    let db = d.path().join("var/ronda.db");
+    for f in [db.clone(), db.with_extension("db-wal")] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+}
