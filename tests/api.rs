@@ -305,6 +305,27 @@ fn logging_in_again_and_again_ends_only_ones_own_oldest_sessions() {
     assert!(m.contains("ronda_http_sessions 33\n"), "{m}");
 }
 
+#[test]
+fn a_body_over_the_limit_gets_the_apis_json_error() {
+    let s = start();
+    let admin = login(&s, "pak-rw", ADMIN_PW);
+    let big = format!("{{\"lines\": [{{\"name\": \"{}\"}}]}}", "y".repeat(3 << 20));
+    let r = reply(
+        agent()
+            .put(&s.url("/api/admin/cameras/gate-1"))
+            .header("Cookie", &admin)
+            .header("Content-Type", "application/json")
+            .send(&big),
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(r.error().contains("too large"), "{}", r.text());
+}
+
 // ---------------------------------------------------------------- wrong passwords
 
 /// POST /api/login from the local address `from` (any of 127.0.0.0/8); the status code.

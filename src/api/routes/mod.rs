@@ -299,10 +299,23 @@ async fn harden(req: Request, next: Next) -> Response {
     }
     let mut res = next.run(req).await;
     let status = res.status();
+    // axum answers an oversized body with 413 in plain text: the API's clients expect JSON
+    let text_413 = status == StatusCode::PAYLOAD_TOO_LARGE
+        && !res
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if text_413 {
+        res.headers_mut().remove(CONTENT_TYPE);
+    }
     if (status.is_client_error() || status.is_server_error())
         && !res.headers().contains_key(CONTENT_TYPE)
     {
-        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let reason = if text_413 {
+            "the request is too large: send less (a line or zone with fewer points)".to_string()
+        } else {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        };
         let mut replaced = Failure::new(status, reason).into_response();
         for (k, v) in res.headers() {
             if !replaced.headers().contains_key(k) {
