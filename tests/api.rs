@@ -306,6 +306,18 @@ fn logging_in_again_and_again_ends_only_ones_own_oldest_sessions() {
 }
 
 #[test]
+fn behind_tls_the_session_cookie_is_secure() {
+    let s = start_with(|c| c.secure_cookie = true, 64);
+    let r = try_login(&s, "pos1", GUARD_PW);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let set = r.header("set-cookie").unwrap();
+    assert!(set.split(';').any(|p| p.trim() == "Secure"), "{set}");
+    // the default (plain HTTP on the village network) is not
+    let plain = try_login(&start(), "pos1", GUARD_PW);
+    assert!(!plain.header("set-cookie").unwrap().contains("Secure"));
+}
+
+#[test]
 fn a_body_over_the_limit_gets_the_apis_json_error() {
     let s = start();
     let admin = login(&s, "pak-rw", ADMIN_PW);

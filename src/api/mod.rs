@@ -215,6 +215,8 @@ pub struct ApiConfig {
     /// The configuration file the admin editor reads and writes back (comments and order
     /// kept); `None`: the editor only shows the configuration.
     pub config_path: Option<std::path::PathBuf>,
+    /// Session cookies marked `Secure` (`[http] secure_cookie`, behind a TLS proxy).
+    pub secure_cookie: bool,
 }
 
 impl ApiConfig {
@@ -235,6 +237,7 @@ impl ApiConfig {
             lockout: Lockout::default(),
             clips_dir: s.store.clips_dir.clone(),
             config_path: None,
+            secure_cookie: s.http.secure_cookie,
         }
     }
 }

@@ -167,18 +167,23 @@ fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The `Set-Cookie` value that starts a session. Not `Secure`: ronda is usually reached over
-/// plain HTTP on the village network; put it behind a TLS proxy to use it from outside.
-pub fn set_cookie(token: &str, ttl: Duration) -> String {
+/// The `Set-Cookie` value that starts a session. `Secure` only when asked (`[http]
+/// secure_cookie`, behind a TLS proxy): ronda is usually reached over plain HTTP on the village
+/// network, where a `Secure` cookie would never be sent back.
+pub fn set_cookie(token: &str, ttl: Duration, secure: bool) -> String {
     format!(
-        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        ttl.as_secs()
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        ttl.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 #[cfg(test)]
@@ -250,7 +255,10 @@ mod tests {
 
     #[test]
     fn cookie_flags() {
-        let c = set_cookie("ab", Duration::from_secs(43_200));
+        let c = set_cookie("ab", Duration::from_secs(43_200), false);
+        assert!(!c.contains("Secure"), "{c}");
+        assert!(set_cookie("ab", Duration::from_secs(1), true).ends_with("; Secure"));
+        assert!(clear_cookie(true).ends_with("; Secure"));
         for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
             assert!(c.contains(flag), "{c}");
         }

@@ -152,6 +152,10 @@ pub struct Http {
     /// `/metrics` without login (default true: Prometheus on the box scrapes it). When false it
     /// needs a session or HTTP Basic credentials of a configured user.
     pub metrics_public: bool,
+    /// Mark the session cookie `Secure` (browsers send it over HTTPS only): for ronda behind a
+    /// TLS proxy. Off by default: on the village network ronda is reached over plain HTTP,
+    /// where a `Secure` cookie would never come back and nobody could log in.
+    pub secure_cookie: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -700,7 +704,12 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     };
 
     let t = r.table(root, "", "http").unwrap_or(&empty);
-    r.known_keys(t, "http", &["listen", "users", "metrics_public"]);
+    r.known_keys(
+        t,
+        "http",
+        &["listen", "users", "metrics_public", "secure_cookie"],
+    );
+    let secure_cookie = r.boolean(t, "http", "secure_cookie", false);
     let metrics_public = r.boolean(t, "http", "metrics_public", true);
     let listen = r.string_or(t, "http", "listen", "127.0.0.1:8080");
     check_addr(r, "http.listen", &listen);
@@ -738,6 +747,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         listen,
         users,
         metrics_public,
+        secure_cookie,
     };
     let webhook = read_webhook(r, root);
 
