@@ -317,6 +317,45 @@ fn behind_tls_the_session_cookie_is_secure() {
     assert!(!plain.header("set-cookie").unwrap().contains("Secure"));
 }
 
+/// `GET path` with the `Host` header `host`: status line and body.
+fn get_as_host(s: &Server, host: &str, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let addr = s.base.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+#[test]
+fn a_page_of_another_site_cannot_reach_the_server_under_its_own_name() {
+    let s = start_with(|c| c.hosts = vec!["ronda.example.org".into()], 64);
+    // DNS rebinding: evil.example resolved to this box
+    let (status, answer) = get_as_host(&s, "evil.example:8080", "/metrics");
+    assert_eq!(status, 421, "{answer}");
+    assert!(answer.contains("add it to [http] hosts"), "{answer}");
+    assert!(!answer.contains("ronda_camera_online"));
+    for host in [
+        "127.0.0.1:8080",
+        "pos-ronda:8080",
+        "ronda.local",
+        "ronda.example.org",
+    ] {
+        let (status, answer) = get_as_host(&s, host, "/metrics");
+        assert_eq!(status, 200, "{host}: {answer}");
+    }
+}
+
 #[test]
 fn a_body_over_the_limit_gets_the_apis_json_error() {
     let s = start();

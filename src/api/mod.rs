@@ -217,6 +217,8 @@ pub struct ApiConfig {
     pub config_path: Option<std::path::PathBuf>,
     /// Session cookies marked `Secure` (`[http] secure_cookie`, behind a TLS proxy).
     pub secure_cookie: bool,
+    /// Host names answered to besides the local ones (`[http] hosts`).
+    pub hosts: Vec<String>,
 }
 
 impl ApiConfig {
@@ -238,6 +240,7 @@ impl ApiConfig {
             clips_dir: s.store.clips_dir.clone(),
             config_path: None,
             secure_cookie: s.http.secure_cookie,
+            hosts: s.http.hosts.clone(),
         }
     }
 }

@@ -156,6 +156,9 @@ pub struct Http {
     /// TLS proxy. Off by default: on the village network ronda is reached over plain HTTP,
     /// where a `Secure` cookie would never come back and nobody could log in.
     pub secure_cookie: bool,
+    /// Host names the web UI answers to besides addresses, `localhost`, names without a dot
+    /// and names under `.local`, `.lan`, `.home.arpa`, `.internal` (against DNS rebinding).
+    pub hosts: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -707,9 +710,45 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     r.known_keys(
         t,
         "http",
-        &["listen", "users", "metrics_public", "secure_cookie"],
+        &[
+            "listen",
+            "users",
+            "metrics_public",
+            "secure_cookie",
+            "hosts",
+        ],
     );
     let secure_cookie = r.boolean(t, "http", "secure_cookie", false);
+    let mut hosts = Vec::new();
+    match t.get("hosts") {
+        None => {}
+        Some(toml::Value::Array(a)) => {
+            for (i, v) in a.iter().enumerate() {
+                match v.as_str().map(str::trim) {
+                    Some(h)
+                        if !h.is_empty()
+                            && h.len() <= 253
+                            && h.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)) =>
+                    {
+                        hosts.push(h.trim_end_matches('.').to_ascii_lowercase());
+                    }
+                    _ => r.issue(
+                        format!("http.hosts[{i}]"),
+                        "should be a host name only, as typed in the browser (no http://, port \
+                         or path), e.g. \"ronda.example.org\"",
+                    ),
+                }
+            }
+        }
+        Some(v) => r.issue(
+            "http.hosts",
+            format!(
+                "should be a list of host names, e.g. [\"ronda.example.org\"], got {}",
+                read::type_name(v)
+            ),
+        ),
+    }
     let metrics_public = r.boolean(t, "http", "metrics_public", true);
     let listen = r.string_or(t, "http", "listen", "127.0.0.1:8080");
     check_addr(r, "http.listen", &listen);
@@ -748,6 +787,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         users,
         metrics_public,
         secure_cookie,
+        hosts,
     };
     let webhook = read_webhook(r, root);
 
