@@ -2035,6 +2035,17 @@ retries = 3
     }
 
     #[test]
+    fn http_hosts_are_host_names_only() {
+        let http = |hosts: &str| parse(&format!("[site]\nid = \"rw9\"\n[http]\nhosts = {hosts}\n"));
+        let s = http("[\"Ronda.Example.Org.\", \"pos-ronda\"]").unwrap();
+        assert_eq!(s.http.hosts, ["ronda.example.org", "pos-ronda"]);
+        let e = http("[\"https://ronda.example.org/\", \"ok.example\", \"a:8080\"]").unwrap_err();
+        let places: Vec<&str> = e.issues().iter().map(|i| i.place.as_str()).collect();
+        assert_eq!(places, ["http.hosts[0]", "http.hosts[2]"], "{e}");
+        assert_eq!(http("\"x\"").unwrap_err().issues()[0].place, "http.hosts");
+    }
+
+    #[test]
     fn a_syntax_error_says_where_without_echoing_the_line() {
         let long = format!("[site]\nid = \"rw9\"\nname = \"{}\n", "y".repeat(600_000));
         let e = parse(&long).unwrap_err().to_string();
