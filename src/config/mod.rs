@@ -979,6 +979,14 @@ fn webhook_url_problems(url: &str) -> Vec<String> {
                 .into(),
         );
     }
+    // A token written out in the query is a secret in the file and in every copy of it, like a
+    // camera password: it comes from the environment too.
+    if let Some(key) = literal_query_secret(url) {
+        problems.push(format!(
+            "`?{key}=` holds a secret written out; write it as ${{VARIABLE}} (e.g. \
+             ?{key}=${{RONDA_WEBHOOK_TOKEN}}) and set that environment variable on the box"
+        ));
+    }
     let mut rest = url;
     while let Some(i) = rest.find("${") {
         let after = &rest[i + 2..];
@@ -1487,6 +1495,33 @@ fn plain_segment(seg: &str) -> bool {
             .all(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'))
 }
 
+/// The first query key of `url` that names a secret (`token`, `key`, `api_key`, `secret`,
+/// `password`, `sig` ...) and has a value written out rather than a `${VAR}` reference.
+fn literal_query_secret(url: &str) -> Option<String> {
+    const SECRET: [&str; 11] = [
+        "token",
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "pass",
+        "pw",
+        "sig",
+        "signature",
+        "auth",
+    ];
+    let query = url.split_once('?')?.1.split('#').next().unwrap_or("");
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        let key = k.to_ascii_lowercase();
+        let secret = SECRET.iter().any(|w| {
+            key == *w || key.ends_with(&format!("_{w}")) || key.ends_with(&format!("-{w}"))
+        });
+        (secret && !fill_env_refs(v, "").is_empty()).then(|| crate::topic::shown(k))
+    })
+}
+
 /// Fill `${VAR}` from the environment; `Err(VAR)` names the first one missing.
 pub fn expand_env(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
@@ -1772,7 +1807,11 @@ retries = 3
         .unwrap_err();
         let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
         let has = |s: &str| text.iter().any(|t| t.contains(s));
-        assert_eq!(text.len(), 7, "{text:#?}");
+        assert_eq!(text.len(), 8, "{text:#?}");
+        assert!(
+            has("webhook.url: `?token=` holds a secret written out"),
+            "{text:#?}"
+        );
         assert!(
             has(
                 "webhook.url: `ftp://gw.example/hook?token=***` should start with http:// or https://"
@@ -1817,6 +1856,25 @@ retries = 3
         let p = problems("http://admin:hunter2@gw.example/hook");
         assert!(p[0].contains("contains a password"), "{p:?}");
         assert!(!p[0].contains("hunter2"));
+        for literal in [
+            "https://gw.example/send?token=abc123&to=group",
+            "https://gw.example/send?to=group&api_key=abc123",
+            "https://gw.example/send?X-Api-Key=abc123",
+        ] {
+            let p = problems(literal);
+            assert!(
+                p.len() == 1 && p[0].contains("holds a secret written out"),
+                "{p:?}"
+            );
+            assert!(!p[0].contains("abc123"), "{p:?}");
+        }
+        for fine in [
+            "https://gw.example/send?token=${WA_TOKEN}&to=group",
+            "https://gw.example/send?author=pak-rw&keyboard=1",
+            "https://gw.example/send?token=",
+        ] {
+            assert!(problems(fine).is_empty(), "{fine}: {:?}", problems(fine));
+        }
         let p = problems("http://gw.example/${token/x");
         assert!(p[0].contains("not a variable reference"), "{p:?}");
         let p = problems("http://gw.example:99999999/");
