@@ -1432,8 +1432,11 @@ pub fn redact_url(url: &str) -> String {
 /// (`?token=`), so more goes than in [`redact_url`]:
 /// - a password in `user:password@` becomes `***`;
 /// - every query value becomes `***` (the keys stay) and a `#fragment` is dropped;
-/// - a path segment stays only if, apart from `${NAME}` references (a name is no secret), it is
-///   short plain words: letters, `-`, `_`, `.`, at most 16 of them; otherwise it becomes `***`.
+/// - a path segment stays only if it holds a `${NAME}` reference (a name is no secret) and is
+///   otherwise short plain words (letters, `-`, `_`, `.`, at most 16 of them), or if it is one of
+///   the gateways' common path words (`api`, `send`, `sendMessage`, `hooks`, `services`, `v1`
+///   ...); otherwise it becomes `***`. A plain word of its own may be the secret: an ntfy topic
+///   (`https://ntfy.sh/ronda-kepatihan`) is its own password.
 ///
 /// `https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=-100123` is shown as
 /// `https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=***`.
@@ -1468,7 +1471,12 @@ pub fn redact_webhook_url(url: &str) -> String {
             continue; // before the first `/`
         }
         out.push('/');
-        out.push_str(if plain_segment(seg) { seg } else { "***" });
+        let shown = if seg.contains("${") {
+            plain_segment(seg)
+        } else {
+            seg.is_empty() || PATH_WORDS.iter().any(|w| seg.eq_ignore_ascii_case(w))
+        };
+        out.push_str(if shown { seg } else { "***" });
     }
     if let Some(q) = query {
         out.push('?');
@@ -1485,6 +1493,28 @@ pub fn redact_webhook_url(url: &str) -> String {
     }
     out
 }
+
+/// Path words of the gateways ronda's webhook is used with, shown as they are in a redacted URL.
+const PATH_WORDS: [&str; 18] = [
+    "api",
+    "send",
+    "sendMessage",
+    "sendPhoto",
+    "sendDocument",
+    "message",
+    "messages",
+    "hook",
+    "hooks",
+    "webhook",
+    "webhooks",
+    "services",
+    "notify",
+    "alert",
+    "alerts",
+    "v1",
+    "v2",
+    "v3",
+];
 
 /// Short plain words once `${NAME}` references are taken out (see [`redact_webhook_url`]).
 fn plain_segment(seg: &str) -> bool {
@@ -1930,6 +1960,12 @@ retries = 3
         assert_eq!(
             r("http://wa:${WA_PASS}@10.0.0.5:3000/api/send?token=${WA_TOKEN}&to=group#frag"),
             "http://wa:***@10.0.0.5:3000/api/send?token=***&to=***"
+        );
+        // a plain word may be the secret itself (an ntfy topic is its own password)
+        assert_eq!(r("https://ntfy.sh/rondakepatihan"), "https://ntfy.sh/***");
+        assert_eq!(
+            r("https://ntfy.sh/${NTFY_TOPIC}"),
+            "https://ntfy.sh/${NTFY_TOPIC}"
         );
         assert_eq!(r("http://gw.local"), "http://gw.local");
         assert_eq!(r("http://gw.local/"), "http://gw.local/");
