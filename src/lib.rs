@@ -40,4 +40,5 @@ pub mod rules;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;
+pub mod topic;
 pub mod track;

@@ -143,25 +143,61 @@ struct Strikes {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    Name(String),
+    /// One name from one address: the brake on guessing a user's password.
+    Pair(String, IpAddr),
+    /// One address, whatever the names: the brake on trying many names.
     Ip(IpAddr),
+    /// One name from anywhere: the backstop against guessing from many addresses. It never
+    /// applies to an address that logged in as that name before (see [`Limiter::check`]).
+    Name(String),
 }
+
+impl Key {
+    /// Wrong passwords in a row under this key before it locks. Only the pair locks at
+    /// [`Lockout::free_failures`]: a name alone must not lock that soon, or a stranger's
+    /// failures would lock the guard at the post out (they come from another address).
+    fn free_failures(&self, cfg: &Lockout) -> u32 {
+        match self {
+            Key::Pair(..) => cfg.free_failures,
+            Key::Ip(_) => cfg.free_failures.saturating_mul(IP_FACTOR),
+            Key::Name(_) => cfg.free_failures.saturating_mul(NAME_FACTOR),
+        }
+    }
+}
+
+/// An address is locked after this many times the pair's failures (over any names).
+const IP_FACTOR: u32 = 4;
+/// A name is locked for addresses it never logged in from after this many times the pair's
+/// failures (from all addresses together): 100 by default, far more than a person mistypes,
+/// and an attacker with that many addresses still only slows new devices of that user down.
+const NAME_FACTOR: u32 = 20;
+/// How long an address that logged in as a name stays exempt from that name's backstop.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// At most this many names and addresses are remembered (the least recent are forgotten first).
 const MAX_KEYS: usize = 10_000;
 
-/// Failed logins in a row, per user name and per client address. After
-/// [`Lockout::free_failures`] of them, the name and the address are each locked for 1 s, then
-/// 2, 4, ... up to 30 s after every further failure; a locked login is answered 429 without
-/// looking at the password. A successful login clears both.
+/// Failed logins in a row, per (user name, client address), per address and per user name.
+/// After [`Lockout::free_failures`] failures of one name from one address that pair is locked
+/// for 1 s, then 2, 4, ... up to 30 s after every further failure; an address is locked the same
+/// way after 4 times as many failures over all names, and a name after 20 times as many from all
+/// addresses together, except for addresses it logged in from before. A locked login is
+/// answered 429 without looking at the password. A successful login clears the pair, the
+/// address and the name, and remembers the address as known for that name.
+///
+/// So a stranger failing against the guard's name from another address locks only themselves:
+/// the guard at the post logs in (issue #18). Behind a reverse proxy every client has the
+/// proxy's address and this protection is lost: serve ronda directly on the village network.
 #[derive(Debug)]
 pub struct Limiter {
     cfg: Lockout,
     strikes: HashMap<Key, Strikes>,
+    /// (name, address) pairs that logged in, with when they last did.
+    known: HashMap<(String, IpAddr), Instant>,
 }
 
-fn name_key(name: &str) -> Key {
-    Key::Name(name.trim().to_lowercase().chars().take(64).collect())
+fn name_norm(name: &str) -> String {
+    name.trim().to_lowercase().chars().take(64).collect()
 }
 
 impl Limiter {
@@ -169,13 +205,25 @@ impl Limiter {
         Limiter {
             cfg,
             strikes: HashMap::new(),
+            known: HashMap::new(),
         }
     }
 
-    /// `Err(wait)` while the name or the address is locked.
+    fn keys(name: &str, ip: IpAddr) -> [Key; 3] {
+        let n = name_norm(name);
+        [Key::Pair(n.clone(), ip), Key::Ip(ip), Key::Name(n)]
+    }
+
+    /// `Err(wait)` while the pair, the address or (for an address the name never logged in
+    /// from) the name is locked.
     pub fn check(&mut self, name: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let wait = [name_key(name), Key::Ip(ip)]
+        let known = self
+            .known
+            .get(&(name_norm(name), ip))
+            .is_some_and(|&at| now.saturating_duration_since(at) < KNOWN_FOR);
+        let wait = Self::keys(name, ip)
             .iter()
+            .filter(|k| !(known && matches!(k, Key::Name(_))))
             .filter_map(|k| self.strikes.get(k))
             .filter_map(|s| s.locked_until)
             .filter(|&until| until > now)
@@ -187,12 +235,15 @@ impl Limiter {
         }
     }
 
-    /// Count a wrong password; returns the lockout it started, if any.
+    /// Count a wrong password; returns the lockout of this name from this address it started,
+    /// if any.
     pub fn failure(&mut self, name: &str, ip: IpAddr, now: Instant) -> Option<Duration> {
         self.forget(now);
         let cfg = self.cfg;
         let mut lock = None;
-        for k in [name_key(name), Key::Ip(ip)] {
+        for k in Self::keys(name, ip) {
+            let free = k.free_failures(&cfg);
+            let pair = matches!(k, Key::Pair(..));
             let s = self.strikes.entry(k).or_insert(Strikes {
                 failures: 0,
                 locked_until: None,
@@ -200,20 +251,39 @@ impl Limiter {
             });
             s.failures = s.failures.saturating_add(1);
             s.last = now;
-            if s.failures >= cfg.free_failures {
-                let doublings = (s.failures - cfg.free_failures).min(16);
+            if s.failures >= free {
+                let doublings = (s.failures - free).min(16);
                 let d = cfg.first.saturating_mul(1 << doublings).min(cfg.max);
                 s.locked_until = Some(now + d);
-                lock = lock.max(Some(d));
+                if pair {
+                    lock = lock.max(Some(d));
+                }
             }
         }
         lock
     }
 
-    /// A correct password: the name and the address start again from zero.
+    /// A correct password: the pair, the address and the name start again from zero, and the
+    /// address is known for that name from now on.
     pub fn success(&mut self, name: &str, ip: IpAddr) {
-        self.strikes.remove(&name_key(name));
-        self.strikes.remove(&Key::Ip(ip));
+        for k in Self::keys(name, ip) {
+            self.strikes.remove(&k);
+        }
+        let now = Instant::now();
+        if self.known.len() >= MAX_KEYS {
+            self.known
+                .retain(|_, at| now.saturating_duration_since(*at) < KNOWN_FOR);
+        }
+        if self.known.len() >= MAX_KEYS
+            && let Some(oldest) = self
+                .known
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+        {
+            self.known.remove(&oldest);
+        }
+        self.known.insert((name_norm(name), ip), now);
     }
 
     fn forget(&mut self, now: Instant) {
@@ -313,9 +383,10 @@ mod tests {
         }
         assert_eq!(l.failure("POS1", ip, t0), Some(Duration::from_secs(1)));
         assert_eq!(l.check("pos1", ip, t0), Err(Duration::from_secs(1)));
-        // another name from the same address is locked too, and the same name elsewhere
-        assert!(l.check("pos2", ip, t0).is_err());
-        assert!(l.check("pos1", "192.0.2.8".parse().unwrap(), t0).is_err());
+        // the same name from another address is not locked (the guard at the post), nor is
+        // another name from this address yet
+        assert!(l.check("pos1", "192.0.2.8".parse().unwrap(), t0).is_ok());
+        assert!(l.check("pos2", ip, t0).is_ok());
         let t1 = t0 + Duration::from_secs(1);
         assert!(l.check("pos1", ip, t1).is_ok());
         assert_eq!(l.failure("pos1", ip, t1), Some(Duration::from_secs(2)));
@@ -328,6 +399,34 @@ mod tests {
         l.success("pos1", ip);
         assert!(l.check("pos1", ip, t).is_ok());
         assert_eq!(l.failure("pos1", ip, t), None);
+    }
+
+    #[test]
+    fn a_stranger_cannot_lock_the_guard_out() {
+        let mut l = Limiter::new(Lockout::default());
+        let post: IpAddr = "192.0.2.10".parse().unwrap();
+        let t0 = Instant::now();
+        l.success("jaga", post);
+        // one stranger's address, then many addresses: 200 wrong passwords for `jaga`
+        let mut t = t0;
+        for i in 0..200u32 {
+            let stranger = IpAddr::from([198, 51, (i / 250) as u8, (i % 250) as u8 + 1]);
+            t += Duration::from_millis(100);
+            if l.check("jaga", stranger, t).is_ok() {
+                l.failure("jaga", stranger, t);
+            }
+            assert_eq!(l.check("jaga", post, t), Ok(()), "after {i} failures");
+        }
+        // the backstop holds for addresses that never logged in as `jaga`
+        let new_device = IpAddr::from([198, 51, 200, 1]);
+        assert!(l.check("jaga", new_device, t).is_err());
+        // one address trying many names is braked after 20 failures
+        let sprayer = IpAddr::from([203, 0, 113, 9]);
+        for i in 0..20 {
+            assert!(l.check(&format!("user{i}"), sprayer, t).is_ok(), "{i}");
+            l.failure(&format!("user{i}"), sprayer, t);
+        }
+        assert!(l.check("someone-else", sprayer, t).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `ronda_inference_ms` | gauge (mean per analysed frame; NaN before the first) | `camera` |
 //! | `ronda_outbox_backlog` | gauge: stored events the broker has not acknowledged | |
 //! | `ronda_mqtt_connected` | gauge (1 / 0) | |
+//! | `ronda_mqtt_quarantined_total` | counter: messages set aside because the broker or client would refuse them (kept in the store's `quarantine` table) | |
 //! | `ronda_http_sessions` | gauge: logged-in sessions | |
 //! | `ronda_http_live_feeds` | gauge: open live feeds | |
 //! | `ronda_http_failed_logins_total` | counter | |
@@ -40,6 +41,7 @@ pub(crate) struct Figures {
     pub queues: Vec<super::QueueDepth>,
     pub outbox_backlog: u64,
     pub mqtt_connected: bool,
+    pub mqtt_quarantined: u64,
     pub sessions: usize,
     pub feeds: u64,
     pub failed_logins: u64,
@@ -143,7 +145,7 @@ pub(crate) fn render(f: &Figures) -> String {
             );
         }
     }
-    let single: [(&str, &str, &str, f64); 5] = [
+    let single: [(&str, &str, &str, f64); 6] = [
         (
             "ronda_outbox_backlog",
             "gauge",
@@ -155,6 +157,13 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "1 if connected to the MQTT broker",
             f64::from(u8::from(f.mqtt_connected)),
+        ),
+        (
+            "ronda_mqtt_quarantined_total",
+            "counter",
+            "MQTT messages set aside, never sent, because the broker or client would refuse them \
+             (too long a topic, too large); see the quarantine table of the store",
+            f.mqtt_quarantined as f64,
         ),
         (
             "ronda_http_sessions",
@@ -252,11 +261,12 @@ pub(crate) async fn metrics(
                 v.cameras(),
                 v.outbox_backlog(),
                 v.mqtt_connected(),
+                v.mqtt_quarantined(),
                 v.queues(),
             )
         })
         .await;
-    let (cameras, outbox_backlog, mqtt_connected, queues) = match figures {
+    let (cameras, outbox_backlog, mqtt_connected, mqtt_quarantined, queues) = match figures {
         Ok(f) => f,
         Err(f) => return f.into_response(),
     };
@@ -265,6 +275,7 @@ pub(crate) async fn metrics(
         queues,
         outbox_backlog,
         mqtt_connected,
+        mqtt_quarantined,
         sessions: st.sessions.count(),
         feeds: st.feeds_open.load(Ordering::Relaxed),
         failed_logins: st.logins_failed.load(Ordering::Relaxed),
@@ -308,6 +319,7 @@ mod tests {
             }],
             outbox_backlog: 7,
             mqtt_connected: true,
+            mqtt_quarantined: 2,
             sessions: 2,
             feeds: 1,
             failed_logins: 0,
@@ -318,6 +330,8 @@ mod tests {
         assert!(text.contains("ronda_inference_ms{camera=\"gate-1\"} NaN\n"));
         assert!(text.contains("ronda_outbox_backlog 7\n"));
         assert!(text.contains("ronda_mqtt_connected 1\n"));
+        assert!(text.contains("# TYPE ronda_mqtt_quarantined_total counter\n"));
+        assert!(text.contains("ronda_mqtt_quarantined_total 2\n"));
         assert_eq!(text.matches("ronda_camera_reconnects_total{").count(), 2);
         assert!(text.contains("ronda_decode_ms{camera=\"gate-1\"} 1.5\n"));
         assert!(text.contains("ronda_queue_depth{queue=\"events\"} 3\n"));

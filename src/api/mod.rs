@@ -67,6 +67,12 @@ pub trait Village: Send + Sync + 'static {
     /// Whether the MQTT client is connected to its broker now.
     fn mqtt_connected(&self) -> bool;
 
+    /// Messages set aside (kept in the store, never sent) because the broker or the MQTT client
+    /// would refuse them for their size or shape.
+    fn mqtt_quarantined(&self) -> u64 {
+        0
+    }
+
     /// The pipeline's queues and how full they are.
     fn queues(&self) -> Vec<QueueDepth> {
         Vec::new()
@@ -213,6 +219,10 @@ pub struct ApiConfig {
     /// The configuration file the admin editor reads and writes back (comments and order
     /// kept); `None`: the editor only shows the configuration.
     pub config_path: Option<std::path::PathBuf>,
+    /// Session cookies marked `Secure` (`[http] secure_cookie`, behind a TLS proxy).
+    pub secure_cookie: bool,
+    /// Host names answered to besides the local ones (`[http] hosts`).
+    pub hosts: Vec<String>,
 }
 
 impl ApiConfig {
@@ -233,6 +243,8 @@ impl ApiConfig {
             lockout: Lockout::default(),
             clips_dir: s.store.clips_dir.clone(),
             config_path: None,
+            secure_cookie: s.http.secure_cookie,
+            hosts: s.http.hosts.clone(),
         }
     }
 }

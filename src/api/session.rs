@@ -18,7 +18,13 @@ use crate::config::Role;
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "ronda_session";
 
-/// At most this many sessions at once; the oldest go first (a login flood cannot fill memory).
+/// At most this many sessions of one user at once: a new login beyond it ends that user's own
+/// oldest session, so logging in over and over (or a script doing so with a stolen password)
+/// never logs anybody else out. Generous for a guard with a phone, a tablet and the post's PC.
+pub const MAX_SESSIONS_PER_USER: usize = 32;
+
+/// At most this many sessions at once (a memory bound; with the per-user cap it is reached only
+/// with more than 300 users): the oldest of the user logging in, else the oldest of all, goes.
 const MAX_SESSIONS: usize = 10_000;
 
 /// Who a request comes from, once its session cookie was found valid.
@@ -69,10 +75,20 @@ impl Sessions {
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k)
-        {
-            map.remove(&oldest);
+        let (mine, my_oldest) = map.iter().filter(|(_, s)| s.name == name).fold(
+            (0, None::<(&[u8; 32], Instant)>),
+            |(n, old), (k, s)| {
+                let older = old.is_none_or(|(_, c)| s.created < c);
+                (n + 1, if older { Some((k, s.created)) } else { old })
+            },
+        );
+        let my_oldest = my_oldest.map(|(k, _)| *k);
+        if mine >= MAX_SESSIONS_PER_USER || map.len() >= MAX_SESSIONS {
+            let victim =
+                my_oldest.or_else(|| map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k));
+            if let Some(k) = victim {
+                map.remove(&k);
+            }
         }
         map.insert(
             key_of(&token),
@@ -151,18 +167,23 @@ fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The `Set-Cookie` value that starts a session. Not `Secure`: ronda is usually reached over
-/// plain HTTP on the village network; put it behind a TLS proxy to use it from outside.
-pub fn set_cookie(token: &str, ttl: Duration) -> String {
+/// The `Set-Cookie` value that starts a session. `Secure` only when asked (`[http]
+/// secure_cookie`, behind a TLS proxy): ronda is usually reached over plain HTTP on the village
+/// network, where a `Secure` cookie would never be sent back.
+pub fn set_cookie(token: &str, ttl: Duration, secure: bool) -> String {
     format!(
-        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        ttl.as_secs()
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        ttl.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 #[cfg(test)]
@@ -204,9 +225,40 @@ mod tests {
         assert!(s.from_headers(&h).is_none());
     }
 
+    fn header(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("{COOKIE_NAME}={token}")).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn many_logins_of_one_user_end_only_that_users_oldest_sessions() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let guard = s.create("jaga", Role::Guard);
+        let first = s.create("admin", Role::Admin);
+        let mut last = String::new();
+        // more logins than the global cap: with only that cap, the guard would go first
+        for _ in 0..=MAX_SESSIONS {
+            last = s.create("admin", Role::Admin);
+        }
+        assert!(
+            s.from_headers(&header(&guard)).is_some(),
+            "the guard was logged out"
+        );
+        assert!(s.from_headers(&header(&first)).is_none());
+        assert!(s.from_headers(&header(&last)).is_some());
+        assert_eq!(s.count(), MAX_SESSIONS_PER_USER + 1);
+    }
+
     #[test]
     fn cookie_flags() {
-        let c = set_cookie("ab", Duration::from_secs(43_200));
+        let c = set_cookie("ab", Duration::from_secs(43_200), false);
+        assert!(!c.contains("Secure"), "{c}");
+        assert!(set_cookie("ab", Duration::from_secs(1), true).ends_with("; Secure"));
+        assert!(clear_cookie(true).ends_with("; Secure"));
         for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
             assert!(c.contains(flag), "{c}");
         }

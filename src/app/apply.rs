@@ -134,6 +134,12 @@ impl RulesContext {
         for o in &old.lines {
             if !conf.lines.iter().any(|l| l.name == o.name) {
                 changes.push(format!("{}: line `{}` removed", cam.id, o.name));
+                // a removed (or renamed) line's retained counts go too: no ghost line on MQTT
+                if let Some(sink) = &self.sink
+                    && let Err(e) = sink.clear_counts(&cam.id, &o.name)
+                {
+                    tracing::error!(camera = %cam.id, line = %o.name, "the line's retained counts are not cleared: {e}");
+                }
             }
         }
         let mut old_zones: Vec<Option<ZoneWatch>> = old_rules.zones.drain(..).map(Some).collect();

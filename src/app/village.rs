@@ -270,6 +270,10 @@ impl Village for LiveVillage {
         self.sink.as_ref().is_some_and(|s| s.connected())
     }
 
+    fn mqtt_quarantined(&self) -> u64 {
+        self.store.quarantine_count().unwrap_or(0)
+    }
+
     fn queues(&self) -> Vec<QueueDepth> {
         let mut out = vec![QueueDepth {
             queue: "events",

@@ -24,6 +24,9 @@ pub fn check(args: CheckArgs) -> CliResult {
                 zones,
                 s.http.users.len()
             );
+            for w in s.warnings() {
+                println!("  warning: {w}");
+            }
             for c in &s.cameras {
                 if let Err(e) = c.resolved_url() {
                     println!("  note: {e} (set it before `ronda run`)");

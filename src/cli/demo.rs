@@ -138,11 +138,20 @@ fn copy_config(from: &std::path::Path, to: &std::path::Path, users: &str) -> Res
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
     let text = std::fs::read_to_string(from).map_err(fail)?;
-    std::fs::write(
-        to,
-        format!("{text}\n# Made by `ronda demo` for this run\n{users}"),
-    )
-    .map_err(fail)?;
+    // it holds the users' password hashes: readable by this user only
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(fail)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    f.write_all(format!("{text}\n# Made by `ronda demo` for this run\n{users}").as_bytes())
+        .map_err(fail)?;
     Ok(())
 }
 

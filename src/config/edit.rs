@@ -193,9 +193,9 @@ pub fn apply_camera_edit(
     edit: &CameraEdit,
 ) -> Result<Edited, EditError> {
     let old = Settings::parse(text, path).ok();
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| EditError::Unreadable(one_line(&e.to_string())))?;
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        EditError::Unreadable(super::syntax_reason(text, e.message(), e.span()))
+    })?;
     let cameras = match doc.get_mut("cameras") {
         Some(Item::ArrayOfTables(a)) => a,
         Some(_) => {

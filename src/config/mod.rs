@@ -32,7 +32,11 @@ use crate::rules::alert::{
     EVENT_KINDS, SEVERITY_NAMES, kind_name, parse_kind, parse_severity, severity_name,
 };
 use crate::rules::{Anchor, CountingParams, LineRules, LineSpec, Severities, ZoneSpec};
+use crate::topic;
 use crate::track::TrackerParams;
+
+/// The most corners a zone may have.
+pub const MAX_ZONE_POINTS: usize = 100;
 
 /// The configuration compiled into the binary (`ronda print-default-config`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
@@ -148,6 +152,13 @@ pub struct Http {
     /// `/metrics` without login (default true: Prometheus on the box scrapes it). When false it
     /// needs a session or HTTP Basic credentials of a configured user.
     pub metrics_public: bool,
+    /// Mark the session cookie `Secure` (browsers send it over HTTPS only): for ronda behind a
+    /// TLS proxy. Off by default: on the village network ronda is reached over plain HTTP,
+    /// where a `Secure` cookie would never come back and nobody could log in.
+    pub secure_cookie: bool,
+    /// Host names the web UI answers to besides addresses, `localhost`, names without a dot
+    /// and names under `.local`, `.lan`, `.home.arpa`, `.internal` (against DNS rebinding).
+    pub hosts: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -368,7 +379,7 @@ impl Settings {
     pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let table: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            reason: e.to_string().trim().replace('\n', " ").replace("  ", " "),
+            reason: syntax_reason(text, e.message(), e.span()),
         })?;
         let mut r = Reader::default();
         let settings = read_settings(&mut r, &table);
@@ -390,6 +401,49 @@ impl Settings {
 
     pub fn camera(&self, id: &str) -> Option<&Camera> {
         self.cameras.iter().find(|c| c.id == id)
+    }
+
+    /// What is allowed but unsafe, in words that say what to change: `check-config` prints
+    /// these and `ronda run` logs them at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let m = &self.mqtt;
+        let beyond_loopback = m
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback());
+        if m.embedded && beyond_loopback && m.username.is_none() {
+            out.push(format!(
+                "mqtt.listen: the embedded MQTT broker listens on {} without authentication: \
+                 anyone on the network can read every alert and publish fake ones. Keep \
+                 listen = \"127.0.0.1:1883\", or set [mqtt] username and password_env",
+                m.listen
+            ));
+        }
+        let http_open = self
+            .http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback());
+        if http_open && self.http.metrics_public {
+            out.push(format!(
+                "http.metrics_public: /metrics is open to anyone who reaches {} (camera states, \
+                 failed logins, sessions); set metrics_public = false (then it needs a login, \
+                 HTTP Basic works for Prometheus)",
+                self.http.listen
+            ));
+        }
+        if let Some(url) = m.url.as_deref().filter(|_| !m.embedded)
+            && let Some(host) = url.strip_prefix("mqtt://").map(url_host)
+            && !on_local_network(host)
+        {
+            out.push(format!(
+                "mqtt.url: the broker `{host}` is reached without TLS and may be off the local \
+                 network: alerts (and the broker password) cross it readable by anyone on the \
+                 way; use mqtts:// (with ca_file if the broker has its own CA)"
+            ));
+        }
+        out
     }
 
     /// Detector options from the `[detector]` table.
@@ -432,7 +486,10 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         r.issue(
             "site.id",
             format!(
-                "`{id}` may only use lowercase letters, digits and - (it is part of MQTT topics)"
+                "`{}` may only use lowercase letters, digits and -, at most {} of them (it is \
+                 part of MQTT topics)",
+                topic::shown(&id),
+                topic::MAX_NAME_CHARS
             ),
         );
     }
@@ -510,19 +567,39 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     }
     let listen = r.string_or(t, "mqtt", "listen", "127.0.0.1:1883");
     check_addr(r, "mqtt.listen", &listen);
+    let username = r.string(t, "mqtt", "username");
+    // The embedded broker takes the user named here, with the password of `password_env`:
+    // both or neither, or it would run open while the admin thinks it is locked.
+    if embedded {
+        match (&username, &password_env) {
+            (Some(_), None) => r.issue(
+                "mqtt.password_env",
+                "the embedded broker needs a password for `username`: put it in an environment \
+                 variable and name that variable here, e.g. password_env = \"RONDA_MQTT_PASS\"",
+            ),
+            (None, Some(_)) => r.issue(
+                "mqtt.username",
+                "the embedded broker needs the user name that goes with `password_env`, e.g. \
+                 username = \"ronda\"",
+            ),
+            _ => {}
+        }
+    }
+    if let Some(u) = &username
+        && (u.is_empty() || u.chars().count() > 64 || u.chars().any(char::is_control))
+    {
+        r.issue("mqtt.username", "should be 1 to 64 characters on one line");
+    }
     let prefix_default = format!("ronda/{id}");
     let topic_prefix = r.string_or(t, "mqtt", "topic_prefix", &prefix_default);
-    if topic_prefix.contains(['#', '+']) || topic_prefix.ends_with('/') || topic_prefix.is_empty() {
-        r.issue(
-            "mqtt.topic_prefix",
-            "must not be empty, contain # or +, or end with /",
-        );
+    if let Some(problem) = topic::prefix_problem(&topic_prefix) {
+        r.issue("mqtt.topic_prefix", problem);
     }
     let mqtt = Mqtt {
         embedded,
         listen,
         url,
-        username: r.string(t, "mqtt", "username"),
+        username,
         password_env,
         ca_file: r.string(t, "mqtt", "ca_file").map(PathBuf::from),
         topic_prefix,
@@ -646,7 +723,48 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     };
 
     let t = r.table(root, "", "http").unwrap_or(&empty);
-    r.known_keys(t, "http", &["listen", "users", "metrics_public"]);
+    r.known_keys(
+        t,
+        "http",
+        &[
+            "listen",
+            "users",
+            "metrics_public",
+            "secure_cookie",
+            "hosts",
+        ],
+    );
+    let secure_cookie = r.boolean(t, "http", "secure_cookie", false);
+    let mut hosts = Vec::new();
+    match t.get("hosts") {
+        None => {}
+        Some(toml::Value::Array(a)) => {
+            for (i, v) in a.iter().enumerate() {
+                match v.as_str().map(str::trim) {
+                    Some(h)
+                        if !h.is_empty()
+                            && h.len() <= 253
+                            && h.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)) =>
+                    {
+                        hosts.push(h.trim_end_matches('.').to_ascii_lowercase());
+                    }
+                    _ => r.issue(
+                        format!("http.hosts[{i}]"),
+                        "should be a host name only, as typed in the browser (no http://, port \
+                         or path), e.g. \"ronda.example.org\"",
+                    ),
+                }
+            }
+        }
+        Some(v) => r.issue(
+            "http.hosts",
+            format!(
+                "should be a list of host names, e.g. [\"ronda.example.org\"], got {}",
+                read::type_name(v)
+            ),
+        ),
+    }
     let metrics_public = r.boolean(t, "http", "metrics_public", true);
     let listen = r.string_or(t, "http", "listen", "127.0.0.1:8080");
     check_addr(r, "http.listen", &listen);
@@ -684,6 +802,8 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         listen,
         users,
         metrics_public,
+        secure_cookie,
+        hosts,
     };
     let webhook = read_webhook(r, root);
 
@@ -875,6 +995,14 @@ fn webhook_url_problems(url: &str) -> Vec<String> {
                 .into(),
         );
     }
+    // A token written out in the query is a secret in the file and in every copy of it, like a
+    // camera password: it comes from the environment too.
+    if let Some(key) = literal_query_secret(url) {
+        problems.push(format!(
+            "`?{key}=` holds a secret written out; write it as ${{VARIABLE}} (e.g. \
+             ?{key}=${{RONDA_WEBHOOK_TOKEN}}) and set that environment variable on the box"
+        ));
+    }
     let mut rest = url;
     while let Some(i) = rest.find("${") {
         let after = &rest[i + 2..];
@@ -940,7 +1068,12 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
     if !id.is_empty() && !is_slug(&id) {
         r.issue(
             join(&place, "id"),
-            format!("`{id}` may only use lowercase letters, digits and - (it is part of MQTT topics and web addresses)"),
+            format!(
+                "`{}` may only use lowercase letters, digits and -, at most {} of them (it is \
+                 part of MQTT topics, file names and web addresses)",
+                topic::shown(&id),
+                topic::MAX_NAME_CHARS
+            ),
         );
     }
     let url = r.required(c, &place, "url");
@@ -1024,7 +1157,14 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
             &["name", "points", "anchor", "curfew", "no_mask_alert"],
         );
         let name = r.required(l, &lp, "name");
-        if !name.is_empty() && !names.insert(name.clone()) {
+        if !name.is_empty()
+            && let Err(problem) = topic::check_name(&name)
+        {
+            r.issue(
+                join(&lp, "name"),
+                format!("`{}` {problem}", topic::shown(&name)),
+            );
+        } else if !name.is_empty() && !names.insert(name.clone()) {
             r.issue(
                 join(&lp, "name"),
                 format!("`{name}` is used twice on this camera"),
@@ -1081,7 +1221,14 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
             ],
         );
         let name = r.required(z, &zp, "name");
-        if !name.is_empty() && !znames.insert(name.clone()) {
+        if !name.is_empty()
+            && let Err(problem) = topic::check_name(&name)
+        {
+            r.issue(
+                join(&zp, "name"),
+                format!("`{}` {problem}", topic::shown(&name)),
+            );
+        } else if !name.is_empty() && !znames.insert(name.clone()) {
             r.issue(
                 join(&zp, "name"),
                 format!("`{name}` is used twice on this camera"),
@@ -1109,6 +1256,19 @@ fn read_camera(r: &mut Reader, c: &Table, i: usize) -> Camera {
             r.issue(
                 pp,
                 format!("a zone needs at least 3 points, got {}", pts.len()),
+            );
+            continue;
+        }
+        // Far more than anyone draws; the self-crossing check below compares every edge with
+        // every other, and a 94,000-point zone made each check take seconds.
+        if pts.len() > MAX_ZONE_POINTS {
+            r.issue(
+                pp,
+                format!(
+                    "a zone may have at most {MAX_ZONE_POINTS} points, got {}: draw it with fewer \
+                     corners",
+                    pts.len()
+                ),
             );
             continue;
         }
@@ -1186,9 +1346,58 @@ fn check_addr(r: &mut Reader, place: &str, addr: &str) {
     }
 }
 
+/// `line 2, column 10: invalid basic string, expected `"``: where and what, without the line
+/// itself (toml's own message quotes it whole, and a broken line may be 600 KB long or hold a
+/// password).
+pub(crate) fn syntax_reason(
+    text: &str,
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> String {
+    let message = message.trim().replace('\n', " ");
+    let Some(before) = span.and_then(|s| text.get(..s.start)) else {
+        return message;
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
+/// The host of `user:pw@host:port/...` (what follows `scheme://`).
+fn url_host(rest: &str) -> &str {
+    let auth = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    hostport.split(':').next().unwrap_or(hostport)
+}
+
+/// Whether `host` is on this box or the local network: loopback, private and link-local
+/// addresses, and names without a domain or under a local-only one (`.local`, `.lan`,
+/// `.home.arpa`, `.internal`). Anything else may be across the internet.
+fn on_local_network(host: &str) -> bool {
+    use std::net::IpAddr;
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+        Err(_) => {
+            let h = host.trim_end_matches('.').to_ascii_lowercase();
+            h == "localhost"
+                || !h.contains('.')
+                || [".local", ".lan", ".home.arpa", ".internal"]
+                    .iter()
+                    .any(|d| h.ends_with(d))
+        }
+    }
+}
+
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= crate::topic::MAX_NAME_CHARS
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
@@ -1239,8 +1448,11 @@ pub fn redact_url(url: &str) -> String {
 /// (`?token=`), so more goes than in [`redact_url`]:
 /// - a password in `user:password@` becomes `***`;
 /// - every query value becomes `***` (the keys stay) and a `#fragment` is dropped;
-/// - a path segment stays only if, apart from `${NAME}` references (a name is no secret), it is
-///   short plain words: letters, `-`, `_`, `.`, at most 16 of them; otherwise it becomes `***`.
+/// - a path segment stays only if it holds a `${NAME}` reference (a name is no secret) and is
+///   otherwise short plain words (letters, `-`, `_`, `.`, at most 16 of them), or if it is one of
+///   the gateways' common path words (`api`, `send`, `sendMessage`, `hooks`, `services`, `v1`
+///   ...); otherwise it becomes `***`. A plain word of its own may be the secret: an ntfy topic
+///   (`https://ntfy.sh/ronda-kepatihan`) is its own password.
 ///
 /// `https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=-100123` is shown as
 /// `https://api.telegram.org/bot${TG_TOKEN}/sendMessage?chat_id=***`.
@@ -1275,7 +1487,12 @@ pub fn redact_webhook_url(url: &str) -> String {
             continue; // before the first `/`
         }
         out.push('/');
-        out.push_str(if plain_segment(seg) { seg } else { "***" });
+        let shown = if seg.contains("${") {
+            plain_segment(seg)
+        } else {
+            seg.is_empty() || PATH_WORDS.iter().any(|w| seg.eq_ignore_ascii_case(w))
+        };
+        out.push_str(if shown { seg } else { "***" });
     }
     if let Some(q) = query {
         out.push('?');
@@ -1293,6 +1510,28 @@ pub fn redact_webhook_url(url: &str) -> String {
     out
 }
 
+/// Path words of the gateways ronda's webhook is used with, shown as they are in a redacted URL.
+const PATH_WORDS: [&str; 18] = [
+    "api",
+    "send",
+    "sendMessage",
+    "sendPhoto",
+    "sendDocument",
+    "message",
+    "messages",
+    "hook",
+    "hooks",
+    "webhook",
+    "webhooks",
+    "services",
+    "notify",
+    "alert",
+    "alerts",
+    "v1",
+    "v2",
+    "v3",
+];
+
 /// Short plain words once `${NAME}` references are taken out (see [`redact_webhook_url`]).
 fn plain_segment(seg: &str) -> bool {
     let words = fill_env_refs(seg, "");
@@ -1300,6 +1539,33 @@ fn plain_segment(seg: &str) -> bool {
         && words
             .chars()
             .all(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The first query key of `url` that names a secret (`token`, `key`, `api_key`, `secret`,
+/// `password`, `sig` ...) and has a value written out rather than a `${VAR}` reference.
+fn literal_query_secret(url: &str) -> Option<String> {
+    const SECRET: [&str; 11] = [
+        "token",
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "pass",
+        "pw",
+        "sig",
+        "signature",
+        "auth",
+    ];
+    let query = url.split_once('?')?.1.split('#').next().unwrap_or("");
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        let key = k.to_ascii_lowercase();
+        let secret = SECRET.iter().any(|w| {
+            key == *w || key.ends_with(&format!("_{w}")) || key.ends_with(&format!("-{w}"))
+        });
+        (secret && !fill_env_refs(v, "").is_empty()).then(|| crate::topic::shown(k))
+    })
 }
 
 /// Fill `${VAR}` from the environment; `Err(VAR)` names the first one missing.
@@ -1587,7 +1853,11 @@ retries = 3
         .unwrap_err();
         let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
         let has = |s: &str| text.iter().any(|t| t.contains(s));
-        assert_eq!(text.len(), 7, "{text:#?}");
+        assert_eq!(text.len(), 8, "{text:#?}");
+        assert!(
+            has("webhook.url: `?token=` holds a secret written out"),
+            "{text:#?}"
+        );
         assert!(
             has(
                 "webhook.url: `ftp://gw.example/hook?token=***` should start with http:// or https://"
@@ -1632,6 +1902,25 @@ retries = 3
         let p = problems("http://admin:hunter2@gw.example/hook");
         assert!(p[0].contains("contains a password"), "{p:?}");
         assert!(!p[0].contains("hunter2"));
+        for literal in [
+            "https://gw.example/send?token=abc123&to=group",
+            "https://gw.example/send?to=group&api_key=abc123",
+            "https://gw.example/send?X-Api-Key=abc123",
+        ] {
+            let p = problems(literal);
+            assert!(
+                p.len() == 1 && p[0].contains("holds a secret written out"),
+                "{p:?}"
+            );
+            assert!(!p[0].contains("abc123"), "{p:?}");
+        }
+        for fine in [
+            "https://gw.example/send?token=${WA_TOKEN}&to=group",
+            "https://gw.example/send?author=pak-rw&keyboard=1",
+            "https://gw.example/send?token=",
+        ] {
+            assert!(problems(fine).is_empty(), "{fine}: {:?}", problems(fine));
+        }
         let p = problems("http://gw.example/${token/x");
         assert!(p[0].contains("not a variable reference"), "{p:?}");
         let p = problems("http://gw.example:99999999/");
@@ -1688,6 +1977,12 @@ retries = 3
             r("http://wa:${WA_PASS}@10.0.0.5:3000/api/send?token=${WA_TOKEN}&to=group#frag"),
             "http://wa:***@10.0.0.5:3000/api/send?token=***&to=***"
         );
+        // a plain word may be the secret itself (an ntfy topic is its own password)
+        assert_eq!(r("https://ntfy.sh/rondakepatihan"), "https://ntfy.sh/***");
+        assert_eq!(
+            r("https://ntfy.sh/${NTFY_TOPIC}"),
+            "https://ntfy.sh/${NTFY_TOPIC}"
+        );
         assert_eq!(r("http://gw.local"), "http://gw.local");
         assert_eq!(r("http://gw.local/"), "http://gw.local/");
         assert_eq!(r("not a url s3cret"), "***");
@@ -1724,5 +2019,214 @@ retries = 3
         assert!(w.contains(parse_hhmm("23:30").unwrap()));
         assert!(w.contains(parse_hhmm("04:59").unwrap()));
         assert!(!w.contains(parse_hhmm("12:00").unwrap()));
+    }
+
+    fn with_names(camera: &str, line: &str, zone: &str, prefix: &str) -> String {
+        let q = |v: &str| toml::Value::String(v.to_string()).to_string();
+        format!(
+            "[site]\nid = \"rw9\"\n[mqtt]\ntopic_prefix = {}\n\
+             [[cameras]]\nid = {}\nurl = \"rtsp://10.0.0.2/\"\n\
+             [[cameras.lines]]\nname = {}\npoints = [[0, 0], [0, 100]]\n\
+             [[cameras.zones]]\nname = {}\npolygon = [[0, 0], [100, 0], [100, 100]]\n",
+            q(prefix),
+            q(camera),
+            q(line),
+            q(zone)
+        )
+    }
+
+    #[test]
+    fn names_that_become_topic_levels_are_bounded_and_safe() {
+        let long = "y".repeat(65_600);
+        let e = parse(&with_names(&long, &long, "a/b", &format!("ronda/{long}"))).unwrap_err();
+        let issues = e.issues();
+        let places: Vec<&str> = issues.iter().map(|i| i.place.as_str()).collect();
+        assert_eq!(
+            places,
+            [
+                "mqtt.topic_prefix",
+                "cameras[0].id",
+                "cameras[0].lines[0].name",
+                "cameras[0].zones[0].name"
+            ],
+            "{e}"
+        );
+        // each message says what to fix, without echoing the whole name
+        assert!(e.to_string().len() < 2_000, "{} bytes", e.to_string().len());
+        assert!(
+            issues[2]
+                .message
+                .contains("65600 characters long; use at most 64"),
+            "{e}"
+        );
+        assert!(issues[3].message.contains("contains `/`"), "{e}");
+        for bad in ["gate\n2", "ga\u{202E}te", "#", "+1", " "] {
+            let e = parse(&with_names("gate-1", bad, "z", "ronda/rw9")).unwrap_err();
+            assert_eq!(
+                e.issues()[0].place,
+                "cameras[0].lines[0].name",
+                "{bad:?}: {e}"
+            );
+        }
+        let fine = parse(&with_names(
+            "gate-1",
+            "Gerbang Utara (masuk)",
+            "pos ronda",
+            "rw9/x",
+        ));
+        assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    #[test]
+    fn an_open_broker_beyond_loopback_is_warned_about_and_auth_needs_both_parts() {
+        let mqtt = |extra: &str| {
+            parse(&format!(
+                "[site]\nid = \"rw9\"\n[mqtt]\nembedded = true\n{extra}"
+            ))
+        };
+        let w = mqtt("listen = \"0.0.0.0:1883\"\n").unwrap().warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("without authentication"), "{w:?}");
+        for quiet in [
+            "listen = \"127.0.0.1:1883\"\n",
+            "listen = \"[::1]:1883\"\n",
+            "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+        ] {
+            assert_eq!(
+                mqtt(quiet).unwrap().warnings(),
+                Vec::<String>::new(),
+                "{quiet}"
+            );
+        }
+        let http = |listen: &str, public: bool| {
+            parse(&format!(
+                "[site]\nid = \"rw9\"\n[http]\nlisten = \"{listen}\"\nmetrics_public = {public}\n"
+            ))
+            .unwrap()
+            .warnings()
+        };
+        let w = http("0.0.0.0:8080", true);
+        assert!(
+            w.len() == 1 && w[0].starts_with("http.metrics_public"),
+            "{w:?}"
+        );
+        assert!(http("0.0.0.0:8080", false).is_empty());
+        assert!(http("127.0.0.1:8080", true).is_empty());
+        let external = |url: &str| {
+            parse(&format!(
+                "[site]\nid = \"rw9\"\n[mqtt]\nembedded = false\nurl = \"{url}\"\n"
+            ))
+            .unwrap()
+            .warnings()
+        };
+        for far in [
+            "mqtt://broker.example.com:1883",
+            "mqtt://203.0.113.5",
+            "mqtt://u@[2001:db8::1]:1883",
+        ] {
+            let w = external(far);
+            assert!(w.len() == 1 && w[0].starts_with("mqtt.url"), "{far}: {w:?}");
+        }
+        for near in [
+            "mqtts://broker.example.com:8883",
+            "mqtt://192.168.1.10:1883",
+            "mqtt://10.0.0.5",
+            "mqtt://localhost:1883",
+            "mqtt://pos-ronda",
+            "mqtt://broker.lan",
+            "mqtt://[fd00::5]:1883",
+        ] {
+            assert_eq!(external(near), Vec::<String>::new(), "{near}");
+        }
+        let e = mqtt("username = \"ronda\"\n").unwrap_err();
+        assert_eq!(e.issues()[0].place, "mqtt.password_env", "{e}");
+        let e = mqtt("password_env = \"RONDA_MQTT_PASS\"\n").unwrap_err();
+        assert_eq!(e.issues()[0].place, "mqtt.username", "{e}");
+    }
+
+    #[test]
+    fn http_hosts_are_host_names_only() {
+        let http = |hosts: &str| parse(&format!("[site]\nid = \"rw9\"\n[http]\nhosts = {hosts}\n"));
+        let s = http("[\"Ronda.Example.Org.\", \"pos-ronda\"]").unwrap();
+        assert_eq!(s.http.hosts, ["ronda.example.org", "pos-ronda"]);
+        let e = http("[\"https://ronda.example.org/\", \"ok.example\", \"a:8080\"]").unwrap_err();
+        let places: Vec<&str> = e.issues().iter().map(|i| i.place.as_str()).collect();
+        assert_eq!(places, ["http.hosts[0]", "http.hosts[2]"], "{e}");
+        assert_eq!(http("\"x\"").unwrap_err().issues()[0].place, "http.hosts");
+    }
+
+    #[test]
+    fn a_syntax_error_says_where_without_echoing_the_line() {
+        let long = format!("[site]\nid = \"rw9\"\nname = \"{}\n", "y".repeat(600_000));
+        let e = parse(&long).unwrap_err().to_string();
+        assert!(e.len() < 300, "{} bytes", e.len());
+        assert!(e.contains("line 3, column"), "{e}");
+        let secret = "[[cameras]]\nurl = \"rtsp://admin:Rahasia123@10.0.0.2/ch1\nid = \"c\"\n";
+        let e = parse(secret).unwrap_err().to_string();
+        assert!(
+            !e.contains("Rahasia123") && e.contains("line 2, column"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_zone_of_too_many_points_is_refused_at_once() {
+        let ring: Vec<String> = (0..94_000)
+            .map(|i| {
+                let a = i as f64 / 94_000.0 * std::f64::consts::TAU;
+                format!(
+                    "[{:.2}, {:.2}]",
+                    300.0 + 200.0 * a.cos(),
+                    300.0 + 200.0 * a.sin()
+                )
+            })
+            .collect();
+        let text = format!(
+            "[site]\nid = \"rw9\"\n[[cameras]]\nid = \"c\"\nurl = \"rtsp://10.0.0.2/\"\n\
+             [[cameras.zones]]\nname = \"z\"\npolygon = [{}]\n",
+            ring.join(", ")
+        );
+        let t = std::time::Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.issues()[0].place, "cameras[0].zones[0].polygon");
+        assert!(
+            e.issues()[0]
+                .message
+                .contains("at most 100 points, got 94000"),
+            "{e}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn hostile_names_never_panic_and_every_problem_is_placed(
+            camera in "\\PC{0,80}",
+            line in proptest::prelude::any::<String>(),
+            zone in "[a-z/+# \t\n\u{200b}]{0,70}",
+            prefix in proptest::prelude::any::<String>(),
+        ) {
+            match parse(&with_names(&camera, &line, &zone, &prefix)) {
+                Ok(s) => {
+                    let c = &s.cameras[0];
+                    proptest::prop_assert!(crate::topic::check_name(&c.lines[0].name).is_ok());
+                    proptest::prop_assert!(crate::topic::check_name(&c.zones[0].name).is_ok());
+                    proptest::prop_assert!(crate::topic::prefix_problem(&s.mqtt.topic_prefix).is_none());
+                    proptest::prop_assert!(crate::topic::check_name(&c.id).is_ok());
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!e.issues().is_empty(), "{}", e);
+                    for i in e.issues() {
+                        proptest::prop_assert!(!i.place.is_empty(), "{}", e);
+                        proptest::prop_assert!(i.message.chars().count() < 400, "{}", i);
+                    }
+                }
+            }
+        }
     }
 }

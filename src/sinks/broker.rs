@@ -1,9 +1,13 @@
 //! The embedded MQTT broker (rumqttd), so that one box needs nothing else installed: the sink
 //! publishes to it and the guard post's app (or `mosquitto_sub`) subscribes to it.
 //!
-//! MQTT 3.1.1 on one TCP listener, no TLS, no users (keep `[mqtt] listen` on loopback or a
-//! trusted LAN; use an external broker for anything else), no console, no metrics endpoint.
-//! rumqttd 0.20 cannot be stopped: the broker runs until the process exits.
+//! MQTT 3.1.1 on one TCP listener, no TLS, no console, no metrics endpoint. Loopback by default
+//! (`[mqtt] listen = "127.0.0.1:1883"`). With `[mqtt] username` and `password_env` it takes only
+//! clients that log in with that user and password (ronda's own sink does); without them anyone
+//! who reaches the port may read every alert and publish fake ones, which is why `check-config`
+//! and `ronda run` warn when it listens beyond loopback without them. rumqttd has no per-topic
+//! rights: everyone with the password may publish too; use an external broker with an ACL when
+//! that matters. rumqttd 0.20 cannot be stopped: the broker runs until the process exits.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -18,6 +22,22 @@ use super::SinkError;
 /// How long the broker may take to answer its first CONNECT.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The one user the embedded broker takes (the password comes from the environment).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BrokerUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerUser")
+            .field("name", &self.name)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
 /// A running embedded broker.
 pub struct Broker {
     addr: SocketAddr,
@@ -25,8 +45,15 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Start rumqttd on `listen` (`IP:PORT`) and return once it answers MQTT there.
+    /// Start rumqttd on `listen` (`IP:PORT`), open to every client, and return once it answers
+    /// MQTT there.
     pub fn start(listen: &str) -> Result<Broker, SinkError> {
+        Broker::start_with(listen, None)
+    }
+
+    /// Start rumqttd on `listen`; with `user`, only clients logging in as that user are
+    /// accepted.
+    pub fn start_with(listen: &str, user: Option<BrokerUser>) -> Result<Broker, SinkError> {
         let addr: SocketAddr = listen.parse().map_err(|_| SinkError::Listen {
             listen: listen.to_string(),
             reason: "not an address; write IP:PORT, e.g. \"127.0.0.1:1883\"".into(),
@@ -48,7 +75,7 @@ impl Broker {
             }
         };
         let (tx, rx) = std::sync::mpsc::channel();
-        let config = config(addr);
+        let config = config(addr, user.as_ref());
         // rumqttd's start() blocks for the broker's life.
         let thread = std::thread::Builder::new()
             .name("mqtt-broker".into())
@@ -72,7 +99,7 @@ impl Broker {
                     reason,
                 });
             }
-            match probe(reachable(addr)) {
+            match probe(reachable(addr), user.as_ref()) {
                 Ok(()) => break,
                 Err(e) if started.elapsed() > READY_TIMEOUT => {
                     return Err(SinkError::BrokerStart {
@@ -83,7 +110,13 @@ impl Broker {
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
-        info!("embedded MQTT broker listening on {addr}");
+        match &user {
+            Some(u) => info!(
+                "embedded MQTT broker listening on {addr} (user `{}` only)",
+                u.name
+            ),
+            None => info!("embedded MQTT broker listening on {addr} (no authentication)"),
+        }
         Ok(Broker {
             addr,
             _thread: thread,
@@ -107,15 +140,10 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// A broker is ready when it accepts an MQTT 3.1.1 CONNECT (not merely a TCP connection).
-fn probe(addr: SocketAddr) -> std::io::Result<()> {
-    const ID: &[u8] = b"ronda-broker-probe";
+fn probe(addr: SocketAddr, user: Option<&BrokerUser>) -> std::io::Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(1)))?;
-    let mut connect = vec![0x10, (12 + ID.len()) as u8];
-    connect.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 5]);
-    connect.extend_from_slice(&[0, ID.len() as u8]);
-    connect.extend_from_slice(ID);
-    s.write_all(&connect)?;
+    s.write_all(&connect_packet(b"ronda-broker-probe", user))?;
     let mut connack = [0u8; 4];
     s.read_exact(&mut connack)?;
     if connack[0] != 0x20 || connack[3] != 0 {
@@ -127,15 +155,47 @@ fn probe(addr: SocketAddr) -> std::io::Result<()> {
     Ok(())
 }
 
-fn config(addr: SocketAddr) -> rumqttd::Config {
+/// An MQTT 3.1.1 CONNECT (clean session, keep-alive 5 s), with the user's name and password.
+fn connect_packet(id: &[u8], user: Option<&BrokerUser>) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len().min(u16::MAX as usize) as u16).to_be_bytes());
+        out.extend_from_slice(&b[..b.len().min(u16::MAX as usize)]);
+    }
+    let flags = if user.is_some() { 0xC2 } else { 0x02 };
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, 5];
+    string(&mut body, id);
+    if let Some(u) = user {
+        string(&mut body, u.name.as_bytes());
+        string(&mut body, u.password.as_bytes());
+    }
+    let mut packet = vec![0x10];
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(&body);
+    packet
+}
+
+fn config(addr: SocketAddr, user: Option<&BrokerUser>) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         // Time a new TCP connection has to send CONNECT.
         connection_timeout_ms: 10_000,
-        max_payload_size: 256 * 1024,
+        // The sink's own limit: what it sends, the broker takes (bigger is quarantined).
+        max_payload_size: super::mqtt::MAX_PACKET,
         // Also the most retained messages a new subscriber is sent at once: room for the status
         // of 40 cameras and the counts of their lines.
         max_inflight_count: 500,
-        auth: None,
+        // rumqttd compares the password in constant time.
+        auth: user.map(|u| HashMap::from([(u.name.clone(), u.password.clone())])),
         external_auth: None,
         dynamic_filters: true,
     };
@@ -167,5 +227,30 @@ fn config(addr: SocketAddr) -> rumqttd::Config {
         bridge: None,
         prometheus: None,
         metrics: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_packets_are_framed() {
+        assert_eq!(
+            connect_packet(b"x", None),
+            [
+                0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 5, 0, 1, b'x'
+            ]
+        );
+        let u = BrokerUser {
+            name: "ronda".into(),
+            password: "p".repeat(200),
+        };
+        let p = connect_packet(b"x", Some(&u));
+        // 10 + 3 + 7 + 202 = 222 bytes: two bytes of remaining length
+        assert_eq!(&p[..3], [0x10, 0xDE, 0x01]);
+        assert_eq!(p.len(), 3 + 222);
+        assert_eq!(p[10], 0xC2);
+        assert!(!format!("{u:?}").contains("ppp"));
     }
 }

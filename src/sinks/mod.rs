@@ -13,7 +13,7 @@ pub mod webhook;
 
 use std::path::PathBuf;
 
-pub use broker::Broker;
+pub use broker::{Broker, BrokerUser};
 pub use clips::{
     ClipError, ClipInfo, ClipOptions, ClipOutcome, ClipRecorder, ClipRefused, Planned,
     startup_cleanup, write_mp4,
@@ -30,8 +30,8 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error(
-        "[mqtt] password_env names the environment variable {var}, but it is not set: export \
-         {var}=<the broker password> before starting ronda"
+        "[mqtt] password_env names the environment variable {var}, but it is not set (or empty): \
+         export {var}=<the broker password> before starting ronda"
     )]
     PasswordEnv { var: String },
 

@@ -14,6 +14,11 @@
 //!   (unacknowledged publishes, requests not yet sent, buffered notifications) is thrown away:
 //!   the next connection starts again from the oldest unsent event of the outbox. A broker may
 //!   so see an event twice (consumers de-duplicate by id), but never miss one.
+//! - A message the broker or the client would refuse (a topic over 65,535 bytes or with a
+//!   wildcard, more than [`MAX_PACKET`] bytes, an event row that no longer reads) is set aside
+//!   before it is sent (`crate::topic::refusal`, the store's `quarantine` table): sent, it
+//!   would cost the connection, and being first in line again after every reconnect it would
+//!   block everything behind it for good.
 //! - The rumqttc event loop is polled continuously and never cancelled half-way (it is one
 //!   future kept across the loop), so publishing never blocks pings or acknowledgements.
 //!
@@ -38,9 +43,11 @@ pub use options::{MqttOptions, Tls};
 
 use super::SinkError;
 use crate::store::{Store, StoreError};
+use crate::topic;
 
-/// Events and retained messages can be large-ish (an event is ~600 bytes; keep room).
-const MAX_PACKET: usize = 256 * 1024;
+/// Events and retained messages can be large-ish (an event is ~600 bytes; keep room). The
+/// embedded broker takes the same; a message over it is quarantined, never sent.
+pub(crate) const MAX_PACKET: usize = 256 * 1024;
 /// How long dropping an [`MqttSink`] (without [`MqttSink::shutdown`]) tries to flush.
 const DROP_FLUSH: Duration = Duration::from_secs(1);
 
@@ -150,13 +157,30 @@ impl SinkHandle {
     /// Publish a camera's status (retained) on `<prefix>/cameras/<camera>/status`. It is stored
     /// first, so it is published again after a reconnect or a restart.
     pub fn publish_status(&self, camera: &str, json: &str) -> Result<(), StoreError> {
-        self.retained(format!("cameras/{}/status", segment(camera)), json)
+        self.retained(topic::camera_status(camera), json)
     }
 
     /// Publish a line's counts (retained) on `<prefix>/lines/<camera>/<line>/counts`.
     pub fn publish_counts(&self, camera: &str, line: &str, json: &str) -> Result<(), StoreError> {
-        let suffix = format!("lines/{}/{}/counts", segment(camera), segment(line));
-        self.retained(suffix, json)
+        self.retained(topic::line_counts(camera, line), json)
+    }
+
+    /// A line was removed or renamed: clear its retained counts on the broker (an empty
+    /// retained message), so subscribers see no ghost line. Kept in the store until the broker
+    /// has it, so a restart meanwhile still clears it.
+    pub fn clear_counts(&self, camera: &str, line: &str) -> Result<(), StoreError> {
+        self.clear(topic::line_counts(camera, line))
+    }
+
+    /// Clear the retained topic `<prefix>/<suffix>` if ronda ever published it.
+    pub fn clear(&self, suffix: String) -> Result<(), StoreError> {
+        if self.store.clear_retained(&suffix)? {
+            let _ = self.commands.send(Command::Retained {
+                topic: suffix,
+                payload: String::new(),
+            });
+        }
+        Ok(())
     }
 
     fn retained(&self, topic: String, payload: &str) -> Result<(), StoreError> {
@@ -180,11 +204,6 @@ impl SinkHandle {
     }
 }
 
-/// A topic level from a name: `/`, `+` and `#` would change the topic's meaning.
-fn segment(name: &str) -> String {
-    name.replace(['/', '+', '#', '\0'], "_")
-}
-
 fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
     let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.host, o.port);
     m.set_keep_alive(o.keep_alive.max(Duration::from_secs(1)))
@@ -192,7 +211,7 @@ fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
         .set_inflight(inflight_limit(o))
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
         .set_last_will(LastWill::new(
-            format!("{}/availability", o.topic_prefix),
+            topic::full(&o.topic_prefix, topic::AVAILABILITY),
             "offline",
             QoS::AtLeastOnce,
             true,

@@ -7,17 +7,21 @@
 //! same event once a second, saying so once per outage: the event channel fills, the inference
 //! worker waits, cameras drop frames (counted), and no event already raised is lost.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Broker, MqttOptions, MqttSink, SinkError, SinkHandle, WebhookOptions, WebhookSink};
+use super::{
+    Broker, BrokerUser, MqttOptions, MqttSink, SinkError, SinkHandle, WebhookOptions, WebhookSink,
+};
 use crate::config::Settings;
 use crate::events::{Event, EventKind};
 use crate::rules::Counts;
 use crate::store::{Store, StoreError};
+use crate::topic;
 
 /// The store, the broker and the sink of a running pipeline.
 pub struct Outlet {
@@ -41,14 +45,18 @@ pub enum OutletError {
 impl Outlet {
     /// Embedded broker (when `[mqtt] embedded`), store, MQTT sink.
     pub fn start(settings: &Settings, out: Box<dyn Write + Send>) -> Result<Outlet, OutletError> {
+        for w in settings.warnings() {
+            tracing::warn!("{w}");
+        }
         let broker = if settings.mqtt.embedded {
-            let b = Broker::start(&settings.mqtt.listen)?;
+            let b = Broker::start_with(&settings.mqtt.listen, broker_user(settings)?)?;
             tracing::info!(listen = %b.addr(), "embedded MQTT broker running");
             Some(b)
         } else {
             None
         };
         let store = Arc::new(Store::open(&settings.store.path)?);
+        prune_retained(&store, settings)?;
         let opts = MqttOptions::from_settings(settings)?;
         tracing::info!(broker = %opts.broker(), prefix = %opts.topic_prefix, "publishing events over MQTT");
         let sink = MqttSink::start(opts, store.clone())?;
@@ -222,6 +230,69 @@ impl Outlet {
         drop(self.broker.take());
         left
     }
+}
+
+/// The user the embedded broker takes: `[mqtt] username` with the password from the variable
+/// named by `password_env` (the same credentials ronda's own client logs in with).
+fn broker_user(settings: &Settings) -> Result<Option<BrokerUser>, SinkError> {
+    let m = &settings.mqtt;
+    let (Some(name), Some(var)) = (&m.username, &m.password_env) else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(password) if !password.is_empty() => Ok(Some(BrokerUser {
+            name: name.clone(),
+            password,
+        })),
+        _ => Err(SinkError::PasswordEnv { var: var.clone() }),
+    }
+}
+
+/// Retained topics of cameras and lines no longer in the configuration (removed or renamed
+/// since) are cleared on the broker at the next connect and then forgotten, so subscribers see
+/// no ghosts. One whose topic the broker would refuse (left by an earlier ronda that took any
+/// name) is quarantined instead: it was never delivered, and sent again it would block the
+/// outbox at every connect.
+fn prune_retained(store: &Store, settings: &Settings) -> Result<(), StoreError> {
+    let keep: HashSet<String> = settings
+        .cameras
+        .iter()
+        .flat_map(|c| {
+            std::iter::once(topic::camera_status(&c.id))
+                .chain(c.lines.iter().map(|l| topic::line_counts(&c.id, &l.name)))
+        })
+        .collect();
+    let mut cleared = Vec::new();
+    for (suffix, payload) in store.retained()? {
+        if keep.contains(&suffix) || payload.is_empty() {
+            continue;
+        }
+        let full = topic::full(&settings.mqtt.topic_prefix, &suffix);
+        match topic::refusal(&full, payload.len(), super::mqtt::MAX_PACKET) {
+            Some(why) => {
+                if store.quarantine_retained(&suffix, &full, &payload, &why.to_string())? {
+                    tracing::warn!(
+                        "MQTT: the retained message on {} is set aside, not sent: {why}; see the \
+                         quarantine table of the store",
+                        topic::shown(&full)
+                    );
+                }
+            }
+            None => {
+                store.clear_retained(&suffix)?;
+                cleared.push(topic::shown(&suffix));
+            }
+        }
+    }
+    if !cleared.is_empty() {
+        tracing::info!(
+            count = cleared.len(),
+            "clearing the retained MQTT topics of cameras and lines no longer configured: {}{}",
+            cleared[..cleared.len().min(5)].join(", "),
+            if cleared.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    Ok(())
 }
 
 /// The retained payload of a line's counts: `{"in", "out", "occupancy", "since"}`.

@@ -105,8 +105,8 @@ impl Store {
     pub fn unsent_acks(&self, after_seq: i64, limit: usize) -> Result<Vec<Ack>, StoreError> {
         self.conn()
             .prepare_cached(&format!(
-                "SELECT {ACK_COLUMNS} FROM acks WHERE sent_at IS NULL AND seq > ?1 \
-                 ORDER BY seq LIMIT ?2"
+                "SELECT {ACK_COLUMNS} FROM acks WHERE sent_at IS NULL AND quarantined_ms IS NULL \
+                 AND seq > ?1 ORDER BY seq LIMIT ?2"
             ))
             .and_then(|mut st| {
                 st.query_map(params![after_seq, limit as i64], read_ack)
@@ -128,7 +128,9 @@ impl Store {
     pub fn ack_backlog(&self) -> Result<u64, StoreError> {
         let n: i64 = self
             .conn()
-            .prepare_cached("SELECT count(*) FROM acks WHERE sent_at IS NULL")
+            .prepare_cached(
+                "SELECT count(*) FROM acks WHERE sent_at IS NULL AND quarantined_ms IS NULL",
+            )
             .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .map_err(self.err("counting the acknowledgements to publish"))?;
         Ok(n as u64)

@@ -1629,6 +1629,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
+             DROP TABLE quarantine; ALTER TABLE events DROP COLUMN quarantined_ms; \
              PRAGMA user_version = 2;",
         )
         .unwrap();

@@ -15,6 +15,7 @@ mod cursors;
 mod error;
 mod incidents;
 mod outbox;
+mod quarantine;
 mod retained;
 mod schema;
 mod versions;
@@ -35,6 +36,7 @@ pub use incidents::{
     IncidentFilter, MAX_NOTE_CHARS, MAX_PAGE, Opened, Page, Recovered, Review, StoredFile,
 };
 pub use outbox::StoredEvent;
+pub use quarantine::Quarantined;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use versions::{ConfigVersion, FILE_AUTHOR, FILE_SUMMARY, StoredConfig};
 
@@ -63,6 +65,7 @@ impl Store {
                 reason: e.to_string(),
             })?;
         }
+        create_private(path);
         let mut conn = Connection::open(path).map_err(|e| StoreError::open(path, &e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| StoreError::open(path, &e))?;
@@ -105,6 +108,19 @@ impl Store {
     fn err(&self, what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |e| StoreError::sql(&self.path, what, e)
     }
+}
+
+/// A new database file is made readable by ronda's user only (0600): it holds events with
+/// guards' names and who reviewed what. SQLite gives its `-wal` and `-shm` files the same
+/// permissions. An existing file keeps the permissions its admin gave it. A failure here is
+/// left to `Connection::open`, which says it in SQLite's words with what to do.
+fn create_private(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
 }
 
 fn to_ms(t: DateTime<Utc>) -> i64 {

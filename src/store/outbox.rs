@@ -47,15 +47,16 @@ impl Store {
         Ok(seq)
     }
 
-    /// Up to `limit` unsent events with a seq above `after_seq`, in seq order.
+    /// Up to `limit` unsent events with a seq above `after_seq`, in seq order (quarantined ones
+    /// left out).
     pub fn unsent(&self, after_seq: i64, limit: usize) -> Result<Vec<(i64, Event)>, StoreError> {
         let what = "reading the outbox";
         let rows: Vec<(i64, String)> = {
             let conn = self.conn();
             let mut st = conn
                 .prepare_cached(
-                    "SELECT seq, json FROM events WHERE sent_at IS NULL AND seq > ?1 \
-                     ORDER BY seq LIMIT ?2",
+                    "SELECT seq, json FROM events WHERE sent_at IS NULL AND quarantined_ms IS NULL \
+                     AND seq > ?1 ORDER BY seq LIMIT ?2",
                 )
                 .map_err(self.err(what))?;
             st.query_map(params![after_seq, limit as i64], |r| {
@@ -78,11 +79,13 @@ impl Store {
         Ok(())
     }
 
-    /// How many events wait to be sent.
+    /// How many events wait to be sent (quarantined ones do not wait: they are never sent).
     pub fn backlog(&self) -> Result<u64, StoreError> {
         let n: i64 = self
             .conn()
-            .prepare_cached("SELECT count(*) FROM events WHERE sent_at IS NULL")
+            .prepare_cached(
+                "SELECT count(*) FROM events WHERE sent_at IS NULL AND quarantined_ms IS NULL",
+            )
             .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .map_err(self.err("counting the outbox"))?;
         Ok(n as u64)

@@ -32,3 +32,27 @@ impl Store {
             .map_err(self.err(what))
     }
 }
+
+impl Store {
+    /// The topic went away (its line was removed or renamed, its camera left the file): keep
+    /// an empty payload for it until the broker acknowledged the empty retained message that
+    /// clears it there ([`Store::forget_cleared`]), so subscribers see no ghost, even if ronda
+    /// restarts meanwhile. Returns whether the topic was known.
+    pub fn clear_retained(&self, topic_suffix: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .prepare_cached("UPDATE retained SET payload = '', updated_ms = ?2 WHERE topic = ?1")
+            .and_then(|mut st| st.execute(params![topic_suffix, to_ms(Utc::now())]))
+            .map_err(self.err("clearing retained MQTT state"))?;
+        Ok(n > 0)
+    }
+
+    /// The broker cleared the topic: forget it, unless it was given a payload again meanwhile.
+    pub fn forget_cleared(&self, topic_suffix: &str) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("DELETE FROM retained WHERE topic = ?1 AND payload = ''")
+            .and_then(|mut st| st.execute([topic_suffix]))
+            .map_err(self.err("forgetting cleared retained MQTT state"))?;
+        Ok(())
+    }
+}

@@ -158,6 +158,31 @@ const MIGRATIONS: &[&str] = &[
         reverted_from INTEGER
     );
     "#,
+    // 5: messages set aside (quarantined) because the broker or the MQTT client would refuse
+    // them: a topic over 65,535 bytes, a wildcard in a topic, a message over the packet limit,
+    // an event that no longer reads. Sent as they are, they cost the connection and, being
+    // first in line again after every reconnect, blocked everything behind them.
+    r#"
+    -- Set when the event (the acknowledgement) was quarantined: it is not sent (and not
+    -- counted as waiting), and retention keeps it like any event the broker never acknowledged.
+    ALTER TABLE events ADD COLUMN quarantined_ms INTEGER;
+    ALTER TABLE acks ADD COLUMN quarantined_ms INTEGER;
+
+    -- What was set aside, why and when. An event keeps its JSON in `events`; a retained
+    -- message leaves `retained` (so it is not sent again at every connect) and keeps its
+    -- payload here.
+    CREATE TABLE quarantine (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind     TEXT    NOT NULL CHECK (kind IN ('event', 'ack', 'retained')),
+        -- The event's id (also of an acknowledgement), or the retained topic after the prefix.
+        ref      TEXT    NOT NULL,
+        topic    TEXT    NOT NULL,
+        payload  TEXT,
+        reason   TEXT    NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        UNIQUE (kind, ref)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -473,11 +473,128 @@ fn a_version_1_file_is_migrated_and_keeps_its_outbox() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
-         DROP TABLE sink_cursors; PRAGMA user_version = 1;",
+         DROP TABLE sink_cursors; DROP TABLE quarantine; \
+         ALTER TABLE events DROP COLUMN quarantined_ms; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
     let s = Store::open(&path).unwrap();
     assert_eq!(s.unsent(0, 10).unwrap()[0].0, seq);
     assert_eq!(s.webhook_cursor().unwrap(), Cursor { seq, new: true });
+}
+
+#[test]
+fn a_quarantined_event_leaves_the_outbox_and_is_kept() {
+    let (_d, s) = temp_store();
+    let a = s.append(&event("gate-1")).unwrap();
+    let bad = event("gate-1");
+    let b = s.append(&bad).unwrap();
+    let c = s.append(&event("gate-1")).unwrap();
+    assert_eq!(
+        s.quarantine_event(b, "ronda/rw9/events", "too large")
+            .unwrap(),
+        Some(bad.id.clone())
+    );
+    // once only
+    assert_eq!(
+        s.quarantine_event(b, "ronda/rw9/events", "again").unwrap(),
+        None
+    );
+    let seqs: Vec<i64> = s.unsent(0, 10).unwrap().iter().map(|(q, _)| *q).collect();
+    assert_eq!(seqs, [a, c]);
+    assert_eq!(s.backlog().unwrap(), 2);
+    // the event itself is still there, never marked sent
+    assert!(s.event(&bad.id).unwrap().unwrap().sent_at.is_none());
+    let q = s.quarantined().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0].kind.as_str(), q[0].reference.as_str()),
+        ("event", bad.id.as_str())
+    );
+    assert_eq!(q[0].reason, "too large");
+    // an acknowledged event is not quarantined after the fact
+    s.mark_sent(a).unwrap();
+    assert_eq!(s.quarantine_event(a, "t", "r").unwrap(), None);
+    assert_eq!(s.quarantine_count().unwrap(), 1);
+}
+
+#[test]
+fn a_quarantined_retained_topic_is_not_published_again() {
+    let (_d, s) = temp_store();
+    s.set_retained("lines/c/bad/counts", "{}").unwrap();
+    s.set_retained("lines/c/good/counts", "{}").unwrap();
+    assert!(
+        s.quarantine_retained(
+            "lines/c/bad/counts",
+            "ronda/x/lines/c/bad/counts",
+            "{}",
+            "too long"
+        )
+        .unwrap()
+    );
+    assert!(
+        !s.quarantine_retained(
+            "lines/c/bad/counts",
+            "ronda/x/lines/c/bad/counts",
+            "{}",
+            "too long"
+        )
+        .unwrap()
+    );
+    let topics: Vec<String> = s.retained().unwrap().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(topics, ["lines/c/good/counts"]);
+    assert_eq!(s.quarantine_count().unwrap(), 1);
+}
+
+#[test]
+fn a_cleared_topic_is_forgotten_once_the_broker_has_it_unless_it_came_back() {
+    let (_d, s) = temp_store();
+    s.set_retained("lines/c/a/counts", "{\"in\":1}").unwrap();
+    s.set_retained("lines/c/b/counts", "{\"in\":1}").unwrap();
+    assert!(s.clear_retained("lines/c/a/counts").unwrap());
+    assert!(s.clear_retained("lines/c/b/counts").unwrap());
+    assert!(!s.clear_retained("lines/c/never/counts").unwrap());
+    // b was drawn again before the broker acknowledged its clearing
+    s.set_retained("lines/c/b/counts", "{\"in\":0}").unwrap();
+    s.forget_cleared("lines/c/a/counts").unwrap();
+    s.forget_cleared("lines/c/b/counts").unwrap();
+    assert_eq!(
+        s.retained().unwrap(),
+        [("lines/c/b/counts".to_string(), "{\"in\":0}".to_string())]
+    );
+}
+
+#[test]
+fn a_quarantined_acknowledgement_is_not_published_again() {
+    let (_d, s) = temp_store();
+    let e = event("gate-1");
+    s.append(&e).unwrap();
+    let Acked::New(a) = s.acknowledge(&e.id, "pos1", Utc::now(), "t").unwrap() else {
+        panic!("not stored");
+    };
+    assert_eq!(s.ack_backlog().unwrap(), 1);
+    assert_eq!(
+        s.quarantine_ack(a.seq, "ronda/rw9/acks", "too large")
+            .unwrap(),
+        Some(e.id.clone())
+    );
+    assert_eq!(
+        s.quarantine_ack(a.seq, "ronda/rw9/acks", "again").unwrap(),
+        None
+    );
+    assert!(s.unsent_acks(0, 10).unwrap().is_empty());
+    assert_eq!(s.ack_backlog().unwrap(), 0);
+    assert_eq!(s.quarantined().unwrap()[0].kind, "ack");
+}
+
+#[test]
+fn a_new_database_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, s) = temp_store();
+    s.append(&event("gate-1")).unwrap();
+    let db = d.path().join("var/ronda.db");
+    for f in [db.clone(), db.with_extension("db-wal")] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
 }

@@ -50,7 +50,11 @@ pub(super) async fn login(
                 Json(json!({"name": user.name, "role": user.role.as_str(), "home": home}))
                     .into_response()
             };
-            if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&token, st.sessions.ttl())) {
+            if let Ok(v) = HeaderValue::from_str(&session::set_cookie(
+                &token,
+                st.sessions.ttl(),
+                st.config.secure_cookie,
+            )) {
                 res.headers_mut().insert(SET_COOKIE, v);
             }
             res
@@ -174,7 +178,7 @@ pub(crate) async fn check(
         _ => {
             let lock = st.limiter().failure(name, ip, Instant::now());
             st.count_failed_login();
-            tracing::warn!(user = ?name, peer = %ip, locked_s = lock.map(|d| d.as_secs()), "failed login");
+            tracing::warn!(user = %crate::topic::shown(name), peer = %ip, locked_s = lock.map(|d| d.as_secs()), "failed login");
             let mut f = Failure::new(StatusCode::UNAUTHORIZED, "wrong name or password");
             f.retry_after = lock.map(|d| d.as_secs().max(1));
             Err(f)
@@ -187,7 +191,7 @@ pub(super) async fn logout(State(st): State<Shared>, me: Me) -> Response {
     st.sessions.remove(&me.key);
     tracing::info!(user = %me.name, "logout");
     let mut res = Json(json!({"ok": true})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
+    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(st.config.secure_cookie)) {
         res.headers_mut().insert(SET_COOKIE, v);
     }
     res

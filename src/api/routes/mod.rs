@@ -21,7 +21,7 @@ use axum::http::header::{
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -263,7 +263,10 @@ pub(crate) fn router(st: Shared) -> Router {
         .merge(review_pages)
         .merge(admin_pages)
         .fallback(fallback)
-        .layer(from_fn(harden))
+        .layer(from_fn_with_state(
+            Arc::<[String]>::from(st.config.hosts.clone()),
+            harden,
+        ))
         .with_state(st)
 }
 
@@ -284,9 +287,21 @@ async fn fallback(State(st): State<Shared>, req: Request) -> Response {
     }
 }
 
-/// Refuse cross-site writes; add the safety headers; give bodiless errors (405, 413 ...) a JSON
-/// body that says what is wrong.
-async fn harden(req: Request, next: Next) -> Response {
+/// Refuse requests for host names this server is not (DNS rebinding) and cross-site writes;
+/// add the safety headers; give bodiless errors (405, 413 ...) a JSON body that says what is
+/// wrong.
+async fn harden(State(hosts): State<Arc<[String]>>, req: Request, next: Next) -> Response {
+    if let Some(name) = unknown_host(req.headers().get(HOST), &hosts) {
+        return Failure::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "this server does not answer to the name `{}`; if that is how you reach ronda, \
+                 add it to [http] hosts",
+                crate::topic::shown(&name)
+            ),
+        )
+        .into_response();
+    }
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && let Some(origin) = req.headers().get(ORIGIN)
         && !same_origin(origin, req.headers().get(HOST))
@@ -299,10 +314,23 @@ async fn harden(req: Request, next: Next) -> Response {
     }
     let mut res = next.run(req).await;
     let status = res.status();
+    // axum answers an oversized body with 413 in plain text: the API's clients expect JSON
+    let text_413 = status == StatusCode::PAYLOAD_TOO_LARGE
+        && !res
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if text_413 {
+        res.headers_mut().remove(CONTENT_TYPE);
+    }
     if (status.is_client_error() || status.is_server_error())
         && !res.headers().contains_key(CONTENT_TYPE)
     {
-        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let reason = if text_413 {
+            "the request is too large: send less (a line or zone with fewer points)".to_string()
+        } else {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        };
         let mut replaced = Failure::new(status, reason).into_response();
         for (k, v) in res.headers() {
             if !replaced.headers().contains_key(k) {
@@ -321,6 +349,26 @@ async fn harden(req: Request, next: Next) -> Response {
     res
 }
 
+/// The name of a `Host` header this server does not answer to, if it is one. A web page of
+/// another site can make a browser send requests here under the site's own name (its DNS
+/// pointing to this box); the session cookie does not go with them, but the public routes
+/// would answer. Addresses, `localhost`, names without a dot and names under a local-only
+/// suffix cannot be such a site's; any other name must be listed in `[http] hosts`.
+fn unknown_host(host: Option<&HeaderValue>, hosts: &[String]) -> Option<String> {
+    let host = host?.to_str().unwrap_or("?");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let local = name.parse::<std::net::IpAddr>().is_ok()
+        || !name.contains('.')
+        || [".localhost", ".local", ".lan", ".home.arpa", ".internal"]
+            .iter()
+            .any(|s| name.ends_with(s));
+    (!(local || hosts.contains(&name))).then_some(name)
+}
+
 /// `Origin: http://host:port` names the `Host` the request was sent to.
 fn same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
     let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(|h| h.to_str())) else {
@@ -337,6 +385,30 @@ pub(crate) type Me = axum::Extension<SessionUser>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_local_or_listed_host_names_are_answered() {
+        let h = |v: &'static str| HeaderValue::from_static(v);
+        let listed = ["ronda.example.org".to_string()];
+        for ok in [
+            "127.0.0.1:8080",
+            "192.168.1.5",
+            "[::1]:8080",
+            "localhost:8080",
+            "pos-ronda",
+            "ronda.local:8080",
+            "ronda.lan",
+            "Ronda.Example.Org:443",
+        ] {
+            assert_eq!(unknown_host(Some(&h(ok)), &listed), None, "{ok}");
+        }
+        assert_eq!(unknown_host(None, &listed), None);
+        assert_eq!(
+            unknown_host(Some(&h("evil.example:8080")), &listed),
+            Some("evil.example".into())
+        );
+        assert!(unknown_host(Some(&h("ronda.example.org.evil.example")), &listed).is_some());
+    }
 
     #[test]
     fn origin_check() {

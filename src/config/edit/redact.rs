@@ -1,9 +1,13 @@
 //! A configuration file's text as the admin page may show it (version history, diffs): password
-//! hashes hidden, camera and broker URLs without their password, webhook URLs without their
-//! token.
+//! hashes hidden, camera and broker URLs without their password, web (webhook) URLs without
+//! their token.
 //!
 //! Line by line rather than through a TOML parser, because a version edited by hand may not be
 //! valid TOML and must still be shown without its secrets. Line numbers stay as in the file.
+//! Every string is looked at, in double or single quotes, wherever it is (a key of its own, an
+//! inline table, an array), and a URL is redacted by its scheme, not by the table it is in:
+//! `http(s)://` like a webhook URL (path and query may hold the token), anything else like a
+//! camera URL. A string left open hides the rest of its line.
 
 use crate::config::{redact_url, redact_webhook_url};
 
@@ -12,21 +16,11 @@ const HIDDEN: &str = "\"<hidden>\"";
 
 /// `text` with its secrets replaced (see the module documentation).
 pub fn redacted_text(text: &str) -> String {
-    let mut section = String::new();
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         let ending = &line[body.len()..];
         let trimmed = body.trim_start();
-        if trimmed.starts_with('[') {
-            section = trimmed
-                .trim_matches(|c| c == '[' || c == ']' || c == ' ')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-        }
         let key = trimmed
             .split_once('=')
             .map(|(k, _)| k.trim().trim_matches('"'))
@@ -37,42 +31,90 @@ pub fn redacted_text(text: &str) -> String {
             out.push_str("= ");
             out.push_str(HIDDEN);
         } else {
-            out.push_str(&redact_strings(body, section == "webhook"));
+            out.push_str(&redact_strings(body));
         }
         out.push_str(ending);
     }
     out
 }
 
-/// Every quoted string of `line` that holds a secret, replaced. Quotes are paired naively
-/// (configuration values here have no escaped quotes); an unpaired one leaves the rest as is.
-fn redact_strings(line: &str, webhook: bool) -> String {
-    let parts: Vec<&str> = line.split('"').collect();
-    if parts.len() < 3 {
-        return line.to_string();
-    }
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| {
-            // odd parts are inside quotes, if a closing quote follows
-            if i % 2 == 0 || i == parts.len() - 1 {
-                return part.to_string();
-            }
-            if part.starts_with("$argon2") {
-                "<hidden>".to_string()
-            } else if part.contains("://") {
-                if webhook {
-                    redact_webhook_url(part)
-                } else {
-                    redact_url(part)
+/// Every quoted string of `line` (`"..."` with `\` escapes, or `'...'`) that holds a secret,
+/// replaced; a `#` outside strings starts a comment, whose text is looked at the same way.
+fn redact_strings(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find(['"', '\'']) {
+        let quote = rest.as_bytes()[open] as char;
+        out.push_str(&rest[..=open]);
+        let inner = &rest[open + 1..];
+        let close = if quote == '"' {
+            let mut escaped = false;
+            inner.char_indices().find_map(|(i, c)| match c {
+                _ if escaped => {
+                    escaped = false;
+                    None
                 }
-            } else {
-                part.to_string()
+                '\\' => {
+                    escaped = true;
+                    None
+                }
+                '"' => Some(i),
+                _ => None,
+            })
+        } else {
+            inner.find('\'')
+        };
+        match close {
+            Some(end) => {
+                out.push_str(&redact_value(&inner[..end]));
+                out.push(quote);
+                rest = &inner[end + 1..];
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\"")
+            None => {
+                out.push_str(&redact_value(inner));
+                return out;
+            }
+        }
+    }
+    // no quotes left: a bare URL in a comment is still a URL
+    out.push_str(&redact_bare(rest));
+    out
+}
+
+/// A string's text as it may be shown.
+fn redact_value(text: &str) -> String {
+    if text.starts_with("$argon2") {
+        "<hidden>".to_string()
+    } else if text.contains("://") {
+        let scheme = text.split("://").next().unwrap_or("").to_ascii_lowercase();
+        if scheme.ends_with("http") || scheme.ends_with("https") {
+            redact_webhook_url(text)
+        } else {
+            redact_url(text)
+        }
+    } else {
+        text.to_string()
+    }
+}
+
+/// Unquoted text (comments): each whitespace-separated word that is a URL, redacted.
+fn redact_bare(text: &str) -> String {
+    if !text.contains("://") && !text.contains("$argon2") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() {
+            out.push_str(&redact_value(&word));
+            word.clear();
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    out.push_str(&redact_value(&word));
+    out
 }
 
 #[cfg(test)]
@@ -97,5 +139,24 @@ mod tests {
         assert!(r.contains("name = \"Kepatihan\"\n"), "{r}");
         assert_eq!(r.lines().count(), text.lines().count());
         assert!(r.contains("\r\n"), "line endings are kept");
+    }
+
+    #[test]
+    fn single_quotes_inline_tables_and_comments_hide_their_secrets_too() {
+        let text = "[[cameras]]\nurl = 'rtsp://admin:hunter2@10.0.0.2/ch1'\n\
+                    webhook = { url = \"https://api.telegram.org/bot123456:AAHdq/sendMessage?chat_id=-100\" }\n\
+                    [[http.users]]\npassword_hash = '$argon2id$v=19$m=1$abc'\n\
+                    x = \"say \\\"hi\\\" rtsp://u:pw9@h/\" # old: rtsp://admin:oldpass@10.0.0.9/ch1\n\
+                    broken = \"rtsp://admin:halfopen@10.0.0.4/ch1\n";
+        let r = redacted_text(text);
+        for secret in ["hunter2", "AAHdq", "-100", "argon2", "oldpass", "halfopen"] {
+            assert!(!r.contains(secret), "{secret} shown:\n{r}");
+        }
+        assert!(r.contains("url = 'rtsp://admin:***@10.0.0.2/ch1'"), "{r}");
+        assert!(
+            r.contains("https://api.telegram.org/***/sendMessage?chat_id=***"),
+            "{r}"
+        );
+        assert_eq!(r.lines().count(), text.lines().count());
     }
 }

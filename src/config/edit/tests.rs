@@ -365,3 +365,49 @@ fn every_camera_of_the_shipped_files_saved_as_it_is_gives_the_same_bytes() {
         }
     }
 }
+
+#[test]
+fn a_65600_character_line_name_is_refused_at_its_field() {
+    let mut e = as_is();
+    e.lines[0].name = "y".repeat(65_600);
+    let Err(EditError::Invalid { issues }) = apply_camera_edit(FILE, path(), "gate-1", &e) else {
+        panic!("accepted");
+    };
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(
+        (issues[0].line, issues[0].field.as_deref()),
+        (Some(0), Some("name"))
+    );
+    assert!(issues[0].message.len() < 200, "{}", issues[0].message);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100))]
+    /// Whatever names the editor's JSON carries: no panic, and a refused edit names its place.
+    #[test]
+    fn hostile_names_in_an_edit_never_panic_and_are_placed(
+        line in proptest::prelude::any::<String>(),
+        zone in "[a-z/+#\"'\\\\\\[\\]=\n\t ]{0,80}",
+        was in proptest::option::of(proptest::prelude::any::<String>()),
+    ) {
+        let mut e = as_is();
+        e.lines[0].name = line;
+        e.lines[0].was = was;
+        e.zones[0].name = zone;
+        match apply_camera_edit(FILE, path(), "gate-1", &e) {
+            Ok(edited) => {
+                let cam = edited.settings.camera("gate-1").unwrap();
+                for l in &cam.lines {
+                    proptest::prop_assert!(crate::topic::check_name(&l.name).is_ok());
+                }
+            }
+            Err(EditError::Invalid { issues }) => {
+                proptest::prop_assert!(!issues.is_empty());
+                for i in &issues {
+                    proptest::prop_assert!(!i.place.is_empty(), "{:?}", i);
+                }
+            }
+            Err(other) => proptest::prop_assert!(false, "{}", other),
+        }
+    }
+}

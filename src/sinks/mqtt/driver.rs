@@ -10,8 +10,9 @@ use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoin
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{Command, MqttOptions, Shared, inflight_limit};
+use super::{Command, MAX_PACKET, MqttOptions, Shared, inflight_limit};
 use crate::store::{Store, StoreError};
+use crate::topic;
 
 /// After the shutdown deadline: how long `offline` and DISCONNECT may still take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -19,12 +20,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
 
 /// What a publish in flight was.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Tag {
     Event(i64),
     /// A guard's acknowledgement (its seq in the store's `acks`).
     Ack(i64),
     State,
+    /// An empty retained message that clears a topic gone from the configuration (its suffix):
+    /// forgotten in the store once the broker has it.
+    Clear(String),
     Offline,
 }
 
@@ -192,13 +196,12 @@ impl Driver {
         }
         let mut link = Link::default();
         link.queue
-            .push_back(self.state_out(Tag::State, "availability", "online"));
+            .extend(self.state_out(topic::AVAILABILITY, "online"));
         // The broker may have restarted without its retained messages: publish them again.
         match self.store.retained() {
             Ok(all) => {
                 for (suffix, payload) in all {
-                    link.queue
-                        .push_back(self.state_out(Tag::State, &suffix, &payload));
+                    link.queue.extend(self.state_out(&suffix, &payload));
                 }
             }
             Err(e) => warn!("MQTT: cannot re-publish camera status and counts: {e}"),
@@ -217,6 +220,12 @@ impl Driver {
             }
             Some(Tag::Ack(seq)) => {
                 if let Err(e) = self.store.mark_ack_sent(seq) {
+                    self.store_trouble(e);
+                }
+            }
+            Some(Tag::Clear(suffix)) => {
+                if let Err(e) = self.store.forget_cleared(&suffix) {
+                    // Kept: cleared again at the next connect, which does no harm.
                     self.store_trouble(e);
                 }
             }
@@ -262,9 +271,9 @@ impl Driver {
                     .is_none_or(|s| s.offline_queued.is_none());
                 // While disconnected it is in the store, published on the next connection.
                 if accepting && self.link.is_some() {
-                    let out = self.state_out(Tag::State, &topic, &payload);
+                    let out = self.state_out(&topic, &payload);
                     if let Some(link) = &mut self.link {
-                        link.queue.push_back(out);
+                        link.queue.extend(out);
                     }
                 }
             }
@@ -287,13 +296,40 @@ impl Driver {
         }
     }
 
-    fn state_out(&self, tag: Tag, suffix: &str, payload: &str) -> Out {
-        Out {
+    /// The retained message for topic `<prefix>/<suffix>`; an empty payload clears the topic.
+    /// `None` when the broker or client would refuse it: it is set aside in the store instead
+    /// (a clear of a topic the broker never took is simply dropped).
+    fn state_out(&mut self, suffix: &str, payload: &str) -> Option<Out> {
+        let topic = topic::full(&self.opts.topic_prefix, suffix);
+        if let Some(why) = topic::refusal(&topic, payload.len(), MAX_PACKET) {
+            let stored = if payload.is_empty() {
+                self.store.forget_retained(suffix).map(|()| false)
+            } else {
+                self.store
+                    .quarantine_retained(suffix, &topic, payload, &why.to_string())
+            };
+            match stored {
+                Ok(true) => warn!(
+                    "MQTT: the retained message on {} is set aside, not sent: {why}; see the \
+                     quarantine table of the store",
+                    topic::shown(&topic)
+                ),
+                Ok(false) => debug!(topic = %topic::shown(&topic), "MQTT: refused again: {why}"),
+                Err(e) => self.store_trouble(e),
+            }
+            return None;
+        }
+        let tag = if payload.is_empty() {
+            Tag::Clear(suffix.to_string())
+        } else {
+            Tag::State
+        };
+        Some(Out {
             tag,
-            topic: format!("{}/{suffix}", self.opts.topic_prefix),
+            topic,
             payload: payload.as_bytes().to_vec(),
             retain: true,
-        }
+        })
     }
 
     /// Request publishes while the window has room: queued state first, then the outbox.
@@ -305,6 +341,9 @@ impl Driver {
             .is_none_or(|s| s.offline_queued.is_none());
         let window = self.opts.window.max(1);
         let mut trouble = None;
+        // The unreadable row set aside last: seen again, setting it aside did not take, and
+        // trying once more would only spin.
+        let mut last_bad = None;
         loop {
             if link.queue.is_empty() && more_events && link.outstanding() < window {
                 let room = window - link.outstanding();
@@ -316,10 +355,22 @@ impl Driver {
                             Ok(acks) => {
                                 for a in acks {
                                     link.ack_cursor = a.seq;
+                                    let topic = topic::full(&self.opts.topic_prefix, topic::ACKS);
+                                    let payload = ack_payload(&a);
+                                    if let Some(why) =
+                                        topic::refusal(&topic, payload.len(), MAX_PACKET)
+                                    {
+                                        if let Err(e) =
+                                            quarantine_ack(&self.store, a.seq, &topic, &why)
+                                        {
+                                            trouble = Some(e);
+                                        }
+                                        continue;
+                                    }
                                     link.queue.push_back(Out {
                                         tag: Tag::Ack(a.seq),
-                                        topic: format!("{}/acks", self.opts.topic_prefix),
-                                        payload: ack_payload(&a),
+                                        topic,
+                                        payload,
                                         retain: false,
                                     });
                                 }
@@ -334,12 +385,36 @@ impl Driver {
                         for (seq, e) in events {
                             link.cursor = seq;
                             let payload = serde_json::to_vec(&e).unwrap_or_default();
+                            let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
+                            // Sent, it would cost the connection, and the outbox would send it
+                            // first again after every reconnect: set it aside, go on.
+                            if let Some(why) = topic::refusal(&topic, payload.len(), MAX_PACKET) {
+                                if let Err(e) = quarantine_event(&self.store, seq, &topic, &why) {
+                                    trouble = Some(e);
+                                }
+                                continue;
+                            }
                             link.queue.push_back(Out {
                                 tag: Tag::Event(seq),
-                                topic: format!("{}/events", self.opts.topic_prefix),
+                                topic,
                                 payload,
                                 retain: false,
                             });
+                        }
+                    }
+                    // A row that no longer reads would stop the outbox at it for good.
+                    // Set aside, it leaves the outbox query and the next round reads on.
+                    Err(e @ StoreError::BadEvent { .. }) if last_bad == bad_seq(&e) => {
+                        trouble = Some(e);
+                        break;
+                    }
+                    Err(StoreError::BadEvent { seq, reason, .. }) => {
+                        last_bad = Some(seq);
+                        let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
+                        let why = format!("the stored event cannot be read: {reason}");
+                        if let Err(e) = quarantine_event(&self.store, seq, &topic, &why) {
+                            trouble = Some(e);
+                            break;
                         }
                     }
                     Err(e) => {
@@ -365,8 +440,9 @@ impl Driver {
             if let Tag::Event(seq) = out.tag {
                 debug!(seq, "MQTT publish");
             }
-            link.requested.push_back(out.tag);
-            link.queue.pop_front();
+            if let Some(out) = link.queue.pop_front() {
+                link.requested.push_back(out.tag);
+            }
         }
         match trouble {
             Some(e) => self.store_trouble(e),
@@ -410,10 +486,11 @@ impl Driver {
                         .is_ok_and(|v| v.is_empty());
                 if flushed || now >= sd.deadline {
                     // Events and acks still queued stay in the store for the next start.
-                    link.queue.retain(|o| o.tag == Tag::State);
+                    link.queue
+                        .retain(|o| matches!(o.tag, Tag::State | Tag::Clear(_)));
                     link.queue.push_back(Out {
                         tag: Tag::Offline,
-                        topic: format!("{}/availability", self.opts.topic_prefix),
+                        topic: topic::full(&self.opts.topic_prefix, topic::AVAILABILITY),
                         payload: b"offline".to_vec(),
                         retain: true,
                     });
@@ -445,6 +522,46 @@ impl Driver {
             Some(hard) => hard + DISCONNECT_GRACE,
         })
     }
+}
+
+fn bad_seq(e: &StoreError) -> Option<i64> {
+    match e {
+        StoreError::BadEvent { seq, .. } => Some(*seq),
+        _ => None,
+    }
+}
+
+/// Set event `seq` aside instead of sending it (see `topic::refusal`); said once (an event is
+/// quarantined once), with the event's id.
+fn quarantine_event(
+    store: &Store,
+    seq: i64,
+    topic: &str,
+    why: &dyn std::fmt::Display,
+) -> Result<(), StoreError> {
+    if let Some(id) = store.quarantine_event(seq, topic, &why.to_string())? {
+        warn!(
+            "MQTT: event {id} (#{seq}) is set aside, not sent: {why}; the events after it go \
+             on; see the quarantine table of the store"
+        );
+    }
+    Ok(())
+}
+
+/// Set acknowledgement `seq` aside instead of sending it, the same way as an event.
+fn quarantine_ack(
+    store: &Store,
+    seq: i64,
+    topic: &str,
+    why: &dyn std::fmt::Display,
+) -> Result<(), StoreError> {
+    if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
+        warn!(
+            "MQTT: the acknowledgement of event {id} (#{seq}) is set aside, not sent: {why}; \
+             see the quarantine table of the store"
+        );
+    }
+    Ok(())
 }
 
 /// What to check for the failures a user can fix.

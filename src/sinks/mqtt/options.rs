@@ -136,6 +136,11 @@ pub(crate) fn from_parts(
                 ip => ip,
             };
             (o.host, o.port) = (ip.to_string(), addr.port());
+            // A client connecting with ronda's id would take its session over and throw ronda
+            // off the broker (again at every reconnect). Nobody needs to know the id of the
+            // embedded broker's one publisher, so it is new at every start; an external broker
+            // keeps `ronda-<site>`, which its ACLs may name.
+            o.client_id = format!("ronda-{site}-{:016x}", rand::random::<u64>());
         }
     }
     if let Some(var) = &m.password_env {
@@ -264,7 +269,13 @@ mod tests {
     fn embedded_broker_is_reached_on_loopback() {
         let o = from_parts(&mqtt(None), "rw9", |_| None).unwrap();
         assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 1884));
-        assert_eq!(o.client_id, "ronda-rw9");
+        assert!(
+            o.client_id.starts_with("ronda-rw9-") && o.client_id.len() == "ronda-rw9-".len() + 16,
+            "{}",
+            o.client_id
+        );
+        let again = from_parts(&mqtt(None), "rw9", |_| None).unwrap();
+        assert_ne!(o.client_id, again.client_id, "a guessable client id");
         assert_eq!(o.topic_prefix, "ronda/rw9");
         assert!(o.tls.is_none() && o.password.is_none());
     }

@@ -237,4 +237,35 @@ mod tests {
         let long = "x".repeat(500);
         assert!(q(&[("from", &long)]).unwrap_err().len() < 300);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Any values at all: no panic, and a refusal names its parameter.
+        #[test]
+        fn hostile_values_never_panic_and_refusals_are_placed(
+            from in proptest::prelude::any::<String>(),
+            to in "[0-9T:+Z -]{0,30}",
+            camera in proptest::prelude::any::<String>(),
+            kind in "[a-z_, ]{0,40}",
+            reviewed in proptest::prelude::any::<String>(),
+            limit in "-?[0-9]{0,25}",
+        ) {
+            let query = ListQuery {
+                from: Some(from),
+                to: Some(to),
+                camera: Some(camera),
+                kind: Some(kind),
+                reviewed: Some(reviewed),
+                limit: Some(limit),
+                cursor: None,
+            };
+            if let Err(e) = query.filter(JAKARTA) {
+                let placed = ["from", "to", "camera", "type", "reviewed", "limit"]
+                    .iter()
+                    .any(|p| e.starts_with(&format!("{p}:")));
+                proptest::prop_assert!(placed, "{}", e);
+                proptest::prop_assert!(e.chars().count() < 400, "{}", e);
+            }
+        }
+    }
 }
