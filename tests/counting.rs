@@ -7,7 +7,7 @@
 //!   all at most), variants within 3. Issue 12 asks for exact / within 1; what is left is the
 //!   detector and tracker losing people in the crowd (two walkers through each other, one box
 //!   for two), not the crossing rule: the table printed here is the measure to improve on;
-//! - vtest.avi (setup's sample as Debian ships it, no ground truth): every variant within 3 per
+//! - vtest.avi (setup's sample as Debian ships it, no ground truth): every variant within 2 per
 //!   direction of vtest's own native counts (issue 12 asks for 1).
 //!
 //! The variants are encoded with one x264 thread, so that the same packages make the same files
@@ -222,7 +222,7 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
 }
 
 #[test]
-fn vtest_counts_hold_within_three_of_native_for_every_variant() {
+fn vtest_counts_hold_within_two_of_native_for_every_variant() {
     let clip = Clip {
         name: "vtest",
         // the file as Debian ships it (setup's H.264 transcode of it is made anew on each
@@ -239,7 +239,7 @@ fn vtest_counts_hold_within_three_of_native_for_every_variant() {
     assert!(native[0].0 >= 5 && native[0].1 >= 5, "implausible: {r}");
     let worst = worst_over_variants(&clip, &native);
     assert!(
-        worst <= 3,
+        worst <= 2,
         "a re-encoded variant of vtest is {worst} off its native counts (see above)"
     );
 }

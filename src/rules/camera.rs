@@ -151,8 +151,8 @@ impl CameraChain {
     }
 
     /// Follow this frame's detections; returns the tracks (tentative ones too).
-    pub fn track(&mut self, _at: &Moment, detections: &[Detection]) -> &[Track] {
-        let tracks = self.tracker.update(detections);
+    pub fn track(&mut self, at: &Moment, detections: &[Detection]) -> &[Track] {
+        let tracks = self.tracker.update_at(at.t, detections);
         self.tracks.clear();
         self.tracks.extend_from_slice(tracks);
         &self.tracks

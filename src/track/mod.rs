@@ -21,6 +21,11 @@ pub use kalman::BoxFilter;
 
 /// Speed kept per frame while a track coasts unseen.
 const COAST_DAMPING: f32 = 0.8;
+/// Longest a hidden person is kept (seconds of the stream). Frames alone would keep one 6 s at
+/// 5 fps and 1.2 s at 25 fps; a box coasting that long stands nearly still and takes over whoever
+/// walks through it.
+pub const MAX_COAST_SECONDS: f64 = 1.5;
+
 /// A detection whose height differs from the predicted box by more than this factor is not the
 /// same person: half a person (legs hidden behind a cart) must not drag a track's box away.
 const MAX_HEIGHT_RATIO: f32 = 1.5;
@@ -89,11 +94,15 @@ struct Slot {
     misses: u32,
     confirmed: bool,
     matched: bool,
+    /// Stream time of the last matched detection.
+    seen_at: f64,
 }
 
 /// The tracker of one camera. Buffers are reused between frames: no allocation once warm.
 pub struct Tracker {
     params: TrackerParams,
+    /// Stream time of the last frame.
+    now: f64,
     slots: Vec<Slot>,
     next_id: u64,
     out: Vec<Track>,
@@ -107,6 +116,7 @@ impl Tracker {
     pub fn new(params: TrackerParams) -> Self {
         Self {
             params,
+            now: 0.0,
             slots: Vec::with_capacity(64),
             next_id: 1,
             out: Vec::with_capacity(64),
@@ -129,7 +139,16 @@ impl Tracker {
     /// Feed one frame's detections; returns the tracks seen this frame (tentative ones too, see
     /// [`Track::confirmed`]) and the confirmed ones still coasting on their prediction
     /// (`misses > 0`).
+    /// Frames without a time: only `max_misses` limits how long a hidden person is kept.
     pub fn update(&mut self, detections: &[Detection]) -> &[Track] {
+        let t = self.now;
+        self.update_at(t, detections)
+    }
+
+    /// As [`Tracker::update`], for a frame at stream time `t` (seconds): a hidden person is kept
+    /// at most `max_misses` frames and [`MAX_COAST_SECONDS`], whichever is shorter.
+    pub fn update_at(&mut self, t: f64, detections: &[Detection]) -> &[Track] {
+        self.now = t;
         let p = self.params.clone();
         for s in &mut self.slots {
             if s.misses > 0 {
@@ -179,7 +198,7 @@ impl Tracker {
             }
             s.misses += 1;
             s.streak = 0;
-            s.confirmed && s.misses <= max_misses
+            s.confirmed && s.misses <= max_misses && t - s.seen_at <= MAX_COAST_SECONDS
         });
         // Births from unmatched high-score detections. Ids are given at birth (a tentative track
         // that dies leaves a gap in the numbering, which nobody relies on).
@@ -199,6 +218,7 @@ impl Tracker {
                 misses: 0,
                 confirmed: false,
                 matched: true,
+                seen_at: t,
             });
         }
         self.high = high;
@@ -266,6 +286,7 @@ impl Tracker {
             s.streak += 1;
             s.misses = 0;
             s.matched = true;
+            s.seen_at = self.now;
             self.det_used[di] = true;
         }
     }
@@ -373,6 +394,32 @@ mod tests {
             }
         }
         assert!(a_id.is_some() && b_id.is_some() && a_id != b_id);
+    }
+
+    #[test]
+    fn a_hidden_person_is_kept_for_the_same_time_at_any_frame_rate() {
+        for fps in [5.0f64, 25.0] {
+            let mut t = Tracker::new(TrackerParams::default());
+            let mut k = 0u64;
+            let mut step = |t: &mut Tracker, dets: &[Detection]| {
+                k += 1;
+                t.update_at(k as f64 / fps, dets).len()
+            };
+            for i in 0..10 {
+                step(&mut t, &[det(10.0 + i as f32, 100.0, 0.8)]);
+            }
+            // hidden: kept while within MAX_COAST_SECONDS (and max_misses frames), then gone
+            let mut kept = 0;
+            while step(&mut t, &[]) > 0 {
+                kept += 1;
+            }
+            let seconds = kept as f64 / fps;
+            let limit = MAX_COAST_SECONDS.min(TrackerParams::default().max_misses as f64 / fps);
+            assert!(
+                (seconds - limit).abs() <= 1.0 / fps + 1e-9,
+                "{fps} fps: kept {seconds} s, limit {limit} s"
+            );
+        }
     }
 
     proptest! {
