@@ -20,6 +20,13 @@ pub struct Quarantined {
     pub at: DateTime<Utc>,
 }
 
+/// The outgoing tables a row can be set aside from.
+#[derive(Clone, Copy)]
+enum Outgoing {
+    Event,
+    Ack,
+}
+
 impl Store {
     /// Set event `seq` aside: it is not sent any more. Returns its id, or `None` when there is
     /// no such event still to send (acknowledged or quarantined meanwhile).
@@ -29,29 +36,7 @@ impl Store {
         topic: &str,
         reason: &str,
     ) -> Result<Option<String>, StoreError> {
-        let what = "setting an event aside";
-        let now = to_ms(Utc::now());
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err(what))?;
-        let id: Option<String> = tx
-            .query_row(
-                "UPDATE events SET quarantined_ms = ?2 \
-                 WHERE seq = ?1 AND sent_at IS NULL AND quarantined_ms IS NULL RETURNING id",
-                params![seq, now],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.err(what))?;
-        if let Some(id) = &id {
-            tx.execute(
-                "INSERT INTO quarantine (kind, ref, topic, payload, reason, at_ms) \
-                 VALUES ('event', ?1, ?2, NULL, ?3, ?4) ON CONFLICT(kind, ref) DO NOTHING",
-                params![id, topic, reason, now],
-            )
-            .map_err(self.err(what))?;
-        }
-        tx.commit().map_err(self.err(what))?;
-        Ok(id)
+        self.quarantine_row(Outgoing::Event, seq, topic, reason)
     }
 
     /// Set acknowledgement `seq` aside: it is not published any more. Returns the id of the
@@ -62,14 +47,37 @@ impl Store {
         topic: &str,
         reason: &str,
     ) -> Result<Option<String>, StoreError> {
-        let what = "setting an acknowledgement aside";
+        self.quarantine_row(Outgoing::Ack, seq, topic, reason)
+    }
+
+    /// Mark row `seq` of an outgoing table quarantined and note it in `quarantine`, in one
+    /// transaction; the row's event id, or `None` when it is no longer waiting to be sent.
+    fn quarantine_row(
+        &self,
+        table: Outgoing,
+        seq: i64,
+        topic: &str,
+        reason: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (name, id_column, kind, what) = match table {
+            Outgoing::Event => ("events", "id", "event", "setting an event aside"),
+            Outgoing::Ack => (
+                "acks",
+                "event_id",
+                "ack",
+                "setting an acknowledgement aside",
+            ),
+        };
         let now = to_ms(Utc::now());
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(self.err(what))?;
+        // table and column names are the constants above, never input
         let id: Option<String> = tx
             .query_row(
-                "UPDATE acks SET quarantined_ms = ?2 \
-                 WHERE seq = ?1 AND sent_at IS NULL AND quarantined_ms IS NULL RETURNING event_id",
+                &format!(
+                    "UPDATE {name} SET quarantined_ms = ?2 \
+                     WHERE seq = ?1 AND sent_at IS NULL AND quarantined_ms IS NULL RETURNING {id_column}"
+                ),
                 params![seq, now],
                 |r| r.get(0),
             )
@@ -78,8 +86,8 @@ impl Store {
         if let Some(id) = &id {
             tx.execute(
                 "INSERT INTO quarantine (kind, ref, topic, payload, reason, at_ms) \
-                 VALUES ('ack', ?1, ?2, NULL, ?3, ?4) ON CONFLICT(kind, ref) DO NOTHING",
-                params![id, topic, reason, now],
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5) ON CONFLICT(kind, ref) DO NOTHING",
+                params![kind, id, topic, reason, now],
             )
             .map_err(self.err(what))?;
         }
