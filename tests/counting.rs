@@ -246,7 +246,8 @@ fn vtest_counts_hold_within_two_of_native_for_every_variant() {
 
 #[test]
 fn analyze_fps_keeps_the_pictures_a_live_camera_at_that_rate_would() {
-    let v = sample("vtest.mp4");
+    // the file as Debian ships it: the same pictures on every machine (see above)
+    let v = sample("vtest.avi");
     let line = [("mid", [384.0, 150.0, 384.0, 576.0])];
     let all = analyze(&v, &line, 1.0, &[]);
     let half = analyze(&v, &line, 1.0, &["--fps", "5"]);
@@ -271,7 +272,7 @@ fn analyze_fps_keeps_the_pictures_a_live_camera_at_that_rate_would() {
     assert!((hi - ai).abs() <= 2 && (ho - ao).abs() <= 2);
     // a rate that is not one is refused with the reason
     let out = ronda()
-        .args(["analyze", "vtest.mp4", "--fps", "0"])
+        .args(["analyze", "vtest.avi", "--fps", "0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
