@@ -22,8 +22,8 @@ use crate::ingest::IngestError;
 use crate::ingest::camera::RateGate;
 use crate::ingest::file::VideoFile;
 use crate::rules::{
-    CameraChain, Cooldown, CountingParams, Counts, Crossing, Direction, Finding, LineCounter,
-    LineRules, LineSpec, MaskParams, MaskWatch, Moment, ZoneSpec, ZoneWatch,
+    CameraChain, Cooldown, CountingParams, Counts, Direction, Finding, LineCounter, LineRules,
+    LineSpec, MaskParams, MaskWatch, Moment, ZoneSpec, ZoneWatch,
 };
 use crate::track::{Tracker, TrackerParams};
 
@@ -308,7 +308,7 @@ impl GateAnalysis {
             } => {
                 let crop = picture
                     .filter(|_| self.opts.crops)
-                    .map(|p| crop_of(p, crossing));
+                    .map(|p| crate::frame::person_crop(p, &crossing.bbox));
                 self.records.push((
                     CrossingRecord {
                         line: self.chain.lines[*line].spec().name.clone(),
@@ -386,29 +386,6 @@ impl GateAnalysis {
         };
         (analysis, crops)
     }
-}
-
-/// The person's box with a margin, cut from the picture (at least 1x1).
-fn crop_of(image: &image::RgbImage, c: &Crossing) -> image::RgbImage {
-    let (w, h) = (image.width() as f32, image.height() as f32);
-    let m = 0.1 * c.bbox.height();
-    let b = crate::geometry::BBox::new(c.bbox.x1 - m, c.bbox.y1 - m, c.bbox.x2 + m, c.bbox.y2 + m)
-        .clamp(w, h);
-    let (x, y) = (b.x1.max(0.0) as u32, b.y1.max(0.0) as u32);
-    let cw = ((b.x2 - b.x1).max(1.0) as u32)
-        .min(image.width().saturating_sub(x))
-        .max(1);
-    let ch = ((b.y2 - b.y1).max(1.0) as u32)
-        .min(image.height().saturating_sub(y))
-        .max(1);
-    image::imageops::crop_imm(
-        image,
-        x.min(image.width() - 1),
-        y.min(image.height() - 1),
-        cw,
-        ch,
-    )
-    .to_image()
 }
 
 /// Analyse a whole file. `progress(frames_done, frames_expected)` is called every frame.

@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::{self, CameraRole, Settings};
@@ -44,14 +44,14 @@ use crate::ingest::camera::{Camera, CameraSpec, Doorbell, FrameSlot, Health, Hea
 use crate::ingest::ring::EncodedRing;
 use crate::motion::{MotionGate, MotionParams};
 use crate::rules::{
-    CameraChain, Cooldown, Counts, Finding, LineCounter, MaskParams, MaskWatch, Moment, Severities,
-    ZoneWatch,
+    CameraChain, Cooldown, Counts, Finding, LineCounter, MaskParams, MaskWatch, Moment, Recent,
+    RecentLimits, Severities, ZoneWatch,
 };
 use crate::sinks::{
     ClipOptions, ClipOutcome, ClipRecorder, Outlet, RetentionOptions, RetentionTask,
 };
 use crate::store::Store;
-use crate::track::Tracker;
+use crate::track::{Track, Tracker};
 
 /// Figures of one camera, kept for logs, `ronda bench live` (and later /metrics).
 #[derive(Clone, Debug, Default)]
@@ -114,6 +114,8 @@ struct CamState {
     gate: bool,
     motion_gate: bool,
     slot: Arc<FrameSlot>,
+    /// The tracks of the last minutes and pictures of the people in them ("preview this line").
+    recent: Arc<Mutex<Recent>>,
     /// The camera's tracker and rules.
     rules: CameraChain,
     clock: StreamClock,
@@ -289,7 +291,7 @@ impl Live {
 
         let mut cameras = Vec::new();
         let mut states = Vec::new();
-        let mut slots = HashMap::new();
+        let mut shares = HashMap::new();
         let board = Arc::new(village::HealthBoard::default());
         for c in &settings.cameras {
             let url = match c.resolved_url() {
@@ -315,7 +317,17 @@ impl Live {
             if let Some(r) = &cam.ring {
                 rings.insert(c.id.clone(), r.clone());
             }
-            slots.insert(c.id.clone(), cam.slot.clone());
+            let recent = Arc::new(Mutex::new(Recent::new(RecentLimits {
+                keep: settings.preview_minutes * 60.0,
+                ..RecentLimits::default()
+            })));
+            shares.insert(
+                c.id.clone(),
+                village::CameraShare {
+                    slot: cam.slot.clone(),
+                    recent: recent.clone(),
+                },
+            );
             let mut starts = Vec::new();
             for l in &c.lines {
                 starts.push(outlet.line_start(&c.id, &l.name, settings.site.counts_reset)?);
@@ -326,6 +338,7 @@ impl Live {
                 gate: c.role == CameraRole::Gate,
                 motion_gate: c.motion_gate && c.role != CameraRole::Gate,
                 slot: cam.slot.clone(),
+                recent,
                 rules: camera_chain(c, settings, dopts.faces, starts),
                 clock: StreamClock::default(),
                 motion: MotionGate::new(MotionParams::default()),
@@ -345,7 +358,7 @@ impl Live {
         let (rules_tx, rules_rx) = sync_channel::<apply::RulesChange>(1);
         let village = Arc::new(village::LiveVillage::new(
             settings,
-            &slots,
+            &shares,
             board.clone(),
             figures.clone(),
             store.clone(),
@@ -926,6 +939,7 @@ fn inference(
             let tracks = cam.rules.track(&at, &dets);
             // anyone (even not yet confirmed) in view keeps the still camera's re-check short
             cam.motion.occupied = !tracks.is_empty();
+            remember(&cam.recent, &at, tracks, &frame.image);
             look_for_faces(
                 &mut detector,
                 &mut cam.rules,
@@ -977,6 +991,32 @@ fn take_new_rules(
         let _ = c.reply.send(done);
     }
 }
+
+/// Record the frame's tracks for "preview this line", with a small picture of each person
+/// whose picture is due (see `rules::preview`). A picture that cannot be encoded is skipped: the
+/// preview shows the crossing without it.
+fn remember(recent: &Mutex<Recent>, at: &Moment, tracks: &[Track], image: &image::RgbImage) {
+    let mut r = recent.lock().unwrap_or_else(PoisonError::into_inner);
+    r.record(at, tracks);
+    let due: Vec<Track> = r.pictures_due(at, tracks).copied().collect();
+    for k in due {
+        let crop = crate::frame::person_crop(image, &k.bbox);
+        let small = if crop.height() > PREVIEW_PICTURE_HEIGHT {
+            let w = (crop.width() * PREVIEW_PICTURE_HEIGHT / crop.height()).max(1);
+            image::imageops::thumbnail(&crop, w, PREVIEW_PICTURE_HEIGHT)
+        } else {
+            crop
+        };
+        match crate::sinks::snapshot::encode_jpeg(&small) {
+            Ok(jpeg) => r.add_picture(k.id, at.t, jpeg),
+            Err(e) => tracing::debug!("preview picture not encoded: {e}"),
+        }
+    }
+}
+
+/// Height of a person's picture in a line preview (pixels): enough to tell people apart, small
+/// enough to keep minutes of them for every camera.
+const PREVIEW_PICTURE_HEIGHT: u32 = 96;
 
 /// Search the head regions of the people the chain's mask watch picks in this frame and hand
 /// back what was found. Failures are counted; only the first of a camera is logged above debug.

@@ -455,6 +455,163 @@ fn an_admin_adds_a_line_and_the_running_pipeline_counts_on_it_without_a_restart(
     assert!(versions.to_string().contains("pak-rw"), "{versions}");
 }
 
+/// Seconds since the epoch of an RFC 3339 time, to the whole second (events carry whole
+/// seconds).
+fn whole_seconds(time: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(time)
+        .unwrap_or_else(|e| panic!("{time}: {e}"))
+        .timestamp()
+}
+
+#[test]
+fn an_admin_previews_lines_on_the_last_minutes_and_the_preview_counts_what_the_live_line_did() {
+    let _one = one_at_a_time();
+    let v = Village::new((2, 3), LINE_A);
+    let _sim = v.sim();
+    let (_run, events) = v.run();
+    let admin = v.web("pak-rw", ADMIN_PW);
+
+    // let line a count a few people live first
+    let mut live: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while live.len() < 3 && Instant::now() < deadline {
+        if let Ok(e) = events.recv_timeout(Duration::from_millis(200))
+            && e["type"] == "line_crossing"
+        {
+            live.push(e);
+        }
+    }
+    assert!(live.len() >= 3, "line a counted only {} people", live.len());
+
+    // the editor's draft: line a as saved and a new line b, not saved
+    let draft = serde_json::json!({
+        "lines": [{"name": "a", "was": "a", "points": [[440, 40], [440, 320]]},
+                  {"name": "b", "points": [[240, 40], [240, 320]]}],
+        "zones": [],
+    });
+    let before = std::fs::read(&v.cfg).unwrap();
+    let r = admin.send("POST", "/api/admin/cameras/gate-1/preview", Some(draft));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        std::fs::read(&v.cfg).unwrap(),
+        before,
+        "a preview changed the file"
+    );
+    let p = r.json();
+    println!(
+        "preview over {} s, {} frames: a {}/{}, b {}/{}",
+        p["seconds"],
+        p["frames"],
+        p["lines"][0]["in"],
+        p["lines"][0]["out"],
+        p["lines"][1]["in"],
+        p["lines"][1]["out"]
+    );
+    assert!(p["frames"].as_u64().unwrap() > 0 && p["seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        p["to"].as_str().unwrap().ends_with("+07:00"),
+        "site time: {p}"
+    );
+    let to = whole_seconds(p["to"].as_str().unwrap());
+    let lines = p["lines"].as_array().unwrap();
+    assert_eq!(
+        (lines[0]["name"].as_str(), lines[1]["name"].as_str()),
+        (Some("a"), Some("b"))
+    );
+    let b = &lines[1];
+    assert!(
+        b["in"].as_u64().unwrap() + b["out"].as_u64().unwrap() >= 1,
+        "nobody crossed the middle of the pavement in the preview: {b}"
+    );
+    for c in lines
+        .iter()
+        .flat_map(|l| l["crossings"].as_array().unwrap())
+    {
+        let pic = c["picture"].as_str().expect("a picture of each crossing");
+        let jpeg = ronda::api::auth::base64_decode(
+            pic.strip_prefix("data:image/jpeg;base64,")
+                .expect("a JPEG data URL"),
+        )
+        .expect("base64");
+        let img = image::load_from_memory(&jpeg).expect("a picture");
+        assert!(
+            img.height() >= 20 && img.height() <= 96,
+            "{}x{}",
+            img.width(),
+            img.height()
+        );
+    }
+
+    // line a's preview is what the running line counted: the same people, the same way. Every
+    // crossing previewed was counted live (its event may still be on its way: wait for it), and
+    // every live crossing before the preview's last whole second was previewed (events carry
+    // whole seconds).
+    let key =
+        |track: &Value, dir: &Value| (track.as_u64().unwrap(), dir.as_str().unwrap().to_string());
+    let previewed: Vec<(u64, String)> = lines[0]["crossings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| key(&c["track_id"], &c["direction"]))
+        .collect();
+    assert!(previewed.len() >= 3, "{previewed:?}");
+    let counted = |live: &[Value]| -> Vec<(u64, String)> {
+        live.iter()
+            .map(|e| key(&e["track_id"], &e["direction"]))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !previewed.iter().all(|k| counted(&live).contains(k)) {
+        if let Ok(e) = events.recv_timeout(Duration::from_millis(200))
+            && e["type"] == "line_crossing"
+        {
+            live.push(e);
+        }
+    }
+    let all_live = counted(&live);
+    for k in &previewed {
+        assert!(
+            all_live.contains(k),
+            "previewed {k:?} was not counted live: {all_live:?}"
+        );
+    }
+    for e in live
+        .iter()
+        .filter(|e| whole_seconds(e["time"].as_str().unwrap()) < to)
+    {
+        let k = key(&e["track_id"], &e["direction"]);
+        assert!(
+            previewed.contains(&k),
+            "counted live {k:?} is not in the preview {previewed:?}"
+        );
+    }
+
+    // a draft the editor could not save cannot be previewed either, with the place of the
+    // problem; an unknown camera is named
+    let bad = admin.send(
+        "POST",
+        "/api/admin/cameras/gate-1/preview",
+        Some(serde_json::json!({"lines": [{"name": "b", "points": [[240, 40]]}], "zones": []})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("2 points"), "{}", bad.text());
+    let none = admin.send(
+        "POST",
+        "/api/admin/cameras/gerbang-9/preview",
+        Some(serde_json::json!({"lines": [], "zones": []})),
+    );
+    assert_eq!(none.status, 404, "{}", none.text());
+    assert!(none.text().contains("gerbang-9"), "{}", none.text());
+    // and a guard may not use it
+    let guard = v.web("pos1", GUARD_PW);
+    let g = guard.send(
+        "POST",
+        "/api/admin/cameras/gate-1/preview",
+        Some(serde_json::json!({"lines": [], "zones": []})),
+    );
+    assert_eq!(g.status, 403, "{}", g.text());
+}
+
 /// Every MP4 under `dir`, and whether any `.part` file is left.
 fn clip_files(dir: &std::path::Path) -> (Vec<std::path::PathBuf>, bool) {
     let mut mp4 = Vec::new();
@@ -613,6 +770,24 @@ fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_c
     d.cmd("POST", &format!("/element/{name}/clear"), Some(json!({})));
     d.type_into(&format!("{card} input[name=name]"), "tengah");
     screenshot(&d, "live-admin-drawn.png");
+    // before saving, what it would have counted over the last minutes
+    d.click("#preview");
+    wait(
+        &d,
+        "the preview of the drawn line did not show",
+        "const l = document.querySelector('#preview-result .preview-line[data-line=\"tengah\"] h3'); \
+         return !!l && /tengah: masuk \\d+, keluar \\d+/.test(l.textContent);",
+        json!([]),
+        15,
+    );
+    println!(
+        "preview: {}",
+        d.exec(
+            "return document.getElementById('preview-result').innerText;",
+            json!([])
+        )
+    );
+    screenshot(&d, "live-admin-preview.png");
     d.click("#save");
     wait(
         &d,

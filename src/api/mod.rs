@@ -31,6 +31,7 @@ use tokio::sync::broadcast;
 use crate::config::{Language, Settings, User};
 use crate::events::{CountsView, Event, Severity};
 use crate::ingest::camera::Health;
+use crate::rules::{CountingParams, LineSpec, Preview};
 use crate::store::Store;
 
 pub use auth::{Lockout, hash_password, verify_password};
@@ -88,6 +89,19 @@ pub trait Village: Send + Sync + 'static {
     /// line and zone editor; `None` while the camera has no picture (offline, unknown).
     fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
         let _ = camera;
+        None
+    }
+
+    /// What `lines` would have counted on camera `camera` over the minutes of tracks it keeps
+    /// for the editor's "preview this line" (`rules::preview`); `None` when it keeps none
+    /// (unknown camera, one that could not start, or previews off).
+    fn preview_lines(
+        &self,
+        camera: &str,
+        lines: &[LineSpec],
+        params: &CountingParams,
+    ) -> Option<Preview> {
+        let _ = (camera, lines, params);
         None
     }
 

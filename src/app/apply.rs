@@ -271,6 +271,9 @@ mod tests {
             gate: true,
             motion_gate: false,
             slot: Arc::new(FrameSlot::default()),
+            recent: Arc::new(std::sync::Mutex::new(crate::rules::Recent::new(
+                Default::default(),
+            ))),
             rules: camera_chain(c, s, false, counts),
             clock: Default::default(),
             motion: MotionGate::new(MotionParams::default()),

@@ -19,6 +19,7 @@ use crate::api::{
 use crate::config::{CameraRole, Settings};
 use crate::events::{CountsView, Event, Severity};
 use crate::ingest::camera::{FrameSlot, Health};
+use crate::rules::{CountingParams, LineSpec, Preview, Recent};
 use crate::sinks::SinkHandle;
 use crate::store::{Acked, Store};
 
@@ -76,6 +77,14 @@ struct CameraEntry {
     gate: bool,
     /// `None` when the camera could not start (its URL names an unset variable).
     slot: Option<Arc<FrameSlot>>,
+    /// The camera's recent tracks, for "preview this line" (`None` as `slot`).
+    recent: Option<Arc<Mutex<Recent>>>,
+}
+
+/// What the pipeline shares with the HTTP side of each running camera.
+pub(crate) struct CameraShare {
+    pub slot: Arc<FrameSlot>,
+    pub recent: Arc<Mutex<Recent>>,
 }
 
 /// The live pipeline's face to the HTTP API.
@@ -97,7 +106,7 @@ impl LiveVillage {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         settings: &Settings,
-        slots: &HashMap<String, Arc<FrameSlot>>,
+        shares: &HashMap<String, CameraShare>,
         health: Arc<HealthBoard>,
         figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
         store: Arc<Store>,
@@ -114,7 +123,8 @@ impl LiveVillage {
                     id: c.id.clone(),
                     name: c.name.clone(),
                     gate: c.role == CameraRole::Gate,
-                    slot: slots.get(&c.id).cloned(),
+                    slot: shares.get(&c.id).map(|s| s.slot.clone()),
+                    recent: shares.get(&c.id).map(|s| s.recent.clone()),
                 })
                 .collect(),
             health,
@@ -326,6 +336,24 @@ impl Village for LiveVillage {
             height: frame.height(),
             at: at.into(),
         })
+    }
+
+    fn preview_lines(
+        &self,
+        camera: &str,
+        lines: &[LineSpec],
+        params: &CountingParams,
+    ) -> Option<Preview> {
+        let recent = self
+            .cameras
+            .iter()
+            .find(|c| c.id == camera)?
+            .recent
+            .as_ref()?;
+        // the replay runs under the camera's lock: a few milliseconds for minutes of tracks,
+        // during which that camera's next frame waits (the editor asks seldom)
+        let r = recent.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(r.preview(lines, params))
     }
 
     fn apply_settings(&self, settings: &Settings) -> Result<Vec<String>, String> {

@@ -357,6 +357,9 @@ pub struct Settings {
     pub detector: DetectorSettings,
     pub tracker: TrackerParams,
     pub counting: CountingParams,
+    /// Minutes of each camera's tracks kept for the editor's "preview this line"
+    /// (`[counting] preview_minutes`; 0: no preview).
+    pub preview_minutes: f64,
     pub alerts: Alerts,
     pub clips: Clips,
     pub store: Store,
@@ -682,6 +685,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
             "min_track_seconds",
             "handover_seconds",
             "handover_heights",
+            "preview_minutes",
         ],
     );
     let d = CountingParams::default();
@@ -705,6 +709,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         handover_heights: num("handover_heights", d.handover_heights, 0.0..=5.0),
         min_track_hits,
     };
+    let preview_minutes = r.number(t, "counting", "preview_minutes", 5.0, 0.0..=30.0);
 
     let alerts = read_alerts(r, root);
     let clips = read_clips(r, root);
@@ -829,6 +834,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         detector,
         tracker,
         counting,
+        preview_minutes,
         alerts,
         clips,
         store,

@@ -6,10 +6,12 @@ pub mod alert;
 pub mod camera;
 pub mod line;
 pub mod mask;
+pub mod preview;
 pub mod zone;
 
 pub use alert::{AlertKey, Cooldown, LineRules, Severities};
 pub use camera::{CameraChain, Finding, Moment};
 pub use line::{Anchor, CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec, Tick};
 pub use mask::{Look, MaskParams, MaskWatch};
+pub use preview::{LinePreview, Preview, PreviewCrossing, Recent, RecentLimits};
 pub use zone::{ZoneAlert, ZoneAlertKind, ZoneParams, ZoneSpec, ZoneWatch};

@@ -6,6 +6,7 @@
 //! | `GET /api/admin/cameras` | `{version, cameras: [{id, name, role, url (redacted), size, state, mask_check, analysis_fps, lines, zones}]}` |
 //! | `GET /api/admin/cameras/{id}/snapshot.jpg` | the camera's newest picture (`X-Picture-Width/Height`) |
 //! | `PUT /api/admin/cameras/{id}` | `{base_version, lines, zones, mask_check}` -> `{version, summary, changed, applied}` |
+//! | `POST /api/admin/cameras/{id}/preview` | `{lines, zones}` (a draft) -> what its lines would have counted over the last minutes ([`preview`]) |
 //! | `GET /api/admin/versions` | `{current, versions: [{version, saved_by, saved_at, summary, reverted_from}]}` |
 //! | `GET /api/admin/versions/{n}` | one version: its `text` and a line `diff` against the one before |
 //! | `POST /api/admin/versions/{n}/revert` | write version n back as a new version; as a save |
@@ -25,6 +26,9 @@
 
 mod diff;
 mod file;
+mod preview;
+
+pub(super) use preview::preview;
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;

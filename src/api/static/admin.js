@@ -35,6 +35,14 @@ Object.assign(DICT.id, {
   adm_same_lines: "… {n} baris sama …", adm_by_file: "berkas",
   adm_reverted: "Dikembalikan ke versi {n}, tersimpan sebagai versi {version}.",
   adm_picture_error: "Gambar tidak dapat dimuat.",
+  adm_preview: "Coba garis", adm_previewing: "Menghitung ulang menit-menit terakhir…",
+  adm_preview_span: "Dalam {span} terakhir ({frames} gambar), garis-garis ini akan menghitung:",
+  adm_preview_counts: "{name}: masuk {in}, keluar {out}",
+  adm_preview_none: "Belum ada gambar yang dianalisis dari kamera ini. Coba lagi sebentar lagi.",
+  adm_preview_nobody: "Tidak ada yang melintas.",
+  adm_preview_refused: "Tidak dapat dicoba. Perbaiki yang ditandai merah:",
+  adm_dir_in: "masuk", adm_dir_out: "keluar",
+  adm_minutes: "{m} menit {s} detik", adm_seconds: "{s} detik",
 });
 Object.assign(DICT.en, {
   adm_title: "Camera lines and zones", adm_to_guard: "Guard post", adm_area: "Area",
@@ -67,6 +75,14 @@ Object.assign(DICT.en, {
   adm_same_lines: "… {n} unchanged lines …", adm_by_file: "file",
   adm_reverted: "Reverted to version {n}, saved as version {version}.",
   adm_picture_error: "The picture cannot be loaded.",
+  adm_preview: "Preview lines", adm_previewing: "Re-counting the last minutes…",
+  adm_preview_span: "In the last {span} ({frames} pictures) these lines would have counted:",
+  adm_preview_counts: "{name}: in {in}, out {out}",
+  adm_preview_none: "No picture of this camera has been analysed yet. Try again in a moment.",
+  adm_preview_nobody: "Nobody crossed.",
+  adm_preview_refused: "Cannot preview. Fix what is marked red:",
+  adm_dir_in: "in", adm_dir_out: "out",
+  adm_minutes: "{m} min {s} s", adm_seconds: "{s} s",
 });
 // i18n.js translated the page before these words were known
 applyLang();
@@ -743,6 +759,77 @@ applyLang();
     }
   }
 
+  // ---- preview: what the drawn lines would have counted over the camera's last minutes
+  function span(seconds) {
+    const s = Math.round(seconds);
+    return s >= 60 ? t("adm_minutes", { m: Math.floor(s / 60), s: s % 60 }) : t("adm_seconds", { s: s });
+  }
+  function showPreview(b) {
+    const box = $("preview-result");
+    box.textContent = "";
+    box.hidden = false;
+    if (!b.frames) {
+      box.appendChild(el("p", "", t("adm_preview_none")));
+      return;
+    }
+    box.appendChild(el("p", "", t("adm_preview_span", { span: span(b.seconds), frames: b.frames })));
+    for (const l of b.lines) {
+      const sec = el("div", "preview-line");
+      sec.dataset.line = l.name;
+      sec.appendChild(el("h3", "", t("adm_preview_counts", { name: l.name, in: l.in, out: l.out })));
+      if (!l.crossings.length) sec.appendChild(el("p", "dim", t("adm_preview_nobody")));
+      const row = el("div", "crossings");
+      for (const c of l.crossings) {
+        const fig = el("figure", "crossing " + c.direction);
+        if (c.picture) {
+          const img = document.createElement("img");
+          img.src = c.picture;
+          img.alt = t("adm_dir_" + c.direction) + " " + c.track_id;
+          fig.appendChild(img);
+        }
+        // the site's local time as the server wrote it
+        fig.appendChild(el("figcaption", "", t("adm_dir_" + c.direction) + " · " + String(c.at).slice(11, 19)));
+        row.appendChild(fig);
+      }
+      sec.appendChild(row);
+      box.appendChild(sec);
+    }
+  }
+  async function preview() {
+    if (!S.cam) return;
+    if (S.mode !== "idle") setMode("idle");
+    $("preview").disabled = true;
+    const box = $("preview-result");
+    box.hidden = false;
+    box.textContent = t("adm_previewing");
+    const draft = payload();
+    delete draft.base_version;
+    try {
+      const r = await api("/api/admin/cameras/" + encodeURIComponent(S.cam) + "/preview", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(draft),
+      });
+      const b = await body(r);
+      if (r.ok) {
+        S.issues = [];
+        placeIssues();
+        showPreview(b);
+      } else if (r.status === 400 && b.issues) {
+        S.issues = b.issues;
+        box.textContent = t("adm_preview_refused");
+        renderCards();
+        draw();
+      } else {
+        box.textContent = b.error || String(r.status);
+      }
+    } catch (e) {
+      if (e.message !== "logged out") box.textContent = t("offline");
+    } finally {
+      $("preview").disabled = false;
+    }
+  }
+
   // ---- history
   let confirmTimer = null;
   async function loadVersions() {
@@ -852,6 +939,7 @@ applyLang();
     $("cancel-draw").addEventListener("click", () => setMode("idle"));
     $("refresh").addEventListener("click", loadPicture);
     $("save").addEventListener("click", save);
+    $("preview").addEventListener("click", preview);
     $("diff-close").addEventListener("click", () => { $("diff").hidden = true; });
     $("mask-check").addEventListener("change", () => { S.maskCheck = $("mask-check").checked; setDirty(true); });
     $("logout").addEventListener("click", async () => {
