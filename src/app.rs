@@ -74,6 +74,10 @@ pub struct CameraFigures {
     /// Frames per second delivered by the camera and analysed, over the last few seconds.
     pub delivered_fps: f64,
     pub analysed_fps: f64,
+    /// Mean luma of the analysed pictures, smoothed over about ten of them (`detect::light`).
+    pub brightness: Option<f64>,
+    /// The last analysed picture was lifted as dark.
+    pub low_light: bool,
     /// Counters at the last rate reading: (when, delivered, analysed).
     rate_mark: Option<(Instant, u64, u64)>,
 }
@@ -924,6 +928,15 @@ fn inference(
             };
             cam.figures.inference += t0.elapsed();
             cam.figures.analysed += 1;
+            if let Some((b, dark)) = detector.last_light() {
+                let mean = b.mean as f64;
+                cam.figures.brightness = Some(
+                    cam.figures
+                        .brightness
+                        .map_or(mean, |old| old + (mean - old) / BRIGHTNESS_FRAMES),
+                );
+                cam.figures.low_light = dark;
+            }
             if let Some(w) = cam.woke_at {
                 if dets.iter().any(|d| d.score >= cam.person_score) {
                     cam.figures
@@ -1013,6 +1026,9 @@ fn remember(recent: &Mutex<Recent>, at: &Moment, tracks: &[Track], image: &image
         }
     }
 }
+
+/// Frames the camera's brightness figure is smoothed over (an exponential mean).
+const BRIGHTNESS_FRAMES: f64 = 10.0;
 
 /// Height of a person's picture in a line preview (pixels): enough to tell people apart, small
 /// enough to keep minutes of them for every camera.

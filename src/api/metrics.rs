@@ -18,6 +18,8 @@
 //! | `ronda_http_failed_logins_total` | counter | |
 //! | `ronda_decode_ms` | gauge (mean per decoded picture; NaN before the first) | `camera` |
 //! | `ronda_camera_frames_waiting` | gauge: frames waiting for the detector (0 or 1) | `camera` |
+//! | `ronda_camera_brightness` | gauge: mean luma 0-255 of the pictures analysed lately (NaN before the first) | `camera` |
+//! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
 //! | `ronda_queue_depth` | gauge: items waiting in a pipeline queue | `queue` |
 //! | `ronda_queue_capacity` | gauge: the queue's bound (bounded queues only) | `queue` |
 
@@ -71,7 +73,7 @@ fn number(x: f64) -> String {
 pub(crate) fn render(f: &Figures) -> String {
     let mut out = String::new();
     type Value = fn(&CameraStatus) -> f64;
-    let per_camera: [(&str, &str, &str, Value); 10] = [
+    let per_camera: [(&str, &str, &str, Value); 12] = [
         (
             "ronda_camera_online",
             "gauge",
@@ -119,6 +121,18 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "mean person detection time per analysed frame, milliseconds",
             |c| c.inference_ms.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_brightness",
+            "gauge",
+            "mean luma (0-255) of the pictures analysed lately",
+            |c| c.brightness.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_low_light",
+            "gauge",
+            "1 when the last picture analysed was dark and lifted before detection",
+            |c| if c.low_light { 1.0 } else { 0.0 },
         ),
         (
             "ronda_decode_ms",
@@ -309,6 +323,8 @@ mod tests {
             inference_ms: None,
             decode_ms: Some(1.5),
             frames_waiting: 1,
+            brightness: Some(12.5),
+            low_light: true,
         };
         let text = render(&Figures {
             cameras: vec![cam("gate-1", Health::Online), cam("a\"b", Health::Offline)],

@@ -153,6 +153,10 @@ pub struct CameraStatus {
     pub decode_ms: Option<f64>,
     /// Frames waiting for the detector (0 or 1: each camera keeps only its newest).
     pub frames_waiting: u64,
+    /// Mean luma (0-255) of the pictures analysed lately, if any (`detect::light`).
+    pub brightness: Option<f64>,
+    /// The last picture analysed was dark and lifted before detection (night).
+    pub low_light: bool,
 }
 
 /// How full one of the pipeline's queues is (for `/metrics`).

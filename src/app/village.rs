@@ -203,6 +203,8 @@ impl Village for LiveVillage {
                         .map(|f| f.inference.as_secs_f64() * 1000.0 / f.analysed as f64),
                     decode_ms,
                     frames_waiting: waiting,
+                    brightness: f.and_then(|f| f.brightness),
+                    low_light: f.is_some_and(|f| f.low_light),
                 }
             })
             .collect()

@@ -16,6 +16,13 @@ pub enum ModelArg {
     Int8,
 }
 
+/// `--low-light`: see `detect::light`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LowLight {
+    Auto,
+    Off,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The video file (MP4, MKV, AVI, ...). A bare name such as vtest.avi is also looked up
@@ -40,6 +47,11 @@ pub struct Args {
     /// Person model precision.
     #[arg(long, value_enum, default_value = "int8")]
     pub model: ModelArg,
+    /// Dark pictures: `auto` lifts them before detection (as `ronda run` does by default),
+    /// `off` gives the detector the pictures as they are. Default: the configuration's
+    /// `[detector] low_light` with --config, else auto.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub low_light: Option<LowLight>,
     /// Inference threads (default: all cores, at most 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: Option<u16>,
@@ -158,6 +170,7 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
         let d = settings.detector_options();
         opts.detector.runtime = d.runtime;
         opts.detector.models_dir = d.models_dir;
+        opts.detector.light = d.light;
         opts.lines = cam.lines.iter().map(|l| l.spec()).collect();
         if opts.lines.is_empty() && args.lines.is_empty() {
             return Err(CliError::Usage(format!(
@@ -186,6 +199,9 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
             .map_or(1, |n| n.get())
             .min(4),
     };
+    if let Some(mode) = args.low_light {
+        opts.detector.light.enabled = mode == LowLight::Auto;
+    }
     opts.mask = args.mask;
     opts.fps = args.fps;
     for kv in &args.counting {

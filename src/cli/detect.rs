@@ -60,6 +60,9 @@ pub struct Args {
     /// ONNX Runtime library (default: RONDA_ORT_LIB, else the copy `make setup` installed).
     #[arg(long, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
+    /// Dark pictures: `auto` lifts them before person detection, `off` leaves them.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "auto")]
+    pub low_light: super::analyze::LowLight,
 }
 
 impl Args {
@@ -97,6 +100,7 @@ impl Args {
             faces: !self.no_faces,
             ..DetectorOptions::default()
         };
+        o.light.enabled = self.low_light == super::analyze::LowLight::Auto;
         if let Some(d) = &self.models {
             o.models_dir = d.clone();
         }

@@ -100,6 +100,8 @@ pub struct DetectorSettings {
     pub threads: usize,
     pub provider: Provider,
     pub score_threshold: f32,
+    /// Lift dark pictures before person detection (`low_light = "auto"`, the default; `"off"`).
+    pub low_light: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -459,6 +461,7 @@ impl Settings {
         };
         o.runtime.threads = d.threads;
         o.runtime.provider = d.provider;
+        o.light.enabled = d.low_light;
         o.runtime.library = d.ort_library.clone();
         if let Some(m) = &d.models_dir {
             o.models_dir = m.clone();
@@ -619,6 +622,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
             "threads",
             "provider",
             "score_threshold",
+            "low_light",
         ],
     );
     let variant = match r.choice(t, "detector", "model", "int8", &["int8", "fp32"]) {
@@ -636,6 +640,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         threads: r.integer(t, "detector", "threads", 1, 1..=64) as usize,
         provider,
         score_threshold: r.number(t, "detector", "score_threshold", 0.4, 0.05..=0.99) as f32,
+        low_light: r.choice(t, "detector", "low_light", "auto", &["auto", "off"]) == "auto",
     };
 
     let t = r.table(root, "", "tracking").unwrap_or(&empty);

@@ -4,6 +4,7 @@
 
 use super::error::DetectError;
 use super::face::{FaceDetector, FaceParams};
+use super::light::{Brightness, LightParams};
 use super::manifest::Manifest;
 use super::mask::{FaceCrop, MaskClassifier};
 use super::person::{PersonDetector, Variant};
@@ -36,6 +37,8 @@ pub struct DetectorOptions {
     pub faces: bool,
     pub face: FaceParams,
     pub face_crop: FaceCrop,
+    /// Dark pictures lifted before person detection (`[detector] low_light`).
+    pub light: LightParams,
 }
 
 impl Default for DetectorOptions {
@@ -49,6 +52,7 @@ impl Default for DetectorOptions {
             classes: vec!["person".into()],
             faces: true,
             face: FaceParams::default(),
+            light: LightParams::default(),
             face_crop: FaceCrop::default(),
         }
     }
@@ -77,6 +81,9 @@ pub struct Detector {
     person: PersonDetector,
     face: Option<FaceDetector>,
     mask: Option<MaskClassifier>,
+    light: LightParams,
+    /// The brightness of the last picture given to [`Detector::persons`].
+    last_light: Option<Brightness>,
 }
 
 impl Detector {
@@ -92,12 +99,18 @@ impl Detector {
         } else {
             (None, None)
         };
-        Ok(Self { person, face, mask })
+        Ok(Self {
+            person,
+            face,
+            mask,
+            light: opts.light,
+            last_light: None,
+        })
     }
 
     /// Persons, faces and mask verdicts in a still picture (faces searched in the whole picture).
     pub fn detect_image(&mut self, img: &RgbImage) -> Result<ImageResult, DetectError> {
-        let persons = self.person.detect(img)?;
+        let persons = self.persons(img)?;
         let faces = match (&mut self.face, &mut self.mask) {
             (Some(fd), Some(mc)) => {
                 let mut faces = fd.detect(img)?;
@@ -115,8 +128,17 @@ impl Detector {
     }
 
     /// Persons (and configured classes) only: the per-frame call of the live pipeline.
+    /// A dark picture is lifted first (`detect::light`).
     pub fn persons(&mut self, img: &RgbImage) -> Result<Vec<Detection>, DetectError> {
-        self.person.detect(img)
+        let (seen, brightness) = self.light.correct(img);
+        self.last_light = brightness;
+        self.person.detect(&seen)
+    }
+
+    /// The brightness of the last picture searched for persons, and whether it was lifted as
+    /// dark (`None` when lifting is off).
+    pub fn last_light(&self) -> Option<(Brightness, bool)> {
+        self.last_light.map(|b| (b, self.light.is_dark(&b)))
     }
 
     /// Faces with mask verdicts inside the head-and-shoulders part of a person box (the top

@@ -45,6 +45,7 @@ pub struct Face {
 mod detector;
 mod error;
 pub mod face;
+pub mod light;
 pub mod manifest;
 pub mod mask;
 pub mod person;

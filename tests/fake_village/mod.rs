@@ -86,6 +86,8 @@ impl Village for Fake {
                 inference_ms: Some(21.4),
                 decode_ms: Some(1.2),
                 frames_waiting: 0,
+                brightness: None,
+                low_light: false,
             },
             CameraStatus {
                 id: "pos-ronda".into(),
@@ -102,6 +104,8 @@ impl Village for Fake {
                 inference_ms: None,
                 decode_ms: None,
                 frames_waiting: 0,
+                brightness: None,
+                low_light: false,
             },
         ]
     }

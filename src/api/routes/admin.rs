@@ -215,6 +215,9 @@ fn camera_json(c: &Camera, status: Option<&CameraStatus>) -> Value {
         "url": c.redacted_url(),
         "size": c.size.map(|(w, h)| [w, h]),
         "state": status.map(|s| s.health.as_str()),
+        // how bright the camera's picture is, and whether it is lifted as dark (night)
+        "brightness": status.and_then(|s| s.brightness).map(|b| (b * 10.0).round() / 10.0),
+        "low_light": status.is_some_and(|s| s.low_light),
         "analysis_fps": c.analysis_fps,
         "mask_check": c.mask_check,
         "lines": c.lines.iter().map(|l| json!({

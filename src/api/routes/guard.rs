@@ -29,6 +29,8 @@ fn camera_json(st: &Shared, c: &CameraStatus) -> Value {
         "reconnects": c.reconnects,
         "inference_ms": c.inference_ms.map(round2),
         "decode_ms": c.decode_ms.map(round2),
+        "brightness": c.brightness.map(round2),
+        "low_light": c.low_light,
     })
 }
 

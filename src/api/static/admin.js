@@ -43,6 +43,7 @@ Object.assign(DICT.id, {
   adm_preview_refused: "Tidak dapat dicoba. Perbaiki yang ditandai merah:",
   adm_dir_in: "masuk", adm_dir_out: "keluar",
   adm_minutes: "{m} menit {s} detik", adm_seconds: "{s} detik",
+  adm_light_day: "terang {b}/255", adm_light_night: "gelap {b}/255: mode malam (gambar dicerahkan)",
 });
 Object.assign(DICT.en, {
   adm_title: "Camera lines and zones", adm_to_guard: "Guard post", adm_area: "Area",
@@ -83,6 +84,7 @@ Object.assign(DICT.en, {
   adm_preview_refused: "Cannot preview. Fix what is marked red:",
   adm_dir_in: "in", adm_dir_out: "out",
   adm_minutes: "{m} min {s} s", adm_seconds: "{s} s",
+  adm_light_day: "brightness {b}/255", adm_light_night: "dark {b}/255: night mode (picture lifted)",
 });
 // i18n.js translated the page before these words were known
 applyLang();
@@ -144,6 +146,11 @@ applyLang();
       b.setAttribute("aria-current", c.id === S.cam ? "true" : "false");
       b.appendChild(el("span", "cname", c.name || c.id));
       b.appendChild(el("span", "cid", c.id + " · " + (c.role === "gate" ? t("gate") : t("adm_area"))));
+      // what the camera sees: how bright its picture is, and whether it is lifted as dark
+      if (c.brightness != null) {
+        b.appendChild(el("span", "clight" + (c.low_light ? " night" : ""),
+          t(c.low_light ? "adm_light_night" : "adm_light_day", { b: Math.round(c.brightness) })));
+      }
       b.addEventListener("click", () => pickCamera(c.id));
       li.appendChild(b);
       ul.appendChild(li);

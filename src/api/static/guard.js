@@ -233,6 +233,7 @@
       li.appendChild(el("span", "cstate", t(c.state === "offline" ? "offline_state" : c.state)));
       const fps = c.state === "online" ? c.delivered_fps.toFixed(1) + " fps" : (c.since ? t("since", { time: when(c.since) }) : "");
       li.appendChild(el("span", "cfps", fps));
+      if (c.low_light) li.appendChild(el("span", "cnight", t("night_mode")));
       ul.appendChild(li);
     }
     $("cams-summary").textContent = cams.size ? t("active", { n: online, m: cams.size }) : "";

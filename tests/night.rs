@@ -1,0 +1,193 @@
+//! Ronda malam: dark pictures are lifted before person detection (`detect::light`), daylight ones
+//! are left exactly as they are, and a camera's brightness and night mode show in `/metrics`.
+//! The dark footage is made here from Debian's vtest.avi with `scripts/night-footage` (the
+//! recipes, not the files).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Proc, free_port, ronda, sample, start_sim_with};
+use serde_json::Value;
+
+/// `scripts/night-footage SRC .cache/night VARIANT`: the variant's file (made once).
+fn night(src: &Path, variant: &str) -> PathBuf {
+    let dir = ronda::paths::cache_dir().join("night");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/night-footage");
+    let st = Command::new("bash")
+        .arg(&script)
+        .arg(src)
+        .arg(&dir)
+        .arg(variant)
+        .status()
+        .expect("bash runs");
+    assert!(st.success(), "{} {variant} failed", script.display());
+    let stem = src.file_stem().unwrap().to_string_lossy();
+    dir.join(format!("{stem}-{variant}.mp4"))
+}
+
+/// Pictures at 0.1 per second from `video` into a fresh directory, as PNG.
+fn stills(video: &Path, into: &Path) -> Vec<PathBuf> {
+    let pipeline = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videorate ! video/x-raw,framerate=1/10 ! pngenc ! multifilesink location={}/p%02d.png",
+        video.display(),
+        into.display()
+    );
+    let st = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 runs (make setup installs gstreamer1.0-tools)");
+    assert!(st.success(), "{pipeline}");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(into)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{} stills", files.len());
+    files
+}
+
+/// Per picture, the person boxes `ronda detect` finds (score >= 0.4).
+fn detect(pictures: &[PathBuf], low_light: &str) -> Vec<Vec<Value>> {
+    let out = ronda()
+        .args([
+            "detect",
+            "--json",
+            "--no-faces",
+            "--int8",
+            "--low-light",
+            low_light,
+        ])
+        .args(pictures)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    common::stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["persons"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+#[test]
+fn dark_pictures_are_lifted_and_more_people_found_while_daylight_ones_are_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day_dir, dark_dir) = (dir.path().join("day"), dir.path().join("dark"));
+    std::fs::create_dir_all(&day_dir).unwrap();
+    std::fs::create_dir_all(&dark_dir).unwrap();
+    let day = stills(&sample("vtest.avi"), &day_dir);
+    let dark = stills(&night(&sample("vtest.avi"), "dark"), &dark_dir);
+
+    // daylight: the very same boxes with the lift on as off
+    let (on, off) = (detect(&day, "auto"), detect(&day, "off"));
+    assert_eq!(on, off, "a daylight picture was changed before detection");
+
+    let n = |r: &[Vec<Value>]| r.iter().map(Vec::len).sum::<usize>();
+    let (lifted, raw) = (n(&detect(&dark, "auto")), n(&detect(&dark, "off")));
+    let daylight = n(&on);
+    println!(
+        "persons found in {} stills: daylight {daylight}, dark as it comes {raw}, dark lifted {lifted}",
+        dark.len()
+    );
+    assert!(
+        raw < daylight,
+        "the dark variant is not dark: {raw} of {daylight}"
+    );
+    assert!(
+        lifted > raw,
+        "lifting the dark pictures found no more people ({lifted} vs {raw})"
+    );
+}
+
+/// `/metrics` of the run, if it answers.
+fn metrics(http: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
+    let key = format!("{name}{{camera=\"{cam}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_camera_at_night_shows_its_brightness_and_night_mode_beside_one_in_daylight() {
+    let dark_clip = night(&sample("vtest.avi"), "dark");
+    let (dark_port, day_port) = (free_port(), free_port());
+    let _dark_sim = start_sim_with(
+        dark_port,
+        &dark_clip,
+        &["--cameras", "1", "--height", "360"],
+    );
+    let _day_sim = start_sim_with(
+        day_port,
+        &sample("vtest.avi"),
+        &["--cameras", "1", "--height", "360"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ronda.toml");
+    let http = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nid = \"malam\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
+             [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
+             [detector]\nmodel = \"int8\"\n\
+             [[cameras]]\nid = \"gang-gelap\"\nurl = \"rtsp://127.0.0.1:{dark_port}/cam01\"\nanalysis_fps = 2\nmotion_gate = false\n\
+             [[cameras]]\nid = \"gang-terang\"\nurl = \"rtsp://127.0.0.1:{day_port}/cam01\"\nanalysis_fps = 2\nmotion_gate = false\n",
+            mqtt = free_port(),
+            d = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let _run = Proc(
+        ronda()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // wait for both cameras to have a few pictures analysed (no time bound on a slow box but a
+    // generous one against a hang)
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let text = loop {
+        if let Some(m) = metrics(http) {
+            let analysed = |c| metric(&m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0);
+            if analysed("gang-gelap") >= 10.0 && analysed("gang-terang") >= 10.0 {
+                break m;
+            }
+        }
+        assert!(Instant::now() < deadline, "the cameras analysed nothing");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let get = |name, cam| {
+        metric(&text, name, cam).unwrap_or_else(|| panic!("no {name} for {cam}:\n{text}"))
+    };
+    let (dark_b, day_b) = (
+        get("ronda_camera_brightness", "gang-gelap"),
+        get("ronda_camera_brightness", "gang-terang"),
+    );
+    println!("brightness: dark camera {dark_b:.1}, daylight camera {day_b:.1}");
+    assert!(dark_b < 30.0 && day_b > 60.0, "{dark_b} {day_b}");
+    assert_eq!(get("ronda_camera_low_light", "gang-gelap"), 1.0);
+    assert_eq!(get("ronda_camera_low_light", "gang-terang"), 0.0);
+}
