@@ -188,7 +188,9 @@ struct Fake {
 }
 
 impl Fake {
-    fn start(respond: impl Fn(&Req) -> (u16, &'static str, String) + Send + Sync + 'static) -> Fake {
+    fn start(
+        respond: impl Fn(&Req) -> (u16, &'static str, String) + Send + Sync + 'static,
+    ) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -288,7 +290,11 @@ fn serve(stream: TcpStream, hits: &Mutex<Vec<(Req, u16)>>, respond: &Responder) 
     let (status, ct, answer) = respond(&req);
     hits.lock().unwrap().push((req, status));
     let mut stream = reader.into_inner();
-    let extra = if status == 429 { "Retry-After: 1\r\n" } else { "" };
+    let extra = if status == 429 {
+        "Retry-After: 1\r\n"
+    } else {
+        ""
+    };
     let _ = write!(
         stream,
         "HTTP/1.1 {status} Whatever\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n{extra}\
@@ -310,11 +316,17 @@ fn telegram(token: &'static str, presses: Arc<Mutex<VecDeque<Value>>>) -> Fake {
         let ok = |result: Value| (200, JSON, json!({"ok": true, "result": result}).to_string());
         let Some(method) = r.path().strip_prefix(&format!("/bot{token}/")) else {
             // a path that is not this bot's
-            return (404, JSON, r#"{"ok":false,"error_code":404,"description":"Not Found"}"#.into());
+            return (
+                404,
+                JSON,
+                r#"{"ok":false,"error_code":404,"description":"Not Found"}"#.into(),
+            );
         };
         assert_eq!(r.method, "POST", "the Bot API is called with POST");
         match method {
-            "getMe" => ok(json!({"id": 5512345678u64, "is_bot": true, "first_name": "Ronda", "username": "ronda_rw9_bot"})),
+            "getMe" => ok(
+                json!({"id": 5512345678u64, "is_bot": true, "first_name": "Ronda", "username": "ronda_rw9_bot"}),
+            ),
             "sendPhoto" | "sendMessage" => {
                 let mut n = sends.lock().unwrap();
                 *n += 1;
@@ -325,12 +337,17 @@ fn telegram(token: &'static str, presses: Arc<Mutex<VecDeque<Value>>>) -> Fake {
                         r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}}"#.into(),
                     );
                 }
-                ok(json!({"message_id": 100 + *n, "date": 0, "chat": {"id": -1001, "type": "supergroup"}}))
+                ok(
+                    json!({"message_id": 100 + *n, "date": 0, "chat": {"id": -1001, "type": "supergroup"}}),
+                )
             }
             "getUpdates" => {
                 let body = r.json();
                 assert_eq!(body["allowed_updates"], json!(["callback_query"]), "{body}");
-                assert!(body["timeout"].as_u64().is_some_and(|t| t > 0), "long polling: {body}");
+                assert!(
+                    body["timeout"].as_u64().is_some_and(|t| t > 0),
+                    "long polling: {body}"
+                );
                 // long polling: held until a press is queued, at most a moment here
                 let t0 = Instant::now();
                 loop {
@@ -356,21 +373,33 @@ fn waha() -> Fake {
     let n = Arc::new(Mutex::new(0usize));
     Fake::start(move |r| {
         if r.header("x-api-key") != Some(WAHA_KEY) {
-            return (401, JSON, r#"{"message":"Unauthorized","statusCode":401}"#.into());
+            return (
+                401,
+                JSON,
+                r#"{"message":"Unauthorized","statusCode":401}"#.into(),
+            );
         }
         let mut n = n.lock().unwrap();
         *n += 1;
         if *n <= 2 {
             return (503, "text/plain", "WhatsApp session is starting".into());
         }
-        (201, JSON, r#"{"id":"true_120363000000000001@g.us_3EB0","ack":1}"#.into())
+        (
+            201,
+            JSON,
+            r#"{"id":"true_120363000000000001@g.us_3EB0","ack":1}"#.into(),
+        )
     })
 }
 
 fn fonnte() -> Fake {
     Fake::start(move |r| {
         if r.header("authorization") != Some(FONNTE_TOKEN) {
-            return (200, JSON, r#"{"reason":"invalid token","status":false}"#.into());
+            return (
+                200,
+                JSON,
+                r#"{"reason":"invalid token","status":false}"#.into(),
+            );
         }
         (
             200,
@@ -383,9 +412,17 @@ fn fonnte() -> Fake {
 fn ntfy() -> Fake {
     Fake::start(move |r| {
         if r.header("authorization") != Some(&format!("Bearer {NTFY_TOKEN}")) {
-            return (401, JSON, r#"{"code":40101,"http":401,"error":"unauthorized"}"#.into());
+            return (
+                401,
+                JSON,
+                r#"{"code":40101,"http":401,"error":"unauthorized"}"#.into(),
+            );
         }
-        (200, JSON, r#"{"id":"sPs71M8A2T","event":"message","topic":"ronda-rw9"}"#.into())
+        (
+            200,
+            JSON,
+            r#"{"id":"sPs71M8A2T","event":"message","topic":"ronda-rw9"}"#.into(),
+        )
     })
 }
 
@@ -400,7 +437,10 @@ fn wait_for(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
 }
 
 /// The event ids a destination took (2xx), per recipient, in order.
-fn taken(hits: &[(Req, u16)], id_of: impl Fn(&Req) -> Option<(String, String)>) -> HashMap<String, Vec<String>> {
+fn taken(
+    hits: &[(Req, u16)],
+    id_of: impl Fn(&Req) -> Option<(String, String)>,
+) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for (r, status) in hits {
         if (200..300).contains(status)
@@ -425,7 +465,11 @@ fn alerts_reach_every_phone_service_in_its_format_and_a_press_acknowledges() {
     let presses = Arc::new(Mutex::new(VecDeque::new()));
     let tg = telegram(TG_TOKEN, presses.clone());
     let tg_bad = Fake::start(|_| {
-        (401, JSON, r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#.into())
+        (
+            401,
+            JSON,
+            r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#.into(),
+        )
     });
     let wa = waha();
     let fo = fonnte();
@@ -567,7 +611,10 @@ topic = "ronda-rw9"
     let t_photo = |h: &[(Req, u16)]| {
         taken(h, |r| {
             let p = r.parts();
-            Some((text(part(&p, "chat_id")), id_of_file(part(&p, "photo").filename.as_deref()?)))
+            Some((
+                text(part(&p, "chat_id")),
+                id_of_file(part(&p, "photo").filename.as_deref()?),
+            ))
         })
     };
     let mut pressed: Option<String> = None;
@@ -602,10 +649,16 @@ topic = "ronda-rw9"
             }}));
             pressed = Some(first.clone());
         }
-        let enough = |m: &HashMap<String, Vec<String>>, k: &str| m.get(k).is_some_and(|v| v.len() >= 3);
+        let enough =
+            |m: &HashMap<String, Vec<String>>, k: &str| m.get(k).is_some_and(|v| v.len() >= 3);
         enough(&tg_taken, "-1001")
             && enough(&tg_taken, "-1002")
-            && wa.to("/api/sendImage").iter().filter(|(_, s)| *s == 201).count() >= 3
+            && wa
+                .to("/api/sendImage")
+                .iter()
+                .filter(|(_, s)| *s == 201)
+                .count()
+                >= 3
             && fo.to("/send").len() >= 3
             && nt.hits().len() >= 3
             && !tg.to("/editMessageCaption").is_empty()
@@ -613,9 +666,11 @@ topic = "ronda-rw9"
     let acked = pressed.unwrap();
 
     // the acknowledgement from the phone went out on MQTT like the guard page's
-    wait_for("the acknowledgement on MQTT", Duration::from_secs(30), || {
-        !sub.on(&format!("ronda/{SITE}/acks")).is_empty()
-    });
+    wait_for(
+        "the acknowledgement on MQTT",
+        Duration::from_secs(30),
+        || !sub.on(&format!("ronda/{SITE}/acks")).is_empty(),
+    );
     unsafe {
         libc::kill(run.0.id() as i32, libc::SIGTERM);
     }
@@ -634,7 +689,10 @@ topic = "ronda-rw9"
         .filter(|e| e["severity"] == "alert" || e["severity"] == "warning")
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();
-    let alerts: Vec<&Value> = stdout_events.iter().filter(|e| e["type"] == "intrusion").collect();
+    let alerts: Vec<&Value> = stdout_events
+        .iter()
+        .filter(|e| e["type"] == "intrusion")
+        .collect();
     assert!(alerts.len() >= 3, "{} intrusions", alerts.len());
 
     // every destination that works: each event once per recipient, in the order raised, and
@@ -642,7 +700,10 @@ topic = "ronda-rw9"
     let store = ronda::store::Store::open(&dir.path().join("ronda.db")).unwrap();
     let check_order = |name: &str, got: &[String]| {
         let mut seen = std::collections::HashSet::new();
-        assert!(got.iter().all(|id| seen.insert(id)), "{name}: a duplicate in {got:?}");
+        assert!(
+            got.iter().all(|id| seen.insert(id)),
+            "{name}: a duplicate in {got:?}"
+        );
         assert_eq!(got, &wanted[..got.len()], "{name}: not the alerts in order");
         let cursor = store
             .sink_cursor_if_any(&format!("notify:{name}"))
@@ -650,26 +711,41 @@ topic = "ronda-rw9"
             .unwrap();
         for id in &wanted[got.len()..] {
             let seq = store.event(id).unwrap().unwrap().seq;
-            assert!(seq > cursor, "{name}: {id} was neither sent nor left waiting");
+            assert!(
+                seq > cursor,
+                "{name}: {id} was neither sent nor left waiting"
+            );
         }
     };
     let tg_taken = t_photo(&tg.to("/sendPhoto"));
     check_order("grup-ronda", &tg_taken["-1001"]);
     check_order("grup-ronda", &tg_taken["-1002"]);
     let wa_taken = taken(&wa.to("/api/sendImage"), |r| {
-        Some(("g".into(), id_of_file(r.json()["file"]["filename"].as_str()?)))
+        Some((
+            "g".into(),
+            id_of_file(r.json()["file"]["filename"].as_str()?),
+        ))
     });
     check_order("wa-waha", &wa_taken["g"]);
     let fo_taken = taken(&fo.to("/send"), |r| {
-        Some(("t".into(), id_of_file(part(&r.parts(), "file").filename.as_deref()?)))
+        Some((
+            "t".into(),
+            id_of_file(part(&r.parts(), "file").filename.as_deref()?),
+        ))
     });
     check_order("wa-fonnte", &fo_taken["t"]);
-    let nt_taken = taken(&nt.hits(), |r| Some(("n".into(), id_of_file(r.header("filename")?))));
+    let nt_taken = taken(&nt.hits(), |r| {
+        Some(("n".into(), id_of_file(r.header("filename")?)))
+    });
     check_order("push", &nt_taken["n"]);
 
     // --- Telegram, field by field: multipart photo, caption, the button; the token in the path
     let tg_hits = tg.hits();
-    assert!(tg_hits.iter().all(|(r, _)| r.path().starts_with(&format!("/bot{TG_TOKEN}/"))));
+    assert!(
+        tg_hits
+            .iter()
+            .all(|(r, _)| r.path().starts_with(&format!("/bot{TG_TOKEN}/")))
+    );
     let sends = tg.to("/sendPhoto");
     assert_eq!(sends[0].1, 429, "the first send was answered 429");
     let first = sends[0].0.parts();
@@ -679,8 +755,15 @@ topic = "ronda-rw9"
         "sendPhoto's fields"
     );
     let retried = sends[1].0.parts();
-    assert_eq!(text(part(&retried, "chat_id")), text(part(&first, "chat_id")));
-    assert_eq!(part(&retried, "photo").filename, part(&first, "photo").filename, "the same alert again after retry_after");
+    assert_eq!(
+        text(part(&retried, "chat_id")),
+        text(part(&first, "chat_id"))
+    );
+    assert_eq!(
+        part(&retried, "photo").filename,
+        part(&first, "photo").filename,
+        "the same alert again after retry_after"
+    );
     for (r, _) in &sends {
         let p = r.parts();
         let photo = part(&p, "photo");
@@ -688,26 +771,57 @@ topic = "ronda-rw9"
         assert!(photo.data.starts_with(&[0xff, 0xd8]), "a JPEG");
         let id = id_of_file(photo.filename.as_deref().unwrap());
         let caption = text(part(&p, "caption"));
-        assert!(caption.starts_with("🚨 AWAS: Penyusup di area terlarang\nTempat: Halaman, zona \"gudang\"\nWaktu: "), "{caption}");
+        assert!(
+            caption.starts_with(
+                "🚨 AWAS: Penyusup di area terlarang\nTempat: Halaman, zona \"gudang\"\nWaktu: "
+            ),
+            "{caption}"
+        );
         assert!(caption.contains(" WIB"), "{caption}");
-        assert!(caption.ends_with(&format!("\nLihat: {PUBLIC}/review#{id}")), "{caption}");
+        assert!(
+            caption.ends_with(&format!("\nLihat: {PUBLIC}/review#{id}")),
+            "{caption}"
+        );
         let markup: Value = serde_json::from_str(&text(part(&p, "reply_markup"))).unwrap();
-        assert_eq!(markup["inline_keyboard"][0][0]["callback_data"], format!("ack:{id}"));
-        assert_eq!(markup["inline_keyboard"][0][0]["text"], "✅ Tandai diterima");
+        assert_eq!(
+            markup["inline_keyboard"][0][0]["callback_data"],
+            format!("ack:{id}")
+        );
+        assert_eq!(
+            markup["inline_keyboard"][0][0]["text"],
+            "✅ Tandai diterima"
+        );
     }
     // the press: answered, the alert marked, the acknowledgement stored and published
     let answers = tg.to("/answerCallbackQuery");
-    let a1 = answers.iter().find(|(r, _)| r.json()["callback_query_id"] == "cb-1").expect("cb-1 answered");
+    let a1 = answers
+        .iter()
+        .find(|(r, _)| r.json()["callback_query_id"] == "cb-1")
+        .expect("cb-1 answered");
     assert_eq!(a1.0.json()["text"], "Tercatat: diterima. Terima kasih!");
-    assert!(answers.iter().any(|(r, _)| r.json()["callback_query_id"] == "cb-2"), "a foreign press is answered too");
+    assert!(
+        answers
+            .iter()
+            .any(|(r, _)| r.json()["callback_query_id"] == "cb-2"),
+        "a foreign press is answered too"
+    );
     let edit = tg.to("/editMessageCaption")[0].0.json();
-    assert_eq!((edit["chat_id"].as_i64(), edit["message_id"].as_i64()), (Some(-1001), Some(102)));
+    assert_eq!(
+        (edit["chat_id"].as_i64(), edit["message_id"].as_i64()),
+        (Some(-1001), Some(102))
+    );
     let marked = edit["caption"].as_str().unwrap();
     assert!(marked.starts_with("🚨 AWAS: Penyusup"), "{edit}");
-    assert!(marked.contains("\n✅ Diterima: Budi Santoso (Telegram), "), "{edit}");
+    assert!(
+        marked.contains("\n✅ Diterima: Budi Santoso (Telegram), "),
+        "{edit}"
+    );
     assert!(edit.get("reply_markup").is_none(), "the button goes");
     let ack = store.ack_of(&acked).unwrap().expect("the press is stored");
-    assert_eq!(ack.user, "Budi Santoso (Telegram)", "the press from the other chat did not count");
+    assert_eq!(
+        ack.user, "Budi Santoso (Telegram)",
+        "the press from the other chat did not count"
+    );
     let published: Vec<Value> = sub
         .on(&format!("ronda/{SITE}/acks"))
         .iter()
@@ -727,12 +841,27 @@ topic = "ronda-rw9"
         assert_eq!(b["session"], "default");
         assert_eq!(b["chatId"], "120363000000000001@g.us");
         assert_eq!(b["file"]["mimetype"], "image/jpeg");
-        assert!(b["file"]["data"].as_str().unwrap().starts_with("/9j/"), "base64 of a JPEG");
+        assert!(
+            b["file"]["data"].as_str().unwrap().starts_with("/9j/"),
+            "base64 of a JPEG"
+        );
         let caption = b["caption"].as_str().unwrap();
-        assert!(caption.starts_with("🚨 ALERT: Intruder in a restricted area\nWhere: Halaman, zone \"gudang\"\nWhen: "), "{caption}");
-        assert!(caption.contains(&format!("\nOpen: {PUBLIC}/review#")), "{caption}");
+        assert!(
+            caption.starts_with(
+                "🚨 ALERT: Intruder in a restricted area\nWhere: Halaman, zone \"gudang\"\nWhen: "
+            ),
+            "{caption}"
+        );
+        assert!(
+            caption.contains(&format!("\nOpen: {PUBLIC}/review#")),
+            "{caption}"
+        );
     }
-    assert_eq!(wa_hits[0].0.json(), wa_hits[2].0.json(), "the same alert until WAHA took it");
+    assert_eq!(
+        wa_hits[0].0.json(),
+        wa_hits[2].0.json(),
+        "the same alert until WAHA took it"
+    );
 
     // --- Fonnte style: form fields, the file, the token as it is in Authorization
     for (r, _) in fo.hits() {
@@ -751,38 +880,62 @@ topic = "ronda-rw9"
     for (r, _) in nt.hits() {
         assert_eq!(r.method, "PUT");
         assert_eq!(r.path(), "/ronda-rw9");
-        assert!(r.body.starts_with(&[0xff, 0xd8]), "the attachment is the body");
+        assert!(
+            r.body.starts_with(&[0xff, 0xd8]),
+            "the attachment is the body"
+        );
         let id = id_of_file(r.header("filename").unwrap());
         assert_eq!(r.header("title"), Some("Penyusup di area terlarang"));
         assert_eq!(r.header("priority"), Some("5"));
         assert_eq!(r.header("tags"), Some("rotating_light,intrusion"));
-        assert_eq!(r.header("click"), Some(format!("{PUBLIC}/review#{id}").as_str()));
+        assert_eq!(
+            r.header("click"),
+            Some(format!("{PUBLIC}/review#{id}").as_str())
+        );
         let message = r.query("message").unwrap();
-        assert!(message.starts_with("🚨 AWAS: Penyusup di area terlarang\nTempat: Halaman"), "{message}");
+        assert!(
+            message.starts_with("🚨 AWAS: Penyusup di area terlarang\nTempat: Halaman"),
+            "{message}"
+        );
     }
 
     // --- the dead destination held back nothing else: MQTT has every alert (the subscriber
     // came after the broker started, so events before it may be missing), and its alerts wait
     // in the store for it
-    let on_mqtt: std::collections::HashSet<String> = sub.events().into_iter().map(|e| e.id).collect();
+    let on_mqtt: std::collections::HashSet<String> =
+        sub.events().into_iter().map(|e| e.id).collect();
     for id in &wanted {
         assert!(on_mqtt.contains(id), "not on MQTT: {id}");
     }
     let mati = store.sink_cursor_if_any("notify:mati").unwrap().unwrap();
     for id in &wanted {
-        assert!(store.event(id).unwrap().unwrap().seq > mati, "the dead destination's alert {id} is not waiting");
+        assert!(
+            store.event(id).unwrap().unwrap().seq > mati,
+            "the dead destination's alert {id} is not waiting"
+        );
     }
-    let outage: Vec<&str> = log.lines().filter(|l| l.contains("notify `mati`: cannot deliver")).collect();
+    let outage: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("notify `mati`: cannot deliver"))
+        .collect();
     assert_eq!(outage.len(), 1, "one warning per outage: {outage:#?}");
 
     // --- the bad token: said once, by name and variable, never the value
-    let bad: Vec<&str> = log.lines().filter(|l| l.contains("notify `salah`") && l.contains("refuses the token")).collect();
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("notify `salah`") && l.contains("refuses the token"))
+        .collect();
     assert_eq!(bad.len(), 1, "{bad:#?}");
     assert!(bad[0].contains("${RONDA_TEST_TG_BAD}"), "{}", bad[0]);
     for s in SECRETS {
         assert!(!log.contains(s), "a secret is in the log: {s}");
     }
-    assert!(tg_bad.hits().iter().all(|(r, _)| r.path().starts_with(&format!("/bot{TG_BAD}/"))));
+    assert!(
+        tg_bad
+            .hits()
+            .iter()
+            .all(|(r, _)| r.path().starts_with(&format!("/bot{TG_BAD}/")))
+    );
 
     println!(
         "notify: {} events ({} intrusions); taken: telegram {}+{} (after one 429), waha {} (after two 503), \

@@ -671,3 +671,215 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worker's pacing with a recording service in place of a chat service (the services'
+    //! formats are tested against local servers in tests/notify.rs); a real store.
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::events::EventKind;
+    use crate::sinks::notify::Deliver;
+    use std::path::Path;
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Message>>>);
+
+    impl Deliver for Recorder {
+        fn recipients(&self) -> usize {
+            1
+        }
+        fn send(&mut self, m: &Message, _to: usize, _timeout: Duration) -> Answer {
+            self.0.lock().unwrap().push(m.clone());
+            Answer::Sent
+        }
+    }
+
+    impl Recorder {
+        fn texts(&self) -> Vec<String> {
+            self.0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|m| m.text.body.clone())
+                .collect()
+        }
+    }
+
+    fn destination(extra: &str, rec: &Recorder, max: u32, window: Duration) -> Destination {
+        let text = format!(
+            "[site]\nid = \"rw9\"\n[[notify]]\nname = \"t\"\nkind = \"ntfy\"\ntopic = \"x\"\n{extra}\n"
+        );
+        let mut conf = Settings::parse(&text, Path::new("t.toml"))
+            .unwrap()
+            .notify
+            .remove(0);
+        conf.rate_max = max;
+        conf.rate_window = window;
+        Destination {
+            conf,
+            service: Box::new(rec.clone()),
+            secrets: Vec::new(),
+            token_ref: None,
+            ack_poll: None,
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(50),
+        }
+    }
+
+    fn site() -> Arc<Site> {
+        Arc::new(Site {
+            tz: chrono_tz::Asia::Jakarta,
+            clips_dir: "/nonexistent".into(),
+            cameras: Default::default(),
+            public_url: None,
+        })
+    }
+
+    /// A warning (no incident, so no snapshot to wait for).
+    fn crowd(store: &Store) -> Event {
+        let e = Event::new(
+            "rw9",
+            chrono_tz::Asia::Jakarta,
+            "yard",
+            EventKind::Crowding,
+            Severity::Warning,
+            chrono::Utc::now(),
+        );
+        store.append(&e).unwrap();
+        e
+    }
+
+    fn wait(what: &str, mut done: impl FnMut() -> bool) {
+        let t0 = Instant::now();
+        while !done() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "gave up waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn repeats_beyond_the_rate_limit_collapse_into_one_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.db")).unwrap());
+        let rec = Recorder::default();
+        let d = destination("", &rec, 2, Duration::from_millis(500));
+        let sink = NotifySink::start(d, store.clone(), site()).unwrap();
+        for _ in 0..6 {
+            crowd(&store);
+        }
+        sink.wake();
+        wait("two messages and a summary", || rec.texts().len() >= 3);
+        let texts = rec.texts();
+        assert!(
+            texts[0].starts_with("⚠️ PERHATIAN: Kerumunan\n"),
+            "{texts:?}"
+        );
+        assert!(
+            texts[1].starts_with("⚠️ PERHATIAN: Kerumunan\n"),
+            "{texts:?}"
+        );
+        assert!(
+            texts[2].starts_with("➕ Dan 4 lainnya dalam 1 menit: 4× Kerumunan"),
+            "{texts:?}"
+        );
+        wait("everything done", || {
+            store.sink_backlog("notify:t").unwrap() == 0
+        });
+        assert_eq!(sink.shutdown(Duration::from_secs(1)).unwrap(), 0);
+        assert_eq!(rec.texts().len(), 3, "nothing else");
+    }
+
+    #[test]
+    fn held_alerts_are_not_lost_when_ronda_stops_before_their_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.db")).unwrap());
+        let rec = Recorder::default();
+        let sink = NotifySink::start(
+            destination("", &rec, 1, Duration::from_secs(3600)),
+            store.clone(),
+            site(),
+        )
+        .unwrap();
+        let events: Vec<Event> = (0..3).map(|_| crowd(&store)).collect();
+        sink.wake();
+        wait("the first message", || rec.texts().len() == 1);
+        // the other two are held: not done for the store
+        wait("the held ones read", || sink.backlog().unwrap() == 2);
+        assert_eq!(sink.shutdown(Duration::from_millis(100)).unwrap(), 2);
+
+        let again = Recorder::default();
+        let sink = NotifySink::start(
+            destination("", &again, 10, Duration::from_secs(3600)),
+            store.clone(),
+            site(),
+        )
+        .unwrap();
+        wait("the held ones after the restart", || {
+            again.texts().len() == 2
+        });
+        assert_eq!(sink.shutdown(Duration::from_secs(1)).unwrap(), 0);
+        let sent: Vec<String> = again
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.event_id.clone().unwrap())
+            .collect();
+        assert_eq!(sent, [events[1].id.clone(), events[2].id.clone()]);
+    }
+
+    #[test]
+    fn quiet_hours_and_the_filter_skip_events_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.db")).unwrap());
+        let now = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Jakarta);
+        let hm = |t: chrono::DateTime<chrono_tz::Tz>| t.format("%H:%M").to_string();
+        let quiet = format!(
+            "quiet_hours = \"{}-{}\"",
+            hm(now - chrono::Duration::hours(1)),
+            hm(now + chrono::Duration::hours(1))
+        );
+        let rec = Recorder::default();
+        let sink = NotifySink::start(
+            destination(&quiet, &rec, 10, Duration::from_secs(60)),
+            store.clone(),
+            site(),
+        )
+        .unwrap();
+        crowd(&store);
+        sink.wake();
+        wait("the quiet event done", || {
+            store.sink_backlog("notify:t").unwrap() == 0
+        });
+        assert!(rec.texts().is_empty(), "sent in the quiet hours");
+        drop(sink);
+
+        let rec = Recorder::default();
+        let sink = NotifySink::start(
+            destination(
+                "min_severity = \"alert\"",
+                &rec,
+                10,
+                Duration::from_secs(60),
+            ),
+            store.clone(),
+            site(),
+        )
+        .unwrap();
+        crowd(&store);
+        sink.wake();
+        wait("the warning done", || {
+            store.sink_backlog("notify:t").unwrap() == 0
+        });
+        assert!(
+            rec.texts().is_empty(),
+            "a warning went to an alert-only destination"
+        );
+        assert_eq!(sink.shutdown(Duration::from_secs(1)).unwrap(), 0);
+    }
+}
