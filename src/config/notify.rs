@@ -710,4 +710,24 @@ quiet_hours = "22-05"
             assert!(!is_env_ref(bad), "{bad}");
         }
     }
+
+    #[test]
+    fn the_default_files_examples_are_valid_once_uncommented_and_the_demos_is_off() {
+        let text = crate::config::DEFAULT_CONFIG;
+        let start = text.find("# [[notify]]").unwrap();
+        let end = text[start..].find("\n\n").map_or(text.len(), |i| start + i);
+        let uncommented: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .filter(|l| !l.starts_with('#') && !l.trim_start().starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let s = parse(&format!("[site]\nid = \"rw9\"\n{uncommented}")).unwrap();
+        let kinds: Vec<&str> = s.notify.iter().map(|n| n.service.kind()).collect();
+        assert_eq!(kinds, ["telegram", "waha", "gateway-form", "ntfy"]);
+        let demo = Settings::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml"))
+            .unwrap();
+        assert_eq!(demo.notify.len(), 1);
+        assert!(!demo.notify[0].enabled, "the demo needs no bot");
+    }
 }
