@@ -118,6 +118,13 @@ pub fn is_env_ref(s: &str) -> bool {
         })
 }
 
+/// At most `max` letters, digits, `-` and `_`.
+fn plain_name(s: &str, max: usize) -> bool {
+    s.chars().count() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Every `[[notify]]` table.
 pub(super) fn read_notify(r: &mut Reader, root: &Table, site_language: Language) -> Vec<Notify> {
     let mut out = Vec::new();
@@ -179,12 +186,7 @@ fn read_one(r: &mut Reader, t: &Table, place: &str, site_language: Language) -> 
         r.known_keys(t, place, &known);
     }
     let name = r.required(t, place, "name");
-    if !name.is_empty()
-        && !(name.chars().count() <= MAX_NAME
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
+    if !name.is_empty() && !plain_name(&name, MAX_NAME) {
         r.issue(
             join(place, "name"),
             format!(
@@ -251,7 +253,8 @@ fn read_telegram(r: &mut Reader, t: &Table, place: &str) -> Service {
             .chars()
             .all(|c| c.is_ascii_digit());
         let channel = id.starts_with('@') && id.len() > 1;
-        if !(numeric && !id.is_empty() && id != "-") && !channel {
+        let number = numeric && !id.is_empty() && id != "-";
+        if !number && !channel {
             r.issue(
                 format!("{place}.chat_ids[{i}]"),
                 format!(
@@ -320,13 +323,7 @@ fn read_gateway(r: &mut Reader, t: &Table, place: &str) -> Service {
 fn read_ntfy(r: &mut Reader, t: &Table, place: &str) -> Service {
     let url = web_address(r, t, place, "url", NTFY_SH);
     let topic = r.required(t, place, "topic");
-    if !topic.is_empty()
-        && !is_env_ref(&topic)
-        && !(topic.len() <= 64
-            && topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
+    if !topic.is_empty() && !is_env_ref(&topic) && !plain_name(&topic, 64) {
         r.issue(
             join(place, "topic"),
             "may only use letters, digits, - and _, at most 64 (ntfy's rule), or be a \
