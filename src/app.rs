@@ -373,8 +373,11 @@ impl Live {
                 events: waiting.clone(),
                 clips: Arc::downgrade(&clips),
                 webhook: settings.webhook.is_some(),
+                notify: outlet.notify_rows(),
             },
         ));
+        // a press of a phone's acknowledge button goes the guard page's way
+        outlet.listen_for_acks(village.clone());
         let site = EventSite {
             id: settings.site.id.clone(),
             timezone: settings.site.timezone,

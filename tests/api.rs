@@ -256,6 +256,12 @@ fn roles_guard_reviewer_admin() {
     assert_eq!(v["http"]["users"][0]["name"], "pos1");
     assert!(!r.text().contains("argon2") && !r.text().contains("password_hash"));
     assert!(!r.text().contains("RONDA_CAM_PASS"));
+    // a phone destination by name and kind; no token, not even its variable, no chat id
+    assert_eq!(
+        v["notify"],
+        serde_json::json!([{"name": "grup-ronda", "kind": "telegram", "enabled": false, "min_severity": "warning"}])
+    );
+    assert!(!r.text().contains("RONDA_TEST_TG_TOKEN") && !r.text().contains("-1001234567890"));
 }
 
 #[test]

@@ -118,14 +118,31 @@ fn secrets_in_the_file_are_refused_without_being_echoed() {
     let f = dir.path().join("ronda.toml");
     std::fs::write(
         &f,
-        "[site]\nid = \"v\"\n[[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://admin:Rahasia123@10.0.0.2/ch1\"\n",
+        "[site]\nid = \"v\"\n[[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://admin:Rahasia123@10.0.0.2/ch1\"\n\
+         [[notify]]\nname = \"grup\"\nkind = \"telegram\"\n\
+         token = \"5512345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\"\nchat_ids = [\"-100123\"]\n\
+         [[notify]]\nname = \"wa\"\nkind = \"gateway-form\"\ntoken = \"Fonnte+Rahasia\"\ntarget = \"0812\"\n",
     )
     .unwrap();
     let out = ronda().arg("check-config").arg(&f).output().unwrap();
     let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(2));
     assert!(all.contains("cameras[0].url: contains a password"), "{all}");
-    assert!(!all.contains("Rahasia123"), "{all}");
+    assert!(
+        all.contains("notify[0].token: write it as a ${VARIABLE}"),
+        "{all}"
+    );
+    assert!(
+        all.contains("notify[1].token: write it as a ${VARIABLE}"),
+        "{all}"
+    );
+    for secret in [
+        "Rahasia123",
+        "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "Fonnte+Rahasia",
+    ] {
+        assert!(!all.contains(secret), "{all}");
+    }
 }
 
 #[test]

@@ -85,6 +85,12 @@ pub trait Village: Send + Sync + 'static {
         None
     }
 
+    /// Where acknowledgements made elsewhere (a phone's button) reach the live feeds; `None`:
+    /// the server keeps its own channel and shows only the ones made through it.
+    fn ack_feed(&self) -> Option<broadcast::Sender<AckRecord>> {
+        None
+    }
+
     /// A fresh picture of camera `camera` (its newest decoded frame) as JPEG, for the admin's
     /// line and zone editor; `None` while the camera has no picture (offline, unknown).
     fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
@@ -163,7 +169,8 @@ pub struct CameraStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueDepth {
     /// `events` (detector to the event writer), `clips` (alerts whose clip is being recorded),
-    /// `acks` (acknowledgements the broker has not confirmed), `webhook` (alerts still to POST).
+    /// `acks` (acknowledgements the broker has not confirmed), `webhook` (alerts still to POST),
+    /// `notify` (events the phone destinations have still to look at, all together).
     pub queue: &'static str,
     pub depth: u64,
     /// Its bound, if it has one.
@@ -268,7 +275,8 @@ impl ApiConfig {
 }
 
 /// The configuration as admins may see it: user names and roles but no hashes, camera URLs with
-/// the password replaced by `***`, the webhook URL redacted.
+/// the password replaced by `***`, the webhook URL redacted, the phone destinations without
+/// their tokens (only the names of the variables holding them) and chat ids.
 pub fn config_summary(s: &Settings) -> serde_json::Value {
     use serde_json::json;
     let lang = match s.site.language {
@@ -324,6 +332,12 @@ pub fn config_summary(s: &Settings) -> serde_json::Value {
             "max_gb": s.store.max_gb,
         },
         "webhook": s.webhook.as_ref().map(|w| json!({"url": w.redacted_url()})),
+        "notify": s.notify.iter().map(|n| json!({
+            "name": n.name,
+            "kind": n.service.kind(),
+            "enabled": n.enabled,
+            "min_severity": crate::rules::alert::severity_name(n.min_severity),
+        })).collect::<Vec<_>>(),
         "cameras": cameras,
     })
 }

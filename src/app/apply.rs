@@ -237,6 +237,7 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     check(old.store != new.store, "[store]");
     check(old.http != new.http, "[http]");
     check(old.webhook != new.webhook, "[webhook]");
+    check(old.notify != new.notify, "[[notify]]");
     out
 }
 

@@ -68,6 +68,8 @@ pub(crate) struct Queues {
     /// Weak: the recorder is shut down (and so must be the last owner) when the pipeline stops.
     pub clips: std::sync::Weak<crate::sinks::ClipRecorder>,
     pub webhook: bool,
+    /// The outbox cursor rows of the notification destinations that run.
+    pub notify: Vec<String>,
 }
 
 /// One camera as the view knows it.
@@ -100,6 +102,8 @@ pub struct LiveVillage {
     rules: Mutex<SyncSender<RulesChange>>,
     tz: chrono_tz::Tz,
     queues: Queues,
+    /// Acknowledgements, for the live feeds: the guard page's and the phones' alike.
+    acks: broadcast::Sender<AckRecord>,
 }
 
 impl LiveVillage {
@@ -136,6 +140,7 @@ impl LiveVillage {
             rules: Mutex::new(rules),
             tz: settings.site.timezone,
             queues,
+            acks: broadcast::channel(FEED_CAPACITY).0,
         }
     }
 
@@ -144,6 +149,16 @@ impl LiveVillage {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+/// A press of Telegram's acknowledge button is an acknowledgement like the guard page's: stored
+/// (the first stays), published on MQTT by the sink, and shown on every live feed.
+impl crate::sinks::AckDesk for LiveVillage {
+    fn acknowledge(&self, event_id: &str, user: &str) -> Result<AckRecord, AckError> {
+        let rec = Village::acknowledge(self, event_id, user)?;
+        let _ = self.acks.send(rec.clone());
+        Ok(rec)
     }
 }
 
@@ -311,11 +326,27 @@ impl Village for LiveVillage {
                 capacity: None,
             });
         }
+        if !self.queues.notify.is_empty() {
+            out.push(QueueDepth {
+                queue: "notify",
+                depth: self
+                    .queues
+                    .notify
+                    .iter()
+                    .map(|row| self.store.sink_backlog(row).unwrap_or(0))
+                    .sum(),
+                capacity: None,
+            });
+        }
         out
     }
 
     fn store(&self) -> Option<Arc<Store>> {
         Some(self.store.clone())
+    }
+
+    fn ack_feed(&self) -> Option<broadcast::Sender<AckRecord>> {
+        Some(self.acks.clone())
     }
 
     fn snapshot(&self, camera: &str) -> Option<CameraPicture> {

@@ -32,6 +32,19 @@ pub fn check(args: CheckArgs) -> CliResult {
                     println!("  note: {e} (set it before `ronda run`)");
                 }
             }
+            for n in &s.notify {
+                let state = if n.enabled {
+                    "on"
+                } else {
+                    "off (enabled = false)"
+                };
+                println!("  phones: `{}` ({}) {state}", n.name, n.service.kind());
+                if n.enabled
+                    && let Err(e) = unset_variable(n)
+                {
+                    println!("  note: {e} (set it before `ronda run`)");
+                }
+            }
             if s.cameras.len() > 40 {
                 println!(
                     "  note: {} cameras; one 2-core box is sized for 40 (see README, Capacity)",
@@ -48,4 +61,12 @@ pub fn check(args: CheckArgs) -> CliResult {
 pub fn print_default() -> CliResult {
     print!("{DEFAULT_CONFIG}");
     Ok(())
+}
+
+/// The first `${VAR}` of a destination that is not set, in the words `ronda run` would stop
+/// with.
+fn unset_variable(n: &crate::config::Notify) -> Result<(), String> {
+    crate::sinks::notify::Destination::new(n, chrono_tz::UTC)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

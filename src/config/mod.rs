@@ -13,6 +13,7 @@
 //! declare its picture `size = [w, h]`; points are then checked to lie inside it.
 
 pub mod edit;
+mod notify;
 mod read;
 
 use std::collections::BTreeSet;
@@ -22,6 +23,9 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use toml::Table;
 
+pub use notify::{
+    FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,
+};
 pub use read::Issue;
 use read::{Reader, join};
 
@@ -161,6 +165,10 @@ pub struct Http {
     /// Host names the web UI answers to besides addresses, `localhost`, names without a dot
     /// and names under `.local`, `.lan`, `.home.arpa`, `.internal` (against DNS rebinding).
     pub hosts: Vec<String>,
+    /// The address guards reach the web UI at from outside the village network (through a
+    /// tunnel or proxy), without a trailing `/`. Phone messages link to the incident only when
+    /// it is set: a link to the box's own address would lead nowhere from a phone on mobile data.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -367,6 +375,8 @@ pub struct Settings {
     pub store: Store,
     pub http: Http,
     pub webhook: Option<Webhook>,
+    /// `[[notify]]`: the guards' phones (Telegram, WhatsApp gateways, ntfy), in file order.
+    pub notify: Vec<Notify>,
     pub cameras: Vec<Camera>,
 }
 
@@ -448,6 +458,7 @@ impl Settings {
                  way; use mqtts:// (with ca_file if the broker has its own CA)"
             ));
         }
+        notify::warnings(&self.notify, &mut out);
         out
     }
 
@@ -476,7 +487,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "",
         &[
             "site", "mqtt", "detector", "tracking", "counting", "alerts", "clips", "store", "http",
-            "webhook", "cameras",
+            "webhook", "notify", "cameras",
         ],
     );
     let empty = Table::new();
@@ -742,8 +753,28 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
             "metrics_public",
             "secure_cookie",
             "hosts",
+            "public_url",
         ],
     );
+    let public_url = r
+        .string(t, "http", "public_url")
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty());
+    if let Some(u) = &public_url {
+        let lower = u.to_ascii_lowercase();
+        let rest = lower.split_once("://").map_or("", |(_, r)| r);
+        if !(lower.starts_with("https://") || lower.starts_with("http://"))
+            || rest.is_empty()
+            || rest.starts_with('/')
+            || u.contains(['?', '#', '@'])
+            || u.chars().any(char::is_whitespace)
+        {
+            r.issue(
+                "http.public_url",
+                "should be the web address guards open from outside, e.g.                  \"https://ronda.kepatihan.id\" (no user, ?query or #fragment)",
+            );
+        }
+    }
     let secure_cookie = r.boolean(t, "http", "secure_cookie", false);
     let mut hosts = Vec::new();
     match t.get("hosts") {
@@ -814,8 +845,10 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         metrics_public,
         secure_cookie,
         hosts,
+        public_url,
     };
     let webhook = read_webhook(r, root);
+    let notify = notify::read_notify(r, root, site.language);
 
     let mut cameras = Vec::new();
     let mut ids = BTreeSet::new();
@@ -845,6 +878,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         store,
         http,
         webhook,
+        notify,
         cameras,
     }
 }

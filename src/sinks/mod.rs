@@ -1,11 +1,13 @@
 //! Where events go once they are stored: MQTT to the guard post ([`mqtt`]), through an external
-//! broker or the one ronda embeds ([`broker`]); alerts to a web address ([`webhook`]); the
+//! broker or the one ronda embeds ([`broker`]); alerts to a web address ([`webhook`]) and to the
+//! guards' phones ([`notify`]: Telegram, WhatsApp gateways, ntfy); the
 //! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]); old
 //! clips, snapshots and delivered events go by age and disk budget ([`retention`]).
 
 pub mod broker;
 pub mod clips;
 pub mod mqtt;
+pub mod notify;
 pub mod outlet;
 pub mod retention;
 pub mod snapshot;
@@ -19,6 +21,7 @@ pub use clips::{
     startup_cleanup, write_mp4,
 };
 pub use mqtt::{MqttOptions, MqttSink, SinkHandle};
+pub use notify::{AckDesk, NotifySink, NotifySinks};
 pub use outlet::{Outlet, OutletError};
 pub use retention::{Retention, RetentionOptions, RetentionReport, RetentionTask};
 pub use snapshot::{SnapshotError, write_snapshot};
@@ -73,6 +76,16 @@ pub enum SinkError {
          {var}=<the token> before starting ronda"
     )]
     WebhookEnv { var: String },
+
+    #[error(
+        "[[notify]] `{name}`: {key} uses ${{{var}}} but that environment variable is not set: \
+         export {var}=<the value> before starting ronda, or set enabled = false for `{name}`"
+    )]
+    NotifyEnv {
+        name: String,
+        key: String,
+        var: String,
+    },
 
     #[error("cannot start the {what} thread: {reason}")]
     Thread { what: &'static str, reason: String },

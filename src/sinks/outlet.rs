@@ -1,6 +1,7 @@
 //! Where the live pipeline's events go, in this order: the store's outbox (so nothing is lost
-//! whatever happens next), then the MQTT sink is woken to publish it, then one JSON line on the
-//! local output (`ronda run`'s stdout). Line counts travel with their crossing in one store
+//! whatever happens next), then the MQTT sink, the webhook and the phone destinations
+//! (`[[notify]]`) are woken to deliver it, each from its own place in the outbox, then one JSON
+//! line on the local output (`ronda run`'s stdout). Line counts travel with their crossing in one store
 //! transaction and are re-published as the line's retained counts topic.
 //!
 //! When the store cannot write (disk full, file removed), [`Outlet::record`] keeps retrying the
@@ -15,7 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Broker, BrokerUser, MqttOptions, MqttSink, SinkError, SinkHandle, WebhookOptions, WebhookSink,
+    AckDesk, Broker, BrokerUser, MqttOptions, MqttSink, NotifySinks, SinkError, SinkHandle,
+    WebhookOptions, WebhookSink,
 };
 use crate::config::Settings;
 use crate::events::{Event, EventKind};
@@ -28,6 +30,8 @@ pub struct Outlet {
     store: Arc<Store>,
     sink: Option<MqttSink>,
     webhook: Option<WebhookSink>,
+    /// The guards' phones: one sink per enabled `[[notify]]` destination.
+    notify: Option<NotifySinks>,
     broker: Option<Broker>,
     out: Box<dyn Write + Send>,
     tz: chrono_tz::Tz,
@@ -68,10 +72,12 @@ impl Outlet {
                 None
             }
         };
+        let notify = NotifySinks::start(settings, store.clone())?;
         Ok(Outlet {
             store,
             sink: Some(sink),
             webhook,
+            notify: Some(notify),
             broker,
             out,
             tz: settings.site.timezone,
@@ -84,6 +90,24 @@ impl Outlet {
 
     pub fn sink(&self) -> Option<SinkHandle> {
         self.sink.as_ref().map(|s| s.handle())
+    }
+
+    /// Take acknowledgements from the phones (Telegram's buttons) into `desk`: stored and
+    /// published as the guard page's are.
+    pub fn listen_for_acks(&mut self, desk: Arc<dyn AckDesk>) {
+        if let Some(n) = &mut self.notify {
+            n.listen_for_acks(desk);
+        }
+    }
+
+    /// The phone destinations' outbox rows (for the queue figures).
+    pub fn notify_rows(&self) -> Vec<String> {
+        self.notify.as_ref().map_or_else(Vec::new, |n| {
+            n.sinks()
+                .iter()
+                .map(|s| super::notify::Destination::cursor_row(s.name()))
+                .collect()
+        })
     }
 
     /// The counts a line starts with (stored, or zero after a due daily reset), published as
@@ -137,6 +161,9 @@ impl Outlet {
         }
         if let Some(w) = &self.webhook {
             w.notify();
+        }
+        if let Some(n) = &self.notify {
+            n.wake();
         }
         match e.kind {
             EventKind::CameraOnline => self.camera_status(&e.camera, "online", Utc::now(), None),
@@ -208,13 +235,21 @@ impl Outlet {
     /// `offline`). Returns how many events are still unsent (they go out at the next start).
     pub fn shutdown(mut self, flush: Duration) -> u64 {
         let _ = self.out.flush();
-        // both sinks flush at the same time: stopping takes `flush`, not twice that
-        let (mqtt, webhook) = (self.sink.take(), self.webhook.take());
-        let (left, hook_left) = std::thread::scope(|s| {
+        // every sink flushes at the same time: stopping takes `flush`, not a multiple of it
+        let (mqtt, webhook, notify) = (self.sink.take(), self.webhook.take(), self.notify.take());
+        let (left, hook_left, phones_left) = std::thread::scope(|s| {
             let h = s.spawn(move || webhook.map_or(0, |w| w.shutdown(flush).unwrap_or(0)));
+            let n = s.spawn(move || notify.map_or_else(Vec::new, |n| n.shutdown(flush)));
             let left = mqtt.map_or(0, |m| m.shutdown(flush).unwrap_or(0));
-            (left, h.join().unwrap_or(0))
+            (left, h.join().unwrap_or(0), n.join().unwrap_or_default())
         });
+        for (name, waiting) in phones_left {
+            tracing::warn!(
+                destination = %name,
+                unsent = waiting,
+                "alerts not yet taken by notify `{name}`; they are sent at the next start"
+            );
+        }
         if hook_left > 0 {
             tracing::warn!(
                 unsent = hook_left,

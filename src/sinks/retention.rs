@@ -5,7 +5,8 @@
 //!
 //! What is never removed:
 //! - a file of an incident one of whose events is still to be delivered (unsent over MQTT, or
-//!   after the webhook's cursor): the guard's phone is about to link to it;
+//!   after the cursor of the webhook or of a notification destination): the guard's phone is
+//!   about to get its snapshot;
 //! - a clip still recording (`pending`): it is not on disk yet;
 //! - anything outside `clips_dir`: every path is resolved (symlinks included) and must land
 //!   inside the canonical clips directory, and a symlink is never followed or removed.

@@ -190,7 +190,7 @@ fn split_userinfo(url: &str) -> (String, Option<String>) {
 }
 
 /// Standard base64 with padding (RFC 4648), for the basic authentication header.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

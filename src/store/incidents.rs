@@ -225,7 +225,7 @@ pub struct StoredFile {
     /// The time of that incident or event.
     pub at: DateTime<Utc>,
     /// An event of its incident is still to be delivered (MQTT not acknowledged, or after the
-    /// webhook's cursor): it must stay.
+    /// cursor of the webhook or a notification destination): it must stay.
     pub protected: bool,
 }
 
@@ -514,7 +514,7 @@ impl Store {
     pub fn stored_files(&self) -> Result<Vec<StoredFile>, StoreError> {
         let what = "listing the incident files";
         // read before the files: the cursor only moves forward, so an older value protects more
-        let webhook = self.webhook_cursor_if_any()?.unwrap_or(i64::MAX);
+        let behind = self.lowest_sink_cursor()?.unwrap_or(i64::MAX);
         let protected = "EXISTS (SELECT 1 FROM incident_events pe JOIN events e \
                          ON e.id = pe.event_id WHERE pe.incident_id = i.id \
                          AND (e.sent_at IS NULL OR e.seq > ?1))";
@@ -539,7 +539,7 @@ impl Store {
         ] {
             let mut st = conn.prepare_cached(&sql).map_err(self.err(what))?;
             let rows = st
-                .query_map([webhook], |r| {
+                .query_map([behind], |r| {
                     Ok(StoredFile {
                         kind,
                         path: PathBuf::from(r.get::<_, String>(0)?),
@@ -588,13 +588,14 @@ impl Store {
     }
 
     /// Delete the outbox rows older than `before` that every sink is done with (MQTT
-    /// acknowledged, at or before the webhook's cursor) and no incident references. Line counts
+    /// acknowledged, at or before the cursor of the webhook and of every notification
+    /// destination) and no incident references. Line counts
     /// live in their own table and are not touched. Works in small batches so the pipeline's
     /// appends never wait long for the store. Rows whose time could not be read are kept.
     /// Returns how many were deleted.
     pub fn delete_old_events(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         const BATCH: i64 = 1000;
-        let webhook = self.webhook_cursor_if_any()?.unwrap_or(i64::MAX);
+        let behind = self.lowest_sink_cursor()?.unwrap_or(i64::MAX);
         let mut total = 0;
         loop {
             let n = self
@@ -605,7 +606,7 @@ impl Store {
                      AND NOT EXISTS (SELECT 1 FROM incident_events ie WHERE ie.event_id = e.id) \
                      LIMIT ?3)",
                 )
-                .and_then(|mut st| st.execute(params![to_ms(before), webhook, BATCH]))
+                .and_then(|mut st| st.execute(params![to_ms(before), behind, BATCH]))
                 .map_err(self.err("deleting old events"))?;
             total += n;
             if (n as i64) < BATCH {

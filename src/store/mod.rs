@@ -29,7 +29,7 @@ use rusqlite::Connection;
 
 pub use acks::{Ack, Acked};
 pub use counts::reset_due;
-pub use cursors::Cursor;
+pub use cursors::{Cursor, NOTIFY_PREFIX, WEBHOOK};
 pub use error::StoreError;
 pub use incidents::{
     Clip, ClipState, DEFAULT_PAGE, FileKind, Incident, IncidentError, IncidentEvent,

@@ -598,3 +598,41 @@ fn a_new_database_is_private_to_its_user() {
         assert_eq!(mode, 0o600, "{}", f.display());
     }
 }
+
+#[test]
+fn each_notification_destination_keeps_its_own_place_and_retention_waits_for_the_slowest() {
+    let (_d, s) = temp_store();
+    let old = s.append(&event("gate-1")).unwrap();
+    assert_eq!(s.lowest_sink_cursor().unwrap(), None);
+    let tg = s.sink_cursor("notify:grup").unwrap();
+    assert_eq!(
+        tg,
+        Cursor {
+            seq: old,
+            new: true
+        }
+    );
+    let a = s.append(&event("gate-1")).unwrap();
+    let b = s.append(&event("gate-1")).unwrap();
+    let wa = s.sink_cursor("notify:wa").unwrap();
+    assert_eq!(wa.seq, b);
+    assert_eq!(seqs(&s.sink_pending("notify:grup", 0, 10).unwrap()), [a, b]);
+    assert!(s.sink_pending("notify:wa", 0, 10).unwrap().is_empty());
+    s.mark_sink_done("notify:grup", a).unwrap();
+    assert_eq!(s.sink_backlog("notify:grup").unwrap(), 1);
+    assert_eq!(s.sink_backlog("notify:wa").unwrap(), 0);
+    // the slowest destination holds retention back
+    assert_eq!(s.lowest_sink_cursor().unwrap(), Some(a));
+    // a destination no longer configured lets go
+    assert_eq!(
+        s.forget_notify_cursors_except(&["notify:wa".to_string()])
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.sink_cursor_if_any("notify:grup").unwrap(), None);
+    assert_eq!(s.lowest_sink_cursor().unwrap(), Some(b));
+    // the webhook's row is not a destination's
+    s.webhook_cursor().unwrap();
+    assert_eq!(s.forget_notify_cursors_except(&[]).unwrap(), 1);
+    assert!(s.webhook_cursor_if_any().unwrap().is_some());
+}

@@ -245,6 +245,13 @@ role = "gate"
 [[cameras]]
 id = "pos-ronda"
 url = "rtsp://192.168.1.22/ch1"
+
+[[notify]]
+name = "grup-ronda"
+kind = "telegram"
+enabled = false
+token = "${{RONDA_TEST_TG_TOKEN}}"
+chat_ids = ["-1001234567890"]
 "#,
             light_hash(GUARD_PW),
             light_hash(ADMIN_PW),

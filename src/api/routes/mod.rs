@@ -44,7 +44,8 @@ pub(crate) struct AppState {
     pub sessions: Sessions,
     pub limiter: Mutex<Limiter>,
     pub hashing: Semaphore,
-    /// Acknowledgements made through this server, for the live feeds.
+    /// Acknowledgements for the live feeds: the village's channel (the guard page's and the
+    /// phones'), or one of the server's own.
     pub acks: broadcast::Sender<AckRecord>,
     /// Cancelled when the server stops: live feeds end.
     pub stop: CancellationToken,
@@ -72,13 +73,16 @@ impl AppState {
             .iter()
             .map(|u| (u.name.clone(), u.clone()))
             .collect();
+        let acks = village
+            .ack_feed()
+            .unwrap_or_else(|| broadcast::channel(256).0);
         Arc::new(AppState {
             users,
             village,
             sessions: Sessions::new(config.session_ttl),
             limiter: Mutex::new(Limiter::new(config.lockout)),
             hashing: Semaphore::new(PARALLEL_HASHES),
-            acks: broadcast::channel(256).0,
+            acks,
             stop: CancellationToken::new(),
             pages: pages::Pages::new(&config.site),
             logins_failed: AtomicU64::new(0),

@@ -328,6 +328,14 @@ applyLang();
     } catch (e) { /* ids instead of names */ }
     renderFilters();
     await load(false);
+    // /review#<event id>: the link of a phone message opens that incident
+    const wanted = decodeURIComponent(location.hash.slice(1));
+    if (/^[A-Za-z0-9_-]{1,64}$/.test(wanted)) {
+      try {
+        const r = await api("/api/incidents/" + encodeURIComponent(wanted));
+        if (r.ok) show(await r.json());
+      } catch (e) { /* the list is there */ }
+    }
   }
   start();
 })();

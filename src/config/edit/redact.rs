@@ -1,6 +1,8 @@
 //! A configuration file's text as the admin page may show it (version history, diffs): password
 //! hashes hidden, camera and broker URLs without their password, web (webhook) URLs without
-//! their token.
+//! their token, and the value of a secret key (`token`, `api_key` of a `[[notify]]`
+//! destination) unless it is only a `${VARIABLE}` reference (ronda refuses such a file, but a
+//! version edited by hand is still shown); a Telegram bot token is hidden wherever it is.
 //!
 //! Line by line rather than through a TOML parser, because a version edited by hand may not be
 //! valid TOML and must still be shown without its secrets. Line numbers stay as in the file.
@@ -9,7 +11,10 @@
 //! `http(s)://` like a webhook URL (path and query may hold the token), anything else like a
 //! camera URL. A string left open hides the rest of its line.
 
-use crate::config::{redact_url, redact_webhook_url};
+use crate::config::{is_env_ref, redact_url, redact_webhook_url};
+
+/// Keys whose value is a secret (`[[notify]]` tokens and keys).
+const SECRET_KEYS: [&str; 5] = ["token", "api_key", "bot_token", "password", "secret"];
 
 /// What a hidden value is shown as.
 const HIDDEN: &str = "\"<hidden>\"";
@@ -25,7 +30,17 @@ pub fn redacted_text(text: &str) -> String {
             .split_once('=')
             .map(|(k, _)| k.trim().trim_matches('"'))
             .unwrap_or("");
-        if key == "password_hash" {
+        let value = trimmed
+            .split_once('=')
+            .map(|(_, v)| {
+                v.split('#')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches(['"', '\''])
+            })
+            .unwrap_or("");
+        if key == "password_hash" || (SECRET_KEYS.contains(&key) && !is_env_ref(value)) {
             let eq = body.find('=').unwrap_or(body.len());
             out.push_str(&body[..eq]);
             out.push_str("= ");
@@ -83,7 +98,7 @@ fn redact_strings(line: &str) -> String {
 
 /// A string's text as it may be shown.
 fn redact_value(text: &str) -> String {
-    if text.starts_with("$argon2") {
+    if text.starts_with("$argon2") || has_bot_token(text) {
         "<hidden>".to_string()
     } else if text.contains("://") {
         let scheme = text.split("://").next().unwrap_or("").to_ascii_lowercase();
@@ -99,7 +114,7 @@ fn redact_value(text: &str) -> String {
 
 /// Unquoted text (comments): each whitespace-separated word that is a URL, redacted.
 fn redact_bare(text: &str) -> String {
-    if !text.contains("://") && !text.contains("$argon2") {
+    if !text.contains("://") && !text.contains("$argon2") && !has_bot_token(text) {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len());
@@ -115,6 +130,27 @@ fn redact_bare(text: &str) -> String {
     }
     out.push_str(&redact_value(&word));
     out
+}
+
+/// Does `text` hold something shaped like a Telegram bot token (`123456789:` and 30 or more
+/// letters, digits, `-` and `_`)?
+fn has_bot_token(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b':')
+        .any(|(i, _)| {
+            let digits = b[..i]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            let rest = b[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b'_')
+                .count();
+            (6..=12).contains(&digits) && rest >= 30
+        })
 }
 
 #[cfg(test)]
@@ -157,6 +193,26 @@ mod tests {
             r.contains("https://api.telegram.org/***/sendMessage?chat_id=***"),
             "{r}"
         );
+        assert_eq!(r.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn notify_secrets_are_hidden_unless_they_are_variable_names() {
+        let text = "[[notify]]\nname = \"grup\"\nkind = \"telegram\"\n\
+                    token = \"123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\"\n\
+                    chat_ids = [\"-100123\"]\n\
+                    [[notify]]\nkind = \"gateway-form\"\ntoken = 'fonnte-s3cr3t-x' # old\n\
+                    api_key = \"${RONDA_WAHA_KEY}\"\ntoken = \"${RONDA_TG}\"\n\
+                    # test bot 987654321:ZZHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\n\
+                    x = { token = \"111222333:QQHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\" }\n";
+        let r = redacted_text(text);
+        for secret in ["AAHdq", "fonnte-s3cr3t-x", "ZZHdq", "QQHdq"] {
+            assert!(!r.contains(secret), "{secret} shown:\n{r}");
+        }
+        assert!(r.contains("token = \"<hidden>\"\n"), "{r}");
+        assert!(r.contains("api_key = \"${RONDA_WAHA_KEY}\"\n"), "{r}");
+        assert!(r.contains("token = \"${RONDA_TG}\"\n"), "{r}");
+        assert!(r.contains("chat_ids = [\"-100123\"]\n"), "{r}");
         assert_eq!(r.lines().count(), text.lines().count());
     }
 }
