@@ -228,6 +228,14 @@ mod tests {
     }
 
     proptest! {
+        // past failures are kept beside this file (src/geometry.proptest-regressions), not in
+        // a folder of their own at the top of the project
+        #![proptest_config(ProptestConfig {
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+            )),
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn reversing_a_line_flips_the_side(a in pt(), b in pt(), p in pt(), q in pt()) {
             let l = Segment::new(a, b);

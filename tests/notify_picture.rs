@@ -3,7 +3,7 @@
 //! the person's box drawn), laid out as a Telegram chat shows a photo with its caption and the
 //! acknowledge button, in headless Chromium. The test checks that the page shows the caption
 //! word for word and that the photo loads; with `RONDA_WRITE_DOCS=1` it writes
-//! `docs/notify-telegram.png`.
+//! `tests/pictures/notify-telegram.png`.
 //!
 //! The box has no colour emoji font, so the page draws the three signs (🚨 ✅ ⚠️) as small
 //! badges after the text was checked; a phone shows them as emoji.
@@ -100,7 +100,8 @@ fn a_telegram_alert_as_the_phone_shows_it() {
     let bytes = ronda::api::auth::base64_decode(png.as_str().unwrap()).unwrap();
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
     if std::env::var_os("RONDA_WRITE_DOCS").is_some() {
-        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/notify-telegram.png");
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/pictures/notify-telegram.png");
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
         std::fs::write(&out, &bytes).unwrap();
         println!("wrote {}", out.display());
