@@ -78,6 +78,8 @@ pub struct CameraFigures {
     pub brightness: Option<f64>,
     /// The last analysed picture was lifted as dark.
     pub low_light: bool,
+    /// Light changes the motion gate saw (`motion::MotionGate::light_changes`).
+    pub light_changes: u64,
     /// Counters at the last rate reading: (when, delivered, analysed).
     rate_mark: Option<(Instant, u64, u64)>,
 }
@@ -905,6 +907,7 @@ fn inference(
             let now = Instant::now();
             if cam.motion_gate {
                 let pass = cam.motion.pass(&frame.image, now);
+                cam.figures.light_changes = cam.motion.light_changes;
                 if cam.motion.moved {
                     if cam
                         .still_since

@@ -19,6 +19,8 @@
 //! | `ronda_decode_ms` | gauge (mean per decoded picture; NaN before the first) | `camera` |
 //! | `ronda_camera_frames_waiting` | gauge: frames waiting for the detector (0 or 1) | `camera` |
 //! | `ronda_camera_brightness` | gauge: mean luma 0-255 of the pictures analysed lately (NaN before the first) | `camera` |
+//! | `ronda_camera_frames_still_total` | counter: frames the motion gate kept from the detector | `camera` |
+//! | `ronda_camera_light_changes_total` | counter: whole-picture light changes (infrared switch, exposure jump) | `camera` |
 //! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
 //! | `ronda_queue_depth` | gauge: items waiting in a pipeline queue | `queue` |
 //! | `ronda_queue_capacity` | gauge: the queue's bound (bounded queues only) | `queue` |
@@ -73,7 +75,7 @@ fn number(x: f64) -> String {
 pub(crate) fn render(f: &Figures) -> String {
     let mut out = String::new();
     type Value = fn(&CameraStatus) -> f64;
-    let per_camera: [(&str, &str, &str, Value); 12] = [
+    let per_camera: [(&str, &str, &str, Value); 14] = [
         (
             "ronda_camera_online",
             "gauge",
@@ -121,6 +123,18 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "mean person detection time per analysed frame, milliseconds",
             |c| c.inference_ms.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_frames_still_total",
+            "counter",
+            "frames the motion gate kept from the detector (nothing moved)",
+            |c| c.frames_still as f64,
+        ),
+        (
+            "ronda_camera_light_changes_total",
+            "counter",
+            "changes of the whole picture's light (infrared switch, exposure jump), not motion",
+            |c| c.light_changes as f64,
         ),
         (
             "ronda_camera_brightness",
@@ -325,6 +339,8 @@ mod tests {
             frames_waiting: 1,
             brightness: Some(12.5),
             low_light: true,
+            frames_still: 40,
+            light_changes: 2,
         };
         let text = render(&Figures {
             cameras: vec![cam("gate-1", Health::Online), cam("a\"b", Health::Offline)],

@@ -163,6 +163,11 @@ pub struct CameraStatus {
     pub brightness: Option<f64>,
     /// The last picture analysed was dark and lifted before detection (night).
     pub low_light: bool,
+    /// Frames the motion gate kept from the detector (nothing moved) since the start.
+    pub frames_still: u64,
+    /// Changes of the whole picture's light the motion gate saw (infrared switch, exposure
+    /// jump) since the start.
+    pub light_changes: u64,
 }
 
 /// How full one of the pipeline's queues is (for `/metrics`).

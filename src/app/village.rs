@@ -220,6 +220,8 @@ impl Village for LiveVillage {
                     frames_waiting: waiting,
                     brightness: f.and_then(|f| f.brightness),
                     low_light: f.is_some_and(|f| f.low_light),
+                    frames_still: f.map_or(0, |f| f.skipped_still),
+                    light_changes: f.map_or(0, |f| f.light_changes),
                 }
             })
             .collect()

@@ -88,6 +88,8 @@ impl Village for Fake {
                 frames_waiting: 0,
                 brightness: None,
                 low_light: false,
+                frames_still: 0,
+                light_changes: 0,
             },
             CameraStatus {
                 id: "pos-ronda".into(),
@@ -106,6 +108,8 @@ impl Village for Fake {
                 frames_waiting: 0,
                 brightness: None,
                 low_light: false,
+                frames_still: 0,
+                light_changes: 0,
             },
         ]
     }
