@@ -10,6 +10,7 @@ pub mod mqtt;
 pub mod notify;
 pub mod outlet;
 pub mod retention;
+pub(crate) mod signal;
 pub mod snapshot;
 pub mod webhook;
 

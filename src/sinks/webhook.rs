@@ -30,10 +30,10 @@
 //! The sink runs on its own thread with blocking HTTP (ureq); [`WebhookSink::notify`] wakes it
 //! when an event was stored, otherwise it looks at the outbox once a second.
 
+use crate::sinks::signal::Signal;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -231,33 +231,12 @@ fn env_values(url: &str) -> Vec<String> {
 /// The running sink. Dropping it stops it (after trying to deliver for a second); prefer
 /// [`WebhookSink::shutdown`] with the time the caller can spare.
 pub struct WebhookSink {
-    shared: Arc<Shared>,
+    shared: Arc<Signal>,
     store: Arc<Store>,
     opts: Arc<WebhookOptions>,
     thread: Option<JoinHandle<()>>,
     /// Disconnected (or sent to) when the thread is done.
     finished: mpsc::Receiver<()>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-    /// In an outage (the endpoint does not answer, or answers 5xx/408/429).
-    failing: AtomicBool,
-}
-
-#[derive(Default)]
-struct State {
-    /// Events were stored since the thread last looked.
-    wake: bool,
-    /// Shutting down: deliver what can be until then, then stop.
-    deadline: Option<Instant>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl WebhookSink {
@@ -290,11 +269,7 @@ impl WebhookSink {
             .user_agent(format!("ronda/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            failing: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Signal::default());
         let opts = Arc::new(opts);
         let worker = Worker {
             backoff: opts.backoff_min,
@@ -329,13 +304,12 @@ impl WebhookSink {
 
     /// New events were stored: look at them now (not at the next 1 s check). Never blocks.
     pub fn notify(&self) {
-        self.shared.lock().wake = true;
-        self.shared.changed.notify_all();
+        self.shared.wake();
     }
 
     /// Whether the endpoint is failing (no answer, or 5xx/408/429) and alerts wait.
     pub fn failing(&self) -> bool {
-        self.shared.failing.load(Ordering::Relaxed)
+        self.shared.failing()
     }
 
     /// Alerts (events the filter wants) stored and not yet handled by the webhook.
@@ -364,8 +338,7 @@ impl WebhookSink {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        self.shared.lock().deadline = Some(Instant::now() + timeout);
-        self.shared.changed.notify_all();
+        self.shared.stop_within(timeout);
         match self.finished.recv_timeout(timeout + STOP_GRACE) {
             Ok(()) => {
                 let _ = thread.join();
@@ -415,7 +388,7 @@ struct Worker {
     opts: Arc<WebhookOptions>,
     agent: ureq::Agent,
     store: Arc<Store>,
-    shared: Arc<Shared>,
+    shared: Arc<Signal>,
     /// Every event up to here is done (in memory; stored unless `unmarked`).
     cursor: i64,
     /// Done, but storing the cursor failed: stored with the next mark (it never moves back).
@@ -429,7 +402,7 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         'run: loop {
-            let deadline = self.shared.lock().deadline;
+            let deadline = self.shared.deadline();
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -504,15 +477,8 @@ impl Worker {
             }
         };
         loop {
-            let timeout = match self.shared.lock().deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Outcome::Stopped;
-                    }
-                    self.opts.timeout.min(left)
-                }
-                None => self.opts.timeout,
+            let Some(timeout) = self.shared.request_timeout(self.opts.timeout) else {
+                return Outcome::Stopped;
             };
             match self.post(&body, timeout) {
                 Answer::Delivered(status) => {
@@ -550,7 +516,7 @@ impl Worker {
                             self.opts.backoff_max.as_secs_f64()
                         );
                         self.outage = Some(Instant::now());
-                        self.shared.failing.store(true, Ordering::Relaxed);
+                        self.shared.set_failing(true);
                     } else {
                         debug!(event = %e.id, "webhook: still failing: {reason}");
                     }
@@ -647,7 +613,7 @@ impl Worker {
     fn answered(&mut self) {
         self.backoff = self.opts.backoff_min;
         if let Some(since) = self.outage.take() {
-            self.shared.failing.store(false, Ordering::Relaxed);
+            self.shared.set_failing(false);
             info!(
                 url = %self.opts.redacted_url,
                 "webhook: the endpoint answers again after {} s; waiting alerts go out in order",
@@ -687,37 +653,12 @@ impl Worker {
 
     /// Until events are stored ([`WebhookSink::notify`]), the next poll, or a shutdown.
     fn wait_for_events(&self) {
-        let mut st = self.shared.lock();
-        if !st.wake && st.deadline.is_none() {
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, POLL)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        st.wake = false;
+        self.shared.wait_for_events(Instant::now() + POLL);
     }
 
     /// Sleep until `until` (the next retry); false when the shutdown deadline comes first.
     fn sleep_until(&self, until: Instant) -> bool {
-        let mut st = self.shared.lock();
-        loop {
-            let now = Instant::now();
-            if st.deadline.is_some_and(|d| now >= d) {
-                return false;
-            }
-            if now >= until {
-                return true;
-            }
-            let end = st.deadline.map_or(until, |d| d.min(until));
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, end - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.shared.sleep_until(until)
     }
 }
 

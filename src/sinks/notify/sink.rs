@@ -5,9 +5,9 @@
 //! it when an event was stored, otherwise it looks at the outbox once a second. Nothing is
 //! queued in memory: the outbox is the queue, so there is no channel to bound or to fill.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::sinks::signal::Signal;
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,31 +39,12 @@ const DROP_FLUSH: Duration = Duration::from_secs(1);
 pub struct NotifySink {
     name: String,
     row: String,
-    shared: Arc<Shared>,
+    shared: Arc<Signal>,
     store: Arc<Store>,
     filter: Filter,
     thread: Option<JoinHandle<()>>,
     /// Disconnected (or sent to) when the thread is done.
     finished: mpsc::Receiver<()>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-    /// In an outage or with a refused token: messages wait.
-    failing: AtomicBool,
-}
-
-#[derive(Default)]
-struct State {
-    wake: bool,
-    deadline: Option<Instant>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// Which events a destination wants.
@@ -120,11 +101,7 @@ impl NotifySink {
             min_severity: d.conf.min_severity,
             kinds: d.conf.kinds.clone(),
         };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            failing: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Signal::default());
         let worker = Worker {
             limit: RateLimit::new(d.conf.rate_max, d.conf.rate_window),
             backoff: d.backoff_min,
@@ -170,13 +147,12 @@ impl NotifySink {
 
     /// New events were stored: look at them now. Never blocks.
     pub fn wake(&self) {
-        self.shared.lock().wake = true;
-        self.shared.changed.notify_all();
+        self.shared.wake();
     }
 
     /// Whether the service is failing (no answer, 5xx/429, or a refused token).
     pub fn failing(&self) -> bool {
-        self.shared.failing.load(Ordering::Relaxed)
+        self.shared.failing()
     }
 
     /// Events this destination wants, stored and not yet handled by it.
@@ -204,8 +180,7 @@ impl NotifySink {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        self.shared.lock().deadline = Some(Instant::now() + timeout);
-        self.shared.changed.notify_all();
+        self.shared.stop_within(timeout);
         match self.finished.recv_timeout(timeout + STOP_GRACE) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 if thread.join().is_err() {
@@ -240,7 +215,7 @@ struct Worker {
     filter: Filter,
     row: String,
     store: Arc<Store>,
-    shared: Arc<Shared>,
+    shared: Arc<Signal>,
     site: Arc<Site>,
     /// The last event looked at.
     pos: i64,
@@ -272,7 +247,7 @@ impl Worker {
             None => {}
         }
         'run: loop {
-            let deadline = self.shared.lock().deadline;
+            let deadline = self.shared.deadline();
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -484,15 +459,8 @@ impl Worker {
         let mut text_only = vec![false; n];
         let bare = m.without_photo();
         while let Some(&to) = left.first() {
-            let timeout = match self.shared.lock().deadline {
-                Some(d) => {
-                    let rest = d.saturating_duration_since(Instant::now());
-                    if rest.is_zero() {
-                        return Outcome::Stopped;
-                    }
-                    self.d.conf.timeout.min(rest)
-                }
-                None => self.d.conf.timeout,
+            let Some(timeout) = self.shared.request_timeout(self.d.conf.timeout) else {
+                return Outcome::Stopped;
             };
             let msg = if text_only[to] { &bare } else { m };
             match self.d.service.send(msg, to, timeout) {
@@ -553,7 +521,7 @@ impl Worker {
                             self.d.backoff_max.as_secs_f64()
                         );
                         self.outage = Some(Instant::now());
-                        self.shared.failing.store(true, Ordering::Relaxed);
+                        self.shared.set_failing(true);
                     } else {
                         debug!(destination = %self.d.conf.name, "notify: still failing: {}", self.d.scrub(&reason));
                     }
@@ -569,7 +537,7 @@ impl Worker {
 
     /// The token is refused: said once, with the variable's name and never its value.
     fn bad_token(&mut self, reason: &str) {
-        self.shared.failing.store(true, Ordering::Relaxed);
+        self.shared.set_failing(true);
         if self.token_bad {
             return;
         }
@@ -605,7 +573,7 @@ impl Worker {
                 since.elapsed().as_secs()
             );
         }
-        self.shared.failing.store(false, Ordering::Relaxed);
+        self.shared.set_failing(false);
     }
 
     fn mark(&mut self, seq: i64) {
@@ -637,38 +605,12 @@ impl Worker {
 
     /// Until events are stored ([`NotifySink::wake`]), `until`, or a shutdown.
     fn wait_for_events(&self, until: Instant) {
-        let mut st = self.shared.lock();
-        let now = Instant::now();
-        if !st.wake && st.deadline.is_none() && until > now {
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, until - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        st.wake = false;
+        self.shared.wait_for_events(until);
     }
 
     /// Sleep until `until`; false when the shutdown deadline comes first.
     fn sleep_until(&self, until: Instant) -> bool {
-        let mut st = self.shared.lock();
-        loop {
-            let now = Instant::now();
-            if st.deadline.is_some_and(|d| now >= d) {
-                return false;
-            }
-            if now >= until {
-                return true;
-            }
-            let end = st.deadline.map_or(until, |d| d.min(until));
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, end - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.shared.sleep_until(until)
     }
 }
 
@@ -682,6 +624,7 @@ mod tests {
     use crate::events::EventKind;
     use crate::sinks::notify::Deliver;
     use std::path::Path;
+    use std::sync::Mutex;
 
     #[derive(Clone, Default)]
     struct Recorder(Arc<Mutex<Vec<Message>>>);
