@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, ronda, sample, start_sim_with};
+use common::{Proc, free_port, metric, metrics, ronda, sample, start_sim_with};
 use serde_json::Value;
 
 fn start_sim(port: u16) -> Proc {
@@ -228,29 +228,6 @@ fn cameras_go_offline_and_come_back_with_the_sim() {
 const SERVED_FPS: f64 = 5.0;
 /// Seconds of empty street after each pass.
 const GAP_S: u32 = 14;
-
-/// `/metrics` of the run (public on loopback in the test's config).
-fn metrics(http: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.starts_with("HTTP/1.1 200").then_some(text)
-}
-
-/// The value of a per-camera metric of camera `cam`.
-fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
-    let key = format!("{name}{{camera=\"{cam}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .and_then(|v| v.trim().parse().ok())
-}
 
 /// (line, direction, track id) of a crossing, in an event or in `analyze`'s list.
 fn line_direction_track(c: &Value) -> (String, String, u64) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, ronda, sample, start_sim_with};
+use common::{Proc, free_port, metric, metrics, ronda, sample, start_sim_with};
 use serde_json::Value;
 
 /// `scripts/night-footage SRC .cache/night VARIANT`: the variant's file (made once).
@@ -104,81 +104,90 @@ fn dark_pictures_are_lifted_and_more_people_found_while_daylight_ones_are_untouc
     );
 }
 
-/// `/metrics` of the run, if it answers.
-fn metrics(http: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.starts_with("HTTP/1.1 200").then_some(text)
+/// `ronda run` on two simulated cameras (`a` and `b`: id, clip, the rest of its table), with
+/// `/metrics` public; its events on a channel. Everything lives while the returned value does.
+struct TwoCameras {
+    _dir: tempfile::TempDir,
+    _sims: [Proc; 2],
+    _run: Proc,
+    http: u16,
+    events: std::sync::mpsc::Receiver<Value>,
 }
 
-fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
-    let key = format!("{name}{{camera=\"{cam}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .and_then(|v| v.trim().parse().ok())
+impl TwoCameras {
+    fn start(a: (&str, &Path, &str), b: (&str, &Path, &str)) -> TwoCameras {
+        let ports = (free_port(), free_port());
+        let sim =
+            |port, clip: &Path| start_sim_with(port, clip, &["--cameras", "1", "--height", "360"]);
+        let sims = [sim(ports.0, a.1), sim(ports.1, b.1)];
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ronda.toml");
+        let http = free_port();
+        let camera = |(id, _, rest): (&str, &Path, &str), port: u16| {
+            format!("[[cameras]]\nid = \"{id}\"\nurl = \"rtsp://127.0.0.1:{port}/cam01\"\n{rest}\n")
+        };
+        std::fs::write(
+            &cfg,
+            format!(
+                "[site]\nid = \"malam\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+                 [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
+                 [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
+                 [detector]\nmodel = \"int8\"\n{a}{b}",
+                mqtt = free_port(),
+                d = dir.path().display(),
+                a = camera(a, ports.0),
+                b = camera(b, ports.1),
+            ),
+        )
+        .unwrap();
+        let mut run = Proc(
+            ronda()
+                .args(["run", "--config"])
+                .arg(&cfg)
+                .env("NO_COLOR", "1")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let events = common::json_lines(run.0.stdout.take().unwrap());
+        TwoCameras {
+            _dir: dir,
+            _sims: sims,
+            _run: run,
+            http,
+            events,
+        }
+    }
+
+    /// `/metrics` once `enough` says so of it; waits for the pictures, not for seconds (with a
+    /// generous bound against a hang).
+    fn metrics_when(&self, enough: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if let Some(m) = metrics(self.http)
+                && enough(&m)
+            {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "the cameras took no pictures");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
 }
 
 #[test]
 fn a_camera_at_night_shows_its_brightness_and_night_mode_beside_one_in_daylight() {
     let dark_clip = night(&sample("vtest.avi"), "dark");
-    let (dark_port, day_port) = (free_port(), free_port());
-    let _dark_sim = start_sim_with(
-        dark_port,
-        &dark_clip,
-        &["--cameras", "1", "--height", "360"],
+    let day_clip = sample("vtest.avi");
+    let still = "analysis_fps = 2\nmotion_gate = false";
+    let v = TwoCameras::start(
+        ("gang-gelap", &dark_clip, still),
+        ("gang-terang", &day_clip, still),
     );
-    let _day_sim = start_sim_with(
-        day_port,
-        &sample("vtest.avi"),
-        &["--cameras", "1", "--height", "360"],
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("ronda.toml");
-    let http = free_port();
-    std::fs::write(
-        &cfg,
-        format!(
-            "[site]\nid = \"malam\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
-             [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
-             [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
-             [detector]\nmodel = \"int8\"\n\
-             [[cameras]]\nid = \"gang-gelap\"\nurl = \"rtsp://127.0.0.1:{dark_port}/cam01\"\nanalysis_fps = 2\nmotion_gate = false\n\
-             [[cameras]]\nid = \"gang-terang\"\nurl = \"rtsp://127.0.0.1:{day_port}/cam01\"\nanalysis_fps = 2\nmotion_gate = false\n",
-            mqtt = free_port(),
-            d = dir.path().display(),
-        ),
-    )
-    .unwrap();
-    let _run = Proc(
-        ronda()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    // wait for both cameras to have a few pictures analysed (no time bound on a slow box but a
-    // generous one against a hang)
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let text = loop {
-        if let Some(m) = metrics(http) {
-            let analysed = |c| metric(&m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0);
-            if analysed("gang-gelap") >= 10.0 && analysed("gang-terang") >= 10.0 {
-                break m;
-            }
-        }
-        assert!(Instant::now() < deadline, "the cameras analysed nothing");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let text = v.metrics_when(|m| {
+        let analysed = |c| metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0);
+        analysed("gang-gelap") >= 10.0 && analysed("gang-terang") >= 10.0
+    });
     let get = |name, cam| {
         metric(&text, name, cam).unwrap_or_else(|| panic!("no {name} for {cam}:\n{text}"))
     };
@@ -245,54 +254,18 @@ fn a_flickering_lamp_and_an_infrared_switch_wake_no_camera() {
         })
         .collect();
     let ir = relit_scene("ir-switch", &switch, 30);
-    let (lamp_port, ir_port) = (free_port(), free_port());
-    let _lamp_sim = start_sim_with(lamp_port, &lamp, &["--cameras", "1", "--height", "360"]);
-    let _ir_sim = start_sim_with(ir_port, &ir, &["--cameras", "1", "--height", "360"]);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("ronda.toml");
-    let http = free_port();
-    std::fs::write(
-        &cfg,
-        format!(
-            "[site]\nid = \"malam\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
-             [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
-             [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
-             [detector]\nmodel = \"int8\"\n\
-             [[cameras]]\nid = \"lampu\"\nurl = \"rtsp://127.0.0.1:{lamp_port}/cam01\"\nanalysis_fps = 5\n\
-             [[cameras.zones]]\nname = \"halaman\"\nkind = \"restricted\"\npolygon = [[0, 0], [640, 0], [640, 360], [0, 360]]\n\
-             [[cameras]]\nid = \"ir\"\nurl = \"rtsp://127.0.0.1:{ir_port}/cam01\"\nanalysis_fps = 5\n\
-             [[cameras.zones]]\nname = \"halaman\"\nkind = \"restricted\"\npolygon = [[0, 0], [640, 0], [640, 360], [0, 360]]\n",
-            mqtt = free_port(),
-            d = dir.path().display(),
-        ),
-    )
-    .unwrap();
-    let mut run = Proc(
-        ronda()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let events = common::json_lines(run.0.stdout.take().unwrap());
+    let zone = "analysis_fps = 5\n[[cameras.zones]]\nname = \"halaman\"\nkind = \"restricted\"\n\
+                polygon = [[0, 0], [640, 0], [640, 360], [0, 360]]";
+    let v = TwoCameras::start(("lampu", &lamp, zone), ("ir", &ir, zone));
     // judged on the pictures each camera handed to the analysis (taken = analysed + still), not
     // on seconds: a busy box drops pictures, which changes nothing here
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let text = loop {
-        if let Some(m) = metrics(http) {
-            let taken = |c| {
-                metric(&m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
-                    + metric(&m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
-            };
-            if taken("lampu") >= 100.0 && taken("ir") >= 100.0 {
-                break m;
-            }
-        }
-        assert!(Instant::now() < deadline, "the cameras took no pictures");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let text = v.metrics_when(|m| {
+        let taken = |c| {
+            metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
+                + metric(m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
+        };
+        taken("lampu") >= 100.0 && taken("ir") >= 100.0
+    });
     for cam in ["lampu", "ir"] {
         let get = |n| metric(&text, n, cam).unwrap_or_else(|| panic!("no {n} for {cam}"));
         let (analysed, still) = (
@@ -317,7 +290,8 @@ fn a_flickering_lamp_and_an_infrared_switch_wake_no_camera() {
             );
         }
     }
-    let alerts: Vec<Value> = events
+    let alerts: Vec<Value> = v
+        .events
         .try_iter()
         .filter(|e| e["type"] == "intrusion")
         .collect();

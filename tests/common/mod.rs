@@ -132,3 +132,27 @@ pub fn json_lines(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<s
     });
     rx
 }
+
+/// `/metrics` of a run on 127.0.0.1:`http` (public in the test's config), if it answers.
+pub fn metrics(http: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// The value of a per-camera metric of camera `cam` in `/metrics` text.
+pub fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
+    let key = format!("{name}{{camera=\"{cam}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse().ok())
+}

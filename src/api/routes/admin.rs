@@ -359,26 +359,14 @@ fn save(
     if version != base {
         return Err(stale(st, &f, version, base));
     }
-    let edited = match edit::apply_camera_edit(&text, &f.path, camera, change) {
-        Ok(e) => e,
-        Err(e @ EditError::UnknownCamera(_)) => {
-            return Err(Failure::not_found(e.to_string()).into());
-        }
-        Err(e @ EditError::Unreadable(_)) => {
-            return Err(Failure::new(StatusCode::CONFLICT, e.to_string()).into());
-        }
-        Err(EditError::Invalid { issues }) => {
-            return Err(Refused::Issues {
-                status: StatusCode::BAD_REQUEST,
-                message: format!(
-                    "the change was not saved: {} problem(s), each shown at its place; nothing \
-                     was changed",
-                    issues.len()
-                ),
-                issues,
-            });
-        }
-    };
+    let edited = edit::apply_camera_edit(&text, &f.path, camera, change).map_err(|e| {
+        refused_edit(e, |n| {
+            format!(
+                "the change was not saved: {n} problem(s), each shown at its place; nothing was \
+                 changed"
+            )
+        })
+    })?;
     if !edited.changed {
         return Ok(json!({
             "version": version,
@@ -389,6 +377,20 @@ fn save(
     }
     let saved = write_version(&f, user, &edited.summary, &edited.text, None)?;
     Ok(applied(v, saved, &edited.summary, &edited.settings, None))
+}
+
+/// A camera edit the validation refused: an unknown camera (404), a file that cannot be read
+/// (409), or problems placed by line and field (400, `message(count)` above them).
+pub(super) fn refused_edit(e: EditError, message: impl FnOnce(usize) -> String) -> Refused {
+    match e {
+        e @ EditError::UnknownCamera(_) => Failure::not_found(e.to_string()).into(),
+        e @ EditError::Unreadable(_) => Failure::new(StatusCode::CONFLICT, e.to_string()).into(),
+        EditError::Invalid { issues } => Refused::Issues {
+            status: StatusCode::BAD_REQUEST,
+            message: message(issues.len()),
+            issues,
+        },
+    }
 }
 
 /// Write the file, then store it as a version: the number.

@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::super::{Failure, Shared};
-use super::{Refused, file, internal};
+use super::{Refused, file, internal, refused_edit};
 use crate::api::Village;
-use crate::config::edit::{self, CameraEdit, EditError};
+use crate::config::edit::{self, CameraEdit};
 use crate::rules::Preview;
 
 /// Crossings listed per line: a busy gate's five minutes fit, a page stays light.
@@ -58,25 +58,11 @@ fn preview_draft(
     };
     let text = file::read(&path).map_err(internal)?;
     // checked exactly as a save would be, so a line that previews is a line that saves
-    let edited = match edit::apply_camera_edit(&text, &path, camera, draft) {
-        Ok(e) => e,
-        Err(e @ EditError::UnknownCamera(_)) => {
-            return Err(Failure::not_found(e.to_string()).into());
-        }
-        Err(e @ EditError::Unreadable(_)) => {
-            return Err(Failure::new(StatusCode::CONFLICT, e.to_string()).into());
-        }
-        Err(EditError::Invalid { issues }) => {
-            return Err(Refused::Issues {
-                status: StatusCode::BAD_REQUEST,
-                message: format!(
-                    "the lines cannot be previewed: {} problem(s), each shown at its place",
-                    issues.len()
-                ),
-                issues,
-            });
-        }
-    };
+    let edited = edit::apply_camera_edit(&text, &path, camera, draft).map_err(|e| {
+        refused_edit(e, |n| {
+            format!("the lines cannot be previewed: {n} problem(s), each shown at its place")
+        })
+    })?;
     let settings = &edited.settings;
     let Some(cam) = settings.cameras.iter().find(|c| c.id == camera) else {
         return Err(Failure::not_found(format!(
