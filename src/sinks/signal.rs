@@ -90,6 +90,31 @@ impl Signal {
         }
     }
 
+    /// Stop the delivery thread: deliver until `timeout`, then wait `grace` more for it to end
+    /// (`finished` is sent to or dropped when it does). A request that started before the
+    /// shutdown may take its full timeout: it is left to end on its own, and what it did not
+    /// finish is sent after the next start. `what` names the sink in warnings.
+    pub fn stop_thread(
+        &self,
+        thread: std::thread::JoinHandle<()>,
+        finished: &std::sync::mpsc::Receiver<()>,
+        timeout: Duration,
+        grace: Duration,
+        what: &str,
+    ) {
+        self.stop_within(timeout);
+        match finished.recv_timeout(timeout + grace) {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if thread.join().is_err() {
+                    tracing::warn!("the {what} thread panicked");
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("the {what} did not stop in time; leaving it to finish on its own");
+            }
+        }
+    }
+
     pub fn failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
     }

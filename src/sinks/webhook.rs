@@ -335,24 +335,9 @@ impl WebhookSink {
     }
 
     fn stop(&mut self, timeout: Duration) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.shared.stop_within(timeout);
-        match self.finished.recv_timeout(timeout + STOP_GRACE) {
-            Ok(()) => {
-                let _ = thread.join();
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if thread.join().is_err() {
-                    warn!("the webhook sink thread panicked");
-                }
-            }
-            // A POST that started before the shutdown may take its full timeout; it ends on its
-            // own, and whatever it did not finish is sent after the next start.
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                warn!("the webhook sink did not stop in time; leaving it to finish on its own");
-            }
+        if let Some(thread) = self.thread.take() {
+            self.shared
+                .stop_thread(thread, &self.finished, timeout, STOP_GRACE, "webhook sink");
         }
     }
 }

@@ -177,21 +177,14 @@ impl NotifySink {
     }
 
     fn stop(&mut self, timeout: Duration) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.shared.stop_within(timeout);
-        match self.finished.recv_timeout(timeout + STOP_GRACE) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if thread.join().is_err() {
-                    warn!(destination = %self.name, "the notify sink thread panicked");
-                }
-            }
-            // a request that started before the shutdown may take its full timeout; it ends
-            // on its own, and what it did not finish is sent after the next start
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                warn!(destination = %self.name, "notify: did not stop in time; leaving it to finish on its own");
-            }
+        if let Some(thread) = self.thread.take() {
+            self.shared.stop_thread(
+                thread,
+                &self.finished,
+                timeout,
+                STOP_GRACE,
+                &format!("notify destination `{}`", self.name),
+            );
         }
     }
 }
