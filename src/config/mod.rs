@@ -96,6 +96,8 @@ pub struct Mqtt {
 pub struct DetectorSettings {
     pub models_dir: Option<PathBuf>,
     pub ort_library: Option<PathBuf>,
+    /// Manifest key of the person model (`person` = the default, NanoDet-m).
+    pub person_model: String,
     pub variant: Variant,
     pub threads: usize,
     pub provider: Provider,
@@ -450,6 +452,7 @@ impl Settings {
     pub fn detector_options(&self) -> DetectorOptions {
         let d = &self.detector;
         let mut o = DetectorOptions {
+            person_model: d.person_model.clone(),
             variant: d.variant,
             person_threshold: d.score_threshold.min(self.tracker.low_score),
             ..DetectorOptions::default()
@@ -612,6 +615,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         &[
             "models",
             "ort_library",
+            "person_model",
             "model",
             "threads",
             "provider",
@@ -626,9 +630,25 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "cuda" => Provider::Cuda,
         _ => Provider::Cpu,
     };
+    let person_model = r
+        .string(t, "detector", "person_model")
+        .unwrap_or_else(|| crate::detect::manifest::PERSON.into());
+    // A manifest key: checked against the manifest when the models load; here only its form.
+    if person_model.is_empty()
+        || person_model.len() > 40
+        || !person_model
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        r.issue(
+            "detector.person_model",
+            "should be a person model's key in the models' manifest, such as \"person\" (the default)",
+        );
+    }
     let detector = DetectorSettings {
         models_dir: r.string(t, "detector", "models").map(PathBuf::from),
         ort_library: r.string(t, "detector", "ort_library").map(PathBuf::from),
+        person_model,
         variant,
         threads: r.integer(t, "detector", "threads", 1, 1..=64) as usize,
         provider,
@@ -1610,6 +1630,7 @@ mod tests {
         assert_eq!(s.mqtt.topic_prefix, "ronda/rw9");
         assert_eq!(s.site.timezone, chrono_tz::Asia::Jakarta);
         assert_eq!(s.detector.variant, Variant::Int8);
+        assert_eq!(s.detector.person_model, "person");
     }
 
     #[test]
