@@ -1634,6 +1634,18 @@ mod tests {
     }
 
     #[test]
+    fn person_model_is_selectable_and_checked() {
+        let s = parse("[site]\nid = \"a\"\n[detector]\nperson_model = \"ssdlite\"\n").unwrap();
+        assert_eq!(s.detector_options().person_model, "ssdlite");
+        let e = parse("[site]\nid = \"a\"\n[detector]\nperson_model = \"../x\"\n").unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        assert!(
+            text.len() == 1 && text[0].starts_with("detector.person_model:"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn all_problems_are_reported_with_places() {
         let e = parse(
             r#"
