@@ -27,6 +27,8 @@ enum Command {
     Analyze(cli::analyze::Args),
     /// Persons, faces and mask verdicts on still images.
     Detect(cli::detect::Args),
+    /// Person models against annotated footage (AP, recall, crowded, night) and their speed.
+    EvalDetector(cli::eval_detector::Args),
     /// Check a configuration file: every error at once, each with its place.
     CheckConfig(cli::config::CheckArgs),
     /// Print the built-in default configuration.
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Sim(a) => cli::sim::run(a),
         Command::Analyze(a) => cli::analyze::run(a),
         Command::Detect(a) => cli::detect::run(a),
+        Command::EvalDetector(a) => cli::eval_detector::run(a),
         Command::CheckConfig(a) => cli::config::check(a),
         Command::PrintDefaultConfig => cli::config::print_default(),
         Command::Passwd(a) => cli::passwd::run(a),

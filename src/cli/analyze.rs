@@ -52,6 +52,11 @@ pub struct Args {
     /// `[detector] low_light` with --config, else auto.
     #[arg(long, value_enum, value_name = "MODE")]
     pub low_light: Option<LowLight>,
+    /// Person model, by its key in the models' manifest (`<key>_int8` for int8): `person` is
+    /// the default; e.g. `ssdlite` with RONDA_MODELS_DIR=.cache/candidates (issue 13's
+    /// candidates). Default: the configuration's, else `person`.
+    #[arg(long, value_name = "NAME")]
+    pub person_model: Option<String>,
     /// Inference threads (default: all cores, at most 4).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: Option<u16>,
@@ -171,6 +176,7 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
         opts.detector.runtime = d.runtime;
         opts.detector.models_dir = d.models_dir;
         opts.detector.light = d.light;
+        opts.detector.person_model = d.person_model;
         opts.lines = cam.lines.iter().map(|l| l.spec()).collect();
         if opts.lines.is_empty() && args.lines.is_empty() {
             return Err(CliError::Usage(format!(
@@ -188,6 +194,9 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
             )));
         }
         opts.lines.push(spec);
+    }
+    if let Some(m) = &args.person_model {
+        opts.detector.person_model = m.clone();
     }
     opts.detector.variant = match args.model {
         ModelArg::Fp32 => Variant::Fp32,

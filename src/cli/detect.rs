@@ -35,6 +35,10 @@ pub struct Args {
     /// Person model precision.
     #[arg(long, value_enum, default_value = "fp32")]
     pub model: ModelArg,
+    /// Person model, by its key in the models' manifest (`<key>_int8` for int8); `person` is the
+    /// default (NanoDet-m).
+    #[arg(long, value_name = "NAME", default_value = "person")]
+    pub person_model: String,
     /// Same as `--model int8`.
     #[arg(long, conflicts_with = "model")]
     pub int8: bool,
@@ -95,6 +99,7 @@ impl Args {
             } else {
                 Variant::Fp32
             },
+            person_model: self.person_model.clone(),
             person_threshold: self.threshold,
             classes,
             faces: !self.no_faces,

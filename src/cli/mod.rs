@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod eval_detector;
 pub mod passwd;
 pub mod run;
 pub mod sim;

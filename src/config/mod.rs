@@ -100,6 +100,8 @@ pub struct Mqtt {
 pub struct DetectorSettings {
     pub models_dir: Option<PathBuf>,
     pub ort_library: Option<PathBuf>,
+    /// Manifest key of the person model (`person` = the default, NanoDet-m).
+    pub person_model: String,
     pub variant: Variant,
     pub threads: usize,
     pub provider: Provider,
@@ -466,6 +468,7 @@ impl Settings {
     pub fn detector_options(&self) -> DetectorOptions {
         let d = &self.detector;
         let mut o = DetectorOptions {
+            person_model: d.person_model.clone(),
             variant: d.variant,
             person_threshold: d.score_threshold.min(self.tracker.low_score),
             ..DetectorOptions::default()
@@ -629,6 +632,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         &[
             "models",
             "ort_library",
+            "person_model",
             "model",
             "threads",
             "provider",
@@ -644,9 +648,25 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "cuda" => Provider::Cuda,
         _ => Provider::Cpu,
     };
+    let person_model = r
+        .string(t, "detector", "person_model")
+        .unwrap_or_else(|| crate::detect::manifest::PERSON.into());
+    // A manifest key: checked against the manifest when the models load; here only its form.
+    if person_model.is_empty()
+        || person_model.len() > 40
+        || !person_model
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        r.issue(
+            "detector.person_model",
+            "should be a person model's key in the models' manifest, such as \"person\" (the default)",
+        );
+    }
     let detector = DetectorSettings {
         models_dir: r.string(t, "detector", "models").map(PathBuf::from),
         ort_library: r.string(t, "detector", "ort_library").map(PathBuf::from),
+        person_model,
         variant,
         threads: r.integer(t, "detector", "threads", 1, 1..=64) as usize,
         provider,
@@ -1655,6 +1675,19 @@ mod tests {
         assert_eq!(s.mqtt.topic_prefix, "ronda/rw9");
         assert_eq!(s.site.timezone, chrono_tz::Asia::Jakarta);
         assert_eq!(s.detector.variant, Variant::Int8);
+        assert_eq!(s.detector.person_model, "person");
+    }
+
+    #[test]
+    fn person_model_is_selectable_and_checked() {
+        let s = parse("[site]\nid = \"a\"\n[detector]\nperson_model = \"ssdlite\"\n").unwrap();
+        assert_eq!(s.detector_options().person_model, "ssdlite");
+        let e = parse("[site]\nid = \"a\"\n[detector]\nperson_model = \"../x\"\n").unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        assert!(
+            text.len() == 1 && text[0].starts_with("detector.person_model:"),
+            "{text:?}"
+        );
     }
 
     #[test]

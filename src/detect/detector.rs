@@ -5,7 +5,7 @@
 use super::error::DetectError;
 use super::face::{FaceDetector, FaceParams};
 use super::light::{Brightness, LightParams};
-use super::manifest::Manifest;
+use super::manifest::{self, Manifest};
 use super::mask::{FaceCrop, MaskClassifier};
 use super::person::{PersonDetector, Variant};
 use super::runtime::RuntimeOptions;
@@ -24,7 +24,11 @@ pub struct DetectorOptions {
     /// project's `models/`).
     pub models_dir: PathBuf,
     pub runtime: RuntimeOptions,
-    /// Person model: fp32 (default) or int8.
+    /// Which person model: the manifest key of its fp32 file, `<key>_int8` being the int8 one.
+    /// `person` (default) is NanoDet-m; the candidates of `ronda eval-detector` have their own
+    /// keys (`ssdlite`, `centernet`, `movenet` in .cache/candidates/manifest.toml).
+    pub person_model: String,
+    /// Person model precision: fp32 (default) or int8.
     pub variant: Variant,
     /// Minimum class score of the person detector (0.4: at 0.35 a traffic cone and a rock came
     /// out as persons).
@@ -46,6 +50,7 @@ impl Default for DetectorOptions {
         Self {
             models_dir: default_models_dir(),
             runtime: RuntimeOptions::default(),
+            person_model: manifest::PERSON.into(),
             variant: Variant::Fp32,
             person_threshold: 0.4,
             nms_iou: 0.45,
@@ -210,6 +215,7 @@ mod tests {
         let o = DetectorOptions::default();
         assert_eq!((o.person_threshold, o.nms_iou), (0.4, 0.45));
         assert_eq!(o.classes, vec!["person".to_string()]);
+        assert_eq!(o.person_model, "person");
         assert_eq!(o.runtime.threads, 1);
         assert!(o.faces);
     }

@@ -46,6 +46,23 @@ pub struct ModelEntry {
     pub licence: Option<String>,
     #[serde(default)]
     pub preprocess: Option<String>,
+    /// Person models: the network family, which decides pre- and post-processing
+    /// (`nanodet` when absent; see `person::Architecture`).
+    #[serde(default)]
+    pub architecture: Option<String>,
+    /// Person models: a short name for tables and logs ("NanoDet-m").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Person models: "fp32" or "int8".
+    #[serde(default)]
+    pub precision: Option<String>,
+    /// Person models: the score at which this model's boxes are taken as persons when nothing
+    /// else is configured (scores are not comparable between models).
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    /// Person models with a dynamic input: the size fed to them, `[width, height]`.
+    #[serde(default)]
+    pub input_size: Option<[u32; 2]>,
     /// Class names in output order (person detector: COCO-80).
     #[serde(default)]
     pub classes: Vec<String>,

@@ -1,5 +1,6 @@
 //! Detection on the box: ONNX Runtime loading, the model contract (models/manifest.toml),
-//! the person detector (NanoDet), the face detector (RetinaFace) and the mask classifier.
+//! the person detector (NanoDet and other families, chosen by the manifest), its evaluation
+//! against ground truth, the face detector (RetinaFace) and the mask classifier.
 
 use crate::geometry::{BBox, Point};
 use serde::Serialize;
@@ -44,6 +45,7 @@ pub struct Face {
 
 mod detector;
 mod error;
+pub mod eval;
 pub mod face;
 pub mod light;
 pub mod manifest;
@@ -59,5 +61,5 @@ pub use detector::{
 pub use error::{DetectError, one_line as one_line_error};
 pub use face::{FaceDetector, FaceParams};
 pub use mask::{FaceCrop, MaskClassifier};
-pub use person::{PersonDetector, SourceSize, Variant};
+pub use person::{Architecture, PersonDetector, SourceSize, Variant};
 pub use runtime::{Provider, RuntimeOptions};

@@ -1,9 +1,18 @@
-//! The person detector: NanoDet-m (COCO-80) on a 416x416 stretch of the frame.
+//! The person detector: one of several network families, chosen by the model's manifest entry
+//! (`architecture`), each with its own pre- and post-processing:
 //!
-//! Pre- and post-processing were found by trying (FACTS.md section 3): BGR, per-channel mean/std,
-//! NCHW; GFL boxes as an 11-bin distribution per side; sigmoid scores already in the graph.
+//! - `nanodet` (the default when absent): NanoDet-m (COCO-80) on a 416x416 stretch of the frame.
+//!   Found by trying (FACTS.md section 3): BGR, per-channel mean/std, NCHW; GFL boxes as an
+//!   11-bin distribution per side; sigmoid scores already in the graph.
+//! - `ssd`: a TF object-detection-API SSD cut after its box decoding: boxes already decoded from
+//!   the anchors (ymin, xmin, ymax, xmax, normalised), sigmoid scores with a background column.
+//! - `centernet`: CenterNet whose graph ends in its top-100 peaks: x1, y1, x2, y2 in input
+//!   pixels, score, class.
+//! - `movenet_multipose`: MoveNet MultiPose, 6 persons each with a box (normalised) and a score.
+//!
 //! The output tensors are found through their `meaning` in the manifest, not by name, so a
-//! re-conversion that renames them only needs a new manifest.
+//! re-conversion that renames them only needs a new manifest. Whatever the family, class 0 must
+//! be "person" (the tracker counts [`super::PERSON`]) and NMS is done here, per class.
 
 use super::error::{DetectError, one_line};
 use super::manifest::{self, CheckedModel, Manifest};
@@ -20,6 +29,42 @@ const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
 /// Output strides of the three heads, fine to coarse.
 const STRIDES: [u32; 3] = [8, 16, 32];
 
+/// The network family of a person model: decides pre- and post-processing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Architecture {
+    #[default]
+    NanoDet,
+    Ssd,
+    CenterNet,
+    MoveNetMultiPose,
+}
+
+impl Architecture {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Architecture::NanoDet => "nanodet",
+            Architecture::Ssd => "ssd",
+            Architecture::CenterNet => "centernet",
+            Architecture::MoveNetMultiPose => "movenet_multipose",
+        }
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "nanodet" => Ok(Architecture::NanoDet),
+            "ssd" => Ok(Architecture::Ssd),
+            "centernet" => Ok(Architecture::CenterNet),
+            "movenet_multipose" => Ok(Architecture::MoveNetMultiPose),
+            other => Err(format!(
+                "architecture `{other}` is not known (nanodet, ssd, centernet, movenet_multipose)"
+            )),
+        }
+    }
+}
+
 /// Which person model file: full precision, or the int8 quantised copy (about 2.5x faster here).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Variant {
@@ -29,10 +74,18 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// The manifest key of the default person model in this precision.
     pub fn manifest_key(&self) -> &'static str {
         match self {
             Variant::Fp32 => manifest::PERSON,
             Variant::Int8 => manifest::PERSON_INT8,
+        }
+    }
+    /// The manifest key of person model `model` (its fp32 key) in this precision.
+    pub fn key_of(&self, model: &str) -> String {
+        match self {
+            Variant::Fp32 => model.to_string(),
+            Variant::Int8 => format!("{model}_int8"),
         }
     }
     pub fn as_str(&self) -> &'static str {
@@ -168,31 +221,188 @@ pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
     *dets = keep;
 }
 
+/// Candidates of an SSD whose boxes are already decoded (pure; unit-tested).
+///
+/// `boxes`: rows of (ymin, xmin, ymax, xmax) normalised to the input; `scores`: rows of
+/// `columns` probabilities whose column 0 is the background, so class `c` is column `c + 1`.
+pub fn decode_ssd(
+    boxes: &[f32],
+    scores: &[f32],
+    columns: usize,
+    p: &DecodeParams,
+    out: &mut Vec<Detection>,
+) {
+    if columns < 2 {
+        return;
+    }
+    let (w, h) = (p.source.width as f32, p.source.height as f32);
+    let rows = (boxes.len() / 4).min(scores.len() / columns);
+    for i in 0..rows {
+        let row = &scores[i * columns..(i + 1) * columns];
+        for &c in &p.classes {
+            let Some(&score) = row.get(c as usize + 1) else {
+                continue;
+            };
+            if score < p.threshold {
+                continue;
+            }
+            let b = &boxes[i * 4..i * 4 + 4];
+            let bbox = BBox::new(b[1] * w, b[0] * h, b[3] * w, b[2] * h).clamp(w, h);
+            if bbox.area() > 0.0 {
+                out.push(Detection {
+                    bbox,
+                    score,
+                    class: c,
+                });
+            }
+        }
+    }
+}
+
+/// Rows of a CenterNet graph's final detections: x1, y1, x2, y2 in input pixels, score, class
+/// (pure; unit-tested).
+pub fn decode_centernet(rows: &[f32], p: &DecodeParams, out: &mut Vec<Detection>) {
+    let sx = p.source.width as f32 / p.input_w as f32;
+    let sy = p.source.height as f32 / p.input_h as f32;
+    for r in rows.chunks_exact(6) {
+        let (score, class) = (r[4], r[5]);
+        // The class column is a float holding an index; anything else is not a class.
+        if score < p.threshold || !(class >= 0.0 && class.fract() == 0.0) {
+            continue;
+        }
+        let class = class as u16;
+        if p.classes.binary_search(&class).is_err() {
+            continue;
+        }
+        let bbox = BBox::new(r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy)
+            .clamp(p.source.width as f32, p.source.height as f32);
+        if bbox.area() > 0.0 {
+            out.push(Detection { bbox, score, class });
+        }
+    }
+}
+
+/// Values per person in MoveNet MultiPose's output: 17 keypoints x (y, x, score), then the box
+/// (ymin, xmin, ymax, xmax, normalised) and the person score.
+pub const MOVENET_ROW: usize = 56;
+
+/// Persons of MoveNet MultiPose's output rows (pure; unit-tested). Its only class is person (0).
+pub fn decode_movenet(rows: &[f32], p: &DecodeParams, out: &mut Vec<Detection>) {
+    if !p.classes.contains(&super::PERSON) {
+        return;
+    }
+    let (w, h) = (p.source.width as f32, p.source.height as f32);
+    for r in rows.chunks_exact(MOVENET_ROW) {
+        let score = r[55];
+        if score < p.threshold {
+            continue;
+        }
+        let bbox = BBox::new(r[52] * w, r[51] * h, r[54] * w, r[53] * h).clamp(w, h);
+        if bbox.area() > 0.0 {
+            out.push(Detection {
+                bbox,
+                score,
+                class: super::PERSON,
+            });
+        }
+    }
+}
+
 /// Level layout resolved from the manifest at load time.
 struct LevelSpec {
     stride: u32,
     grid_w: usize,
     grid_h: usize,
-    scores_name: String,
-    boxes_name: String,
 }
 
-/// NanoDet person (and optionally vehicle) detector. One owner: `&mut self` on every call.
+/// How the outputs are read, resolved from the manifest at load time. The output names to copy
+/// after a run are in `PersonDetector::fetch`, in the order given here.
+enum Head {
+    /// NanoDet: per level, scores then boxes.
+    Gfl { levels: Vec<LevelSpec> },
+    /// SSD: boxes, then scores with `columns` columns (background first).
+    Ssd { columns: usize },
+    /// CenterNet: the detections rows.
+    CenterNet,
+    /// MoveNet MultiPose: the detections rows.
+    MoveNet,
+}
+
+/// How a frame becomes the input tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct InputFormat {
+    /// Channels first (NCHW) rather than last (NHWC).
+    nchw: bool,
+    /// Channel order B, G, R rather than R, G, B.
+    bgr: bool,
+    /// value = (pixel - mean) / std, per channel in the model's channel order.
+    mean: [f32; 3],
+    std: [f32; 3],
+    /// The model takes int32 pixels (MoveNet), not float32.
+    int32: bool,
+    /// Average every source pixel under a destination pixel (see
+    /// [`resample::resize_antialiased`]) rather than sample 2x2.
+    antialias: bool,
+}
+
+impl InputFormat {
+    fn of(arch: Architecture) -> Self {
+        let raw = InputFormat {
+            nchw: false,
+            bgr: false,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            int32: false,
+            antialias: false,
+        };
+        match arch {
+            Architecture::NanoDet => InputFormat {
+                nchw: true,
+                bgr: true,
+                mean: MEAN_BGR,
+                std: STD_BGR,
+                int32: false,
+                // NanoDet-m keeps the 2x2 sampling it was checked with (golden checks, int8
+                // agreement, the counting figures); it gains less (416 px input: a smaller
+                // reduction, night AP 0.655 -> 0.667 in a Pillow check).
+                antialias: false,
+            },
+            // TF object detection API's MobileNet preprocessing: x * 2/255 - 1. Antialiased:
+            // a 640-wide frame is reduced more than 2x to 300, and 2x2 sampling of a noisy night
+            // picture cost this model a tenth of its AP (README "Person detector").
+            Architecture::Ssd => InputFormat {
+                mean: [127.5; 3],
+                std: [127.5; 3],
+                antialias: true,
+                ..raw
+            },
+            Architecture::CenterNet => raw,
+            Architecture::MoveNetMultiPose => InputFormat { int32: true, ..raw },
+        }
+    }
+}
+
+/// The person detector (and optionally other classes). One owner: `&mut self` on every call.
 pub struct PersonDetector {
     model: CheckedModel,
     variant: Variant,
+    architecture: Architecture,
+    name: String,
+    format: InputFormat,
+    head: Head,
     input_name: String,
     input_w: usize,
     input_h: usize,
-    levels: Vec<LevelSpec>,
     class_names: Vec<String>,
     params: DecodeParams,
     nms_iou: f32,
-    /// The NCHW input tensor, reused for every frame.
+    /// The input tensor, reused for every frame (`input_i32` for int32 models).
     input: Vec<f32>,
-    /// Copies of the last run's outputs (scores, boxes) per level, reused; they let `run` and
-    /// `postprocess` be timed apart.
-    raw: Vec<(Vec<f32>, Vec<f32>)>,
+    input_i32: Vec<i32>,
+    /// Outputs copied after each run, in the order the head reads them.
+    fetch: Vec<String>,
+    /// Copies of the last run's outputs, reused; they let `run` and `postprocess` be timed apart.
+    raw: Vec<Vec<f32>>,
 }
 
 impl PersonDetector {
@@ -201,64 +411,153 @@ impl PersonDetector {
         Self::from_manifest(&manifest, opts, variant)
     }
 
+    /// The configured person model (`opts.person_model`) in precision `variant`.
     pub fn from_manifest(
         manifest: &Manifest,
         opts: &DetectorOptions,
         variant: Variant,
     ) -> Result<Self, DetectError> {
-        let model = manifest::load_checked(manifest, variant.manifest_key(), &opts.runtime)?;
+        Self::from_key(manifest, &variant.key_of(&opts.person_model), opts)
+    }
+
+    /// Any person model of the manifest, by key (`ronda eval-detector` loads candidates so).
+    pub fn from_key(
+        manifest: &Manifest,
+        key: &str,
+        opts: &DetectorOptions,
+    ) -> Result<Self, DetectError> {
+        let model = manifest::load_checked(manifest, key, &opts.runtime)?;
         let contract = |what: String| DetectError::ModelContract {
             path: model.path.clone(),
             what,
         };
         let entry = &model.entry;
+        let architecture: Architecture = match &entry.architecture {
+            Some(a) => a.parse().map_err(contract)?,
+            None => Architecture::NanoDet,
+        };
+        let format = InputFormat::of(architecture);
         let input = &entry.inputs[0];
-        let (input_h, input_w) = match input.shape.as_slice() {
-            [1, 3, h, w] if *h > 0 && *w > 0 => (*h as usize, *w as usize),
-            s => {
+        let want_dtype = if format.int32 { "int32" } else { "float32" };
+        if input.dtype != want_dtype {
+            return Err(contract(format!(
+                "input `{}` is {}, a {} model takes {want_dtype}",
+                input.name,
+                input.dtype,
+                architecture.as_str()
+            )));
+        }
+        let (h, w) = match (format.nchw, input.shape.as_slice()) {
+            (true, [1, 3, h, w]) | (false, [1, h, w, 3]) => (*h, *w),
+            (_, s) => {
+                let layout = if format.nchw {
+                    "[1, 3, H, W]"
+                } else {
+                    "[1, H, W, 3]"
+                };
                 return Err(contract(format!(
-                    "input `{}` shape {s:?} is not [1, 3, H, W]",
+                    "input `{}` shape {s:?} is not {layout}",
                     input.name
                 )));
             }
         };
-        let mut levels = Vec::new();
-        let mut num_classes = 0usize;
+        // A dynamic input (-1) takes the size the manifest gives.
+        let (input_w, input_h) = match (w, h, entry.input_size) {
+            (w, h, _) if w > 0 && h > 0 => (w as usize, h as usize),
+            (_, _, Some([iw, ih])) if iw >= 32 && ih >= 32 && iw % 32 == 0 && ih % 32 == 0 => {
+                (iw as usize, ih as usize)
+            }
+            _ => {
+                return Err(contract(format!(
+                    "input `{}` is dynamic: the manifest needs input_size = [width, height], multiples of 32",
+                    input.name
+                )));
+            }
+        };
+        let find = |m: &str| {
+            entry
+                .output_by_meaning(m)
+                .cloned()
+                .ok_or_else(|| contract(format!("no output has meaning = \"{m}\"")))
+        };
+        let mut fetch = Vec::new();
+        let num_classes;
         let mut bins = 0usize;
-        for stride in STRIDES {
-            let find = |kind: &str| {
-                let m = format!("{kind}_stride{stride}");
-                entry
-                    .output_by_meaning(&m)
-                    .cloned()
-                    .ok_or_else(|| contract(format!("no output has meaning = \"{m}\"")))
-            };
-            let (scores, boxes) = (find("scores")?, find("boxes")?);
-            let grid_w = input_w.div_ceil(stride as usize);
-            let grid_h = input_h.div_ceil(stride as usize);
-            let cells = (grid_w * grid_h) as i64;
-            match (scores.shape.as_slice(), boxes.shape.as_slice()) {
-                ([1, n, c], [1, m, b])
-                    if *n == cells && *m == cells && *c > 0 && *b > 0 && b % 4 == 0 =>
-                {
-                    num_classes = *c as usize;
-                    bins = (*b / 4) as usize;
+        let head = match architecture {
+            Architecture::NanoDet => {
+                let mut levels = Vec::new();
+                let mut classes = 0usize;
+                for stride in STRIDES {
+                    let (scores, boxes) = (
+                        find(&format!("scores_stride{stride}"))?,
+                        find(&format!("boxes_stride{stride}"))?,
+                    );
+                    let grid_w = input_w.div_ceil(stride as usize);
+                    let grid_h = input_h.div_ceil(stride as usize);
+                    let cells = (grid_w * grid_h) as i64;
+                    match (scores.shape.as_slice(), boxes.shape.as_slice()) {
+                        ([1, n, c], [1, m, b])
+                            if *n == cells && *m == cells && *c > 0 && *b > 0 && b % 4 == 0 =>
+                        {
+                            classes = *c as usize;
+                            bins = (*b / 4) as usize;
+                        }
+                        _ => {
+                            return Err(contract(format!(
+                                "outputs for stride {stride} have shapes {:?} and {:?}, expected [1, {cells}, classes] and [1, {cells}, 4*bins]",
+                                scores.shape, boxes.shape
+                            )));
+                        }
+                    }
+                    fetch.push(scores.name);
+                    fetch.push(boxes.name);
+                    levels.push(LevelSpec {
+                        stride,
+                        grid_w,
+                        grid_h,
+                    });
                 }
-                _ => {
+                num_classes = classes;
+                Head::Gfl { levels }
+            }
+            Architecture::Ssd => {
+                let (boxes, scores) = (find("boxes")?, find("scores")?);
+                let columns = match (boxes.shape.as_slice(), scores.shape.as_slice()) {
+                    ([1, n, 4], [1, m, c]) if n == m && *c >= 2 => *c as usize,
+                    _ => {
+                        return Err(contract(format!(
+                            "SSD outputs have shapes {:?} and {:?}, expected [1, N, 4] and [1, N, 1 + classes]",
+                            boxes.shape, scores.shape
+                        )));
+                    }
+                };
+                fetch.push(boxes.name);
+                fetch.push(scores.name);
+                num_classes = columns - 1;
+                Head::Ssd { columns }
+            }
+            Architecture::CenterNet | Architecture::MoveNetMultiPose => {
+                let d = find("detections")?;
+                let row = if architecture == Architecture::CenterNet {
+                    6
+                } else {
+                    MOVENET_ROW as i64
+                };
+                if !matches!(d.shape.as_slice(), [1, _, r] if *r == row) {
                     return Err(contract(format!(
-                        "outputs for stride {stride} have shapes {:?} and {:?}, expected [1, {cells}, classes] and [1, {cells}, 4*bins]",
-                        scores.shape, boxes.shape
+                        "output `{}` has shape {:?}, expected [1, N, {row}]",
+                        d.name, d.shape
                     )));
                 }
+                fetch.push(d.name);
+                num_classes = entry.classes.len().max(1);
+                if architecture == Architecture::CenterNet {
+                    Head::CenterNet
+                } else {
+                    Head::MoveNet
+                }
             }
-            levels.push(LevelSpec {
-                stride,
-                grid_w,
-                grid_h,
-                scores_name: scores.name,
-                boxes_name: boxes.name,
-            });
-        }
+        };
         let class_names = if entry.classes.is_empty() {
             (0..num_classes).map(|i| i.to_string()).collect()
         } else {
@@ -269,6 +568,11 @@ impl PersonDetector {
                 "the manifest lists {} classes but the model outputs {num_classes}",
                 class_names.len()
             )));
+        }
+        if class_names.first().map(String::as_str) != Some("person") {
+            return Err(contract(
+                "class 0 must be \"person\" (the tracker counts class 0)".into(),
+            ));
         }
         let mut classes = Vec::new();
         for name in &opts.classes {
@@ -306,17 +610,32 @@ impl PersonDetector {
                 height: input_h as u32,
             },
         };
+        let int8 = entry.precision.as_deref() == Some("int8") || key.ends_with("_int8");
+        let plane = 3 * input_w * input_h;
         Ok(Self {
             input_name: input.name.clone(),
-            variant,
+            variant: if int8 { Variant::Int8 } else { Variant::Fp32 },
+            architecture,
+            name: entry.name.clone().unwrap_or_else(|| key.to_string()),
+            format,
+            head,
             input_w,
             input_h,
-            raw: levels.iter().map(|_| (Vec::new(), Vec::new())).collect(),
-            levels,
+            raw: fetch.iter().map(|_| Vec::new()).collect(),
+            fetch,
             class_names,
             params,
             nms_iou: opts.nms_iou,
-            input: vec![0.0; 3 * input_w * input_h],
+            input: if format.int32 {
+                Vec::new()
+            } else {
+                vec![0.0; plane]
+            },
+            input_i32: if format.int32 {
+                vec![0; plane]
+            } else {
+                Vec::new()
+            },
             model,
         })
     }
@@ -328,18 +647,30 @@ impl PersonDetector {
         Ok(self.postprocess(src))
     }
 
-    /// Fill the input tensor from `img` (stretch to the model size, BGR, mean/std, NCHW).
+    /// Fill the input tensor from `img`: stretch to the model size, then the family's channel
+    /// order, normalisation and layout.
     pub fn preprocess(&mut self, img: &RgbImage) -> SourceSize {
         let (w, h) = (self.input_w, self.input_h);
         let plane = w * h;
-        let input = &mut self.input;
-        resample::sample_bilinear(img, resample::full(img), w, h, |x, y, rgb| {
+        let f = self.format;
+        let (input, input_i32) = (&mut self.input, &mut self.input_i32);
+        let put = |x: usize, y: usize, rgb: [f32; 3]| {
+            let px = if f.bgr { [rgb[2], rgb[1], rgb[0]] } else { rgb };
             let i = y * w + x;
-            // channel 0 = B, 1 = G, 2 = R
-            input[i] = (rgb[2] - MEAN_BGR[0]) / STD_BGR[0];
-            input[plane + i] = (rgb[1] - MEAN_BGR[1]) / STD_BGR[1];
-            input[2 * plane + i] = (rgb[0] - MEAN_BGR[2]) / STD_BGR[2];
-        });
+            for (c, v) in px.into_iter().enumerate() {
+                let at = if f.nchw { c * plane + i } else { i * 3 + c };
+                if f.int32 {
+                    input_i32[at] = v.round() as i32;
+                } else {
+                    input[at] = (v - f.mean[c]) / f.std[c];
+                }
+            }
+        };
+        if f.antialias {
+            resample::resize_antialiased(img, w, h, put);
+        } else {
+            resample::sample_bilinear(img, resample::full(img), w, h, put);
+        }
         SourceSize {
             width: img.width(),
             height: img.height(),
@@ -353,23 +684,32 @@ impl PersonDetector {
             path: path.clone(),
             reason: one_line(e),
         };
-        let tensor =
-            TensorRef::from_array_view(([1usize, 3, self.input_h, self.input_w], &self.input[..]))
-                .map_err(|e| fail(&e))?;
-        let outputs = self
-            .model
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| fail(&e))?;
-        for (spec, (scores, boxes)) in self.levels.iter().zip(self.raw.iter_mut()) {
-            for (name, buf) in [(&spec.scores_name, scores), (&spec.boxes_name, boxes)] {
-                let value = outputs
-                    .get(name.as_str())
-                    .ok_or_else(|| fail(&format!("output `{name}` missing")))?;
-                let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(&e))?;
-                buf.clear();
-                buf.extend_from_slice(data);
-            }
+        let shape = if self.format.nchw {
+            [1usize, 3, self.input_h, self.input_w]
+        } else {
+            [1usize, self.input_h, self.input_w, 3]
+        };
+        let outputs = if self.format.int32 {
+            let tensor =
+                TensorRef::from_array_view((shape, &self.input_i32[..])).map_err(|e| fail(&e))?;
+            self.model
+                .session
+                .run(ort::inputs![self.input_name.as_str() => tensor])
+        } else {
+            let tensor =
+                TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| fail(&e))?;
+            self.model
+                .session
+                .run(ort::inputs![self.input_name.as_str() => tensor])
+        }
+        .map_err(|e| fail(&e))?;
+        for (name, buf) in self.fetch.iter().zip(self.raw.iter_mut()) {
+            let value = outputs
+                .get(name.as_str())
+                .ok_or_else(|| fail(&format!("output `{name}` missing")))?;
+            let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(&e))?;
+            buf.clear();
+            buf.extend_from_slice(data);
         }
         Ok(())
     }
@@ -381,21 +721,30 @@ impl PersonDetector {
             ..self.params.clone()
         };
         let mut dets = Vec::new();
-        for (spec, (scores, boxes)) in self.levels.iter().zip(&self.raw) {
-            let level = Level {
-                stride: spec.stride,
-                grid_w: spec.grid_w,
-                grid_h: spec.grid_h,
-                scores,
-                boxes,
-            };
-            decode_level(&level, &params, &mut dets);
+        match &self.head {
+            Head::Gfl { levels } => {
+                for (k, spec) in levels.iter().enumerate() {
+                    let level = Level {
+                        stride: spec.stride,
+                        grid_w: spec.grid_w,
+                        grid_h: spec.grid_h,
+                        scores: &self.raw[2 * k],
+                        boxes: &self.raw[2 * k + 1],
+                    };
+                    decode_level(&level, &params, &mut dets);
+                }
+            }
+            Head::Ssd { columns } => {
+                decode_ssd(&self.raw[0], &self.raw[1], *columns, &params, &mut dets)
+            }
+            Head::CenterNet => decode_centernet(&self.raw[0], &params, &mut dets),
+            Head::MoveNet => decode_movenet(&self.raw[0], &params, &mut dets),
         }
         nms(&mut dets, self.nms_iou);
         dets
     }
 
-    /// Name of a COCO class index (`person`, `car`, ...).
+    /// Name of a class index (`person`, `car`, ...).
     pub fn class_name(&self, class: u16) -> &str {
         self.class_names
             .get(class as usize)
@@ -404,6 +753,15 @@ impl PersonDetector {
 
     pub fn variant(&self) -> Variant {
         self.variant
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+    }
+
+    /// The manifest's `name` of the model (its key when it has none).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn model_path(&self) -> &PathBuf {
@@ -550,9 +908,75 @@ mod tests {
     }
 
     #[test]
+    fn ssd_boxes_are_yxyx_normalised_and_skip_the_background_column() {
+        // two anchors, columns (background, person); the second anchor is a person at 0.9
+        let boxes = [0.0, 0.0, 0.1, 0.1, 0.25, 0.5, 0.75, 1.0];
+        let scores = [0.1, 0.2, 0.05, 0.9];
+        let mut p = params(vec![0]);
+        p.num_classes = 1;
+        let mut out = Vec::new();
+        decode_ssd(&boxes, &scores, 2, &p, &mut out);
+        assert_eq!(out.len(), 1);
+        // source 64x32: x = 0.5*64 .. 1.0*64, y = 0.25*32 .. 0.75*32
+        assert_eq!(out[0].bbox, BBox::new(32.0, 8.0, 64.0, 24.0));
+        assert_eq!((out[0].class, out[0].score), (0, 0.9));
+        // a background-only row never becomes a detection, whatever its background score
+        let mut none = Vec::new();
+        decode_ssd(&[0.0, 0.0, 1.0, 1.0], &[0.99, 0.0], 2, &p, &mut none);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn centernet_rows_scale_from_input_pixels_and_filter_classes() {
+        // input 32x32, source 64x32: x doubles
+        let rows = [
+            4.0, 2.0, 8.0, 30.0, 0.8, 0.0, // person
+            0.0, 0.0, 4.0, 4.0, 0.9, 2.0, // class 2, not asked for
+            1.0, 1.0, 2.0, 2.0, 0.3, 0.0, // below threshold
+        ];
+        let mut out = Vec::new();
+        decode_centernet(&rows, &params(vec![0]), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].bbox, BBox::new(8.0, 2.0, 16.0, 30.0));
+        let mut both = Vec::new();
+        decode_centernet(&rows, &params(vec![0, 2]), &mut both);
+        assert_eq!(both.iter().map(|d| d.class).collect::<Vec<_>>(), vec![0, 2]);
+    }
+
+    #[test]
+    fn movenet_box_follows_the_keypoints() {
+        let mut row = [0.0f32; MOVENET_ROW];
+        row[51..56].copy_from_slice(&[0.25, 0.5, 0.75, 1.0, 0.6]);
+        let mut two = row.to_vec();
+        let mut weak = row;
+        weak[55] = 0.1;
+        two.extend_from_slice(&weak);
+        let mut out = Vec::new();
+        decode_movenet(&two, &params(vec![0]), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].bbox, BBox::new(32.0, 8.0, 64.0, 24.0));
+        assert_eq!(out[0].class, 0);
+    }
+
+    #[test]
+    fn architecture_names_round_trip() {
+        for a in [
+            Architecture::NanoDet,
+            Architecture::Ssd,
+            Architecture::CenterNet,
+            Architecture::MoveNetMultiPose,
+        ] {
+            assert_eq!(a.as_str().parse::<Architecture>(), Ok(a));
+        }
+        assert!("yolo".parse::<Architecture>().unwrap_err().contains("yolo"));
+    }
+
+    #[test]
     fn variant_parses() {
         assert_eq!("INT8".parse::<Variant>().unwrap(), Variant::Int8);
         assert_eq!("fp32".parse::<Variant>().unwrap().manifest_key(), "person");
+        assert_eq!(Variant::Int8.key_of("nanodet"), "nanodet_int8");
+        assert_eq!(Variant::Fp32.key_of("nanodet"), "nanodet");
         assert!("fp16".parse::<Variant>().is_err());
     }
 }
