@@ -1,6 +1,6 @@
 //! ronda: a village's CCTV cameras as a neighbourhood watch, on one small box.
 //!
-//! Data flow (see README.md and the design notes in docs/):
+//! Data flow (see README.md):
 //!
 //! ```text
 //! cameras (RTSP, H.264)                       config/ronda.toml (lines, zones, thresholds reload live)
