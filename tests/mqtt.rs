@@ -578,3 +578,87 @@ fn a_burst_goes_out_in_order_through_both_brokers() {
         eprintln!("FIGURES burst {name}: {N} events appended and acknowledged in {took:.1?}");
     }
 }
+
+#[test]
+fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
+    use ronda::sinks::{Broker, BrokerTls};
+    use std::io::{Read, Write};
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs(dir.path(), "village");
+    let (other_ca, _, _) = make_certs(dir.path(), "other");
+    let port = free_port();
+    let broker = Broker::start_secured(
+        &format!("127.0.0.1:{port}"),
+        None,
+        Some(BrokerTls {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+    )
+    .unwrap();
+    assert_eq!(broker.addr().port(), port);
+    assert_ne!(
+        broker.client_addr().port(),
+        port,
+        "ronda's own loopback listener"
+    );
+    // the guard post (here on the loopback listener) sees what arrives over TLS
+    let sub = Subscriber::new(broker.client_addr().port(), EVENTS);
+    let tls_opts = |ca: &Path| {
+        let mut o = opts(port);
+        o.tls = Some(Tls::Ca {
+            file: ca.to_path_buf(),
+            pem: std::fs::read(ca).unwrap(),
+        });
+        o
+    };
+
+    // plain MQTT on the TLS port: no CONNACK
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let connect = [
+        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 5, 0, 1, b'x',
+    ];
+    let _ = plain.write_all(&connect);
+    let mut answer = [0u8; 4];
+    let got = plain.read(&mut answer).unwrap_or(0);
+    assert!(
+        got == 0 || answer[0] != 0x20,
+        "a plain MQTT client was answered on the TLS port: {answer:02x?}"
+    );
+
+    // a client that does not trust the broker's certificate never connects
+    let store = temp_store(&dir.path().join("a"));
+    let wrong = MqttSink::start(tls_opts(&other_ca), store.clone()).unwrap();
+    append(&store, &wrong, 0..1);
+    assert!(!wait_for(Duration::from_secs(2), || wrong.connected()));
+    assert_eq!(wrong.shutdown(Duration::ZERO).unwrap(), 1);
+
+    // one that does delivers every event
+    let store = temp_store(&dir.path().join("b"));
+    let sink = MqttSink::start(tls_opts(&ca), store.clone()).unwrap();
+    let ids = append(&store, &sink, 0..3);
+    assert!(wait_for(Duration::from_secs(10), || sub.distinct_events() == 3));
+    assert_eq!(check_delivery(&sub.events(), &ids), 0);
+    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+
+    // a key file that is not one is refused, naming the key and the file
+    let err = Broker::start_secured(
+        &format!("127.0.0.1:{}", free_port()),
+        None,
+        Some(BrokerTls {
+            cert,
+            key: ca.clone(),
+        }),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        err.contains("tls_key") && err.contains(&ca.display().to_string()),
+        "{err}"
+    );
+}

@@ -465,9 +465,15 @@ fn check_config_warns_about_an_open_broker_beyond_loopback() {
         open.contains("warning: mqtt.listen: the embedded MQTT broker listens on 0.0.0.0:1883 without authentication"),
         "{open}"
     );
+    // a user but no TLS: the password crosses the network readable
+    let plain = check(
+        "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+    );
+    assert!(plain.contains("without TLS"), "{plain}");
     for fine in [
         "listen = \"127.0.0.1:1883\"\n",
-        "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+        "listen = \"0.0.0.0:8883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n\
+         tls_cert = \"broker.pem\"\ntls_key = \"broker.key\"\n",
     ] {
         let out = check(fine);
         assert!(!out.contains("warning"), "{fine}: {out}");

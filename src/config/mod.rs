@@ -92,6 +92,9 @@ pub struct Mqtt {
     /// Name of the environment variable that holds the password (never the password itself).
     pub password_env: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// The embedded broker's TLS: PEM certificate and key (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Topic prefix, default `ronda/<site id>`.
     pub topic_prefix: String,
 }
@@ -436,6 +439,13 @@ impl Settings {
                  listen = \"127.0.0.1:1883\", or set [mqtt] username and password_env",
                 m.listen
             ));
+        } else if m.embedded && beyond_loopback && m.tls_cert.is_none() {
+            out.push(format!(
+                "mqtt.listen: the embedded MQTT broker listens on {} without TLS: the guard \
+                 post's password and every alert cross the network readable; set [mqtt] \
+                 tls_cert and tls_key (PEM files), or keep it on 127.0.0.1",
+                m.listen
+            ));
         }
         let http_open = self
             .http
@@ -546,6 +556,8 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
             "username",
             "password_env",
             "ca_file",
+            "tls_cert",
+            "tls_key",
             "topic_prefix",
         ],
     );
@@ -615,6 +627,24 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     if let Some(problem) = topic::prefix_problem(&topic_prefix) {
         r.issue("mqtt.topic_prefix", problem);
     }
+    let tls_cert = r.string(t, "mqtt", "tls_cert").map(PathBuf::from);
+    let tls_key = r.string(t, "mqtt", "tls_key").map(PathBuf::from);
+    match (&tls_cert, &tls_key) {
+        (Some(_), None) => r.issue(
+            "mqtt.tls_key",
+            "the embedded broker's TLS needs the private key that goes with tls_cert (PEM file)",
+        ),
+        (None, Some(_)) => r.issue(
+            "mqtt.tls_cert",
+            "the embedded broker's TLS needs the certificate that goes with tls_key (PEM file)",
+        ),
+        (Some(_), Some(_)) if !embedded => r.issue(
+            "mqtt.tls_cert",
+            "tls_cert and tls_key are for the embedded broker; an external broker is reached \
+             with an mqtts:// url (and ca_file)",
+        ),
+        _ => {}
+    }
     let mqtt = Mqtt {
         embedded,
         listen,
@@ -622,6 +652,8 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         username,
         password_env,
         ca_file: r.string(t, "mqtt", "ca_file").map(PathBuf::from),
+        tls_cert,
+        tls_key,
         topic_prefix,
     };
 
@@ -2168,13 +2200,29 @@ retries = 3
         for quiet in [
             "listen = \"127.0.0.1:1883\"\n",
             "listen = \"[::1]:1883\"\n",
-            "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+            "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n\
+             tls_cert = \"broker.pem\"\ntls_key = \"broker.key\"\n",
         ] {
             assert_eq!(
                 mqtt(quiet).unwrap().warnings(),
                 Vec::<String>::new(),
                 "{quiet}"
             );
+        }
+        // with a password but no TLS: the password crosses the network readable
+        let w = mqtt(
+            "listen = \"0.0.0.0:1883\"\nusername = \"ronda\"\npassword_env = \"RONDA_MQTT_PASS\"\n",
+        )
+        .unwrap()
+        .warnings();
+        assert!(w.len() == 1 && w[0].contains("without TLS"), "{w:?}");
+        // TLS needs both files, and only for the embedded broker
+        for (bad, place) in [
+            ("tls_cert = \"b.pem\"\n", "mqtt.tls_key"),
+            ("tls_key = \"b.key\"\n", "mqtt.tls_cert"),
+        ] {
+            let e = mqtt(bad).unwrap_err().to_string();
+            assert!(e.contains(place), "{e}");
         }
         let http = |listen: &str, public: bool| {
             parse(&format!(

@@ -38,9 +38,45 @@ impl std::fmt::Debug for BrokerUser {
     }
 }
 
+/// The embedded broker's TLS (`[mqtt] tls_cert`, `tls_key`): PEM files of its certificate
+/// (chain) and private key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerTls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl BrokerTls {
+    /// Both files readable and PEM of the right kind, or what is wrong with which.
+    fn check(&self) -> Result<(), SinkError> {
+        let look = |key: &'static str, file: &std::path::Path, marker: &str| {
+            let text = std::fs::read(file).map_err(|e| SinkError::BrokerTls {
+                key,
+                file: file.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            let has = |m: &str| text.windows(m.len()).any(|w| w == m.as_bytes());
+            if has(marker) {
+                Ok(())
+            } else {
+                Err(SinkError::BrokerTls {
+                    key,
+                    file: file.to_path_buf(),
+                    reason: format!("it holds no PEM {}", marker.trim_matches('-')),
+                })
+            }
+        };
+        look("tls_cert", &self.cert, "-----BEGIN CERTIFICATE-----")?;
+        look("tls_key", &self.key, "PRIVATE KEY-----")
+    }
+}
+
 /// A running embedded broker.
 pub struct Broker {
+    /// Where clients connect (TLS when configured).
     addr: SocketAddr,
+    /// Where ronda's own client connects: `addr`, or with TLS a plain listener on loopback.
+    client: SocketAddr,
     _thread: JoinHandle<()>,
 }
 
@@ -54,6 +90,20 @@ impl Broker {
     /// Start rumqttd on `listen`; with `user`, only clients logging in as that user are
     /// accepted.
     pub fn start_with(listen: &str, user: Option<BrokerUser>) -> Result<Broker, SinkError> {
+        Broker::start_secured(listen, user, None)
+    }
+
+    /// Start rumqttd on `listen`, with `tls` there when given. With TLS, ronda's own client
+    /// reaches the broker on a second, plain listener on loopback (a free port): nothing leaves
+    /// the machine unencrypted, and ronda needs no copy of the CA.
+    pub fn start_secured(
+        listen: &str,
+        user: Option<BrokerUser>,
+        tls: Option<BrokerTls>,
+    ) -> Result<Broker, SinkError> {
+        if let Some(t) = &tls {
+            t.check()?;
+        }
         let addr: SocketAddr = listen.parse().map_err(|_| SinkError::Listen {
             listen: listen.to_string(),
             reason: "not an address; write IP:PORT, e.g. \"127.0.0.1:1883\"".into(),
@@ -74,8 +124,22 @@ impl Broker {
                 });
             }
         };
+        let client = match &tls {
+            None => addr,
+            Some(_) => {
+                let l =
+                    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| SinkError::Bind {
+                        addr: "127.0.0.1:0".into(),
+                        reason: e.to_string(),
+                    })?;
+                l.local_addr().map_err(|e| SinkError::Bind {
+                    addr: "127.0.0.1:0".into(),
+                    reason: e.to_string(),
+                })?
+            }
+        };
         let (tx, rx) = std::sync::mpsc::channel();
-        let config = config(addr, user.as_ref());
+        let config = config(addr, user.as_ref(), tls.as_ref(), client);
         // rumqttd's start() blocks for the broker's life.
         let thread = std::thread::Builder::new()
             .name("mqtt-broker".into())
@@ -99,7 +163,14 @@ impl Broker {
                     reason,
                 });
             }
-            match probe(reachable(addr), user.as_ref()) {
+            // with TLS the loopback listener answers MQTT, and the TLS one must accept
+            let ready = probe(reachable(client), user.as_ref()).and_then(|()| match &tls {
+                Some(_) => {
+                    TcpStream::connect_timeout(&reachable(addr), Duration::from_secs(1)).map(|_| ())
+                }
+                None => Ok(()),
+            });
+            match ready {
                 Ok(()) => break,
                 Err(e) if started.elapsed() > READY_TIMEOUT => {
                     return Err(SinkError::BrokerStart {
@@ -110,15 +181,17 @@ impl Broker {
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
+        let how = if tls.is_some() { "TLS" } else { "plain MQTT" };
         match &user {
             Some(u) => info!(
-                "embedded MQTT broker listening on {addr} (user `{}` only)",
+                "embedded MQTT broker listening on {addr}, {how} (user `{}` only)",
                 u.name
             ),
-            None => info!("embedded MQTT broker listening on {addr} (no authentication)"),
+            None => info!("embedded MQTT broker listening on {addr}, {how} (no authentication)"),
         }
         Ok(Broker {
             addr,
+            client,
             _thread: thread,
         })
     }
@@ -126,6 +199,11 @@ impl Broker {
     /// The address it listens on (with the real port when `listen` asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where ronda's own client connects (plain MQTT on this machine).
+    pub fn client_addr(&self) -> SocketAddr {
+        reachable(self.client)
     }
 }
 
@@ -185,7 +263,12 @@ fn connect_packet(id: &[u8], user: Option<&BrokerUser>) -> Vec<u8> {
     packet
 }
 
-fn config(addr: SocketAddr, user: Option<&BrokerUser>) -> rumqttd::Config {
+fn config(
+    addr: SocketAddr,
+    user: Option<&BrokerUser>,
+    tls: Option<&BrokerTls>,
+    client: SocketAddr,
+) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         // Time a new TCP connection has to send CONNECT.
         connection_timeout_ms: 10_000,
@@ -202,10 +285,28 @@ fn config(addr: SocketAddr, user: Option<&BrokerUser>) -> rumqttd::Config {
     let server = rumqttd::ServerSettings {
         name: "ronda-mqtt".into(),
         listen: addr,
-        tls: None,
+        tls: tls.map(|t| rumqttd::TlsConfig::Rustls {
+            // no client certificates: clients log in with the user and password
+            capath: None,
+            certpath: t.cert.display().to_string(),
+            keypath: t.key.display().to_string(),
+        }),
         next_connection_delay_ms: 1,
-        connections,
+        connections: connections.clone(),
     };
+    let mut servers = HashMap::from([("1".to_string(), server)]);
+    if tls.is_some() {
+        servers.insert(
+            "2".to_string(),
+            rumqttd::ServerSettings {
+                name: "ronda-mqtt-loopback".into(),
+                listen: client,
+                tls: None,
+                next_connection_delay_ms: 1,
+                connections,
+            },
+        );
+    }
     rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {
@@ -219,7 +320,7 @@ fn config(addr: SocketAddr, user: Option<&BrokerUser>) -> rumqttd::Config {
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(HashMap::from([("1".to_string(), server)])),
+        v4: Some(servers),
         v5: None,
         ws: None,
         cluster: None,

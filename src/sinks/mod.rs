@@ -16,7 +16,7 @@ pub mod webhook;
 
 use std::path::PathBuf;
 
-pub use broker::{Broker, BrokerUser};
+pub use broker::{Broker, BrokerTls, BrokerUser};
 pub use clips::{
     ClipError, ClipInfo, ClipOptions, ClipOutcome, ClipRecorder, ClipRefused, Planned,
     startup_cleanup, write_mp4,
@@ -71,6 +71,16 @@ pub enum SinkError {
 
     #[error("the embedded MQTT broker on {addr} did not start: {reason}")]
     BrokerStart { addr: String, reason: String },
+
+    #[error(
+        "[mqtt] {key} = {file}: {reason}; give the PEM file of the broker's certificate (tls_cert) \
+         and of its private key (tls_key), e.g. from the village's own CA or Let's Encrypt"
+    )]
+    BrokerTls {
+        key: &'static str,
+        file: std::path::PathBuf,
+        reason: String,
+    },
 
     #[error(
         "[webhook] url uses ${{{var}}} but that environment variable is not set: export \

@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AckDesk, Broker, BrokerUser, MqttOptions, MqttSink, NotifySinks, SinkError, SinkHandle,
-    WebhookOptions, WebhookSink,
+    AckDesk, Broker, BrokerTls, BrokerUser, MqttOptions, MqttSink, NotifySinks, SinkError,
+    SinkHandle, WebhookOptions, WebhookSink,
 };
 use crate::config::Settings;
 use crate::events::{Event, EventKind};
@@ -52,8 +52,16 @@ impl Outlet {
         for w in settings.warnings() {
             tracing::warn!("{w}");
         }
-        let broker = if settings.mqtt.embedded {
-            let b = Broker::start_with(&settings.mqtt.listen, broker_user(settings)?)?;
+        let m = &settings.mqtt;
+        let broker = if m.embedded {
+            let tls = match (&m.tls_cert, &m.tls_key) {
+                (Some(cert), Some(key)) => Some(BrokerTls {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            };
+            let b = Broker::start_secured(&m.listen, broker_user(settings)?, tls)?;
             tracing::info!(listen = %b.addr(), "embedded MQTT broker running");
             Some(b)
         } else {
@@ -61,7 +69,12 @@ impl Outlet {
         };
         let store = Arc::new(Store::open(&settings.store.path)?);
         prune_retained(&store, settings)?;
-        let opts = MqttOptions::from_settings(settings)?;
+        let mut opts = MqttOptions::from_settings(settings)?;
+        if let Some(b) = &broker {
+            // with TLS the broker's own loopback listener (see `Broker::start_secured`)
+            let at = b.client_addr();
+            (opts.host, opts.port) = (at.ip().to_string(), at.port());
+        }
         tracing::info!(broker = %opts.broker(), prefix = %opts.topic_prefix, "publishing events over MQTT");
         let sink = MqttSink::start(opts, store.clone())?;
         let webhook = match WebhookOptions::from_settings(settings)? {

@@ -242,6 +242,8 @@ mod tests {
             username: None,
             password_env: None,
             ca_file: None,
+            tls_cert: None,
+            tls_key: None,
             topic_prefix: "ronda/rw9".into(),
         }
     }
