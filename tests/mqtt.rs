@@ -468,6 +468,39 @@ fn make_certs(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     (ca, cert, key)
 }
 
+/// Sink options for the broker on `port` over TLS, trusting the CA in `ca`.
+fn tls_opts(port: u16, ca: &Path) -> ronda::sinks::MqttOptions {
+    let mut o = opts(port);
+    o.tls = Some(Tls::Ca {
+        file: ca.to_path_buf(),
+        pem: std::fs::read(ca).unwrap(),
+    });
+    o
+}
+
+/// Against a TLS broker on `port` whose events `sub` sees: a sink trusting `other_ca` never
+/// connects, one trusting `ca` delivers every event. Stores go under `dir`.
+fn only_the_trusted_ca_delivers(
+    dir: &Path,
+    port: u16,
+    ca: &Path,
+    other_ca: &Path,
+    sub: &Subscriber,
+) {
+    let store = temp_store(&dir.join("a"));
+    let wrong = MqttSink::start(tls_opts(port, other_ca), store.clone()).unwrap();
+    append(&store, &wrong, 0..1);
+    assert!(!wait_for(Duration::from_secs(2), || wrong.connected()));
+    assert_eq!(wrong.shutdown(Duration::ZERO).unwrap(), 1);
+
+    let store = temp_store(&dir.join("b"));
+    let sink = MqttSink::start(tls_opts(port, ca), store.clone()).unwrap();
+    let ids = append(&store, &sink, 0..3);
+    assert!(wait_for(Duration::from_secs(10), || sub.distinct_events() == 3));
+    assert_eq!(check_delivery(&sub.events(), &ids), 0);
+    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+}
+
 #[test]
 fn mqtts_with_a_ca_file() {
     init_log();
@@ -487,28 +520,8 @@ fn mqtts_with_a_ca_file() {
     mosq.resume();
     assert!(wait_for(Duration::from_secs(5), || listening(tls_port)));
     let sub = Subscriber::new(mosq.port, EVENTS);
-    let tls_opts = |ca: &Path| {
-        let mut o = opts(tls_port);
-        o.tls = Some(Tls::Ca {
-            file: ca.to_path_buf(),
-            pem: std::fs::read(ca).unwrap(),
-        });
-        o
-    };
-
-    // A CA that did not sign the broker's certificate: never connected.
-    let store = temp_store(&dir.path().join("a"));
-    let wrong = MqttSink::start(tls_opts(&other_ca), store.clone()).unwrap();
-    append(&store, &wrong, 0..1);
-    assert!(!wait_for(Duration::from_secs(2), || wrong.connected()));
-    assert_eq!(wrong.shutdown(Duration::ZERO).unwrap(), 1);
-
-    let store = temp_store(&dir.path().join("b"));
-    let sink = MqttSink::start(tls_opts(&ca), store.clone()).unwrap();
-    let ids = append(&store, &sink, 0..3);
-    assert!(wait_for(Duration::from_secs(10), || sub.distinct_events() == 3));
-    assert_eq!(check_delivery(&sub.events(), &ids), 0);
-    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+    // a CA that did not sign the broker's certificate: never connected
+    only_the_trusted_ca_delivers(dir.path(), tls_port, &ca, &other_ca, &sub);
 }
 
 #[test]
@@ -605,15 +618,6 @@ fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
     );
     // the guard post (here on the loopback listener) sees what arrives over TLS
     let sub = Subscriber::new(broker.client_addr().port(), EVENTS);
-    let tls_opts = |ca: &Path| {
-        let mut o = opts(port);
-        o.tls = Some(Tls::Ca {
-            file: ca.to_path_buf(),
-            pem: std::fs::read(ca).unwrap(),
-        });
-        o
-    };
-
     // plain MQTT on the TLS port: no CONNACK
     let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     plain
@@ -630,20 +634,9 @@ fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
         "a plain MQTT client was answered on the TLS port: {answer:02x?}"
     );
 
-    // a client that does not trust the broker's certificate never connects
-    let store = temp_store(&dir.path().join("a"));
-    let wrong = MqttSink::start(tls_opts(&other_ca), store.clone()).unwrap();
-    append(&store, &wrong, 0..1);
-    assert!(!wait_for(Duration::from_secs(2), || wrong.connected()));
-    assert_eq!(wrong.shutdown(Duration::ZERO).unwrap(), 1);
-
-    // one that does delivers every event
-    let store = temp_store(&dir.path().join("b"));
-    let sink = MqttSink::start(tls_opts(&ca), store.clone()).unwrap();
-    let ids = append(&store, &sink, 0..3);
-    assert!(wait_for(Duration::from_secs(10), || sub.distinct_events() == 3));
-    assert_eq!(check_delivery(&sub.events(), &ids), 0);
-    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+    // a client that does not trust the broker's certificate never connects; one that does
+    // delivers every event
+    only_the_trusted_ca_delivers(dir.path(), port, &ca, &other_ca, &sub);
 
     // a key file that is not one is refused, naming the key and the file
     let err = Broker::start_secured(

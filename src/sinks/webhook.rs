@@ -537,12 +537,7 @@ impl Worker {
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::sinks::notify::http::retry_after(resp.headers());
         let location = resp
             .headers()
             .get("location")

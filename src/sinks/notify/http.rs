@@ -114,12 +114,7 @@ pub fn exchange(
         Err(e) => return Err(describe(&e, timeout)),
     };
     let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(resp.headers());
     let mut bytes = Vec::new();
     // read (some of) it: a connection is only reused once its answer was read
     let _ = resp
@@ -132,6 +127,15 @@ pub fn exchange(
         body: String::from_utf8_lossy(&bytes).into_owned(),
         retry_after,
     })
+}
+
+/// A `Retry-After` in seconds (the form services use for 429 and 503), if the answer has one.
+pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// What went wrong when no answer came. ureq's own texts may hold the URL (a Telegram token is
