@@ -324,7 +324,7 @@ impl GateAnalysis {
             }
             Finding::CurfewEntry { line, crossing, .. }
             | Finding::NoMask { line, crossing, .. } => self.alerts.push(AlertRecord {
-                kind: crate::rules::alert::kind_name(f.kind()).to_string(),
+                kind: f.kind().as_str().to_string(),
                 line: Some(self.chain.lines[*line].spec().name.clone()),
                 zone: None,
                 track_id: Some(crossing.track_id),
@@ -332,7 +332,7 @@ impl GateAnalysis {
                 time_s: time_s(at.t),
             }),
             Finding::Zone(z) => self.alerts.push(AlertRecord {
-                kind: crate::rules::alert::kind_name(f.kind()).to_string(),
+                kind: f.kind().as_str().to_string(),
                 line: None,
                 zone: Some(z.zone.clone()),
                 track_id: z.track_id,

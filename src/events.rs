@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::detect::MaskVerdict;
-use crate::rules::{Counts, Direction};
 
 pub const SCHEMA: u32 = 1;
 
@@ -22,12 +21,138 @@ pub enum EventKind {
     CameraOnline,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A name that is not one of an enum's spellings (the caller knows the place and says what to fix).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name {0:?}")]
+pub struct UnknownName(pub String);
+
+impl EventKind {
+    /// Every event type, in the order of DESIGN.md "MQTT".
+    pub const ALL: [EventKind; 8] = [
+        EventKind::LineCrossing,
+        EventKind::NoMask,
+        EventKind::CurfewEntry,
+        EventKind::Intrusion,
+        EventKind::Loitering,
+        EventKind::Crowding,
+        EventKind::CameraOffline,
+        EventKind::CameraOnline,
+    ];
+
+    /// The name in the event's `type` field, `[alerts.severity]` and the API (serde's spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::LineCrossing => "line_crossing",
+            EventKind::NoMask => "no_mask",
+            EventKind::CurfewEntry => "curfew_entry",
+            EventKind::Intrusion => "intrusion",
+            EventKind::Loitering => "loitering",
+            EventKind::Crowding => "crowding",
+            EventKind::CameraOffline => "camera_offline",
+            EventKind::CameraOnline => "camera_online",
+        }
+    }
+
+    /// Position in [`EventKind::ALL`], for tables indexed by type.
+    pub fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("every kind is in ALL")
+    }
+
+    /// Every name, for "expected one of" messages.
+    pub fn names() -> [&'static str; 8] {
+        Self::ALL.map(Self::as_str)
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent an event is; ordered, so "at least warning" is `s >= Severity::Warning`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
     Warning,
     Alert,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Alert];
+    /// The names, as in the config (`min_severity`) and the event's `severity` field.
+    pub const NAMES: [&'static str; 3] = ["info", "warning", "alert"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which way a person crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// Counts since the last reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    #[serde(rename = "in")]
+    pub in_: u64,
+    pub out: u64,
+}
+
+impl Counts {
+    pub fn occupancy(&self) -> i64 {
+        self.in_ as i64 - self.out as i64
+    }
+    pub fn add(&mut self, d: Direction) {
+        match d {
+            Direction::In => self.in_ += 1,
+            Direction::Out => self.out += 1,
+        }
+    }
 }
 
 /// Counts with occupancy, as carried by events and the counts topic.

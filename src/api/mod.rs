@@ -15,8 +15,6 @@
 //! `/metrics`. No response carries a password hash or a camera URL with its password.
 
 pub mod auth;
-mod feed;
-mod metrics;
 mod routes;
 pub mod session;
 
@@ -168,6 +166,12 @@ pub struct CameraStatus {
     /// Changes of the whole picture's light the motion gate saw (infrared switch, exposure
     /// jump) since the start.
     pub light_changes: u64,
+    /// Head regions searched for a face (gate cameras that check masks), and searches that
+    /// failed, since the start.
+    pub face_looks: u64,
+    pub face_errors: u64,
+    /// Alerts held back by the cooldown (the same incident again within the window).
+    pub alerts_suppressed: u64,
 }
 
 /// How full one of the pipeline's queues is (for `/metrics`).
@@ -308,7 +312,7 @@ pub fn config_summary(s: &Settings) -> serde_json::Value {
                 })).collect::<Vec<_>>(),
                 "zones": c.zones.iter().map(|z| json!({
                     "name": z.name,
-                    "kind": format!("{:?}", z.kind).to_lowercase(),
+                    "kind": z.kind.as_str(),
                     "polygon": z.polygon.points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })
@@ -341,7 +345,7 @@ pub fn config_summary(s: &Settings) -> serde_json::Value {
             "name": n.name,
             "kind": n.service.kind(),
             "enabled": n.enabled,
-            "min_severity": crate::rules::alert::severity_name(n.min_severity),
+            "min_severity": n.min_severity.as_str(),
         })).collect::<Vec<_>>(),
         "cameras": cameras,
     })

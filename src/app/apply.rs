@@ -10,7 +10,7 @@
 
 use std::sync::mpsc::SyncSender;
 
-use super::{CamState, camera_chain};
+use super::camera::{CamState, camera_chain};
 use crate::config::{self, Settings};
 use crate::rules::{CameraChain, Cooldown, Counts, MaskParams, MaskWatch, ZoneWatch};
 use crate::sinks::SinkHandle;
@@ -244,7 +244,7 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::{CamState, CameraFigures};
+    use crate::app::camera::{CamState, CameraFigures};
     use crate::ingest::camera::FrameSlot;
     use crate::motion::{MotionGate, MotionParams};
     use std::path::Path;

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use super::CameraFigures;
 use super::apply::RulesChange;
+use super::camera::CameraFigures;
 use crate::api::{
     AckError, AckRecord, CameraPicture, CameraStatus, FeedItem, LineCount, QueueDepth, Village,
 };
@@ -222,6 +222,9 @@ impl Village for LiveVillage {
                     low_light: f.is_some_and(|f| f.low_light),
                     frames_still: f.map_or(0, |f| f.skipped_still),
                     light_changes: f.map_or(0, |f| f.light_changes),
+                    face_looks: f.map_or(0, |f| f.face_looks),
+                    face_errors: f.map_or(0, |f| f.face_errors),
+                    alerts_suppressed: f.map_or(0, |f| f.alerts_suppressed),
                 }
             })
             .collect()

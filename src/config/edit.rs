@@ -18,8 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use super::{Camera, ConfigError, Issue, Settings, Window, ZoneKind};
-use crate::rules::Anchor;
+use super::{Camera, ConfigError, Issue, Settings, Window};
 
 pub use redact::redacted_text;
 pub use summary::{summarize, summarize_camera};
@@ -91,7 +90,7 @@ impl CameraEdit {
                     name: l.name.clone(),
                     was: Some(l.name.clone()),
                     points: vec![xy(&l.a), xy(&l.b)],
-                    anchor: Some(anchor_name(l.anchor).into()),
+                    anchor: Some(l.anchor.as_str().into()),
                     curfew: l.curfew.map(window_text),
                     no_mask_alert: Some(l.no_mask_alert),
                 })
@@ -102,7 +101,7 @@ impl CameraEdit {
                 .map(|z| ZoneEdit {
                     name: z.name.clone(),
                     was: Some(z.name.clone()),
-                    kind: kind_name(z.kind).into(),
+                    kind: z.kind.as_str().into(),
                     polygon: z.polygon.points.iter().map(xy).collect(),
                     active: z.active.map(window_text),
                     loiter_seconds: Some(z.loiter_seconds),
@@ -164,24 +163,6 @@ pub enum EditError {
 /// `22:00-05:00`, as written in the file.
 pub fn window_text(w: Window) -> String {
     format!("{}-{}", w.start.format("%H:%M"), w.end.format("%H:%M"))
-}
-
-/// The name of an anchor in the file: `bottom_center`, `center`, `top_center`.
-pub fn anchor_name(a: Anchor) -> &'static str {
-    match a {
-        Anchor::BottomCenter => "bottom_center",
-        Anchor::Center => "center",
-        Anchor::TopCenter => "top_center",
-    }
-}
-
-/// The name of a zone kind in the file: `restricted`, `loiter`, `crowd`.
-pub fn kind_name(k: ZoneKind) -> &'static str {
-    match k {
-        ZoneKind::Restricted => "restricted",
-        ZoneKind::Loiter => "loiter",
-        ZoneKind::Crowd => "crowd",
-    }
 }
 
 /// Put `edit` into camera `camera` of the configuration `text` and validate the result.

@@ -14,7 +14,6 @@ use toml::{Table, Value};
 use super::read::{self, Reader, join};
 use super::{Language, Window, read_window};
 use crate::events::{EventKind, Severity};
-use crate::rules::alert::{EVENT_KINDS, SEVERITY_NAMES, kind_name, parse_kind, parse_severity};
 
 /// Where Telegram's Bot API is, unless `api_base` says otherwise (a local Bot API server, or a
 /// test's).
@@ -111,11 +110,12 @@ impl Service {
 
 /// Is `s` exactly one `${NAME}` reference (and nothing written out)?
 pub fn is_env_ref(s: &str) -> bool {
-    s.strip_prefix("${")
-        .and_then(|r| r.strip_suffix('}'))
-        .is_some_and(|name| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
+    let mut p = super::secrets::pieces(s);
+    matches!(
+        (p.next(), p.next()),
+        (Some(super::secrets::Piece::Var(name)), None)
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    )
 }
 
 /// At most `max` letters, digits, `-` and `_`.
@@ -204,10 +204,8 @@ fn read_one(r: &mut Reader, t: &Table, place: &str, site_language: Language) -> 
             _ => Language::Id,
         },
     };
-    let min_severity =
-        parse_severity(r.choice(t, place, "min_severity", "warning", &SEVERITY_NAMES))
-            .unwrap_or(Severity::Warning);
-    let kinds = read_kinds(r, t, place);
+    let min_severity = read::severity(r, t, place, "min_severity", Severity::Warning);
+    let kinds = read::event_kinds(r, t, place);
     let quiet_hours = read_window(r, t, place, "quiet_hours");
     if let Some(w) = quiet_hours
         && w.start == w.end
@@ -428,60 +426,6 @@ fn web_address(r: &mut Reader, t: &Table, place: &str, key: &str, default: &str)
         );
     }
     v
-}
-
-fn read_kinds(r: &mut Reader, t: &Table, place: &str) -> Option<Vec<EventKind>> {
-    let p = join(place, "kinds");
-    match t.get("kinds") {
-        None => None,
-        Some(Value::Array(items)) => {
-            if items.is_empty() {
-                r.issue(
-                    p.clone(),
-                    "an empty list sends nothing; leave `kinds` out to send every type",
-                );
-            }
-            let names = EVENT_KINDS.map(kind_name);
-            let mut kinds = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let Some(name) = item.as_str() else {
-                    r.issue(
-                        format!("{p}[{i}]"),
-                        format!(
-                            "should be an event type in quotes, got {}",
-                            read::type_name(item)
-                        ),
-                    );
-                    continue;
-                };
-                match parse_kind(name.trim()) {
-                    Some(k) if !kinds.contains(&k) => kinds.push(k),
-                    Some(_) => {}
-                    None => {
-                        let hint = match read::suggest(name, &names) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("known types: {}", names.join(", ")),
-                        };
-                        r.issue(
-                            format!("{p}[{i}]"),
-                            format!("unknown event type `{name}`; {hint}"),
-                        );
-                    }
-                }
-            }
-            Some(kinds)
-        }
-        Some(v) => {
-            r.issue(
-                p,
-                format!(
-                    "should be a list of event types, e.g. [\"intrusion\", \"no_mask\"], got {}",
-                    read::type_name(v)
-                ),
-            );
-            None
-        }
-    }
 }
 
 /// Warnings about destinations that work but are unsafe or likely mistaken.

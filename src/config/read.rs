@@ -6,6 +6,8 @@ use std::fmt;
 
 use toml::{Table, Value};
 
+use crate::events::{EventKind, Severity};
+
 /// One problem in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
@@ -321,4 +323,68 @@ impl Reader {
         }
         ok.then_some(out)
     }
+}
+
+pub(super) fn event_kinds(r: &mut Reader, t: &Table, place: &str) -> Option<Vec<EventKind>> {
+    let p = join(place, "kinds");
+    match t.get("kinds") {
+        None => None,
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                r.issue(
+                    p.clone(),
+                    "an empty list sends nothing; leave `kinds` out to send every type",
+                );
+            }
+            let names = EventKind::names();
+            let mut kinds = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let Some(name) = item.as_str() else {
+                    r.issue(
+                        format!("{p}[{i}]"),
+                        format!("should be an event type in quotes, got {}", type_name(item)),
+                    );
+                    continue;
+                };
+                match name.trim().parse::<EventKind>().ok() {
+                    Some(k) if !kinds.contains(&k) => kinds.push(k),
+                    Some(_) => {}
+                    None => {
+                        let hint = match suggest(name, &names) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("known types: {}", names.join(", ")),
+                        };
+                        r.issue(
+                            format!("{p}[{i}]"),
+                            format!("unknown event type `{name}`; {hint}"),
+                        );
+                    }
+                }
+            }
+            Some(kinds)
+        }
+        Some(v) => {
+            r.issue(
+                p,
+                format!(
+                    "should be a list of event types, e.g. [\"intrusion\", \"no_mask\"], got {}",
+                    type_name(v)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `key = "info" | "warning" | "alert"` of table `t` at `place`.
+pub(super) fn severity(
+    r: &mut Reader,
+    t: &Table,
+    place: &str,
+    key: &str,
+    default: Severity,
+) -> Severity {
+    r.choice(t, place, key, default.as_str(), &Severity::NAMES)
+        .parse()
+        .unwrap_or(default)
 }

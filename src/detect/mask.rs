@@ -3,7 +3,7 @@
 //!
 //! The verdict depends on how the crop is cut around the face box (FACTS.md: about 10 points
 //! of accuracy between a tight and a generous crop), so the crop convention is a named setting,
-//! [`FaceCrop`], whose default was measured on data/masks (see tests/detect.rs).
+//! [`FaceCrop`], whose default was measured on data/masks (see tests/ronda/detect.rs).
 
 use super::error::{DetectError, one_line};
 use super::manifest::{self, CheckedModel, Manifest};

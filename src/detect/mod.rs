@@ -43,6 +43,7 @@ pub struct Face {
     pub mask: Option<(MaskVerdict, f32)>,
 }
 
+mod decode;
 mod detector;
 mod error;
 pub mod eval;
@@ -54,6 +55,7 @@ pub mod person;
 pub(crate) mod resample;
 pub mod runtime;
 
+pub use decode::SourceSize;
 pub use detector::{
     Detector, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV, default_models_dir,
     head_region,
@@ -61,5 +63,5 @@ pub use detector::{
 pub use error::{DetectError, one_line as one_line_error};
 pub use face::{FaceDetector, FaceParams};
 pub use mask::{FaceCrop, MaskClassifier};
-pub use person::{Architecture, PersonDetector, SourceSize, Variant};
+pub use person::{Architecture, PersonDetector, Variant};
 pub use runtime::{Provider, RuntimeOptions};

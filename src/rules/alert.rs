@@ -11,72 +11,26 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 
-use crate::config::Window;
 use crate::detect::MaskVerdict;
-use crate::events::{EventKind, Severity};
+use crate::events::{Direction, EventKind, Severity};
 
-use super::line::{Crossing, Direction};
+use super::line::Crossing;
 
-/// Every event type, in the order of DESIGN.md "MQTT".
-pub const EVENT_KINDS: [EventKind; 8] = [
-    EventKind::LineCrossing,
-    EventKind::NoMask,
-    EventKind::CurfewEntry,
-    EventKind::Intrusion,
-    EventKind::Loitering,
-    EventKind::Crowding,
-    EventKind::CameraOffline,
-    EventKind::CameraOnline,
-];
-
-/// The name of an event type as in the event's `type` field and in `[alerts.severity]`.
-pub fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::LineCrossing => "line_crossing",
-        EventKind::NoMask => "no_mask",
-        EventKind::CurfewEntry => "curfew_entry",
-        EventKind::Intrusion => "intrusion",
-        EventKind::Loitering => "loitering",
-        EventKind::Crowding => "crowding",
-        EventKind::CameraOffline => "camera_offline",
-        EventKind::CameraOnline => "camera_online",
-    }
+/// A daily time window such as 22:00-05:00 (may wrap past midnight): a line's curfew, a zone's
+/// active hours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
 }
 
-pub fn parse_kind(name: &str) -> Option<EventKind> {
-    EVENT_KINDS.into_iter().find(|k| kind_name(*k) == name)
-}
-
-/// Position in [`EVENT_KINDS`]: `EventKind` has no `Hash`, so tables are indexed by this.
-fn kind_index(kind: EventKind) -> usize {
-    match kind {
-        EventKind::LineCrossing => 0,
-        EventKind::NoMask => 1,
-        EventKind::CurfewEntry => 2,
-        EventKind::Intrusion => 3,
-        EventKind::Loitering => 4,
-        EventKind::Crowding => 5,
-        EventKind::CameraOffline => 6,
-        EventKind::CameraOnline => 7,
-    }
-}
-
-pub const SEVERITY_NAMES: [&str; 3] = ["info", "warning", "alert"];
-
-pub fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Alert => "alert",
-    }
-}
-
-pub fn parse_severity(name: &str) -> Option<Severity> {
-    match name {
-        "info" => Some(Severity::Info),
-        "warning" => Some(Severity::Warning),
-        "alert" => Some(Severity::Alert),
-        _ => None,
+impl Window {
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.start <= self.end {
+            t >= self.start && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        }
     }
 }
 
@@ -99,17 +53,17 @@ impl Severities {
     }
 
     pub fn get(&self, kind: EventKind) -> Severity {
-        self.0[kind_index(kind)]
+        self.0[kind.index()]
     }
 
     pub fn set(&mut self, kind: EventKind, severity: Severity) {
-        self.0[kind_index(kind)] = severity;
+        self.0[kind.index()] = severity;
     }
 }
 
 impl Default for Severities {
     fn default() -> Self {
-        Self(EVENT_KINDS.map(Severities::default_for))
+        Self(EventKind::ALL.map(Severities::default_for))
     }
 }
 
@@ -180,7 +134,7 @@ impl AlertKey {
 impl Hash for AlertKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.camera.hash(state);
-        kind_index(self.kind).hash(state);
+        self.kind.index().hash(state);
         self.place.hash(state);
         self.track_id.hash(state);
     }
@@ -349,18 +303,19 @@ mod tests {
 
     #[test]
     fn names_match_the_event_json() {
-        for (i, k) in EVENT_KINDS.into_iter().enumerate() {
-            assert_eq!(kind_index(k), i);
+        for (i, k) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
             let json = serde_json::to_value(k).unwrap();
-            assert_eq!(json, kind_name(k), "{k:?}");
-            assert_eq!(parse_kind(kind_name(k)), Some(k));
+            assert_eq!(json, k.as_str(), "{k:?}");
+            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
         }
-        for name in SEVERITY_NAMES {
-            let s = parse_severity(name).unwrap();
+        for name in Severity::NAMES {
+            let s: Severity = name.parse().unwrap();
             assert_eq!(serde_json::to_value(s).unwrap(), name);
-            assert_eq!(severity_name(s), name);
+            assert_eq!(s.as_str(), name);
         }
-        assert_eq!(parse_kind("nope"), None);
+        assert!("nope".parse::<EventKind>().is_err());
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Alert);
     }
 
     #[test]

@@ -40,29 +40,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::{Counts, Direction, UnknownName};
 use crate::geometry::{BBox, Point, Segment};
 use crate::track::Track;
 
 /// How fast the uncertainty of a lost person's position grows, in box heights per second: a
 /// person may change pace or turn while hidden (walking is about 0.8 heights a second).
 const DRIFT_HEIGHTS_PER_S: f32 = 0.5;
-
-/// Which way a person crossed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-}
 
 /// The point of a person's box that is followed across the line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +61,13 @@ pub enum Anchor {
 }
 
 impl Anchor {
+    /// The names in the file (`anchor = "..."`) and the API (serde's spelling).
+    pub const NAMES: [&'static str; 3] = ["bottom_center", "center", "top_center"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
     pub fn point(&self, b: &BBox) -> Point {
         match self {
             Anchor::BottomCenter => b.bottom_center(),
@@ -158,23 +149,13 @@ impl Tick {
     }
 }
 
-/// Counts since the last reset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    #[serde(rename = "in")]
-    pub in_: u64,
-    pub out: u64,
-}
-
-impl Counts {
-    pub fn occupancy(&self) -> i64 {
-        self.in_ as i64 - self.out as i64
-    }
-    fn add(&mut self, d: Direction) {
-        match d {
-            Direction::In => self.in_ += 1,
-            Direction::Out => self.out += 1,
-        }
+impl std::str::FromStr for Anchor {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        [Anchor::BottomCenter, Anchor::Center, Anchor::TopCenter]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
     }
 }
 

@@ -9,9 +9,10 @@ pub mod mask;
 pub mod preview;
 pub mod zone;
 
-pub use alert::{AlertKey, Cooldown, LineRules, Severities};
+pub use crate::events::{Counts, Direction};
+pub use alert::{AlertKey, Cooldown, LineRules, Severities, Window};
 pub use camera::{CameraChain, Finding, Moment};
-pub use line::{Anchor, CountingParams, Counts, Crossing, Direction, LineCounter, LineSpec, Tick};
+pub use line::{Anchor, CountingParams, Crossing, LineCounter, LineSpec, Tick};
 pub use mask::{Look, MaskParams, MaskWatch};
 pub use preview::{LinePreview, Preview, PreviewCrossing, Recent, RecentLimits};
-pub use zone::{ZoneAlert, ZoneAlertKind, ZoneParams, ZoneSpec, ZoneWatch};
+pub use zone::{ZoneAlert, ZoneAlertKind, ZoneKind, ZoneParams, ZoneSpec, ZoneWatch};

@@ -28,12 +28,41 @@ use std::collections::HashMap;
 
 use chrono::NaiveTime;
 
-use crate::config::{Window, ZoneKind};
-use crate::events::EventKind;
+use crate::events::{EventKind, UnknownName};
 use crate::geometry::{BBox, Polygon};
 use crate::track::Track;
 
+use super::alert::Window;
 use super::line::Anchor;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneKind {
+    /// Nobody may be inside (during `active`, or always): `intrusion`.
+    Restricted,
+    /// Staying longer than `loiter_seconds`: `loitering`.
+    Loiter,
+    /// More than `max_people` at once: `crowding`.
+    Crowd,
+}
+
+impl ZoneKind {
+    /// The names in the file (`kind = "..."`), the API and the pages.
+    pub const NAMES: [&'static str; 3] = ["restricted", "loiter", "crowd"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for ZoneKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        [ZoneKind::Restricted, ZoneKind::Loiter, ZoneKind::Crowd]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
+    }
+}
 
 /// A zone as the rules see it (built from the config with `config::Zone::spec`).
 #[derive(Clone, Debug, PartialEq)]

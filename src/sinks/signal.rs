@@ -124,6 +124,15 @@ impl Signal {
     }
 }
 
+/// A `Retry-After` in seconds (the form services use for 429 and 503), if the answer has one.
+pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

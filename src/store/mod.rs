@@ -33,7 +33,7 @@ pub use cursors::{Cursor, NOTIFY_PREFIX, WEBHOOK};
 pub use error::StoreError;
 pub use incidents::{
     Clip, ClipState, DEFAULT_PAGE, FileKind, Incident, IncidentError, IncidentEvent,
-    IncidentFilter, MAX_NOTE_CHARS, MAX_PAGE, Opened, Page, Recovered, Review, StoredFile,
+    IncidentFilter, MAX_NOTE_CHARS, MAX_PAGE, Opened, Page, Probe, Recovered, Review, StoredFile,
 };
 pub use outbox::StoredEvent;
 pub use quarantine::Quarantined;

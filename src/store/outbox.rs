@@ -155,3 +155,33 @@ fn enum_text<T: serde::Serialize>(v: &T) -> String {
         _ => String::new(),
     }
 }
+
+impl Store {
+    /// Delete the outbox rows older than `before` that every sink is done with (MQTT
+    /// acknowledged, at or before the cursor of the webhook and of every notification
+    /// destination) and no incident references. Line counts
+    /// live in their own table and are not touched. Works in small batches so the pipeline's
+    /// appends never wait long for the store. Rows whose time could not be read are kept.
+    /// Returns how many were deleted.
+    pub fn delete_old_events(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        const BATCH: i64 = 1000;
+        let behind = self.lowest_sink_cursor()?.unwrap_or(i64::MAX);
+        let mut total = 0;
+        loop {
+            let n = self
+                .conn()
+                .prepare_cached(
+                    "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e \
+                     WHERE e.time_ms < ?1 AND e.sent_at IS NOT NULL AND e.seq <= ?2 \
+                     AND NOT EXISTS (SELECT 1 FROM incident_events ie WHERE ie.event_id = e.id) \
+                     LIMIT ?3)",
+                )
+                .and_then(|mut st| st.execute(params![to_ms(before), behind, BATCH]))
+                .map_err(self.err("deleting old events"))?;
+            total += n;
+            if (n as i64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -33,7 +33,7 @@ const MAX_HEIGHT_RATIO: f32 = 1.5;
 /// Tracker settings. Defaults suit pedestrians at 5-25 fps. They were chosen once on the TUD
 /// sequences of ../shared/data with the int8 NanoDet (NanoDet scores people lower than the YOLOX
 /// detector ByteTrack was tuned on, so both score gates sit lower than ByteTrack's 0.6/0.1) and
-/// are not tuned per clip; tests/analyze.rs holds them to the true counts.
+/// are not tuned per clip; tests/ronda/analyze.rs holds them to the true counts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrackerParams {
     /// Detections at or above this score are "high": they can match any track and start tracks.

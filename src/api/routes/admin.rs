@@ -223,13 +223,13 @@ fn camera_json(c: &Camera, status: Option<&CameraStatus>) -> Value {
         "lines": c.lines.iter().map(|l| json!({
             "name": l.name,
             "points": [xy(&l.a), xy(&l.b)],
-            "anchor": edit::anchor_name(l.anchor),
+            "anchor": l.anchor.as_str(),
             "curfew": l.curfew.map(edit::window_text),
             "no_mask_alert": l.no_mask_alert,
         })).collect::<Vec<_>>(),
         "zones": c.zones.iter().map(|z| json!({
             "name": z.name,
-            "kind": edit::kind_name(z.kind),
+            "kind": z.kind.as_str(),
             "polygon": z.polygon.points.iter().map(xy).collect::<Vec<_>>(),
             "active": z.active.map(edit::window_text),
             "loiter_seconds": z.loiter_seconds,

@@ -2,9 +2,11 @@
 //! state, JSON errors, and the headers every answer gets.
 
 mod admin;
+mod feed;
 mod guard;
 mod incidents;
 mod login;
+pub(crate) mod metrics;
 pub(super) mod pages;
 
 pub(crate) use guard::ack_json;
@@ -212,7 +214,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/login", get(pages::login))
         .route("/", get(pages::home))
         .route("/api/login", post(login::login))
-        .route("/metrics", get(super::metrics::metrics));
+        .route("/metrics", get(metrics::metrics));
     let any_api = Router::new()
         .route("/api/me", get(login::me))
         .route("/api/logout", post(login::logout))
@@ -224,7 +226,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/cameras", get(guard::cameras))
         .route("/api/counts", get(guard::counts))
         .route("/api/events", get(guard::events))
-        .route("/api/events/stream", get(super::feed::stream))
+        .route("/api/events/stream", get(feed::stream))
         .route("/api/events/{id}/ack", post(guard::ack))
         .route_layer(area(Area::Guard, Kind::Api));
     let admin_api = Router::new()

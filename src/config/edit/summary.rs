@@ -1,7 +1,7 @@
 //! What an edit changed, in words, for the version history:
 //! `gate-1: line `gate-2` added; zone `lapangan` moved`.
 
-use super::{anchor_name, window_text};
+use super::window_text;
 use crate::config::{Camera, Line, Settings, Zone, ZoneKind};
 
 /// The changes of one camera. `renames` are (old name, new name) of lines and zones the editor
@@ -125,7 +125,7 @@ fn line_changes(o: &Line, n: &Line) -> Vec<String> {
         what.push("moved".into());
     }
     if o.anchor != n.anchor {
-        what.push(format!("anchor {}", anchor_name(n.anchor)));
+        what.push(format!("anchor {}", n.anchor.as_str()));
     }
     if o.curfew != n.curfew {
         what.push(match n.curfew {

@@ -23,6 +23,7 @@
 
 pub mod files;
 pub mod mp4;
+mod probe;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,7 @@ use gstreamer as gst;
 
 pub use files::{incident_path, startup_cleanup};
 pub use mp4::{ClipError, ClipInfo, write_mp4};
+pub use probe::probe_mp4;
 
 use super::SinkError;
 use crate::ingest::ring::{AccessUnit, EncodedRing, RingCut};

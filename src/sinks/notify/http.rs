@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::time::Duration;
 
+use base64::Engine;
+
 use ureq::RequestBuilder;
 use ureq::typestate::WithBody;
 
@@ -114,7 +116,7 @@ pub fn exchange(
         Err(e) => return Err(describe(&e, timeout)),
     };
     let status = resp.status().as_u16();
-    let retry_after = retry_after(resp.headers());
+    let retry_after = crate::sinks::signal::retry_after(resp.headers());
     let mut bytes = Vec::new();
     // read (some of) it: a connection is only reused once its answer was read
     let _ = resp
@@ -127,15 +129,6 @@ pub fn exchange(
         body: String::from_utf8_lossy(&bytes).into_owned(),
         retry_after,
     })
-}
-
-/// A `Retry-After` in seconds (the form services use for 429 and 503), if the answer has one.
-pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// What went wrong when no answer came. ureq's own texts may hold the URL (a Telegram token is
@@ -232,7 +225,7 @@ pub fn header_text(s: &str) -> String {
     } else {
         format!(
             "=?UTF-8?B?{}?=",
-            crate::sinks::webhook::base64(one_line.as_bytes())
+            base64::engine::general_purpose::STANDARD.encode(one_line.as_bytes())
         )
     }
 }

@@ -56,16 +56,7 @@ struct Filter {
 
 impl Filter {
     fn wants(&self, e: &Event) -> bool {
-        rank(e.severity) >= rank(self.min_severity)
-            && self.kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
-    }
-}
-
-fn rank(s: Severity) -> u8 {
-    match s {
-        Severity::Info => 0,
-        Severity::Warning => 1,
-        Severity::Alert => 2,
+        e.severity >= self.min_severity && self.kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
     }
 }
 
@@ -395,7 +386,7 @@ impl Worker {
             text,
             photo,
             severity: e.severity,
-            tag: Some(crate::rules::alert::kind_name(e.kind)),
+            tag: Some(e.kind.as_str()),
             // an event acknowledged already needs no button
             event_id: ack.is_none().then(|| e.id.clone()),
             link,
@@ -610,7 +601,7 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     //! The worker's pacing with a recording service in place of a chat service (the services'
-    //! formats are tested against local servers in tests/notify.rs); a real store.
+    //! formats are tested against local servers in tests/ronda/notify.rs); a real store.
 
     use super::*;
     use crate::config::Settings;

@@ -16,6 +16,8 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+
 use serde_json::json;
 
 use super::http::{self, Answer, Multipart, Reply};
@@ -59,7 +61,7 @@ impl Deliver for Waha {
                     "file": {
                         "mimetype": "image/jpeg",
                         "filename": p.filename,
-                        "data": crate::sinks::webhook::base64(&p.jpeg),
+                        "data": base64::engine::general_purpose::STANDARD.encode(&p.jpeg),
                     },
                     "caption": m.text.body,
                 }),

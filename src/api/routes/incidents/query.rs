@@ -12,7 +12,6 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::events::EventKind;
-use crate::rules::alert::{EVENT_KINDS, kind_name, parse_kind};
 use crate::store::{IncidentFilter, MAX_PAGE};
 
 /// The query string as sent: every value a string, checked in [`ListQuery::filter`] so that
@@ -88,8 +87,8 @@ impl ListQuery {
 fn kinds(list: &str) -> Result<Vec<EventKind>, String> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let Some(k) = parse_kind(name) else {
-            let known: Vec<&str> = EVENT_KINDS.iter().map(|k| kind_name(*k)).collect();
+        let Ok(k) = name.parse::<EventKind>() else {
+            let known = EventKind::names();
             return Err(format!(
                 "type: `{}` is not an event type; use one or more of {} separated by commas",
                 shorten(name),

@@ -1,0 +1,398 @@
+//! `/metrics` in the Prometheus text format (version 0.0.4).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `ronda_camera_online` | gauge (1 online, 0 otherwise) | `camera` |
+//! | `ronda_camera_delivered_fps` | gauge | `camera` |
+//! | `ronda_camera_analysed_fps` | gauge | `camera` |
+//! | `ronda_camera_frames_delivered_total` | counter: frames handed to the analysis | `camera` |
+//! | `ronda_camera_frames_analysed_total` | counter | `camera` |
+//! | `ronda_camera_frames_dropped_total` | counter | `camera` |
+//! | `ronda_camera_reconnects_total` | counter | `camera` |
+//! | `ronda_inference_ms` | gauge (mean per analysed frame; NaN before the first) | `camera` |
+//! | `ronda_outbox_backlog` | gauge: stored events the broker has not acknowledged | |
+//! | `ronda_mqtt_connected` | gauge (1 / 0) | |
+//! | `ronda_mqtt_quarantined_total` | counter: messages set aside because the broker or client would refuse them (kept in the store's `quarantine` table) | |
+//! | `ronda_http_sessions` | gauge: logged-in sessions | |
+//! | `ronda_http_live_feeds` | gauge: open live feeds | |
+//! | `ronda_http_failed_logins_total` | counter | |
+//! | `ronda_decode_ms` | gauge (mean per decoded picture; NaN before the first) | `camera` |
+//! | `ronda_camera_frames_waiting` | gauge: frames waiting for the detector (0 or 1) | `camera` |
+//! | `ronda_camera_brightness` | gauge: mean luma 0-255 of the pictures analysed lately (NaN before the first) | `camera` |
+//! | `ronda_camera_frames_still_total` | counter: frames the motion gate kept from the detector | `camera` |
+//! | `ronda_camera_light_changes_total` | counter: whole-picture light changes (infrared switch, exposure jump) | `camera` |
+//! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
+//! | `ronda_camera_face_looks_total` | counter: head regions searched for a face | `camera` |
+//! | `ronda_camera_face_errors_total` | counter: face searches that failed | `camera` |
+//! | `ronda_camera_alerts_suppressed_total` | counter: alerts held back by the cooldown | `camera` |
+//! | `ronda_queue_depth` | gauge: items waiting in a pipeline queue | `queue` |
+//! | `ronda_queue_capacity` | gauge: the queue's bound (bounded queues only) | `queue` |
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use super::{Failure, Shared};
+use crate::api::CameraStatus;
+use crate::api::auth::basic_credentials;
+use crate::ingest::camera::Health;
+
+/// Everything `/metrics` shows.
+pub(crate) struct Figures {
+    pub cameras: Vec<CameraStatus>,
+    pub queues: Vec<crate::api::QueueDepth>,
+    pub outbox_backlog: u64,
+    pub mqtt_connected: bool,
+    pub mqtt_quarantined: u64,
+    pub sessions: usize,
+    pub feeds: u64,
+    pub failed_logins: u64,
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{x}")
+    }
+}
+
+pub(crate) fn render(f: &Figures) -> String {
+    let mut out = String::new();
+    type Value = fn(&CameraStatus) -> f64;
+    let per_camera: [(&str, &str, &str, Value); 17] = [
+        (
+            "ronda_camera_online",
+            "gauge",
+            "1 if the camera delivers frames, 0 if not",
+            |c| f64::from(u8::from(c.health == Health::Online)),
+        ),
+        (
+            "ronda_camera_delivered_fps",
+            "gauge",
+            "frames per second the camera delivers",
+            |c| c.delivered_fps,
+        ),
+        (
+            "ronda_camera_analysed_fps",
+            "gauge",
+            "frames per second analysed",
+            |c| c.analysed_fps,
+        ),
+        (
+            "ronda_camera_frames_delivered_total",
+            "counter",
+            "frames handed to the analysis (after the analysis rate)",
+            |c| c.frames_delivered as f64,
+        ),
+        (
+            "ronda_camera_frames_analysed_total",
+            "counter",
+            "frames analysed (a motion-gated camera skips still ones)",
+            |c| c.frames_analysed as f64,
+        ),
+        (
+            "ronda_camera_frames_dropped_total",
+            "counter",
+            "frames dropped because the analysis was busy",
+            |c| c.frames_dropped as f64,
+        ),
+        (
+            "ronda_camera_reconnects_total",
+            "counter",
+            "reconnects to the camera",
+            |c| c.reconnects as f64,
+        ),
+        (
+            "ronda_inference_ms",
+            "gauge",
+            "mean person detection time per analysed frame, milliseconds",
+            |c| c.inference_ms.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_frames_still_total",
+            "counter",
+            "frames the motion gate kept from the detector (nothing moved)",
+            |c| c.frames_still as f64,
+        ),
+        (
+            "ronda_camera_light_changes_total",
+            "counter",
+            "changes of the whole picture's light (infrared switch, exposure jump), not motion",
+            |c| c.light_changes as f64,
+        ),
+        (
+            "ronda_camera_brightness",
+            "gauge",
+            "mean luma (0-255) of the pictures analysed lately",
+            |c| c.brightness.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_low_light",
+            "gauge",
+            "1 when the last picture analysed was dark and lifted before detection",
+            |c| if c.low_light { 1.0 } else { 0.0 },
+        ),
+        (
+            "ronda_decode_ms",
+            "gauge",
+            "mean H.264 decode time per picture, milliseconds",
+            |c| c.decode_ms.unwrap_or(f64::NAN),
+        ),
+        (
+            "ronda_camera_frames_waiting",
+            "gauge",
+            "frames waiting for the detector (each camera keeps only its newest)",
+            |c| c.frames_waiting as f64,
+        ),
+        (
+            "ronda_camera_face_looks_total",
+            "counter",
+            "head regions searched for a face (gate cameras that check masks)",
+            |c| c.face_looks as f64,
+        ),
+        (
+            "ronda_camera_face_errors_total",
+            "counter",
+            "face searches that failed (the first is logged, the rest only counted)",
+            |c| c.face_errors as f64,
+        ),
+        (
+            "ronda_camera_alerts_suppressed_total",
+            "counter",
+            "alerts held back by the cooldown (the same incident again within the window)",
+            |c| c.alerts_suppressed as f64,
+        ),
+    ];
+    for (name, kind, help, value) in per_camera {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for c in &f.cameras {
+            let _ = writeln!(
+                out,
+                "{name}{{camera=\"{}\"}} {}",
+                label(&c.id),
+                number(value(c))
+            );
+        }
+    }
+    let single: [(&str, &str, &str, f64); 6] = [
+        (
+            "ronda_outbox_backlog",
+            "gauge",
+            "stored events the MQTT broker has not acknowledged",
+            f.outbox_backlog as f64,
+        ),
+        (
+            "ronda_mqtt_connected",
+            "gauge",
+            "1 if connected to the MQTT broker",
+            f64::from(u8::from(f.mqtt_connected)),
+        ),
+        (
+            "ronda_mqtt_quarantined_total",
+            "counter",
+            "MQTT messages set aside, never sent, because the broker or client would refuse them \
+             (too long a topic, too large); see the quarantine table of the store",
+            f.mqtt_quarantined as f64,
+        ),
+        (
+            "ronda_http_sessions",
+            "gauge",
+            "logged-in web sessions",
+            f.sessions as f64,
+        ),
+        (
+            "ronda_http_live_feeds",
+            "gauge",
+            "open live alert feeds",
+            f.feeds as f64,
+        ),
+        (
+            "ronda_http_failed_logins_total",
+            "counter",
+            "logins refused for a wrong name or password",
+            f.failed_logins as f64,
+        ),
+    ];
+    for (name, kind, help, v) in single {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {}", number(v));
+    }
+    if !f.queues.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP ronda_queue_depth items waiting in a pipeline queue"
+        );
+        let _ = writeln!(out, "# TYPE ronda_queue_depth gauge");
+        for q in &f.queues {
+            let _ = writeln!(
+                out,
+                "ronda_queue_depth{{queue=\"{}\"}} {}",
+                label(q.queue),
+                q.depth
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ronda_queue_capacity the bound of a pipeline queue"
+        );
+        let _ = writeln!(out, "# TYPE ronda_queue_capacity gauge");
+        for q in &f.queues {
+            if let Some(c) = q.capacity {
+                let _ = writeln!(
+                    out,
+                    "ronda_queue_capacity{{queue=\"{}\"}} {c}",
+                    label(q.queue)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `GET /metrics`. Open unless `metrics_public` is off; then a session or HTTP Basic
+/// credentials of a configured user (through the same lockout as the login).
+pub(crate) async fn metrics(
+    State(st): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !st.config.metrics_public && st.sessions.from_headers(&headers).is_none() {
+        let creds = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(basic_credentials);
+        let allowed = match creds {
+            Some((name, password)) => {
+                match super::check_login(&st, &name, password, peer.ip()).await {
+                    Ok(_) => true,
+                    Err(f) => return f.into_response(),
+                }
+            }
+            None => false,
+        };
+        if !allowed {
+            let mut res = Failure::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "metrics need a login: a session or HTTP Basic credentials of a user",
+            )
+            .into_response();
+            res.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ronda metrics\""),
+            );
+            return res;
+        }
+    }
+    let figures = st
+        .ask(|v| {
+            (
+                v.cameras(),
+                v.outbox_backlog(),
+                v.mqtt_connected(),
+                v.mqtt_quarantined(),
+                v.queues(),
+            )
+        })
+        .await;
+    let (cameras, outbox_backlog, mqtt_connected, mqtt_quarantined, queues) = match figures {
+        Ok(f) => f,
+        Err(f) => return f.into_response(),
+    };
+    let text = render(&Figures {
+        cameras,
+        queues,
+        outbox_backlog,
+        mqtt_connected,
+        mqtt_quarantined,
+        sessions: st.sessions.count(),
+        feeds: st.feeds_open.load(Ordering::Relaxed),
+        failed_logins: st.logins_failed.load(Ordering::Relaxed),
+    });
+    let mut res = text.into_response();
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_series_per_camera_with_escaped_labels() {
+        let cam = |id: &str, health| CameraStatus {
+            id: id.into(),
+            name: "x".into(),
+            gate: true,
+            health,
+            since: None,
+            delivered_fps: 12.5,
+            analysed_fps: 5.0,
+            frames_delivered: 100,
+            frames_analysed: 90,
+            frames_dropped: 3,
+            reconnects: 1,
+            inference_ms: None,
+            decode_ms: Some(1.5),
+            frames_waiting: 1,
+            brightness: Some(12.5),
+            low_light: true,
+            frames_still: 40,
+            light_changes: 2,
+            face_looks: 6,
+            face_errors: 1,
+            alerts_suppressed: 4,
+        };
+        let text = render(&Figures {
+            cameras: vec![cam("gate-1", Health::Online), cam("a\"b", Health::Offline)],
+            queues: vec![crate::api::QueueDepth {
+                queue: "events",
+                depth: 3,
+                capacity: Some(1024),
+            }],
+            outbox_backlog: 7,
+            mqtt_connected: true,
+            mqtt_quarantined: 2,
+            sessions: 2,
+            feeds: 1,
+            failed_logins: 0,
+        });
+        assert!(text.contains("ronda_camera_online{camera=\"gate-1\"} 1\n"));
+        assert!(text.contains("ronda_camera_alerts_suppressed_total{camera=\"gate-1\"} 4\n"));
+        assert!(text.contains("ronda_camera_face_errors_total{camera=\"gate-1\"} 1\n"));
+        assert!(text.contains("ronda_camera_online{camera=\"a\\\"b\"} 0\n"));
+        assert!(text.contains("ronda_camera_delivered_fps{camera=\"gate-1\"} 12.5\n"));
+        assert!(text.contains("ronda_inference_ms{camera=\"gate-1\"} NaN\n"));
+        assert!(text.contains("ronda_outbox_backlog 7\n"));
+        assert!(text.contains("ronda_mqtt_connected 1\n"));
+        assert!(text.contains("# TYPE ronda_mqtt_quarantined_total counter\n"));
+        assert!(text.contains("ronda_mqtt_quarantined_total 2\n"));
+        assert_eq!(text.matches("ronda_camera_reconnects_total{").count(), 2);
+        assert!(text.contains("ronda_decode_ms{camera=\"gate-1\"} 1.5\n"));
+        assert!(text.contains("ronda_queue_depth{queue=\"events\"} 3\n"));
+        assert!(text.contains("ronda_queue_capacity{queue=\"events\"} 1024\n"));
+    }
+}

@@ -1,0 +1,299 @@
+//! Ronda malam: dark pictures are lifted before person detection (`detect::light`), daylight ones
+//! are left exactly as they are, and a camera's brightness and night mode show in `/metrics`.
+//! The dark footage is made here from Debian's vtest.avi with `scripts/night-footage` (the
+//! recipes, not the files).
+
+use crate::support as common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Proc, free_port, metric, metrics, ronda, sample, start_sim_with};
+use serde_json::Value;
+
+/// `scripts/night-footage SRC .cache/night VARIANT`: the variant's file (made once).
+fn night(src: &Path, variant: &str) -> PathBuf {
+    let dir = ronda::paths::cache_dir().join("night");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/night-footage");
+    let st = Command::new("bash")
+        .arg(&script)
+        .arg(src)
+        .arg(&dir)
+        .arg(variant)
+        .status()
+        .expect("bash runs");
+    assert!(st.success(), "{} {variant} failed", script.display());
+    let stem = src.file_stem().unwrap().to_string_lossy();
+    dir.join(format!("{stem}-{variant}.mp4"))
+}
+
+/// Pictures at 0.1 per second from `video` into a fresh directory, as PNG.
+fn stills(video: &Path, into: &Path) -> Vec<PathBuf> {
+    let pipeline = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videorate ! video/x-raw,framerate=1/10 ! pngenc ! multifilesink location={}/p%02d.png",
+        video.display(),
+        into.display()
+    );
+    let st = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 runs (make setup installs gstreamer1.0-tools)");
+    assert!(st.success(), "{pipeline}");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(into)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{} stills", files.len());
+    files
+}
+
+/// Per picture, the person boxes `ronda detect` finds (score >= 0.4).
+fn detect(pictures: &[PathBuf], low_light: &str) -> Vec<Vec<Value>> {
+    let out = ronda()
+        .args([
+            "detect",
+            "--json",
+            "--no-faces",
+            "--int8",
+            "--low-light",
+            low_light,
+        ])
+        .args(pictures)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    common::stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["persons"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+#[test]
+fn dark_pictures_are_lifted_and_more_people_found_while_daylight_ones_are_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day_dir, dark_dir) = (dir.path().join("day"), dir.path().join("dark"));
+    std::fs::create_dir_all(&day_dir).unwrap();
+    std::fs::create_dir_all(&dark_dir).unwrap();
+    let day = stills(&sample("vtest.avi"), &day_dir);
+    let dark = stills(&night(&sample("vtest.avi"), "dark"), &dark_dir);
+
+    // daylight: the very same boxes with the lift on as off
+    let (on, off) = (detect(&day, "auto"), detect(&day, "off"));
+    assert_eq!(on, off, "a daylight picture was changed before detection");
+
+    let n = |r: &[Vec<Value>]| r.iter().map(Vec::len).sum::<usize>();
+    let (lifted, raw) = (n(&detect(&dark, "auto")), n(&detect(&dark, "off")));
+    let daylight = n(&on);
+    println!(
+        "persons found in {} stills: daylight {daylight}, dark as it comes {raw}, dark lifted {lifted}",
+        dark.len()
+    );
+    assert!(
+        raw < daylight,
+        "the dark variant is not dark: {raw} of {daylight}"
+    );
+    assert!(
+        lifted > raw,
+        "lifting the dark pictures found no more people ({lifted} vs {raw})"
+    );
+}
+
+/// `ronda run` on two simulated cameras (`a` and `b`: id, clip, the rest of its table), with
+/// `/metrics` public; its events on a channel. Everything lives while the returned value does.
+struct TwoCameras {
+    _dir: tempfile::TempDir,
+    _sims: [Proc; 2],
+    _run: Proc,
+    http: u16,
+    events: std::sync::mpsc::Receiver<Value>,
+}
+
+impl TwoCameras {
+    fn start(a: (&str, &Path, &str), b: (&str, &Path, &str)) -> TwoCameras {
+        let ports = (free_port(), free_port());
+        let sim =
+            |port, clip: &Path| start_sim_with(port, clip, &["--cameras", "1", "--height", "360"]);
+        let sims = [sim(ports.0, a.1), sim(ports.1, b.1)];
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ronda.toml");
+        let http = free_port();
+        let camera = |(id, _, rest): (&str, &Path, &str), port: u16| {
+            format!("[[cameras]]\nid = \"{id}\"\nurl = \"rtsp://127.0.0.1:{port}/cam01\"\n{rest}\n")
+        };
+        std::fs::write(
+            &cfg,
+            format!(
+                "[site]\nid = \"malam\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+                 [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
+                 [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
+                 [detector]\nmodel = \"int8\"\n{a}{b}",
+                mqtt = free_port(),
+                d = dir.path().display(),
+                a = camera(a, ports.0),
+                b = camera(b, ports.1),
+            ),
+        )
+        .unwrap();
+        let mut run = Proc(
+            ronda()
+                .args(["run", "--config"])
+                .arg(&cfg)
+                .env("NO_COLOR", "1")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let events = common::json_lines(run.0.stdout.take().unwrap());
+        TwoCameras {
+            _dir: dir,
+            _sims: sims,
+            _run: run,
+            http,
+            events,
+        }
+    }
+
+    /// `/metrics` once `enough` says so of it; waits for the pictures, not for seconds (with a
+    /// generous bound against a hang).
+    fn metrics_when(&self, enough: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if let Some(m) = metrics(self.http)
+                && enough(&m)
+            {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "the cameras took no pictures");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn a_camera_at_night_shows_its_brightness_and_night_mode_beside_one_in_daylight() {
+    let dark_clip = night(&sample("vtest.avi"), "dark");
+    let day_clip = sample("vtest.avi");
+    let still = "analysis_fps = 2\nmotion_gate = false";
+    let v = TwoCameras::start(
+        ("gang-gelap", &dark_clip, still),
+        ("gang-terang", &day_clip, still),
+    );
+    let text = v.metrics_when(|m| {
+        let analysed = |c| metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0);
+        analysed("gang-gelap") >= 10.0 && analysed("gang-terang") >= 10.0
+    });
+    let get = |name, cam| {
+        metric(&text, name, cam).unwrap_or_else(|| panic!("no {name} for {cam}:\n{text}"))
+    };
+    let (dark_b, day_b) = (
+        get("ronda_camera_brightness", "gang-gelap"),
+        get("ronda_camera_brightness", "gang-terang"),
+    );
+    println!("brightness: dark camera {dark_b:.1}, daylight camera {day_b:.1}");
+    assert!(dark_b < 30.0 && day_b > 60.0, "{dark_b} {day_b}");
+    assert_eq!(get("ronda_camera_low_light", "gang-gelap"), 1.0);
+    assert_eq!(get("ronda_camera_low_light", "gang-terang"), 0.0);
+}
+
+/// A still scene (a test card) whose light changes: `segments` of `frames` pictures at 10 fps,
+/// each through its own `videobalance` settings, one after the other; made once into .cache.
+fn relit_scene(name: &str, segments: &[&str], frames: u32) -> PathBuf {
+    let dir = ronda::paths::cache_dir().join("night");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("{name}.mp4"));
+    if out.exists() {
+        return out;
+    }
+    let tmp = dir.join(format!(".{name}.{}.mp4", std::process::id()));
+    let mut pipeline = format!(
+        "concat name=c ! videoconvert ! x264enc threads=1 bframes=0 key-int-max=20 ! h264parse ! mp4mux ! filesink location={}",
+        tmp.display()
+    );
+    for balance in segments {
+        pipeline += &format!(
+            " videotestsrc pattern=colors num-buffers={frames} ! video/x-raw,width=640,height=360,framerate=10/1 ! videobalance {balance} ! c."
+        );
+    }
+    let st = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(st.success(), "{pipeline}");
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+#[test]
+fn a_flickering_lamp_and_an_infrared_switch_wake_no_camera() {
+    // a lamp flickering every half second over a grey (night) picture; a camera switching
+    // between colour and infrared every 3 s (greyscale, flatter, brighter); nobody in either
+    let flicker: Vec<&str> = (0..16)
+        .map(|i| {
+            if i % 2 == 0 {
+                "saturation=0 brightness=0"
+            } else {
+                "saturation=0 brightness=-0.2"
+            }
+        })
+        .collect();
+    let lamp = relit_scene("flicker", &flicker, 5);
+    let switch: Vec<&str> = (0..6)
+        .map(|i| {
+            if i % 2 == 0 {
+                "saturation=1"
+            } else {
+                "saturation=0 contrast=0.6 brightness=0.1"
+            }
+        })
+        .collect();
+    let ir = relit_scene("ir-switch", &switch, 30);
+    let zone = "analysis_fps = 5\n[[cameras.zones]]\nname = \"halaman\"\nkind = \"restricted\"\n\
+                polygon = [[0, 0], [640, 0], [640, 360], [0, 360]]";
+    let v = TwoCameras::start(("lampu", &lamp, zone), ("ir", &ir, zone));
+    // judged on the pictures each camera handed to the analysis (taken = analysed + still), not
+    // on seconds: a busy box drops pictures, which changes nothing here
+    let text = v.metrics_when(|m| {
+        let taken = |c| {
+            metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
+                + metric(m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
+        };
+        taken("lampu") >= 100.0 && taken("ir") >= 100.0
+    });
+    for cam in ["lampu", "ir"] {
+        let get = |n| metric(&text, n, cam).unwrap_or_else(|| panic!("no {n} for {cam}"));
+        let (analysed, still) = (
+            get("ronda_camera_frames_analysed_total"),
+            get("ronda_camera_frames_still_total"),
+        );
+        let changes = get("ronda_camera_light_changes_total");
+        println!(
+            "{cam}: analysed {analysed}, kept from the detector {still}, light changes {changes}"
+        );
+        // the periodic re-checks only (every 3 s with someone seen, else 10 s): a few of each
+        // hundred pictures; each flicker or switch woke the detector before
+        assert!(
+            analysed * 5.0 <= analysed + still,
+            "{cam}: {analysed} of {} pictures went to the detector",
+            analysed + still
+        );
+        if cam == "ir" {
+            assert!(
+                changes >= 2.0,
+                "the infrared switches were not seen as such"
+            );
+        }
+    }
+    let alerts: Vec<Value> = v
+        .events
+        .try_iter()
+        .filter(|e| e["type"] == "intrusion")
+        .collect();
+    assert!(alerts.is_empty(), "light changes raised alerts: {alerts:?}");
+}

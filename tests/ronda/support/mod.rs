@@ -1,0 +1,160 @@
+//! Helpers shared by the integration tests: the built binary, sample pictures, shared data.
+#![allow(dead_code)]
+
+pub mod broker;
+pub mod browser_driver;
+pub mod fake_village;
+pub mod web;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ronda` binary cargo built for these tests.
+pub fn ronda() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ronda"));
+    // The tests choose the library and models themselves; the caller's shell must not.
+    c.env_remove("RONDA_ORT_LIB")
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("RONDA_MODELS_DIR");
+    c
+}
+
+/// `bus.jpg`, `zidane.jpg`, ... from `.cache/samples` (installed by `make setup`).
+pub fn sample(name: &str) -> PathBuf {
+    let p = ronda::paths::samples_dir().join(name);
+    assert!(p.is_file(), "{} is missing: run `make setup`", p.display());
+    p
+}
+
+/// `../shared/data/<rel>`, or `None` with a message saying the test is skipped.
+pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
+    match ronda::paths::shared_data_dir() {
+        Some(d) if d.join(rel).exists() => Some(d.join(rel)),
+        _ => {
+            eprintln!(
+                "{test}: SKIPPED: ../shared/data/{rel} is not here (this test needs the shared test data)"
+            );
+            None
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure the user must understand: exit 1, one line naming `must_name`, no panic or trace.
+pub fn assert_one_line_failure(o: &Output, must_name: &Path) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
+    assert!(
+        !err.contains("panicked") && !err.to_lowercase().contains("backtrace"),
+        "stderr: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "expected one line, got: {err}"
+    );
+    assert!(
+        err.contains(&must_name.display().to_string()),
+        "stderr does not name {}: {err}",
+        must_name.display()
+    );
+}
+
+/// A copy of the models directory that a test may damage.
+pub fn models_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(ronda::paths::models_dir()).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+/// A child process killed (and reaped) when dropped, even when the test fails.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ronda sim --port PORT --clip CLIP ARGS...`, returned once it listens (the first run on a
+/// machine transcodes the clip once).
+pub fn start_sim_with(port: u16, clip: &Path, args: &[&str]) -> Proc {
+    let child = ronda()
+        .args(["sim", "--port", &port.to_string(), "--clip"])
+        .arg(clip)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("sim starts");
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(300),
+            "sim does not listen on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Proc(child)
+}
+
+/// The JSON lines a child prints on stdout (events of `ronda run`), on a channel; other lines
+/// are skipped.
+pub fn json_lines(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    rx
+}
+
+/// `/metrics` of a run on 127.0.0.1:`http` (public in the test's config), if it answers.
+pub fn metrics(http: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// The value of a per-camera metric of camera `cam` in `/metrics` text.
+pub fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
+    let key = format!("{name}{{camera=\"{cam}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse().ok())
+}
