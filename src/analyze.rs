@@ -173,7 +173,7 @@ pub struct GateAnalysis {
 }
 
 /// The chain `ronda analyze` runs: the options' lines, rules and zones on a fresh tracker.
-pub fn chain_for(opts: &AnalyzeOptions) -> CameraChain {
+fn chain_for(opts: &AnalyzeOptions) -> CameraChain {
     let mut chain = CameraChain::new(
         "analyze",
         Tracker::new(opts.tracker.clone()),
@@ -203,7 +203,7 @@ impl GateAnalysis {
         Ok(Self::with_detector(detector, opts))
     }
 
-    pub fn with_detector(detector: Detector, opts: &AnalyzeOptions) -> Self {
+    fn with_detector(detector: Detector, opts: &AnalyzeOptions) -> Self {
         Self {
             detector,
             chain: chain_for(opts),
@@ -219,10 +219,6 @@ impl GateAnalysis {
 
     pub fn detector(&mut self) -> &mut Detector {
         &mut self.detector
-    }
-
-    pub fn counters(&self) -> &[LineCounter] {
-        &self.chain.lines
     }
 
     /// Seconds since the first frame, on the video's own clock (its timestamps; the frame

@@ -97,7 +97,7 @@ impl Segment {
 
     /// Where the move `p -> q` meets the infinite line through A and B, as the parameter `t`
     /// along A->B (`0..=1` means on the segment itself). `None` when the move is parallel to it.
-    pub fn crossing_param(&self, p: Point, q: Point) -> Option<f32> {
+    fn crossing_param(&self, p: Point, q: Point) -> Option<f32> {
         let (rx, ry) = (q.x - p.x, q.y - p.y);
         let (sx, sy) = (self.b.x - self.a.x, self.b.y - self.a.y);
         let den = rx * sy - ry * sx;

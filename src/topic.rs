@@ -188,7 +188,7 @@ pub fn refusal(topic: &str, payload_len: usize, max_packet: usize) -> Option<Ref
 
 /// The bytes of a QoS 1 PUBLISH: fixed header (1 + remaining length's 1-4 bytes), topic length
 /// (2), topic, packet id (2), payload.
-pub fn publish_size(topic_len: usize, payload_len: usize) -> usize {
+fn publish_size(topic_len: usize, payload_len: usize) -> usize {
     let remaining = 2 + topic_len + 2 + payload_len;
     let len_len = match remaining {
         0..=127 => 1,

@@ -120,7 +120,7 @@ fn parse_fps(s: &str) -> Result<f64, String> {
 }
 
 /// Parse `NAME=x1,y1,x2,y2`.
-pub fn parse_line(s: &str) -> Result<LineSpec, String> {
+fn parse_line(s: &str) -> Result<LineSpec, String> {
     let (name, coords) = s.split_once('=').ok_or_else(|| {
         format!("--line `{s}`: write it NAME=x1,y1,x2,y2, e.g. gate=320,100,320,360")
     })?;

@@ -63,7 +63,7 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-pub fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (distance(&key.to_lowercase(), k), *k))

@@ -89,7 +89,7 @@ pub fn decode_level(level: &Level<'_>, p: &DecodeParams, out: &mut Vec<Detection
 }
 
 /// Expected value of a softmax over `logits`: sum(i * p_i).
-pub fn expected_bin(logits: &[f32]) -> f32 {
+fn expected_bin(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     let mut weighted = 0.0;

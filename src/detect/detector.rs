@@ -158,7 +158,7 @@ impl Detector {
     }
 
     /// Faces with mask verdicts inside any region of the picture.
-    pub fn faces_in(&mut self, img: &RgbImage, region: BBox) -> Result<Vec<Face>, DetectError> {
+    fn faces_in(&mut self, img: &RgbImage, region: BBox) -> Result<Vec<Face>, DetectError> {
         let (Some(fd), Some(mc)) = (&mut self.face, &mut self.mask) else {
             return Ok(Vec::new());
         };
@@ -167,21 +167,9 @@ impl Detector {
         Ok(faces)
     }
 
-    pub fn has_faces(&self) -> bool {
-        self.face.is_some()
-    }
-
     /// The person detector itself (split preprocess / run / postprocess for benches).
     pub fn person_detector(&mut self) -> &mut PersonDetector {
         &mut self.person
-    }
-
-    pub fn face_detector(&mut self) -> Option<&mut FaceDetector> {
-        self.face.as_mut()
-    }
-
-    pub fn mask_classifier(&mut self) -> Option<&mut MaskClassifier> {
-        self.mask.as_mut()
     }
 }
 

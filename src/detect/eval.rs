@@ -66,7 +66,7 @@ pub fn crowded(gt: &[BBox]) -> Vec<bool> {
 
 /// Greedy matching of one frame. `dets` in any order; the result is in falling score order:
 /// (score, index of the ground-truth box found, or None for a false positive).
-pub fn match_frame(dets: &[Detection], gt: &[BBox]) -> Vec<(f32, Option<usize>)> {
+fn match_frame(dets: &[Detection], gt: &[BBox]) -> Vec<(f32, Option<usize>)> {
     let mut order: Vec<&Detection> = dets.iter().collect();
     order.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut taken = vec![false; gt.len()];
@@ -91,7 +91,7 @@ pub fn match_frame(dets: &[Detection], gt: &[BBox]) -> Vec<(f32, Option<usize>)>
 
 /// Average precision of scored detections (true = matched) against `n_gt` ground-truth boxes:
 /// the area under the precision envelope over recall (all-point interpolation).
-pub fn average_precision(scored: &[(f32, bool)], n_gt: usize) -> f64 {
+fn average_precision(scored: &[(f32, bool)], n_gt: usize) -> f64 {
     if n_gt == 0 {
         return 0.0;
     }

@@ -154,12 +154,12 @@ impl Manifest {
             })
     }
 
-    pub fn file_path(&self, entry: &ModelEntry) -> PathBuf {
+    fn file_path(&self, entry: &ModelEntry) -> PathBuf {
         self.dir.join(&entry.file)
     }
 
     /// The file of `key` exists and its sha256 is the recorded one. Returns its path.
-    pub fn check_file(&self, key: &str) -> Result<PathBuf, DetectError> {
+    fn check_file(&self, key: &str) -> Result<PathBuf, DetectError> {
         let entry = self.entry(key)?;
         let path = self.file_path(entry);
         if !path.is_file() {
@@ -193,7 +193,7 @@ pub fn sha256_file(path: &Path) -> Result<String, DetectError> {
 }
 
 /// The dtype names the manifest uses (numpy's).
-pub fn dtype_name(t: TensorElementType) -> String {
+fn dtype_name(t: TensorElementType) -> String {
     match t {
         TensorElementType::Float32 => "float32".into(),
         TensorElementType::Float16 => "float16".into(),
@@ -220,7 +220,7 @@ pub struct Port {
 }
 
 /// The ports of a loaded session.
-pub fn session_ports(session: &Session) -> (Vec<Port>, Vec<Port>) {
+fn session_ports(session: &Session) -> (Vec<Port>, Vec<Port>) {
     let conv = |o: &ort::value::Outlet| {
         let (shape, dtype) = match o.dtype() {
             ValueType::Tensor { ty, shape, .. } => {
@@ -242,7 +242,7 @@ pub fn session_ports(session: &Session) -> (Vec<Port>, Vec<Port>) {
 
 /// Compare the ports of a model with the manifest entry. Every difference is listed (`; `
 /// separated) so one run shows all of them.
-pub fn compare_ports(entry: &ModelEntry, inputs: &[Port], outputs: &[Port]) -> Result<(), String> {
+fn compare_ports(entry: &ModelEntry, inputs: &[Port], outputs: &[Port]) -> Result<(), String> {
     let mut diffs = Vec::new();
     compare_side("input", &entry.inputs, inputs, &mut diffs);
     compare_side("output", &entry.outputs, outputs, &mut diffs);

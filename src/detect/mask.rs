@@ -36,7 +36,7 @@ impl Default for FaceCrop {
 }
 
 /// The crop region for a face box in a `w` x `h` picture (pure; unit-tested).
-pub fn crop_region(face: &BBox, w: u32, h: u32, crop: &FaceCrop) -> BBox {
+fn crop_region(face: &BBox, w: u32, h: u32, crop: &FaceCrop) -> BBox {
     let (mut bw, mut bh) = (face.width(), face.height());
     let c = face.center();
     bw *= 1.0 + 2.0 * crop.margin;

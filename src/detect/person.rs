@@ -24,7 +24,6 @@ use super::resample;
 use super::{Detection, DetectorOptions};
 use image::RgbImage;
 use ort::value::TensorRef;
-use std::path::PathBuf;
 
 /// NanoDet's normalisation, in **BGR** order (as trained with OpenCV images).
 const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
@@ -567,10 +566,6 @@ impl PersonDetector {
     /// The manifest's `name` of the model (its key when it has none).
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    pub fn model_path(&self) -> &PathBuf {
-        &self.model.path
     }
 
     /// Model input size (width, height).

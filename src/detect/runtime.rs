@@ -84,7 +84,7 @@ impl Default for RuntimeOptions {
 /// The library to load: the explicit setting, else `RONDA_ORT_LIB`, else `ORT_DYLIB_PATH`, else
 /// the copy `scripts/setup` put in `.cache/onnxruntime/`. Relative paths are taken from the
 /// current directory (ort itself would try the executable's directory first).
-pub fn resolve_library(explicit: Option<&Path>) -> PathBuf {
+fn resolve_library(explicit: Option<&Path>) -> PathBuf {
     let from_env = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
@@ -154,7 +154,7 @@ pub fn environment(library: Option<&Path>) -> Result<Environment, DetectError> {
 }
 
 /// The library this process loaded, if any.
-pub fn loaded_library() -> Option<PathBuf> {
+fn loaded_library() -> Option<PathBuf> {
     LOADED
         .lock()
         .unwrap_or_else(|p| p.into_inner())

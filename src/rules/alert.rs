@@ -87,7 +87,7 @@ impl LineRules {
 
     /// Should the face and mask models look at this person? Only entries on a line that
     /// checks masks: the mask models are the costliest step and run only where a rule needs them.
-    pub fn wants_mask(&self, c: &Crossing) -> bool {
+    fn wants_mask(&self, c: &Crossing) -> bool {
         self.no_mask && c.direction == Direction::In
     }
 
@@ -162,11 +162,6 @@ impl Cooldown {
 
     pub fn window(&self) -> Duration {
         Duration::from_secs_f64(self.window)
-    }
-
-    /// Change the window live; keys already held keep their time.
-    pub fn set_window(&mut self, window: Duration) {
-        self.window = window.as_secs_f64();
     }
 
     /// May an alert for `key` go out at `now` (monotonic seconds)? If so, the window for that

@@ -128,11 +128,6 @@ impl MaskWatch {
         &self.params
     }
 
-    /// Replace the lines that check masks (admin edit); verdicts already held are kept.
-    pub fn set_lines(&mut self, lines: Vec<LineSpec>) {
-        self.lines = lines;
-    }
-
     /// How many people the watch holds state for (bounded by the tracks in view).
     pub fn tracked(&self) -> usize {
         self.tracks.len()

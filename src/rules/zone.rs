@@ -198,7 +198,7 @@ impl ZoneWatch {
         Self::with_params(spec, ZoneParams::default())
     }
 
-    pub fn with_params(spec: ZoneSpec, params: ZoneParams) -> Self {
+    fn with_params(spec: ZoneSpec, params: ZoneParams) -> Self {
         Self {
             spec,
             params,

@@ -34,7 +34,7 @@ impl Signal {
     }
 
     /// Deliver what can be until `timeout` from now, then stop.
-    pub fn stop_within(&self, timeout: Duration) {
+    fn stop_within(&self, timeout: Duration) {
         self.lock().deadline = Some(Instant::now() + timeout);
         self.changed.notify_all();
     }

@@ -73,14 +73,14 @@ pub fn label_colour(label: &str) -> Rgb<u8> {
 }
 
 /// Line thickness for a picture: 2 px up to 576 lines, 3 px at 720, 4 px at 1080 and above.
-pub fn thickness(height: u32) -> u32 {
+fn thickness(height: u32) -> u32 {
     (height / 240).clamp(2, 4)
 }
 
 /// Draw each box (source-image pixels) as a rectangle in its label's colour, with a small
 /// filled tab at its top-left corner; boxes are clipped to the picture, and boxes outside it
 /// or not finite are skipped.
-pub fn draw_boxes(img: &mut RgbImage, boxes: &[(BBox, &str)]) {
+fn draw_boxes(img: &mut RgbImage, boxes: &[(BBox, &str)]) {
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
         return;

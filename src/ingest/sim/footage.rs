@@ -254,7 +254,7 @@ impl Encoder {
 }
 
 /// Per-pixel median of `frames` (all the same size): the scene without the people walking by.
-pub fn median_background(frames: &[image::RgbImage]) -> Option<image::RgbImage> {
+fn median_background(frames: &[image::RgbImage]) -> Option<image::RgbImage> {
     let first = frames.first()?;
     let (w, h) = first.dimensions();
     let n = frames.len();
@@ -332,7 +332,7 @@ pub fn prepare_with_gap(
 
 /// Encode `parts` of `clip` one after the other, in one encoder pass (one set of parameter
 /// sets for the whole file, so the served stream never changes format mid-way).
-pub fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<PathBuf, IngestError> {
+fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<PathBuf, IngestError> {
     init_gstreamer()?;
     let tag: String = parts
         .iter()

@@ -70,7 +70,7 @@ impl Default for SimOptions {
 pub const MJPEG_PATH: &str = "/mjpeg";
 
 /// The mount path of camera `n` (1-based): `/cam01`.
-pub fn mount_path(n: usize) -> String {
+fn mount_path(n: usize) -> String {
     format!("/cam{n:02}")
 }
 

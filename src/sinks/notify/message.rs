@@ -192,7 +192,7 @@ fn place(e: &Event, camera: &str, lang: Language) -> String {
 }
 
 /// The event type in the guards' words.
-pub fn kind_words(k: EventKind, lang: Language) -> &'static str {
+fn kind_words(k: EventKind, lang: Language) -> &'static str {
     match (k, lang) {
         (EventKind::LineCrossing, Language::Id) => "Orang melewati garis",
         (EventKind::LineCrossing, Language::En) => "Someone crossed a line",

@@ -528,7 +528,7 @@ impl PollLoop {
 
 /// "Budi Santoso (Telegram)": the name a guard sees in the feed; `@username` or the user id
 /// when the name is empty. Control characters go, the length is bounded.
-pub fn user_name(from: &Value) -> String {
+fn user_name(from: &Value) -> String {
     let first = from["first_name"].as_str().unwrap_or("");
     let last = from["last_name"].as_str().unwrap_or("");
     let mut name = format!("{first} {last}").trim().to_string();

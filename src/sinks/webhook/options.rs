@@ -55,7 +55,7 @@ impl WebhookOptions {
     }
 
     /// From a validated `[webhook]` section.
-    pub fn from_config(w: &Webhook) -> Result<WebhookOptions, SinkError> {
+    fn from_config(w: &Webhook) -> Result<WebhookOptions, SinkError> {
         let mut o = WebhookOptions::new(&w.url)?;
         o.min_severity = w.min_severity;
         o.kinds = w.kinds.clone();
