@@ -1,6 +1,8 @@
 //! HTTP API and web UI (DESIGN.md "HTTP API and web UI"): login with a session cookie, the guard
 //! post's page (live alert feed, gate counts, camera health), `/metrics` for Prometheus.
 //!
+//! Uses (of the crate, besides its own folder): config, events, geometry, ingest, rules, store, topic.
+//!
 //! The server knows the running pipeline only through the [`Village`] trait, so it is tested with
 //! a fake and the pipeline stays free of HTTP.
 //!

@@ -1,5 +1,7 @@
 //! One file per command; `main.rs` only parses and maps [`CliError`] to the exit status.
 //!
+//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, geometry, ingest, paths, report, rules, sinks.
+//!
 //! Exit status (DESIGN.md): 0 success, 2 bad arguments or config, 1 runtime failure.
 
 pub mod analyze;

@@ -1,5 +1,7 @@
 //! Configuration: the TOML file admins edit, read into validated [`Settings`].
 //!
+//! Uses (of the crate, besides its own folder): detect, events, geometry, rules, topic, track.
+//!
 //! Reading reports **every** problem at once, each with its place in the file
 //! (`cameras[2].lines[0].points: a line needs 2 points, got 3`), unknown keys included with a
 //! "did you mean". Secrets are never in the file: camera URLs refer to environment variables

@@ -1,6 +1,8 @@
 //! Detection on the box: ONNX Runtime loading, the model contract (models/manifest.toml),
 //! the person detector (NanoDet and other families, chosen by the manifest), its evaluation
 //! against ground truth, the face detector (RetinaFace) and the mask classifier.
+//!
+//! Uses (of the crate, besides its own folder): geometry, paths.
 
 use crate::geometry::{BBox, Point};
 use serde::Serialize;

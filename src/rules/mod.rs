@@ -1,6 +1,8 @@
 //! Rules turn tracks into village facts: people crossing the gate line (in/out, occupancy),
 //! people in zones (intrusion, loitering, crowding), and the alert rules on top (curfew entry,
 //! no mask at the gate, cooldown, severities). Pure logic: no I/O, no clock (time is passed in).
+//!
+//! Uses (of the crate, besides its own folder): detect, events, geometry, track.
 
 pub mod alert;
 pub mod camera;

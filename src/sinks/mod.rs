@@ -3,6 +3,8 @@
 //! guards' phones ([`notify`]: Telegram, WhatsApp gateways, ntfy); the
 //! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]); old
 //! clips, snapshots and delivered events go by age and disk budget ([`retention`]).
+//!
+//! Uses (of the crate, besides its own folder): api, config, events, geometry, ingest, rules, store, topic.
 
 pub mod broker;
 pub mod clips;

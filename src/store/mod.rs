@@ -2,6 +2,8 @@
 //! state, the webhook's place in the outbox, the incidents reviewers search (incidents.rs). Every
 //! event is written here before anything else sees it (DESIGN.md "Storage").
 //!
+//! Uses (of the crate, besides its own folder): events, rules.
+//!
 //! One [`Store`] per file and process, shared as `Arc<Store>` by the pipeline threads and the MQTT
 //! sink: one connection behind a mutex. The statements are small (one row, one index), so the lock
 //! is held for well under a millisecond and a pool would buy nothing on a 2-core box.

@@ -1,5 +1,7 @@
 //! Multi-object tracking of people, one tracker per camera: ByteTrack-style.
 //!
+//! Uses (of the crate, besides its own folder): detect, geometry.
+//!
 //! Each frame: predict every track with its Kalman filter; match high-score detections to all
 //! live tracks by IoU; match low-score detections to the confirmed tracks still unmatched (a
 //! person half hidden behind another scores low but is still there); match the remaining

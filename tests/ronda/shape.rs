@@ -100,6 +100,56 @@ fn every_folder_says_what_it_does() {
     );
 }
 
+/// Each folder's `mod.rs` lists in a `//! Uses (of the crate, besides its own folder): a, b.`
+/// line the crate's top-level modules its files may name; a file naming another is out of
+/// place (or the list is stale). This keeps the data flow one way: geometry <- events <- rules
+/// <- config <- app / cli / api.
+#[test]
+fn every_folder_uses_only_what_its_mod_rs_lists() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let modules = modules(&src);
+    let names: BTreeSet<Vec<String>> = modules.iter().map(|m| m.path.clone()).collect();
+    let mut wrong = Vec::new();
+    for folder in modules.iter().filter(|m| m.is_folder && !m.path.is_empty()) {
+        let Some(listed) = folder
+            .text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .find_map(|l| l.strip_prefix("//! Uses (of the crate, besides its own folder):"))
+        else {
+            wrong.push(format!("{}: no `//! Uses (of the crate, besides its own folder): ...` line among its first comments", folder.file.display()));
+            continue;
+        };
+        let allowed: BTreeSet<&str> = listed
+            .split([',', '.'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "nothing")
+            .collect();
+        for m in modules.iter().filter(|m| m.path.starts_with(&folder.path)) {
+            for (line, target) in uses(&m.code, &m.path) {
+                let Some(to) = longest_module(&names, &target) else {
+                    continue;
+                };
+                let top = to.first().map(String::as_str).unwrap_or_default();
+                if top != folder.path[0] && !allowed.contains(top) {
+                    wrong.push(format!(
+                        "{}:{line} uses crate::{top}, which {} does not list",
+                        m.file.display(),
+                        folder.file.display()
+                    ));
+                }
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(
+        wrong.is_empty(),
+        "uses outside a folder's list (move the code, or list the module if the flow allows it):\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
 /// The checker itself, on a small made-up crate: a cycle is found, a parent-child pair is not one.
 #[test]
 fn the_checker_sees_a_cycle_and_nothing_else() {

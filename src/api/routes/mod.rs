@@ -1,5 +1,7 @@
 //! The router: which route is in which area of the role matrix ([`super::auth`]), the shared
 //! state, JSON errors, and the headers every answer gets.
+//!
+//! Uses (of the crate, besides its own folder): config, events, geometry, ingest, rules, store, topic.
 
 mod admin;
 mod feed;

@@ -1,5 +1,7 @@
 //! The RTSP camera simulator (`ronda sim`): rtsp://ADDR:PORT/cam01..camNN, each looping a clip.
 //!
+//! Uses (of the crate, besides its own folder): paths.
+//!
 //! Serving live-encoded video for 40 cameras would cost a core, so every clip is transcoded once
 //! into a cached raw H.264 file (baseline-like: no B-frames, a keyframe every 2 s) and the server
 //! only parses and packetises it (FACTS.md: 40 mounts cost the server 13-18 % of one core).

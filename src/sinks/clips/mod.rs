@@ -1,6 +1,8 @@
 //! Incident clips: a few seconds before an incident (from the camera's in-memory ring of encoded
 //! video) and a few after it (from the live stream), written as MP4 without re-encoding.
 //!
+//! Uses (of the crate, besides its own folder): ingest.
+//!
 //! [`ClipRecorder`] owns one worker thread. The event path calls [`ClipRecorder::request`], which
 //! never blocks on I/O: it registers the incident and returns at once with the file the clip
 //! will be written to. The worker then:

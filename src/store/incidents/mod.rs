@@ -1,5 +1,7 @@
 //! Incidents for reviewers: what happened, where its clip and snapshot are, who reviewed it.
 //!
+//! Uses (of the crate, besides its own folder): events.
+//!
 //! **One incident per clip.** The alert event that opens an incident gives it its id, camera,
 //! type and time. The clip recorder joins the alerts that overlap on one camera into one clip
 //! (named after the first); such a later alert joins that incident instead of opening its own

@@ -1,6 +1,8 @@
 //! The reviewers' API (DESIGN.md "HTTP API and web UI", issue 7): search incidents, read one,
 //! stream its clip with HTTP Range, its snapshots, mark it reviewed.
 //!
+//! Uses (of the crate, besides its own folder): events, store.
+//!
 //! | route | answer |
 //! |---|---|
 //! | `GET /api/incidents?from&to&camera&type&reviewed&limit&cursor` | `{"items": [incident], "next": cursor \| null}`, newest first |
