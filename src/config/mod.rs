@@ -13,6 +13,7 @@
 //! declare its picture `size = [w, h]`; points are then checked to lie inside it.
 
 pub mod edit;
+mod mqtt_users;
 mod notify;
 mod read;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use toml::Table;
 
+pub use mqtt_users::{MqttRole, MqttUser};
 pub use notify::{
     FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,
 };
@@ -97,6 +99,8 @@ pub struct Mqtt {
     pub tls_key: Option<PathBuf>,
     /// Topic prefix, default `ronda/<site id>`.
     pub topic_prefix: String,
+    /// `[[mqtt.users]]`: the embedded broker's users with their rights (guard, reader).
+    pub users: Vec<MqttUser>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -432,17 +436,22 @@ impl Settings {
             .listen
             .parse::<std::net::SocketAddr>()
             .is_ok_and(|a| !a.ip().is_loopback());
-        if m.embedded && beyond_loopback && m.username.is_none() {
+        // Nobody but ronda publishes on the embedded broker whatever the users (its front
+        // keeps the rights), but without users anyone reaches every alert, and without TLS
+        // the users' passwords cross the network readable.
+        let has_users = m.username.is_some() || !m.users.is_empty();
+        if m.embedded && beyond_loopback && !has_users {
             out.push(format!(
                 "mqtt.listen: the embedded MQTT broker listens on {} without authentication: \
-                 anyone on the network can read every alert and publish fake ones. Keep \
-                 listen = \"127.0.0.1:1883\", or set [mqtt] username and password_env",
+                 anyone on the network can read every alert and camera state. Keep \
+                 listen = \"127.0.0.1:1883\", or add [[mqtt.users]] (name, role, password_env) \
+                 for the guard posts",
                 m.listen
             ));
         } else if m.embedded && beyond_loopback && m.tls_cert.is_none() {
             out.push(format!(
                 "mqtt.listen: the embedded MQTT broker listens on {} without TLS: the guard \
-                 post's password and every alert cross the network readable; set [mqtt] \
+                 posts' passwords and every alert cross the network readable; set [mqtt] \
                  tls_cert and tls_key (PEM files), or keep it on 127.0.0.1",
                 m.listen
             ));
@@ -559,6 +568,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
             "tls_cert",
             "tls_key",
             "topic_prefix",
+            "users",
         ],
     );
     let url = r.string(t, "mqtt", "url").filter(|u| !u.is_empty());
@@ -645,6 +655,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         ),
         _ => {}
     }
+    let users = mqtt_users::read_mqtt_users(r, t, embedded, username.as_deref());
     let mqtt = Mqtt {
         embedded,
         listen,
@@ -655,6 +666,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         tls_cert,
         tls_key,
         topic_prefix,
+        users,
     };
 
     let t = r.table(root, "", "detector").unwrap_or(&empty);
@@ -2216,6 +2228,18 @@ retries = 3
         .unwrap()
         .warnings();
         assert!(w.len() == 1 && w[0].contains("without TLS"), "{w:?}");
+        // [[mqtt.users]] are authentication too: without TLS the same warning, with it none
+        let guard = "[[mqtt.users]]\nname = \"pos1\"\nrole = \"guard\"\npassword_env = \"P1\"\n";
+        let w = mqtt(&format!("listen = \"0.0.0.0:1883\"\n{guard}"))
+            .unwrap()
+            .warnings();
+        assert!(w.len() == 1 && w[0].contains("without TLS"), "{w:?}");
+        let w = mqtt(&format!(
+            "listen = \"0.0.0.0:8883\"\ntls_cert = \"b.pem\"\ntls_key = \"b.key\"\n{guard}"
+        ))
+        .unwrap()
+        .warnings();
+        assert_eq!(w, Vec::<String>::new());
         // TLS needs both files, and only for the embedded broker
         for (bad, place) in [
             ("tls_cert = \"b.pem\"\n", "mqtt.tls_key"),
