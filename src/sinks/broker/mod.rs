@@ -1,32 +1,56 @@
-//! The embedded MQTT broker (rumqttd), so that one box needs nothing else installed: the sink
-//! publishes to it and the guard post's app (or `mosquitto_sub`) subscribes to it.
+//! The embedded MQTT broker, so that one box needs nothing else installed: the sink publishes
+//! to it and the guard post's app (or `mosquitto_sub`) subscribes to it.
 //!
-//! MQTT 3.1.1 on one TCP listener, no TLS, no console, no metrics endpoint. Loopback by default
-//! (`[mqtt] listen = "127.0.0.1:1883"`). With `[mqtt] username` and `password_env` it takes only
-//! clients that log in with that user and password (ronda's own sink does); without them anyone
-//! who reaches the port may read every alert and publish fake ones, which is why `check-config`
-//! and `ronda run` warn when it listens beyond loopback without them. rumqttd has no per-topic
-//! rights: everyone with the password may publish too; use an external broker with an ACL when
-//! that matters. rumqttd 0.20 cannot be stopped: the broker runs until the process exits.
+//! Two parts: rumqttd, listening only on loopback on a free port with a login made afresh at
+//! every start that only ronda knows, and in front of it our own small MQTT front
+//! ([`front`]) on `[mqtt] listen` (plain or TLS), which every other client goes through.
+//! rumqttd 0.20 has users but no per-topic rights; the front has both: it checks the client's
+//! login against `[[mqtt.users]]` (and `[mqtt] username`), refuses client ids starting with
+//! `ronda-` (ronda's own session cannot be taken over) and MQTT versions other than 3.1.1
+//! with an answer the client understands, and then passes bytes both ways, reading only the
+//! client's PUBLISH and SUBSCRIBE packets against the user's rights ([`rights`]): a publish
+//! the user may not make closes the connection (MQTT 3.1.1 has no refusal of one publish), a
+//! filter reaching beyond `<prefix>/` gets 0x80 in the SUBACK. ronda's own client talks to
+//! rumqttd directly ([`Broker::connect_own`]).
+//!
+//! Loopback by default (`[mqtt] listen = "127.0.0.1:1883"`); `check-config` and `ronda run`
+//! warn when it listens beyond loopback without users, or with users but without TLS.
+//! rumqttd 0.20 cannot be stopped: dropping a [`Broker`] closes the front (its port and its
+//! clients) and leaves rumqttd idle on its loopback port until the process exits.
+
+mod front;
+mod packet;
+mod rights;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rumqttc::tokio_rustls::rustls;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::info;
 
+pub use rights::Rights;
+
 use super::SinkError;
+use super::mqtt::MqttOptions;
+use crate::config::MqttRole;
+use front::Front;
 
 /// How long the broker may take to answer its first CONNECT.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The one user the embedded broker takes (the password comes from the environment).
+/// A user of the embedded broker: `[[mqtt.users]]` (the password from the environment), or
+/// `[mqtt] username` (a reader).
 #[derive(Clone, PartialEq, Eq)]
 pub struct BrokerUser {
     pub name: String,
     pub password: String,
+    pub role: MqttRole,
 }
 
 impl std::fmt::Debug for BrokerUser {
@@ -34,6 +58,7 @@ impl std::fmt::Debug for BrokerUser {
         f.debug_struct("BrokerUser")
             .field("name", &self.name)
             .field("password", &"***")
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -47,71 +72,102 @@ pub struct BrokerTls {
 }
 
 impl BrokerTls {
-    /// Both files readable and PEM of the right kind, or what is wrong with which.
-    fn check(&self) -> Result<(), SinkError> {
-        let look = |key: &'static str, file: &std::path::Path, marker: &str| {
-            let text = std::fs::read(file).map_err(|e| SinkError::BrokerTls {
+    /// The front's TLS set-up from the two files, or what is wrong with which.
+    fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, SinkError> {
+        let fail =
+            |key: &'static str, file: &std::path::Path, reason: String| SinkError::BrokerTls {
                 key,
                 file: file.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-            let has = |m: &str| text.windows(m.len()).any(|w| w == m.as_bytes());
-            if has(marker) {
-                Ok(())
-            } else {
-                Err(SinkError::BrokerTls {
-                    key,
-                    file: file.to_path_buf(),
-                    reason: format!("it holds no PEM {}", marker.trim_matches('-')),
-                })
-            }
+                reason,
+            };
+        let read = |key, file: &std::path::Path| {
+            std::fs::read(file).map_err(|e| fail(key, file, e.to_string()))
         };
-        look("tls_cert", &self.cert, "-----BEGIN CERTIFICATE-----")?;
-        look("tls_key", &self.key, "PRIVATE KEY-----")
+        let pem = read("tls_cert", &self.cert)?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| fail("tls_cert", &self.cert, format!("it is not PEM ({e})")))?;
+        if chain.is_empty() {
+            return Err(fail(
+                "tls_cert",
+                &self.cert,
+                "it holds no PEM CERTIFICATE".into(),
+            ));
+        }
+        let pem = read("tls_key", &self.key)?;
+        let key = PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|_| fail("tls_key", &self.key, "it holds no PEM PRIVATE KEY".into()))?;
+        // the process may hold two crypto providers (aws-lc-rs through rumqttc, ring through
+        // ureq): name the one to use rather than rely on a process default
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail("tls_cert", &self.cert, e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| {
+                fail(
+                    "tls_key",
+                    &self.key,
+                    format!("it does not go with {} ({e})", self.cert.display()),
+                )
+            })?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// How the embedded broker is set up.
+#[derive(Clone, Debug)]
+pub struct BrokerOptions {
+    /// Where clients connect (`[mqtt] listen`, `IP:PORT`; port 0 picks a free one).
+    pub listen: String,
+    /// `[mqtt] topic_prefix`: the one part of the topic tree clients may read.
+    pub prefix: String,
+    /// Who may log in. None: anybody may, to read only.
+    pub users: Vec<BrokerUser>,
+    /// TLS on `listen` when given.
+    pub tls: Option<BrokerTls>,
+}
+
+impl BrokerOptions {
+    /// Plain MQTT on `listen` for the topics under `prefix`, no users (anybody reads).
+    pub fn new(listen: &str, prefix: &str) -> BrokerOptions {
+        BrokerOptions {
+            listen: listen.to_string(),
+            prefix: prefix.to_string(),
+            users: Vec::new(),
+            tls: None,
+        }
     }
 }
 
 /// A running embedded broker.
 pub struct Broker {
-    /// Where clients connect (TLS when configured).
+    /// Where clients connect: the front (TLS when configured).
     addr: SocketAddr,
-    /// Where ronda's own client connects: `addr`, or with TLS a plain listener on loopback.
-    client: SocketAddr,
+    /// rumqttd itself, on loopback: only ronda's own client connects here.
+    inner: SocketAddr,
+    /// The login rumqttd takes, made at this start; the front and ronda's client use it.
+    own: BrokerUser,
+    /// Dropped first: clients are gone before anything else.
+    _front: Front,
     _thread: JoinHandle<()>,
 }
 
 impl Broker {
-    /// Start rumqttd on `listen` (`IP:PORT`), open to every client, and return once it answers
-    /// MQTT there.
-    pub fn start(listen: &str) -> Result<Broker, SinkError> {
-        Broker::start_with(listen, None)
-    }
-
-    /// Start rumqttd on `listen`; with `user`, only clients logging in as that user are
-    /// accepted.
-    pub fn start_with(listen: &str, user: Option<BrokerUser>) -> Result<Broker, SinkError> {
-        Broker::start_secured(listen, user, None)
-    }
-
-    /// Start rumqttd on `listen`, with `tls` there when given. With TLS, ronda's own client
-    /// reaches the broker on a second, plain listener on loopback (a free port): nothing leaves
-    /// the machine unencrypted, and ronda needs no copy of the CA.
-    pub fn start_secured(
-        listen: &str,
-        user: Option<BrokerUser>,
-        tls: Option<BrokerTls>,
-    ) -> Result<Broker, SinkError> {
-        if let Some(t) = &tls {
-            t.check()?;
-        }
-        let addr: SocketAddr = listen.parse().map_err(|_| SinkError::Listen {
-            listen: listen.to_string(),
+    /// Start rumqttd on loopback and the front on `opts.listen`, and return once both answer.
+    pub fn start(opts: BrokerOptions) -> Result<Broker, SinkError> {
+        let tls = opts
+            .tls
+            .as_ref()
+            .map(BrokerTls::server_config)
+            .transpose()?;
+        let addr: SocketAddr = opts.listen.parse().map_err(|_| SinkError::Listen {
+            listen: opts.listen.clone(),
             reason: "not an address; write IP:PORT, e.g. \"127.0.0.1:1883\"".into(),
         })?;
-        // rumqttd only logs a failed bind (and its start() then returns as if all went well), so
-        // try the address first for an error that says what to do.
-        let addr = match TcpListener::bind(addr) {
-            Ok(l) => l.local_addr().unwrap_or(addr),
+        let listener = match TcpListener::bind(addr) {
+            Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 return Err(SinkError::PortInUse {
                     addr: addr.to_string(),
@@ -124,22 +180,22 @@ impl Broker {
                 });
             }
         };
-        let client = match &tls {
-            None => addr,
-            Some(_) => {
-                let l =
-                    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| SinkError::Bind {
-                        addr: "127.0.0.1:0".into(),
-                        reason: e.to_string(),
-                    })?;
-                l.local_addr().map_err(|e| SinkError::Bind {
-                    addr: "127.0.0.1:0".into(),
-                    reason: e.to_string(),
-                })?
-            }
+        let addr = listener.local_addr().unwrap_or(addr);
+        let loopback_err = |e: std::io::Error| SinkError::Bind {
+            addr: "127.0.0.1:0".into(),
+            reason: e.to_string(),
+        };
+        // rumqttd binds the address itself (and only logs a failure): take a free port for it
+        let inner = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(loopback_err)?;
+        let own = BrokerUser {
+            name: format!("ronda-own-{:08x}", rand::random::<u32>()),
+            password: format!("{:032x}", rand::random::<u128>()),
+            role: MqttRole::Guard,
         };
         let (tx, rx) = std::sync::mpsc::channel();
-        let config = config(addr, user.as_ref(), tls.as_ref(), client);
+        let config = config(inner, &own);
         // rumqttd's start() blocks for the broker's life.
         let thread = std::thread::Builder::new()
             .name("mqtt-broker".into())
@@ -163,14 +219,7 @@ impl Broker {
                     reason,
                 });
             }
-            // with TLS the loopback listener answers MQTT, and the TLS one must accept
-            let ready = probe(reachable(client), user.as_ref()).and_then(|()| match &tls {
-                Some(_) => {
-                    TcpStream::connect_timeout(&reachable(addr), Duration::from_secs(1)).map(|_| ())
-                }
-                None => Ok(()),
-            });
-            match ready {
+            match probe(inner, &own) {
                 Ok(()) => break,
                 Err(e) if started.elapsed() > READY_TIMEOUT => {
                     return Err(SinkError::BrokerStart {
@@ -182,49 +231,69 @@ impl Broker {
             }
         }
         let how = if tls.is_some() { "TLS" } else { "plain MQTT" };
-        match &user {
-            Some(u) => info!(
-                "embedded MQTT broker listening on {addr}, {how} (user `{}` only)",
-                u.name
-            ),
-            None => info!("embedded MQTT broker listening on {addr}, {how} (no authentication)"),
-        }
+        let who = match opts.users.len() {
+            0 => "no users: anybody may read, nobody but ronda publishes".to_string(),
+            _ => opts
+                .users
+                .iter()
+                .map(|u| format!("{} ({})", u.name, u.role.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let front = Front::start(front::Setup {
+            listener,
+            tls,
+            upstream: inner,
+            upstream_login: own.clone(),
+            users: opts.users,
+            rights: Rights::new(&opts.prefix),
+        })?;
+        info!("embedded MQTT broker listening on {addr}, {how}; users: {who}");
         Ok(Broker {
             addr,
-            client,
+            inner,
+            own,
+            _front: front,
             _thread: thread,
         })
     }
 
-    /// The address it listens on (with the real port when `listen` asked for port 0).
+    /// The address clients connect to (with the real port when `listen` asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Where ronda's own client connects (plain MQTT on this machine).
+    /// Where ronda's own client connects: rumqttd itself, plain MQTT on loopback.
     pub fn client_addr(&self) -> SocketAddr {
-        reachable(self.client)
+        self.inner
+    }
+
+    /// Point ronda's own client at rumqttd itself, with this start's login: it is the one
+    /// client that publishes under the prefix, and no client of the front can be it.
+    pub fn connect_own(&self, o: &mut MqttOptions) {
+        o.host = self.inner.ip().to_string();
+        o.port = self.inner.port();
+        o.tls = None;
+        o.username = Some(self.own.name.clone());
+        o.password = Some(self.own.password.clone());
     }
 }
 
-/// Where a client on this machine reaches a listener on `addr`.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, addr.port())
-}
-
 /// A broker is ready when it accepts an MQTT 3.1.1 CONNECT (not merely a TCP connection).
-fn probe(addr: SocketAddr, user: Option<&BrokerUser>) -> std::io::Result<()> {
+fn probe(addr: SocketAddr, user: &BrokerUser) -> std::io::Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(1)))?;
-    s.write_all(&connect_packet(b"ronda-broker-probe", user))?;
+    s.write_all(&packet::encode_connect(&packet::Connect {
+        clean_session: true,
+        keep_alive: 5,
+        client_id: "ronda-broker-probe".into(),
+        will: None,
+        username: Some(user.name.clone()),
+        password: Some(user.password.as_bytes().to_vec()),
+    }))?;
     let mut connack = [0u8; 4];
     s.read_exact(&mut connack)?;
-    if connack[0] != 0x20 || connack[3] != 0 {
+    if connack != packet::connack(0) {
         return Err(std::io::Error::other(format!(
             "unexpected answer {connack:02x?} to CONNECT"
         )));
@@ -233,44 +302,10 @@ fn probe(addr: SocketAddr, user: Option<&BrokerUser>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// An MQTT 3.1.1 CONNECT (clean session, keep-alive 5 s), with the user's name and password.
-fn connect_packet(id: &[u8], user: Option<&BrokerUser>) -> Vec<u8> {
-    fn string(out: &mut Vec<u8>, b: &[u8]) {
-        out.extend_from_slice(&(b.len().min(u16::MAX as usize) as u16).to_be_bytes());
-        out.extend_from_slice(&b[..b.len().min(u16::MAX as usize)]);
-    }
-    let flags = if user.is_some() { 0xC2 } else { 0x02 };
-    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, 5];
-    string(&mut body, id);
-    if let Some(u) = user {
-        string(&mut body, u.name.as_bytes());
-        string(&mut body, u.password.as_bytes());
-    }
-    let mut packet = vec![0x10];
-    let mut len = body.len();
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        packet.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-    packet.extend_from_slice(&body);
-    packet
-}
-
-fn config(
-    addr: SocketAddr,
-    user: Option<&BrokerUser>,
-    tls: Option<&BrokerTls>,
-    client: SocketAddr,
-) -> rumqttd::Config {
+/// rumqttd on `inner` (loopback), taking only the `own` login.
+fn config(inner: SocketAddr, own: &BrokerUser) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
-        // Time a new TCP connection has to send CONNECT.
+        // Time a new TCP connection has to send CONNECT (the front gives clients its own).
         connection_timeout_ms: 10_000,
         // The sink's own limit: what it sends, the broker takes (bigger is quarantined).
         max_payload_size: super::mqtt::MAX_PACKET,
@@ -278,39 +313,21 @@ fn config(
         // of 40 cameras and the counts of their lines.
         max_inflight_count: 500,
         // rumqttd compares the password in constant time.
-        auth: user.map(|u| HashMap::from([(u.name.clone(), u.password.clone())])),
+        auth: Some(HashMap::from([(own.name.clone(), own.password.clone())])),
         external_auth: None,
         dynamic_filters: true,
     };
     let server = rumqttd::ServerSettings {
         name: "ronda-mqtt".into(),
-        listen: addr,
-        tls: tls.map(|t| rumqttd::TlsConfig::Rustls {
-            // no client certificates: clients log in with the user and password
-            capath: None,
-            certpath: t.cert.display().to_string(),
-            keypath: t.key.display().to_string(),
-        }),
+        listen: inner,
+        tls: None,
         next_connection_delay_ms: 1,
-        connections: connections.clone(),
+        connections,
     };
-    let mut servers = HashMap::from([("1".to_string(), server)]);
-    if tls.is_some() {
-        servers.insert(
-            "2".to_string(),
-            rumqttd::ServerSettings {
-                name: "ronda-mqtt-loopback".into(),
-                listen: client,
-                tls: None,
-                next_connection_delay_ms: 1,
-                connections,
-            },
-        );
-    }
     rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {
-            max_connections: 1000,
+            max_connections: front::MAX_CLIENTS + 10,
             max_outgoing_packet_count: 200,
             // Messages are kept in memory per subscribed filter: 4 x 1 MiB is thousands of
             // events for a subscriber that lags, and little RAM.
@@ -320,7 +337,7 @@ fn config(
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(servers),
+        v4: Some(HashMap::from([("1".to_string(), server)])),
         v5: None,
         ws: None,
         cluster: None,
@@ -336,22 +353,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connect_packets_are_framed() {
-        assert_eq!(
-            connect_packet(b"x", None),
-            [
-                0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 5, 0, 1, b'x'
-            ]
-        );
+    fn a_users_password_is_never_shown() {
         let u = BrokerUser {
-            name: "ronda".into(),
-            password: "p".repeat(200),
+            name: "pos1".into(),
+            password: "p".repeat(20),
+            role: MqttRole::Guard,
         };
-        let p = connect_packet(b"x", Some(&u));
-        // 10 + 3 + 7 + 202 = 222 bytes: two bytes of remaining length
-        assert_eq!(&p[..3], [0x10, 0xDE, 0x01]);
-        assert_eq!(p.len(), 3 + 222);
-        assert_eq!(p[10], 0xC2);
-        assert!(!format!("{u:?}").contains("ppp"));
+        assert!(!format!("{u:?}").contains("ppp"), "{u:?}");
+    }
+
+    #[test]
+    fn tls_files_are_checked_naming_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, "not pem").unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let tls = BrokerTls {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let e = tls.server_config().err().unwrap().to_string();
+        assert!(e.contains("tls_cert") && e.contains("c.pem"), "{e}");
+        std::fs::copy(&key, &cert).unwrap();
+        let e = tls.server_config().err().unwrap().to_string();
+        assert!(e.contains("tls_key") && e.contains("k.pem"), "{e}");
+        let missing = BrokerTls {
+            cert: dir.path().join("none.pem"),
+            key,
+        };
+        let e = missing.server_config().err().unwrap().to_string();
+        assert!(e.contains("tls_cert") && e.contains("none.pem"), "{e}");
     }
 }
