@@ -337,6 +337,7 @@ pub fn config_summary(s: &Settings) -> serde_json::Value {
             "listen": s.mqtt.listen,
             "url": s.mqtt.url.as_deref().map(crate::config::redact_url),
             "topic_prefix": s.mqtt.topic_prefix,
+            "users": s.mqtt.users.iter().map(|u| json!({"name": u.name, "role": u.role.as_str()})).collect::<Vec<_>>(),
         },
         "store": {
             "retention_days": s.store.retention_days,

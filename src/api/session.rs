@@ -5,6 +5,7 @@
 //! gives a usable token away.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,9 @@ pub struct SessionUser {
 struct Session {
     name: String,
     role: Role,
-    created: Instant,
+    /// Login order: numbered under the map's lock, so "oldest" is the first one made even
+    /// when two logins of one user race (their clock readings may come in either order).
+    seq: u64,
     expires: Instant,
 }
 
@@ -49,6 +52,8 @@ struct Session {
 pub struct Sessions {
     ttl: Duration,
     map: Mutex<HashMap<[u8; 32], Session>>,
+    /// The next session's `seq` (taken only with `map` locked).
+    next: AtomicU64,
 }
 
 fn key_of(token: &str) -> [u8; 32] {
@@ -60,6 +65,7 @@ impl Sessions {
         Sessions {
             ttl,
             map: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
         }
     }
 
@@ -72,20 +78,23 @@ impl Sessions {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        // read the clock and number the session under the lock: a login that waited for it
+        // must not come out older than the ones made meanwhile (it would be the next one ended)
+        let now = Instant::now();
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
         map.retain(|_, s| s.expires > now);
         let (mine, my_oldest) = map.iter().filter(|(_, s)| s.name == name).fold(
-            (0, None::<(&[u8; 32], Instant)>),
+            (0, None::<(&[u8; 32], u64)>),
             |(n, old), (k, s)| {
-                let older = old.is_none_or(|(_, c)| s.created < c);
-                (n + 1, if older { Some((k, s.created)) } else { old })
+                let older = old.is_none_or(|(_, c)| s.seq < c);
+                (n + 1, if older { Some((k, s.seq)) } else { old })
             },
         );
         let my_oldest = my_oldest.map(|(k, _)| *k);
         if mine >= MAX_SESSIONS_PER_USER || map.len() >= MAX_SESSIONS {
             let victim =
-                my_oldest.or_else(|| map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k));
+                my_oldest.or_else(|| map.iter().min_by_key(|(_, s)| s.seq).map(|(k, _)| *k));
             if let Some(k) = victim {
                 map.remove(&k);
             }
@@ -95,7 +104,7 @@ impl Sessions {
             Session {
                 name: name.to_string(),
                 role,
-                created: now,
+                seq,
                 expires: now + self.ttl,
             },
         );
@@ -251,6 +260,36 @@ mod tests {
         assert!(s.from_headers(&header(&first)).is_none());
         assert!(s.from_headers(&header(&last)).is_some());
         assert_eq!(s.count(), MAX_SESSIONS_PER_USER + 1);
+    }
+
+    /// Issue 18's "a valid guard session got 401 right after two admin saves": nothing but
+    /// the guard's own logout, its expiry or its own 33rd login ends its session, however
+    /// many admins log in and out (and save) at the same time.
+    #[test]
+    fn a_guard_session_holds_while_admins_log_in_and_out_at_once() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let guard = header(&s.create("jaga", Role::Guard));
+        std::thread::scope(|scope| {
+            for i in 0..4 {
+                let s = &s;
+                scope.spawn(move || {
+                    // each admin alone makes its logins: the one just made is its newest, and
+                    // never the one its next login ends
+                    let name = format!("admin-{i}");
+                    for _ in 0..500 {
+                        let t = header(&s.create(&name, Role::Admin));
+                        assert!(s.from_headers(&t).is_some(), "a fresh session was ended");
+                        s.create(&name, Role::Admin);
+                        s.remove_from_headers(&t);
+                    }
+                });
+            }
+            for _ in 0..5_000 {
+                let u = s.from_headers(&guard).expect("the guard was logged out");
+                assert_eq!(u.role, Role::Guard);
+            }
+        });
+        assert_eq!(s.count(), 4 * (MAX_SESSIONS_PER_USER - 1) + 1);
     }
 
     #[test]

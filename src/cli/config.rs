@@ -27,6 +27,17 @@ pub fn check(args: CheckArgs) -> CliResult {
             for w in s.warnings() {
                 println!("  warning: {w}");
             }
+            for u in &s.mqtt.users {
+                println!("  mqtt: user `{}` ({})", u.name, u.role.as_str());
+                if std::env::var(&u.password_env).is_ok_and(|p| !p.is_empty()) {
+                    continue;
+                }
+                let unset = crate::sinks::SinkError::UserPasswordEnv {
+                    name: u.name.clone(),
+                    var: u.password_env.clone(),
+                };
+                println!("  note: {unset}");
+            }
             for c in &s.cameras {
                 if let Err(e) = c.resolved_url() {
                     println!("  note: {e} (set it before `ronda run`)");

@@ -1,7 +1,7 @@
 //! `ronda demo`: a whole village on this box. The built-in simulator serves 40 cameras from the
 //! sample footage (camera 1 the gate, 9 busy streets, 30 quiet corners), the embedded MQTT broker
 //! takes the alerts, and the live pipeline runs on `config/demo.toml`. Alerts are printed as
-//! short lines; every event goes to MQTT (`mosquitto_sub -h 127.0.0.1 -t 'ronda/#' -v`).
+//! short lines; every event goes to MQTT (`mosquitto_sub -h 127.0.0.1 -t 'ronda/demo/#' -v`).
 //! Ctrl-C stops it in order: cameras, inference, events (outbox flushed), broker, simulator.
 
 use std::io::Write;

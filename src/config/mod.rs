@@ -16,6 +16,7 @@
 
 mod camera;
 pub mod edit;
+mod mqtt_users;
 mod notify;
 mod read;
 mod secrets;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 
 use toml::Table;
 
+pub use mqtt_users::{MqttRole, MqttUser};
 pub use notify::{
     FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,
 };
@@ -689,6 +691,18 @@ retries = 3
         .unwrap()
         .warnings();
         assert!(w.len() == 1 && w[0].contains("without TLS"), "{w:?}");
+        // [[mqtt.users]] are authentication too: without TLS the same warning, with it none
+        let guard = "[[mqtt.users]]\nname = \"pos1\"\nrole = \"guard\"\npassword_env = \"P1\"\n";
+        let w = mqtt(&format!("listen = \"0.0.0.0:1883\"\n{guard}"))
+            .unwrap()
+            .warnings();
+        assert!(w.len() == 1 && w[0].contains("without TLS"), "{w:?}");
+        let w = mqtt(&format!(
+            "listen = \"0.0.0.0:8883\"\ntls_cert = \"b.pem\"\ntls_key = \"b.key\"\n{guard}"
+        ))
+        .unwrap()
+        .warnings();
+        assert_eq!(w, Vec::<String>::new());
         // TLS needs both files, and only for the embedded broker
         for (bad, place) in [
             ("tls_cert = \"b.pem\"\n", "mqtt.tls_key"),

@@ -81,6 +81,7 @@ pub(super) fn read_mqtt(r: &mut Reader, root: &Table, id: &str) -> Mqtt {
             "tls_cert",
             "tls_key",
             "topic_prefix",
+            "users",
         ],
     );
     let url = r.string(t, "mqtt", "url").filter(|u| !u.is_empty());
@@ -167,6 +168,7 @@ pub(super) fn read_mqtt(r: &mut Reader, root: &Table, id: &str) -> Mqtt {
         ),
         _ => {}
     }
+    let users = super::mqtt_users::read_mqtt_users(r, t, embedded, username.as_deref());
     Mqtt {
         embedded,
         listen,
@@ -177,6 +179,7 @@ pub(super) fn read_mqtt(r: &mut Reader, root: &Table, id: &str) -> Mqtt {
         tls_cert,
         tls_key,
         topic_prefix,
+        users,
     }
 }
 

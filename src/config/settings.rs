@@ -50,6 +50,8 @@ pub struct Mqtt {
     pub tls_key: Option<PathBuf>,
     /// Topic prefix, default `ronda/<site id>`.
     pub topic_prefix: String,
+    /// `[[mqtt.users]]`: the embedded broker's users with their rights (guard, reader).
+    pub users: Vec<super::MqttUser>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -358,17 +360,22 @@ impl Settings {
             .listen
             .parse::<std::net::SocketAddr>()
             .is_ok_and(|a| !a.ip().is_loopback());
-        if m.embedded && beyond_loopback && m.username.is_none() {
+        // Nobody but ronda publishes on the embedded broker whatever the users (its front
+        // keeps the rights), but without users anyone reaches every alert, and without TLS
+        // the users' passwords cross the network readable.
+        let has_users = m.username.is_some() || !m.users.is_empty();
+        if m.embedded && beyond_loopback && !has_users {
             out.push(format!(
                 "mqtt.listen: the embedded MQTT broker listens on {} without authentication: \
-                 anyone on the network can read every alert and publish fake ones. Keep \
-                 listen = \"127.0.0.1:1883\", or set [mqtt] username and password_env",
+                 anyone on the network can read every alert and camera state. Keep \
+                 listen = \"127.0.0.1:1883\", or add [[mqtt.users]] (name, role, password_env) \
+                 for the guard posts",
                 m.listen
             ));
         } else if m.embedded && beyond_loopback && m.tls_cert.is_none() {
             out.push(format!(
                 "mqtt.listen: the embedded MQTT broker listens on {} without TLS: the guard \
-                 post's password and every alert cross the network readable; set [mqtt] \
+                 posts' passwords and every alert cross the network readable; set [mqtt] \
                  tls_cert and tls_key (PEM files), or keep it on 127.0.0.1",
                 m.listen
             ));

@@ -18,7 +18,7 @@ pub mod webhook;
 
 use std::path::PathBuf;
 
-pub use broker::{Broker, BrokerTls, BrokerUser};
+pub use broker::{Broker, BrokerOptions, BrokerTls, BrokerUser};
 pub use clips::{
     ClipError, ClipInfo, ClipOptions, ClipOutcome, ClipRecorder, ClipRefused, Planned,
     startup_cleanup, write_mp4,
@@ -40,6 +40,12 @@ pub enum SinkError {
          export {var}=<the broker password> before starting ronda"
     )]
     PasswordEnv { var: String },
+
+    #[error(
+        "[[mqtt.users]] `{name}`: password_env names the environment variable {var}, but it is \
+         not set (or empty): export {var}=<the password of {name}> before starting ronda"
+    )]
+    UserPasswordEnv { name: String, var: String },
 
     #[error("[mqtt] url `{url}`: {reason}")]
     Url { url: String, reason: String },

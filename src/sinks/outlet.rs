@@ -16,10 +16,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AckDesk, Broker, BrokerTls, BrokerUser, MqttOptions, MqttSink, NotifySinks, SinkError,
-    SinkHandle, WebhookOptions, WebhookSink,
+    AckDesk, Broker, BrokerOptions, BrokerTls, BrokerUser, MqttOptions, MqttSink, NotifySinks,
+    SinkError, SinkHandle, WebhookOptions, WebhookSink,
 };
-use crate::config::Settings;
+use crate::config::{MqttRole, Settings};
 use crate::events::{Event, EventKind};
 use crate::rules::Counts;
 use crate::store::{Store, StoreError};
@@ -61,7 +61,12 @@ impl Outlet {
                 }),
                 _ => None,
             };
-            let b = Broker::start_secured(&m.listen, broker_user(settings)?, tls)?;
+            let b = Broker::start(BrokerOptions {
+                listen: m.listen.clone(),
+                prefix: m.topic_prefix.clone(),
+                users: broker_users(settings, |var| std::env::var(var).ok())?,
+                tls,
+            })?;
             tracing::info!(listen = %b.addr(), "embedded MQTT broker running");
             Some(b)
         } else {
@@ -71,9 +76,8 @@ impl Outlet {
         prune_retained(&store, settings)?;
         let mut opts = MqttOptions::from_settings(settings)?;
         if let Some(b) = &broker {
-            // with TLS the broker's own loopback listener (see `Broker::start_secured`)
-            let at = b.client_addr();
-            (opts.host, opts.port) = (at.ip().to_string(), at.port());
+            // behind the broker's front, with the login of this start (see `Broker`)
+            b.connect_own(&mut opts);
         }
         tracing::info!(broker = %opts.broker(), prefix = %opts.topic_prefix, "publishing events over MQTT");
         let sink = MqttSink::start(opts, store.clone())?;
@@ -280,20 +284,37 @@ impl Outlet {
     }
 }
 
-/// The user the embedded broker takes: `[mqtt] username` with the password from the variable
-/// named by `password_env` (the same credentials ronda's own client logs in with).
-fn broker_user(settings: &Settings) -> Result<Option<BrokerUser>, SinkError> {
+/// Who the embedded broker takes: `[mqtt] username` (a reader) and `[[mqtt.users]]`, each
+/// with the password from the variable its `password_env` names (`env` reads one). An unset
+/// or empty variable stops the start, naming the user and the variable.
+fn broker_users(
+    settings: &Settings,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<BrokerUser>, SinkError> {
     let m = &settings.mqtt;
-    let (Some(name), Some(var)) = (&m.username, &m.password_env) else {
-        return Ok(None);
-    };
-    match std::env::var(var) {
-        Ok(password) if !password.is_empty() => Ok(Some(BrokerUser {
+    let mut users = Vec::new();
+    if let (Some(name), Some(var)) = (&m.username, &m.password_env) {
+        users.push(BrokerUser {
             name: name.clone(),
-            password,
-        })),
-        _ => Err(SinkError::PasswordEnv { var: var.clone() }),
+            password: env(var)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| SinkError::PasswordEnv { var: var.clone() })?,
+            role: MqttRole::Reader,
+        });
     }
+    for u in &m.users {
+        users.push(BrokerUser {
+            name: u.name.clone(),
+            password: env(&u.password_env)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| SinkError::UserPasswordEnv {
+                    name: u.name.clone(),
+                    var: u.password_env.clone(),
+                })?,
+            role: u.role,
+        });
+    }
+    Ok(users)
 }
 
 /// Retained topics of cameras and lines no longer in the configuration (removed or renamed
@@ -359,4 +380,39 @@ fn local_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     t.with_timezone(&tz)
         .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_users_take_their_passwords_from_the_environment() {
+        let s = Settings::parse(
+            "[site]\nid = \"rw9\"\n[mqtt]\nusername = \"ronda\"\npassword_env = \"PW_RONDA\"\n\
+             [[mqtt.users]]\nname = \"pos1\"\nrole = \"guard\"\npassword_env = \"PW_POS1\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let users = broker_users(&s, |v| Some(format!("secret-of-{v}"))).unwrap();
+        let got: Vec<(&str, &str, MqttRole)> = users
+            .iter()
+            .map(|u| (u.name.as_str(), u.password.as_str(), u.role))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ronda", "secret-of-PW_RONDA", MqttRole::Reader),
+                ("pos1", "secret-of-PW_POS1", MqttRole::Guard),
+            ]
+        );
+        let e = broker_users(&s, |v| (v == "PW_RONDA").then(|| "x".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`pos1`") && e.contains("export PW_POS1="), "{e}");
+        let e = broker_users(&s, |_| Some(String::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PW_RONDA"), "{e}");
+    }
 }

@@ -11,6 +11,7 @@ mod admin;
 mod alerts;
 mod analyze;
 mod api;
+mod broker_rights;
 mod browser;
 mod camera;
 mod clips;

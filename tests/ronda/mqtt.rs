@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ronda::events::Event;
 use ronda::sinks::mqtt::Tls;
-use ronda::sinks::{Broker, MqttSink};
+use ronda::sinks::{Broker, BrokerOptions, MqttOptions, MqttSink};
 use ronda::store::Store;
 use serde_json::Value;
 
@@ -187,12 +187,14 @@ fn restart_sends_what_was_not_acknowledged_and_nothing_else() {
 
 /// Retained state for late subscribers, the last will on an abrupt loss, state published again
 /// after the reconnect, and `offline` on a clean shutdown.
-fn retained_and_last_will(broker_port: u16, broker: &str) {
+/// Subscribers connect on `broker_port`, the sink with `own` (through a proxy that can cut it).
+fn retained_and_last_will(broker_port: u16, own: MqttOptions, broker: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = temp_store(dir.path());
-    let proxy = Proxy::new(broker_port);
+    let proxy = Proxy::new(own.port);
     let live = Subscriber::new(broker_port, "ronda/rw9/#");
-    let mut o = opts(proxy.port);
+    let mut o = own;
+    o.port = proxy.port;
     o.keep_alive = Duration::from_secs(2);
     let sink = MqttSink::start(o, store.clone()).unwrap();
     assert!(wait_for(Duration::from_secs(10), || sink.connected()));
@@ -294,14 +296,18 @@ fn retained_and_last_will(broker_port: u16, broker: &str) {
 fn mosquitto_keeps_state_and_publishes_the_last_will() {
     init_log();
     let mosq = Mosquitto::start();
-    retained_and_last_will(mosq.port, "mosquitto");
+    retained_and_last_will(mosq.port, opts(mosq.port), "mosquitto");
 }
 
 #[test]
 fn embedded_broker_keeps_state_and_publishes_the_last_will() {
     init_log();
-    let broker = Broker::start(&format!("127.0.0.1:{}", free_port())).unwrap();
-    retained_and_last_will(broker.addr().port(), "rumqttd");
+    let broker = Broker::start(BrokerOptions::new(
+        &format!("127.0.0.1:{}", free_port()),
+        PREFIX,
+    ))
+    .unwrap();
+    retained_and_last_will(broker.addr().port(), own_opts(&broker), "rumqttd");
 }
 
 /// A child process killed when dropped.
@@ -317,7 +323,7 @@ impl Drop for Kill {
 #[test]
 fn embedded_broker_serves_mosquitto_sub() {
     init_log();
-    let broker = Broker::start("127.0.0.1:0").unwrap();
+    let broker = embedded();
     let port = broker.addr().port();
     assert_ne!(port, 0);
     // -d prints the SUBACK, so the events are published only once it listens; stdbuf makes it
@@ -332,7 +338,7 @@ fn embedded_broker_serves_mosquitto_sub() {
                 "-p",
                 &port.to_string(),
             ])
-            .args(["-t", "ronda/#", "-v", "-d", "-C", "4", "-W", "15"])
+            .args(["-t", "ronda/rw9/#", "-v", "-d", "-C", "4", "-W", "15"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -355,7 +361,7 @@ fn embedded_broker_serves_mosquitto_sub() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = temp_store(dir.path());
-    let sink = MqttSink::start(opts(port), store.clone()).unwrap();
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
     let ids = append(&store, &sink, 0..3);
     let status = wait_for(Duration::from_secs(20), || {
         matches!(sub.0.try_wait(), Ok(Some(_)))
@@ -388,7 +394,7 @@ fn embedded_broker_serves_mosquitto_sub() {
 fn embedded_broker_on_a_used_port_says_so() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let msg = Broker::start(&addr)
+    let msg = Broker::start(BrokerOptions::new(&addr, PREFIX))
         .err()
         .expect("the port is taken")
         .to_string();
@@ -396,7 +402,10 @@ fn embedded_broker_on_a_used_port_says_so() {
         msg.contains(&addr) && msg.contains("[mqtt] listen"),
         "{msg}"
     );
-    let msg = Broker::start("localhost:1883").err().unwrap().to_string();
+    let msg = Broker::start(BrokerOptions::new("localhost:1883", PREFIX))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         msg.contains("[mqtt] listen") && msg.contains("IP:PORT"),
         "{msg}"
@@ -567,15 +576,15 @@ fn network_cut_during_a_burst_loses_no_event() {
 fn a_burst_goes_out_in_order_through_both_brokers() {
     init_log();
     let mosq = Mosquitto::start();
-    let embedded = Broker::start("127.0.0.1:0").unwrap();
-    for (port, name) in [
-        (mosq.port, "mosquitto"),
-        (embedded.addr().port(), "rumqttd"),
+    let rumqttd = embedded();
+    for (port, own, name) in [
+        (mosq.port, opts(mosq.port), "mosquitto"),
+        (rumqttd.addr().port(), own_opts(&rumqttd), "rumqttd"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let store = temp_store(dir.path());
         let sub = Subscriber::new(port, EVENTS);
-        let sink = MqttSink::start(opts(port), store.clone()).unwrap();
+        let sink = MqttSink::start(own, store.clone()).unwrap();
         const N: usize = 1000;
         let t = Instant::now();
         let want = append(&store, &sink, 0..N);
@@ -592,32 +601,43 @@ fn a_burst_goes_out_in_order_through_both_brokers() {
     }
 }
 
+/// A subscriber to `EVENTS` over TLS on `port`, trusting the CA certificate in `ca`.
+fn tls_subscriber(port: u16, ca: &Path) -> Subscriber {
+    use rumqttc::tokio_rustls::rustls::crypto::aws_lc_rs;
+    // two crypto providers are built in (aws-lc-rs, ring): rumqttc needs one named
+    let _ = aws_lc_rs::default_provider().install_default();
+    let mut o = Subscriber::options(port);
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Simple {
+            ca: std::fs::read(ca).unwrap(),
+            alpn: None,
+            client_auth: None,
+        },
+    ));
+    Subscriber::start(o, EVENTS)
+}
+
 #[test]
 fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
-    use ronda::sinks::{Broker, BrokerTls};
+    use ronda::sinks::BrokerTls;
     use std::io::{Read, Write};
     init_log();
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = make_certs(dir.path(), "village");
     let (other_ca, _, _) = make_certs(dir.path(), "other");
     let port = free_port();
-    let broker = Broker::start_secured(
-        &format!("127.0.0.1:{port}"),
-        None,
-        Some(BrokerTls {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-    )
-    .unwrap();
+    let mut o = BrokerOptions::new(&format!("127.0.0.1:{port}"), PREFIX);
+    o.tls = Some(BrokerTls {
+        cert: cert.clone(),
+        key: key.clone(),
+    });
+    let broker = Broker::start(o.clone()).unwrap();
     assert_eq!(broker.addr().port(), port);
     assert_ne!(
         broker.client_addr().port(),
         port,
-        "ronda's own loopback listener"
+        "ronda's own client reaches the broker itself, on loopback"
     );
-    // the guard post (here on the loopback listener) sees what arrives over TLS
-    let sub = Subscriber::new(broker.client_addr().port(), EVENTS);
     // plain MQTT on the TLS port: no CONNACK
     let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     plain
@@ -634,22 +654,30 @@ fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
         "a plain MQTT client was answered on the TLS port: {answer:02x?}"
     );
 
-    // a client that does not trust the broker's certificate never connects; one that does
-    // delivers every event
-    only_the_trusted_ca_delivers(dir.path(), port, &ca, &other_ca, &sub);
+    // a guard post that trusts the village's CA reads every event over TLS; one that trusts
+    // another CA never gets in
+    let stranger = tls_subscriber(port, &other_ca);
+    let post = tls_subscriber(port, &ca);
+    assert!(
+        post.subscribed(1, Duration::from_secs(10)),
+        "no SUBACK over TLS"
+    );
+    let store = temp_store(dir.path());
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let ids = append(&store, &sink, 0..3);
+    assert!(wait_for(Duration::from_secs(10), || post.distinct_events() == 3));
+    assert_eq!(check_delivery(&post.events(), &ids), 0);
+    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+    assert!(!stranger.subscribed(1, Duration::ZERO));
+    assert!(stranger.msgs.lock().unwrap().is_empty());
 
     // a key file that is not one is refused, naming the key and the file
-    let err = Broker::start_secured(
-        &format!("127.0.0.1:{}", free_port()),
-        None,
-        Some(BrokerTls {
-            cert,
-            key: ca.clone(),
-        }),
-    )
-    .err()
-    .expect("refused")
-    .to_string();
+    o.listen = format!("127.0.0.1:{}", free_port());
+    o.tls = Some(BrokerTls {
+        cert,
+        key: ca.clone(),
+    });
+    let err = Broker::start(o).err().expect("refused").to_string();
     assert!(
         err.contains("tls_key") && err.contains(&ca.display().to_string()),
         "{err}"

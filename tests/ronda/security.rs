@@ -12,13 +12,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::broker::{
-    EVENTS, Mosquitto, Subscriber, check_delivery, event, free_port, init_log, opts, temp_store,
-    wait_for,
+    EVENTS, Mosquitto, PREFIX, Subscriber, check_delivery, embedded, event, free_port, init_log,
+    opts, own_opts, temp_store, wait_for,
 };
 use common::web::{Web, light_hash};
 use common::{Proc, ronda};
 use ronda::events::Event;
-use ronda::sinks::{Broker, MqttSink};
+use ronda::sinks::{Broker, BrokerOptions, MqttOptions, MqttSink};
 use ronda::store::Store;
 use serde_json::json;
 
@@ -56,7 +56,8 @@ fn append(store: &Store, e: &Event) -> String {
 /// Good events around a bad retained row, an oversized event and an unreadable one: the good
 /// ones arrive in order, the bad ones are quarantined once and never sent, the connection holds,
 /// and a restart sends none of them again.
-fn poison_is_set_aside(port: u16, broker: &str) {
+/// Subscribers connect on `port`, the sink with `own`.
+fn poison_is_set_aside(port: u16, own: MqttOptions, broker: &str) {
     init_log();
     let dir = tempfile::tempdir().unwrap();
     let store = temp_store(dir.path());
@@ -87,7 +88,7 @@ fn poison_is_set_aside(port: u16, broker: &str) {
     store.acknowledge(&want[1], "pos1", now, "t").unwrap();
 
     let sub = Subscriber::new(port, "ronda/rw9/#");
-    let sink = MqttSink::start(opts(port), store.clone()).unwrap();
+    let sink = MqttSink::start(own.clone(), store.clone()).unwrap();
     assert!(
         wait_for(Duration::from_secs(20), || sub.distinct_events()
             == want.len()
@@ -145,7 +146,7 @@ fn poison_is_set_aside(port: u16, broker: &str) {
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 
     // a restart: nothing of it is sent again, and what comes next goes out
-    let sink = MqttSink::start(opts(port), store.clone()).unwrap();
+    let sink = MqttSink::start(own.clone(), store.clone()).unwrap();
     let more = vec![append(&store, &event(9)), append(&store, &event(10))];
     sink.notify();
     assert!(
@@ -163,13 +164,13 @@ fn poison_is_set_aside(port: u16, broker: &str) {
 #[test]
 fn mosquitto_gets_every_good_event_past_a_poisoned_outbox() {
     let mosq = Mosquitto::start();
-    poison_is_set_aside(mosq.port, "mosquitto");
+    poison_is_set_aside(mosq.port, opts(mosq.port), "mosquitto");
 }
 
 #[test]
 fn the_embedded_broker_gets_every_good_event_past_a_poisoned_outbox() {
-    let broker = Broker::start("127.0.0.1:0").unwrap();
-    poison_is_set_aside(broker.addr().port(), "embedded");
+    let broker = embedded();
+    poison_is_set_aside(broker.addr().port(), own_opts(&broker), "embedded");
 }
 
 #[test]
@@ -388,11 +389,13 @@ fn accepted(port: u16, login: Option<(&str, &str)>) -> bool {
 fn the_embedded_broker_with_a_user_takes_nobody_else_and_ronda_still_delivers() {
     init_log();
     let password = format!("rahasia-{}", free_port());
-    let user = ronda::sinks::BrokerUser {
+    let mut bo = BrokerOptions::new("127.0.0.1:0", PREFIX);
+    bo.users.push(ronda::sinks::BrokerUser {
         name: "ronda".into(),
         password: password.clone(),
-    };
-    let broker = Broker::start_with("127.0.0.1:0", Some(user)).unwrap();
+        role: ronda::config::MqttRole::Reader,
+    });
+    let broker = Broker::start(bo).unwrap();
     let port = broker.addr().port();
     assert!(!accepted(port, None), "an anonymous client was let in");
     assert!(
@@ -405,12 +408,11 @@ fn the_embedded_broker_with_a_user_takes_nobody_else_and_ronda_still_delivers() 
     );
     assert!(accepted(port, Some(("ronda", &password))));
 
-    // ronda's sink logs in and delivers; a subscriber with the password receives
+    // ronda's sink delivers (behind the front, with the login of this start); a subscriber
+    // with the password receives
     let dir = tempfile::tempdir().unwrap();
     let store = temp_store(dir.path());
-    let mut o = opts(port);
-    o.username = Some("ronda".into());
-    o.password = Some(password.clone());
+    let o = own_opts(&broker);
     let (tx, rx) = std::sync::mpsc::channel();
     let mut so = rumqttc::MqttOptions::new("guard-post", "127.0.0.1", port);
     so.set_credentials("ronda", &password);

@@ -245,6 +245,7 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             topic_prefix: "ronda/rw9".into(),
+            users: Vec::new(),
         }
     }
 

@@ -17,12 +17,13 @@ use chrono::Utc;
 use ronda::detect::MaskVerdict;
 use ronda::events::{CountsView, Event, EventKind, Severity};
 use ronda::rules::Direction;
-use ronda::sinks::{MqttOptions, MqttSink};
+use ronda::sinks::{Broker, BrokerOptions, MqttOptions, MqttSink};
 use ronda::store::Store;
 use rumqttc::{Event as MqttEvent, Packet, QoS};
 use serde_json::Value;
 
 pub const SITE: &str = "rw9";
+pub const PREFIX: &str = "ronda/rw9";
 pub const EVENTS: &str = "ronda/rw9/events";
 pub const AVAILABILITY: &str = "ronda/rw9/availability";
 pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
@@ -52,6 +53,20 @@ pub fn listening(port: u16) -> bool {
 
 pub fn opts(port: u16) -> MqttOptions {
     MqttOptions::new("127.0.0.1", port, SITE)
+}
+
+/// The embedded broker (ronda's front before rumqttd) on a free loopback port, without users:
+/// anybody reads `ronda/rw9/...`, nobody but ronda's own client publishes.
+pub fn embedded() -> Broker {
+    Broker::start(BrokerOptions::new("127.0.0.1:0", PREFIX)).unwrap()
+}
+
+/// Options for ronda's own client on the embedded broker (behind its front, as `ronda run`
+/// connects).
+pub fn own_opts(broker: &Broker) -> MqttOptions {
+    let mut o = opts(0);
+    broker.connect_own(&mut o);
+    o
 }
 
 pub fn temp_store(dir: &Path) -> Arc<Store> {
@@ -153,6 +168,16 @@ pub static SUBSCRIBERS: AtomicU64 = AtomicU64::new(0);
 impl Subscriber {
     /// Connected and subscribed to `filter` (QoS 1) when this returns.
     pub fn new(port: u16, filter: &str) -> Subscriber {
+        let s = Subscriber::start(Subscriber::options(port), filter);
+        assert!(
+            s.subscribed(1, Duration::from_secs(5)),
+            "subscriber did not get SUBACK"
+        );
+        s
+    }
+
+    /// A subscriber's options for the broker on `port`: a client id of its own, plain MQTT.
+    pub fn options(port: u16) -> rumqttc::MqttOptions {
         let id = format!(
             "test-sub-{}-{}",
             std::process::id(),
@@ -161,6 +186,12 @@ impl Subscriber {
         let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(1 << 20, 1 << 20);
+        o
+    }
+
+    /// Connecting (and subscribing to `filter` at every CONNACK) in the background; it may
+    /// never get in (see [`Subscriber::subscribed`]).
+    pub fn start(o: rumqttc::MqttOptions, filter: &str) -> Subscriber {
         let (client, mut conn) = rumqttc::Client::new(o, 64);
         let s = Subscriber {
             msgs: Arc::default(),
@@ -195,10 +226,6 @@ impl Subscriber {
                 }
             }
         });
-        assert!(
-            s.subscribed(1, Duration::from_secs(5)),
-            "subscriber did not get SUBACK"
-        );
         s
     }
 

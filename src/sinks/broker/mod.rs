@@ -1,0 +1,393 @@
+//! The embedded MQTT broker, so that one box needs nothing else installed: the sink publishes
+//! to it and the guard post's app (or `mosquitto_sub`) subscribes to it.
+//!
+//! Uses (of the crate, besides its own folder): config, topic.
+//!
+//! Two parts: rumqttd, listening only on loopback on a free port with a login made afresh at
+//! every start that only ronda knows, and in front of it our own small MQTT front
+//! ([`front`]) on `[mqtt] listen` (plain or TLS), which every other client goes through.
+//! rumqttd 0.20 has users but no per-topic rights; the front has both: it checks the client's
+//! login against `[[mqtt.users]]` (and `[mqtt] username`), refuses client ids starting with
+//! `ronda-` (ronda's own session cannot be taken over) and MQTT versions other than 3.1.1
+//! with an answer the client understands, and then passes bytes both ways, reading only the
+//! client's PUBLISH and SUBSCRIBE packets against the user's rights ([`rights`]): a publish
+//! the user may not make closes the connection (MQTT 3.1.1 has no refusal of one publish), a
+//! filter reaching beyond `<prefix>/` gets 0x80 in the SUBACK. ronda's own client talks to
+//! rumqttd directly ([`Broker::connect_own`]).
+//!
+//! Loopback by default (`[mqtt] listen = "127.0.0.1:1883"`); `check-config` and `ronda run`
+//! warn when it listens beyond loopback without users, or with users but without TLS.
+//! rumqttd 0.20 cannot be stopped: dropping a [`Broker`] closes the front (its port and its
+//! clients) and leaves rumqttd idle on its loopback port until the process exits.
+
+mod front;
+mod packet;
+mod rights;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::tokio_rustls::rustls;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tracing::info;
+
+pub use rights::Rights;
+
+use super::SinkError;
+use super::mqtt::MqttOptions;
+use crate::config::MqttRole;
+use front::Front;
+
+/// How long the broker may take to answer its first CONNECT.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A user of the embedded broker: `[[mqtt.users]]` (the password from the environment), or
+/// `[mqtt] username` (a reader).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerUser {
+    pub name: String,
+    pub password: String,
+    pub role: MqttRole,
+}
+
+impl std::fmt::Debug for BrokerUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerUser")
+            .field("name", &self.name)
+            .field("password", &"***")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// The embedded broker's TLS (`[mqtt] tls_cert`, `tls_key`): PEM files of its certificate
+/// (chain) and private key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerTls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl BrokerTls {
+    /// The front's TLS set-up from the two files, or what is wrong with which.
+    fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, SinkError> {
+        let fail =
+            |key: &'static str, file: &std::path::Path, reason: String| SinkError::BrokerTls {
+                key,
+                file: file.to_path_buf(),
+                reason,
+            };
+        let read = |key, file: &std::path::Path| {
+            std::fs::read(file).map_err(|e| fail(key, file, e.to_string()))
+        };
+        let pem = read("tls_cert", &self.cert)?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| fail("tls_cert", &self.cert, format!("it is not PEM ({e})")))?;
+        if chain.is_empty() {
+            return Err(fail(
+                "tls_cert",
+                &self.cert,
+                "it holds no PEM CERTIFICATE".into(),
+            ));
+        }
+        let pem = read("tls_key", &self.key)?;
+        let key = PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|_| fail("tls_key", &self.key, "it holds no PEM PRIVATE KEY".into()))?;
+        // the process may hold two crypto providers (aws-lc-rs through rumqttc, ring through
+        // ureq): name the one to use rather than rely on a process default
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail("tls_cert", &self.cert, e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| {
+                fail(
+                    "tls_key",
+                    &self.key,
+                    format!("it does not go with {} ({e})", self.cert.display()),
+                )
+            })?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// How the embedded broker is set up.
+#[derive(Clone, Debug)]
+pub struct BrokerOptions {
+    /// Where clients connect (`[mqtt] listen`, `IP:PORT`; port 0 picks a free one).
+    pub listen: String,
+    /// `[mqtt] topic_prefix`: the one part of the topic tree clients may read.
+    pub prefix: String,
+    /// Who may log in. None: anybody may, to read only.
+    pub users: Vec<BrokerUser>,
+    /// TLS on `listen` when given.
+    pub tls: Option<BrokerTls>,
+}
+
+impl BrokerOptions {
+    /// Plain MQTT on `listen` for the topics under `prefix`, no users (anybody reads).
+    pub fn new(listen: &str, prefix: &str) -> BrokerOptions {
+        BrokerOptions {
+            listen: listen.to_string(),
+            prefix: prefix.to_string(),
+            users: Vec::new(),
+            tls: None,
+        }
+    }
+}
+
+/// A running embedded broker.
+pub struct Broker {
+    /// Where clients connect: the front (TLS when configured).
+    addr: SocketAddr,
+    /// rumqttd itself, on loopback: only ronda's own client connects here.
+    inner: SocketAddr,
+    /// The login rumqttd takes, made at this start; the front and ronda's client use it.
+    own: BrokerUser,
+    /// Dropped first: clients are gone before anything else.
+    _front: Front,
+    _thread: JoinHandle<()>,
+}
+
+impl Broker {
+    /// Start rumqttd on loopback and the front on `opts.listen`, and return once both answer.
+    pub fn start(opts: BrokerOptions) -> Result<Broker, SinkError> {
+        let tls = opts
+            .tls
+            .as_ref()
+            .map(BrokerTls::server_config)
+            .transpose()?;
+        let addr: SocketAddr = opts.listen.parse().map_err(|_| SinkError::Listen {
+            listen: opts.listen.clone(),
+            reason: "not an address; write IP:PORT, e.g. \"127.0.0.1:1883\"".into(),
+        })?;
+        let listener = match TcpListener::bind(addr) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(SinkError::PortInUse {
+                    addr: addr.to_string(),
+                });
+            }
+            Err(e) => {
+                return Err(SinkError::Bind {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(addr);
+        let loopback_err = |e: std::io::Error| SinkError::Bind {
+            addr: "127.0.0.1:0".into(),
+            reason: e.to_string(),
+        };
+        // rumqttd binds the address itself (and only logs a failure): take a free port for it
+        let inner = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(loopback_err)?;
+        let own = BrokerUser {
+            name: format!("ronda-own-{:08x}", rand::random::<u32>()),
+            password: format!("{:032x}", rand::random::<u128>()),
+            role: MqttRole::Guard,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let config = config(inner, &own);
+        // rumqttd's start() blocks for the broker's life.
+        let thread = std::thread::Builder::new()
+            .name("mqtt-broker".into())
+            .spawn(move || {
+                let reason = match rumqttd::Broker::new(config).start() {
+                    Ok(()) => "it stopped (its log says why)".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                let _ = tx.send(reason);
+            })
+            .map_err(|e| SinkError::Thread {
+                what: "MQTT broker",
+                reason: e.to_string(),
+            })?;
+
+        let started = Instant::now();
+        loop {
+            if let Ok(reason) = rx.try_recv() {
+                return Err(SinkError::BrokerStart {
+                    addr: addr.to_string(),
+                    reason,
+                });
+            }
+            match probe(inner, &own) {
+                Ok(()) => break,
+                Err(e) if started.elapsed() > READY_TIMEOUT => {
+                    return Err(SinkError::BrokerStart {
+                        addr: addr.to_string(),
+                        reason: format!("it does not answer MQTT after {READY_TIMEOUT:?}: {e}"),
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let how = if tls.is_some() { "TLS" } else { "plain MQTT" };
+        let who = match opts.users.len() {
+            0 => "no users: anybody may read, nobody but ronda publishes".to_string(),
+            _ => opts
+                .users
+                .iter()
+                .map(|u| format!("{} ({})", u.name, u.role.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let front = Front::start(front::Setup {
+            listener,
+            tls,
+            upstream: inner,
+            upstream_login: own.clone(),
+            users: opts.users,
+            rights: Rights::new(&opts.prefix),
+        })?;
+        info!("embedded MQTT broker listening on {addr}, {how}; users: {who}");
+        Ok(Broker {
+            addr,
+            inner,
+            own,
+            _front: front,
+            _thread: thread,
+        })
+    }
+
+    /// The address clients connect to (with the real port when `listen` asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where ronda's own client connects: rumqttd itself, plain MQTT on loopback.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.inner
+    }
+
+    /// Point ronda's own client at rumqttd itself, with this start's login: it is the one
+    /// client that publishes under the prefix, and no client of the front can be it.
+    pub fn connect_own(&self, o: &mut MqttOptions) {
+        o.host = self.inner.ip().to_string();
+        o.port = self.inner.port();
+        o.tls = None;
+        o.username = Some(self.own.name.clone());
+        o.password = Some(self.own.password.clone());
+    }
+}
+
+/// A broker is ready when it accepts an MQTT 3.1.1 CONNECT (not merely a TCP connection).
+fn probe(addr: SocketAddr, user: &BrokerUser) -> std::io::Result<()> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+    s.write_all(&packet::encode_connect(&packet::Connect {
+        clean_session: true,
+        keep_alive: 5,
+        client_id: "ronda-broker-probe".into(),
+        will: None,
+        username: Some(user.name.clone()),
+        password: Some(user.password.as_bytes().to_vec()),
+    }))?;
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack)?;
+    if connack != packet::connack(0) {
+        return Err(std::io::Error::other(format!(
+            "unexpected answer {connack:02x?} to CONNECT"
+        )));
+    }
+    s.write_all(&[0xe0, 0])?; // DISCONNECT
+    Ok(())
+}
+
+/// rumqttd on `inner` (loopback), taking only the `own` login.
+fn config(inner: SocketAddr, own: &BrokerUser) -> rumqttd::Config {
+    let connections = rumqttd::ConnectionSettings {
+        // Time a new TCP connection has to send CONNECT (the front gives clients its own).
+        connection_timeout_ms: 10_000,
+        // The sink's own limit: what it sends, the broker takes (bigger is quarantined).
+        max_payload_size: super::mqtt::MAX_PACKET,
+        // Also the most retained messages a new subscriber is sent at once: room for the status
+        // of 40 cameras and the counts of their lines.
+        max_inflight_count: 500,
+        // rumqttd compares the password in constant time.
+        auth: Some(HashMap::from([(own.name.clone(), own.password.clone())])),
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    let server = rumqttd::ServerSettings {
+        name: "ronda-mqtt".into(),
+        listen: inner,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections,
+    };
+    rumqttd::Config {
+        id: 0,
+        router: rumqttd::RouterConfig {
+            max_connections: front::MAX_CLIENTS + 10,
+            max_outgoing_packet_count: 200,
+            // Messages are kept in memory per subscribed filter: 4 x 1 MiB is thousands of
+            // events for a subscriber that lags, and little RAM.
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 4,
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Default::default(),
+        },
+        v4: Some(HashMap::from([("1".to_string(), server)])),
+        v5: None,
+        ws: None,
+        cluster: None,
+        console: None,
+        bridge: None,
+        prometheus: None,
+        metrics: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_password_is_never_shown() {
+        let u = BrokerUser {
+            name: "pos1".into(),
+            password: "p".repeat(20),
+            role: MqttRole::Guard,
+        };
+        assert!(!format!("{u:?}").contains("ppp"), "{u:?}");
+    }
+
+    #[test]
+    fn tls_files_are_checked_naming_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, "not pem").unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let tls = BrokerTls {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let e = tls.server_config().err().unwrap().to_string();
+        assert!(e.contains("tls_cert") && e.contains("c.pem"), "{e}");
+        std::fs::copy(&key, &cert).unwrap();
+        let e = tls.server_config().err().unwrap().to_string();
+        assert!(e.contains("tls_key") && e.contains("k.pem"), "{e}");
+        let missing = BrokerTls {
+            cert: dir.path().join("none.pem"),
+            key,
+        };
+        let e = missing.server_config().err().unwrap().to_string();
+        assert!(e.contains("tls_cert") && e.contains("none.pem"), "{e}");
+    }
+}
