@@ -20,6 +20,8 @@ pub enum EventKind {
     Crowding,
     CameraOffline,
     CameraOnline,
+    /// A night entry at the gate nobody recorded in the gate book in time (`gate`).
+    UnrecordedEntry,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 //! declare its picture `size = [w, h]`; points are then checked to lie inside it.
 
 pub mod edit;
+mod gatebook;
 mod notify;
 mod read;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use toml::Table;
 
+pub use gatebook::{Gatebook, parse_time_of_day};
 pub use notify::{
     FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,
 };
@@ -382,6 +384,8 @@ pub struct Settings {
     pub webhook: Option<Webhook>,
     /// `[[notify]]`: the guards' phones (Telegram, WhatsApp gateways, ntfy), in file order.
     pub notify: Vec<Notify>,
+    /// `[gatebook]`: the gate log, the guest book and its daily report.
+    pub gatebook: Gatebook,
     pub cameras: Vec<Camera>,
 }
 
@@ -471,6 +475,24 @@ impl Settings {
             ));
         }
         notify::warnings(&self.notify, &mut out);
+        let gate_lines = self
+            .cameras
+            .iter()
+            .filter(|c| c.role == CameraRole::Gate)
+            .flat_map(|c| &c.lines);
+        let mut nightless = gate_lines
+            .filter(|l| self.gatebook.night_of(l.curfew).is_none())
+            .peekable();
+        if nightless.peek().is_some() {
+            let names: Vec<&str> = nightless.map(|l| l.name.as_str()).collect();
+            out.push(format!(
+                "gatebook.night: the gate line(s) {} have no curfew and [gatebook] night is not \
+                 set, so a night entry there is never reported as not recorded \
+                 (unrecorded_entry); set night = \"22:00-05:00\" (or the line's curfew) if the \
+                 village records guests at night",
+                names.join(", ")
+            ));
+        }
         out
     }
 
@@ -500,7 +522,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "",
         &[
             "site", "mqtt", "detector", "tracking", "counting", "alerts", "clips", "store", "http",
-            "webhook", "notify", "cameras",
+            "webhook", "notify", "gatebook", "cameras",
         ],
     );
     let empty = Table::new();
@@ -901,6 +923,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     };
     let webhook = read_webhook(r, root);
     let notify = notify::read_notify(r, root, site.language);
+    let gatebook = gatebook::read_gatebook(r, root);
 
     let mut cameras = Vec::new();
     let mut ids = BTreeSet::new();
@@ -931,6 +954,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         http,
         webhook,
         notify,
+        gatebook,
         cameras,
     }
 }

@@ -18,7 +18,7 @@ use crate::events::{EventKind, Severity};
 use super::line::{Crossing, Direction};
 
 /// Every event type, in the order of DESIGN.md "MQTT".
-pub const EVENT_KINDS: [EventKind; 8] = [
+pub const EVENT_KINDS: [EventKind; 9] = [
     EventKind::LineCrossing,
     EventKind::NoMask,
     EventKind::CurfewEntry,
@@ -27,6 +27,7 @@ pub const EVENT_KINDS: [EventKind; 8] = [
     EventKind::Crowding,
     EventKind::CameraOffline,
     EventKind::CameraOnline,
+    EventKind::UnrecordedEntry,
 ];
 
 /// The name of an event type as in the event's `type` field and in `[alerts.severity]`.
@@ -40,6 +41,7 @@ pub fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Crowding => "crowding",
         EventKind::CameraOffline => "camera_offline",
         EventKind::CameraOnline => "camera_online",
+        EventKind::UnrecordedEntry => "unrecorded_entry",
     }
 }
 
@@ -58,6 +60,7 @@ fn kind_index(kind: EventKind) -> usize {
         EventKind::Crowding => 5,
         EventKind::CameraOffline => 6,
         EventKind::CameraOnline => 7,
+        EventKind::UnrecordedEntry => 8,
     }
 }
 
@@ -82,7 +85,7 @@ pub fn parse_severity(name: &str) -> Option<Severity> {
 
 /// The severity each event type is published with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Severities([Severity; 8]);
+pub struct Severities([Severity; 9]);
 
 impl Severities {
     /// The built-in severity of `kind`: counting and a camera coming back are information, a
@@ -94,7 +97,10 @@ impl Severities {
             EventKind::CameraOffline | EventKind::Crowding | EventKind::Loitering => {
                 Severity::Warning
             }
-            EventKind::Intrusion | EventKind::CurfewEntry | EventKind::NoMask => Severity::Alert,
+            EventKind::Intrusion
+            | EventKind::CurfewEntry
+            | EventKind::NoMask
+            | EventKind::UnrecordedEntry => Severity::Alert,
         }
     }
 
@@ -338,6 +344,7 @@ mod tests {
             (Intrusion, Alert),
             (CurfewEntry, Alert),
             (NoMask, Alert),
+            (UnrecordedEntry, Alert),
         ] {
             assert_eq!(s.get(k), want, "{k:?}");
         }

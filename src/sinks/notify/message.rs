@@ -210,6 +210,8 @@ pub fn kind_words(k: EventKind, lang: Language) -> &'static str {
         (EventKind::CameraOffline, Language::En) => "Camera offline",
         (EventKind::CameraOnline, Language::Id) => "Kamera menyala lagi",
         (EventKind::CameraOnline, Language::En) => "Camera back online",
+        (EventKind::UnrecordedEntry, Language::Id) => "Masuk malam belum dicatat di buku tamu",
+        (EventKind::UnrecordedEntry, Language::En) => "Night entry not recorded in the gate book",
     }
 }
 
