@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use crate::config::{self, CameraRole, Settings};
 use crate::detect::{Detector, MaskVerdict};
 use crate::events::{Event, EventKind, Severity};
+use crate::gate::{GateBook, GateMark};
 use crate::geometry::BBox;
 use crate::ingest::camera::{Camera, CameraSpec, Doorbell, FrameSlot, Health, HealthChange};
 use crate::ingest::ring::EncodedRing;
@@ -216,6 +217,11 @@ pub struct Live {
     retention: Option<RetentionTask>,
     store: Arc<Store>,
     health: Option<std::thread::JoinHandle<()>>,
+    /// The gate book's night check and daily report, and how to stop it.
+    keeper: Option<(
+        std::thread::JoinHandle<()>,
+        Arc<(Mutex<bool>, std::sync::Condvar)>,
+    )>,
     pub figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
     village: Arc<village::LiveVillage>,
 }
@@ -271,11 +277,28 @@ impl Live {
             )
             .map_err(|e| AppError::Start(e.to_string()))?,
         );
-        let retention = RetentionTask::start(
+        // the gate book's entries, pictures and records go with the incidents' retention
+        let gate_retention = {
+            let (store, dir, days) = (
+                store.clone(),
+                settings.store.clips_dir.clone(),
+                settings.gatebook.retention_days,
+            );
+            move |now| {
+                if let Err(e) = crate::gate::retention(&store, &dir, days, now) {
+                    tracing::error!("gate book retention: {e}");
+                }
+            }
+        };
+        let retention = RetentionTask::start_also(
             store.clone(),
             RetentionOptions::from_settings(&settings.store),
+            gate_retention,
         )
         .map_err(|e| AppError::Start(e.to_string()))?;
+        let gate_clock = crate::gate::clock_from_env().map_err(AppError::Start)?;
+        let gatebook = Arc::new(GateBook::new(store.clone(), settings));
+        let gate_status = crate::gate::SharedStatus::default();
         let mut rings = HashMap::new();
         let mut dopts = settings.detector_options();
         // faces cost far more than persons: loaded only where a gate checks masks
@@ -377,6 +400,7 @@ impl Live {
                 webhook: settings.webhook.is_some(),
                 notify: outlet.notify_rows(),
             },
+            gate_status.clone(),
         ));
         // a press of a phone's acknowledge button goes the guard page's way
         outlet.listen_for_acks(village.clone());
@@ -407,14 +431,42 @@ impl Live {
                 faces: dopts.faces,
             };
             let changes = (rules_rx, rules);
+            let night = settings.gatebook.night;
             std::thread::Builder::new()
                 .name("inference".into())
                 .spawn(move || {
                     inference(
-                        detector, states, bell, stop, tx, figs, clock, resets, changes,
+                        detector, states, bell, stop, tx, figs, clock, resets, changes, night,
                     )
                 })
                 .map_err(|e| AppError::Start(e.to_string()))?
+        };
+        let keeper = {
+            let tx = event_tx.clone();
+            let keeper = crate::gate::Keeper::new(
+                gatebook.clone(),
+                gate_clock.clone(),
+                crate::gate::EventSite {
+                    id: settings.site.id.clone(),
+                    severity: settings.alerts.severity(EventKind::UnrecordedEntry),
+                },
+                Box::new(move |e| tx.send(Raised::bare(e))),
+                crate::gate::report::Scheduler::new(
+                    store.clone(),
+                    crate::gate::report::ReportSite::from_settings(settings),
+                    crate::sinks::WebhookOptions::from_settings(settings)
+                        .map_err(|e| AppError::Start(e.to_string()))?,
+                    gate_clock.now(),
+                ),
+                gate_status,
+            );
+            let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+            let flag = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name("gatebook".into())
+                .spawn(move || keeper.run(flag, KEEPER_EVERY))
+                .map_err(|e| AppError::Start(e.to_string()))?;
+            (thread, stop)
         };
         let health = {
             let (tx, site, board) = (event_tx, site, board.clone());
@@ -434,11 +486,12 @@ impl Live {
                 published: HashMap::new(),
                 last: Instant::now(),
             };
+            let book = Some(gatebook);
             std::thread::Builder::new()
                 .name("events".into())
                 .spawn(move || {
                     write_events(
-                        event_rx, outlet, clips, rings, dir, tz, feed, waiting, status,
+                        event_rx, outlet, clips, rings, dir, tz, feed, waiting, status, book,
                     )
                 })
                 .map_err(|e| AppError::Start(e.to_string()))?
@@ -452,6 +505,7 @@ impl Live {
             retention: Some(retention),
             store,
             health: Some(health),
+            keeper: Some(keeper),
             figures,
             village,
         })
@@ -495,7 +549,13 @@ impl Live {
         if let Some(r) = self.retention.take() {
             r.stop();
         }
-        for t in [self.worker.take(), self.health.take()]
+        let keeper = self.keeper.take().map(|(thread, stop)| {
+            let (lock, wake) = &*stop;
+            *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            wake.notify_all();
+            thread
+        });
+        for t in [self.worker.take(), self.health.take(), keeper]
             .into_iter()
             .flatten()
         {
@@ -511,6 +571,8 @@ impl Live {
     }
 }
 
+/// How often the gate book's keeper looks for night entries due and the daily report.
+const KEEPER_EVERY: Duration = Duration::from_secs(1);
 /// How long stopping waits for the broker to acknowledge what is still in the outbox (the rest
 /// goes out at the next start).
 const FLUSH_ON_STOP: Duration = Duration::from_secs(5);
@@ -531,10 +593,15 @@ fn write_events(
     feed: tokio::sync::broadcast::Sender<Event>,
     waiting: Arc<std::sync::atomic::AtomicU64>,
     mut status: StatusRefresh,
+    gatebook: Option<Arc<GateBook>>,
 ) -> Outlet {
     let store = outlet.store();
     loop {
-        let Raised { event: e, picture } = match rx.recv_timeout(Duration::from_secs(1)) {
+        let Raised {
+            event: e,
+            picture,
+            gate,
+        } = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(r) => r,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 status.check(&outlet);
@@ -545,6 +612,19 @@ fn write_events(
         status.check(&outlet);
         waiting.fetch_sub(1, Ordering::Relaxed);
         outlet.record(&e);
+        // a crossing of a gate line: into the gate log with the person's picture, before the
+        // live feeds hear of it (the gate book page reloads the log on it)
+        if let (Some(book), Some(mark)) = (&gatebook, gate) {
+            book.log(&e, picture.as_deref(), mark);
+        }
+        if e.kind == EventKind::UnrecordedEntry {
+            // ids and status only: an incident for the reviewers, without picture or clip
+            if let Err(err) = store.open_incident(&e, None, None) {
+                tracing::error!(camera = %e.camera, event = %e.id, "incident not indexed: {err}");
+            }
+            let _ = feed.send(e);
+            continue;
+        }
         if e.severity != Severity::Alert {
             // stored: the web UI's live feeds may show it (nobody listening is fine)
             let _ = feed.send(e);
@@ -804,6 +884,9 @@ impl Clock {
 pub(crate) struct Raised {
     pub event: Event,
     pub picture: Option<Arc<image::RgbImage>>,
+    /// A crossing of a gate camera's line: for the gate log (with `picture`, the frame that
+    /// counted).
+    pub gate: Option<GateMark>,
 }
 
 impl Raised {
@@ -811,6 +894,7 @@ impl Raised {
         Raised {
             event,
             picture: None,
+            gate: None,
         }
     }
 }
@@ -851,8 +935,10 @@ struct Emit<'a> {
 }
 
 impl Emit<'_> {
-    /// `false` when the writer is gone (shutting down).
-    fn send(&mut self, mut e: Event) -> bool {
+    /// Hand `e` over; `gate` marks a crossing of a gate camera's line (the frame that counted
+    /// goes with it, for the gate log's picture). `false` when the writer is gone (shutting
+    /// down).
+    fn send_marked(&mut self, mut e: Event, gate: Option<GateMark>) -> bool {
         if let Some(b) = &mut e.bbox {
             let (w, h) = self.size;
             for (i, v) in b.iter_mut().enumerate() {
@@ -862,11 +948,15 @@ impl Emit<'_> {
         self.figures
             .event_latency_ms
             .push(self.arrived.elapsed().as_secs_f32() * 1000.0);
-        let picture = (e.severity == Severity::Alert)
+        let picture = (e.severity == Severity::Alert || gate.is_some())
             .then(|| self.picture.cloned())
             .flatten();
         // events are never dropped: wait for the writer
-        self.tx.send(Raised { event: e, picture })
+        self.tx.send(Raised {
+            event: e,
+            picture,
+            gate,
+        })
     }
 }
 
@@ -881,6 +971,7 @@ fn inference(
     clock: Clock,
     mut resets: DailyReset,
     (changes, mut rules): (Receiver<apply::RulesChange>, apply::RulesContext),
+    gate_night: Option<config::Window>,
 ) {
     let mut next_area = 0usize;
     let mut last_log = Instant::now();
@@ -978,7 +1069,23 @@ fn inference(
             };
             for f in &findings {
                 let e = finding_event(f, &cam.id, &cam.rules.lines, &clock.site, at.utc);
-                if !emit.send(e) {
+                let mark = match f {
+                    Finding::Crossing {
+                        line,
+                        crossing,
+                        look,
+                        ..
+                    } if cam.gate => {
+                        let curfew = cam.rules.line_rules.get(*line).and_then(|r| r.curfew);
+                        Some(GateMark {
+                            look: *look,
+                            night: crossing.direction == crate::rules::Direction::In
+                                && curfew.or(gate_night).is_some_and(|w| w.contains(at.local)),
+                        })
+                    }
+                    _ => None,
+                };
+                if !emit.send_marked(e, mark) {
                     return;
                 }
             }
@@ -1289,7 +1396,7 @@ url = "rtsp://127.0.0.1:1/cam02"
             };
             for f in self.rules.judge(&at).to_vec() {
                 let e = finding_event(&f, &self.camera, &self.rules.lines, &self.site, at.utc);
-                assert!(emit.send(e));
+                assert!(emit.send_marked(e, None));
             }
             self.rx.try_iter().map(|r| r.event).collect()
         }

@@ -91,6 +91,12 @@ pub trait Village: Send + Sync + 'static {
         None
     }
 
+    /// The gate book's keeper as it last looked (its clock, the next daily report); `None`
+    /// when this village runs none.
+    fn gate_status(&self) -> Option<crate::gate::KeeperStatus> {
+        None
+    }
+
     /// A fresh picture of camera `camera` (its newest decoded frame) as JPEG, for the admin's
     /// line and zone editor; `None` while the camera has no picture (offline, unknown).
     fn snapshot(&self, camera: &str) -> Option<CameraPicture> {
@@ -253,6 +259,10 @@ pub struct ApiConfig {
     pub secure_cookie: bool,
     /// Host names answered to besides the local ones (`[http] hosts`).
     pub hosts: Vec<String>,
+    /// `[gatebook]`: the report's time for the gate book's pages.
+    pub gatebook: crate::config::Gatebook,
+    /// `[site] counts_reset`: the counting day the starting occupancy belongs to.
+    pub counts_reset: chrono::NaiveTime,
 }
 
 impl ApiConfig {
@@ -275,6 +285,8 @@ impl ApiConfig {
             config_path: None,
             secure_cookie: s.http.secure_cookie,
             hosts: s.http.hosts.clone(),
+            gatebook: s.gatebook.clone(),
+            counts_reset: s.site.counts_reset,
         }
     }
 }
