@@ -218,10 +218,7 @@ pub struct Live {
     store: Arc<Store>,
     health: Option<std::thread::JoinHandle<()>>,
     /// The gate book's night check and daily report, and how to stop it.
-    keeper: Option<(
-        std::thread::JoinHandle<()>,
-        Arc<(Mutex<bool>, std::sync::Condvar)>,
-    )>,
+    keeper: Option<(std::thread::JoinHandle<()>, Arc<StopFlag>)>,
     pub figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
     village: Arc<village::LiveVillage>,
 }
@@ -460,7 +457,7 @@ impl Live {
                 ),
                 gate_status,
             );
-            let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+            let stop: Arc<StopFlag> = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
             let flag = stop.clone();
             let thread = std::thread::Builder::new()
                 .name("gatebook".into())
@@ -570,6 +567,9 @@ impl Live {
         }
     }
 }
+
+/// A flag a thread waits on, and the condvar that wakes it when set.
+type StopFlag = (Mutex<bool>, std::sync::Condvar);
 
 /// How often the gate book's keeper looks for night entries due and the daily report.
 const KEEPER_EVERY: Duration = Duration::from_secs(1);

@@ -462,10 +462,10 @@ fn json_body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Failure> {
 }
 
 /// The checked fields, or 400 with each problem by field.
-fn checked_fields(b: &RecordBody) -> Result<RecordFields, Response> {
+fn checked_fields(b: &RecordBody) -> Result<RecordFields, Failure> {
     let kind = match b.kind.as_deref() {
         None | Some("") => None,
-        Some(k) => Some(kind_of(k).map_err(IntoResponse::into_response)?),
+        Some(k) => Some(kind_of(k)?),
     };
     let fields = RecordFields {
         kind,
@@ -486,11 +486,10 @@ fn checked_fields(b: &RecordBody) -> Result<RecordFields, Response> {
             .into_iter()
             .map(|(k, m)| (k.to_string(), Value::String(m)))
             .collect();
-        (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": first, "fields": fields})),
-        )
-            .into_response()
+        Failure {
+            fields: Some(Value::Object(fields)),
+            ..Failure::bad_request(first)
+        }
     })
 }
 
@@ -499,20 +498,19 @@ pub(super) async fn create_record(
     State(st): State<Shared>,
     me: Me,
     body: Result<Json<RecordBody>, JsonRejection>,
-) -> Result<Response, Response> {
-    let b = json_body(body).map_err(IntoResponse::into_response)?;
+) -> Result<Response, Failure> {
+    let b = json_body(body)?;
     let fields = checked_fields(&b)?;
     if let Some(id) = &b.entry_id {
-        checked_entry_id(id).map_err(IntoResponse::into_response)?;
+        checked_entry_id(id)?;
     }
     let user = me.name.clone();
     let entry = b.entry_id.clone();
     let rec = with_store(&st, move |s| {
         s.create_gate_record(&fields, entry.as_deref(), &user, Utc::now())
     })
-    .await
-    .map_err(IntoResponse::into_response)?
-    .map_err(|e| gate_error(e).into_response())?;
+    .await?
+    .map_err(gate_error)?;
     tracing::info!(record = rec.id, user = %me.name, kind = rec.kind.as_str(), "gate book: recorded");
     Ok((StatusCode::CREATED, Json(record_json(&st, &rec, true))).into_response())
 }
@@ -538,23 +536,21 @@ pub(super) async fn update_record(
     me: Me,
     id: Result<Path<String>, PathRejection>,
     body: Result<Json<RecordBody>, JsonRejection>,
-) -> Result<Response, Response> {
-    let id = record_id(id).map_err(IntoResponse::into_response)?;
-    let b = json_body(body).map_err(IntoResponse::into_response)?;
+) -> Result<Response, Failure> {
+    let id = record_id(id)?;
+    let b = json_body(body)?;
     if b.entry_id.is_some() {
         return Err(Failure::bad_request(
             "the entry of a record stays as recorded; write a new record for another entry",
-        )
-        .into_response());
+        ));
     }
     let fields = checked_fields(&b)?;
     let user = me.name.clone();
     let rec = with_store(&st, move |s| {
         s.update_gate_record(id, &fields, &user, Utc::now())
     })
-    .await
-    .map_err(IntoResponse::into_response)?
-    .map_err(|e| gate_error(e).into_response())?;
+    .await?
+    .map_err(gate_error)?;
     tracing::info!(record = rec.id, user = %me.name, "gate book: record changed");
     Ok(Json(record_json(&st, &rec, true)).into_response())
 }

@@ -131,6 +131,8 @@ pub(crate) struct Failure {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// A form's problems by field (`{"name": "..."}`), answered as `fields`.
+    pub fields: Option<serde_json::Value>,
 }
 
 impl Failure {
@@ -139,6 +141,7 @@ impl Failure {
             status,
             message: message.into(),
             retry_after: None,
+            fields: None,
         }
     }
 
@@ -160,6 +163,9 @@ impl IntoResponse for Failure {
         let mut body = serde_json::json!({ "error": self.message });
         if let Some(s) = self.retry_after {
             body["retry_after"] = s.into();
+        }
+        if let Some(f) = self.fields {
+            body["fields"] = f;
         }
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {

@@ -460,41 +460,61 @@ applyLang();
     }
     return tb;
   }
+  function wrap(node) {
+    const w = el("div", "scroll");
+    w.appendChild(node);
+    return w;
+  }
   function renderReport() {
     const box = $("report");
     box.textContent = "";
     if (!report) return;
     const r = report.report;
+    const c = r.recorded;
     box.appendChild(el("h2", null, t("r_h_title") + " · " + (r.site_name || r.site)));
     box.appendChild(el("p", null, t("r_h_period", { from: when(r.from), to: when(r.to) }) + " " + (SITE.zone || "")));
     if (report.draft) box.appendChild(el("p", "draft", t("gb_draft")));
-    box.appendChild(el("h3", null, t("r_h_hours")));
-    const hours = r.hours.map((h) => [h.hour, h.in, h.out]);
-    hours.push([t("r_h_total"), r.total_in, r.total_out]);
-    box.appendChild(table([t("r_h_hour"), t("in"), t("out")], hours, [false, true, true]));
-    box.appendChild(el("h3", null, t("r_h_alerts")));
-    if (r.alerts.length) box.appendChild(table([t("gb_kind"), t("r_h_count")], r.alerts.map((a) => [t(a.type), a.count]), [false, true]));
-    else box.appendChild(el("p", null, t("r_h_none")));
-    const c = r.recorded;
-    box.appendChild(el("h3", null, t("r_h_recorded") + ": " + c.guests + " " + t("gb_guest").toLowerCase() + ", " + c.newcomers + " " + t("gb_newcomer").toLowerCase() + ", " + c.residents + " " + t("gb_resident").toLowerCase()));
+    // the day at a glance, then the details
+    const sum = el("ul", "summary");
+    sum.appendChild(el("li", null, t("in") + " " + r.total_in + " · " + t("out") + " " + r.total_out));
+    sum.appendChild(el("li", null, t("r_h_recorded") + ": " + c.guests + " " + t("gb_guest").toLowerCase() + ", " + c.newcomers + " " + t("gb_newcomer").toLowerCase() + ", " + c.residents + " " + t("gb_resident").toLowerCase()));
+    sum.appendChild(el("li", null, t("r_h_unrecorded") + ": " + r.unrecorded_night.length));
+    sum.appendChild(el("li", null, t("r_h_alerts") + ": " + r.alerts.reduce((n, a) => n + a.count, 0)));
+    sum.appendChild(el("li", null, t("r_h_offline") + ": " + r.cameras_offline.length));
+    box.appendChild(sum);
+    box.appendChild(el("h3", null, t("r_h_recorded")));
     if (c.people.length) {
-      box.appendChild(table(
+      box.appendChild(wrap(table(
         [t("name"), t("gb_kind"), t("gb_origin"), t("gb_visiting"), t("gb_purpose"), t("gb_rt"), t("gb_in"), t("gb_out")],
         c.people.map((p) => [p.name, kindWord(p.kind), p.origin, p.visiting, p.purpose, p.rt, when(p.entered), p.left ? when(p.left) : ""]),
-        [false, false, false, false, false, false, false, false]));
-    }
-    box.appendChild(el("h3", null, t("r_h_unrecorded") + ": " + r.unrecorded_night.length));
+        [false, false, false, false, false, false, false, false])));
+    } else box.appendChild(el("p", null, t("r_h_none")));
+    box.appendChild(el("h3", null, t("r_h_unrecorded")));
     if (r.unrecorded_night.length) {
-      box.appendChild(table([t("gb_date"), t("cameras"), t("line")],
+      box.appendChild(wrap(table([t("gb_date"), t("cameras"), t("line")],
         r.unrecorded_night.map((e) => [when(e.time) + (e.alerted ? " (" + t("r_h_alerted") + ")" : ""), cams.get(e.camera) || e.camera, e.line]),
-        [false, false, false]));
-    }
+        [false, false, false])));
+    } else box.appendChild(el("p", null, t("r_h_none")));
+    box.appendChild(el("h3", null, t("r_h_alerts")));
+    if (r.alerts.length) box.appendChild(wrap(table([t("gb_kind"), t("r_h_count")], r.alerts.map((a) => [t(a.type), a.count]), [false, true])));
+    else box.appendChild(el("p", null, t("r_h_none")));
     box.appendChild(el("h3", null, t("r_h_offline")));
     if (r.cameras_offline.length) {
-      box.appendChild(table([t("cameras"), t("r_h_times"), t("r_h_minutes")],
+      box.appendChild(wrap(table([t("cameras"), t("r_h_times"), t("r_h_minutes")],
         r.cameras_offline.map((o) => [o.name + (o.offline_at_end ? " (" + t("r_h_still") + ")" : ""), o.times, o.minutes]),
-        [false, true, true]));
+        [false, true, true])));
     } else box.appendChild(el("p", null, t("r_h_none")));
+    box.appendChild(el("h3", null, t("r_h_hours")));
+    // two hours to a row: the day fits half a printed page
+    const half = Math.ceil(r.hours.length / 2);
+    const rows = [];
+    for (let i = 0; i < half; i += 1) {
+      const a = r.hours[i], b = r.hours[i + half];
+      rows.push([a.hour, a.in, a.out, b ? b.hour : "", b ? b.in : "", b ? b.out : ""]);
+    }
+    rows.push([t("r_h_total"), r.total_in, r.total_out, "", "", ""]);
+    box.appendChild(wrap(table([t("r_h_hour"), t("in"), t("out"), t("r_h_hour"), t("in"), t("out")], rows,
+      [false, true, true, false, true, true])));
     box.appendChild(el("p", "dim", t("r_h_made", { time: when(r.made_at) })));
     const sign = el("div", "sign");
     sign.appendChild(el("div", null, t("r_h_sign_guard")));
