@@ -218,6 +218,17 @@ fn picture(d: &Driver, name: &str) {
     println!("wrote {}", out.display());
 }
 
+/// Click a button of the live log in one step (found and clicked in the page): the log reloads
+/// at every crossing, so an element found first could be gone when the click comes.
+fn click_in_log(d: &Driver, css: &str) {
+    let done = d.exec(
+        "const b = document.querySelector(arguments[0]); if (b === null) return false; \
+         b.scrollIntoView({block: 'center'}); b.click(); return true;",
+        json!([css]),
+    );
+    assert_eq!(done, Value::Bool(true), "no {css} in the log");
+}
+
 // ------------------------------------------------------------------------------ the browser
 
 #[test]
@@ -281,7 +292,10 @@ fn a_guard_records_a_guest_from_the_live_gate_log_and_night_entries_left_unrecor
     picture(&d, "gatebook-guard.png");
 
     // the guard records her as a guest
-    d.click(&format!("#log li[data-id=\"{entry_id}\"] button.record"));
+    click_in_log(
+        &d,
+        &format!("#log li[data-id=\"{entry_id}\"] button.record"),
+    );
     wait(
         &d,
         "the form opens",
@@ -419,7 +433,10 @@ fn a_guard_records_a_guest_from_the_live_gate_log_and_night_entries_left_unrecor
         .as_str()
         .unwrap()
         .to_string();
-    d.click(&format!("#log li[data-id=\"{exit_id}\"] button.exit-link"));
+    click_in_log(
+        &d,
+        &format!("#log li[data-id=\"{exit_id}\"] button.exit-link"),
+    );
     wait(
         &d,
         "the picker lists her",

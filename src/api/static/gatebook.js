@@ -203,10 +203,25 @@ applyLang();
     li.appendChild(act);
     return li;
   }
-  function renderLog() {
+  // entries already shown keep their element (and loaded picture) while they do not change: the
+  // log reloads at every crossing, and a button under the guard's finger must not be replaced
+  let shown = new Map(); // entry id -> { key, node }
+  function renderLog(fresh) {
     const ol = $("log");
-    ol.textContent = "";
-    for (const e of entries) ol.appendChild(entryItem(e));
+    const next = new Map();
+    for (const e of entries) {
+      const key = JSON.stringify(e);
+      const old = shown.get(e.id);
+      const node = old && old.key === key && !fresh ? old.node : entryItem(e);
+      next.set(e.id, { key, node });
+    }
+    for (const [id, v] of shown) if (!next.has(id) || next.get(id).node !== v.node) v.node.remove();
+    let at = ol.firstElementChild;
+    for (const { node } of next.values()) {
+      if (node === at) at = at.nextElementSibling;
+      else ol.insertBefore(node, at);
+    }
+    shown = next;
     $("log-empty").hidden = entries.length > 0;
     $("log-more").hidden = !logNext;
   }
@@ -649,7 +664,7 @@ applyLang();
     window.addEventListener("hashchange", fromHash);
     langListeners.push(() => {
       renderSelects();
-      renderLog();
+      renderLog(true);
       if (tab === "book") loadBook();
       renderReport();
       renderReportList();
