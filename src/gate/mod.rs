@@ -509,6 +509,20 @@ mod tests {
     use super::*;
     use crate::detect::MaskVerdict;
 
+    /// Settings with the store in `dir` (and `extra` tables), and the store.
+    fn village(dir: &Path, extra: &str) -> (Settings, Arc<Store>) {
+        let settings = Settings::parse(
+            &format!(
+                "[site]\nid = \"rw9\"\n[store]\npath = \"{0}/r.db\"\nclips_dir = \"{0}/clips\"\n{extra}",
+                dir.display()
+            ),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let store = Arc::new(Store::open(&settings.store.path).unwrap());
+        (settings, store)
+    }
+
     #[test]
     fn phones_are_masked_in_lists() {
         assert_eq!(mask_phone("081234567890"), "0812•••••890");
@@ -549,15 +563,7 @@ mod tests {
     #[test]
     fn the_log_keeps_the_counting_pictures_person_and_the_mask_verdict() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings::parse(
-            &format!(
-                "[site]\nid = \"rw9\"\n[store]\npath = \"{0}/r.db\"\nclips_dir = \"{0}/clips\"\n",
-                dir.path().display()
-            ),
-            Path::new("t.toml"),
-        )
-        .unwrap();
-        let store = Arc::new(Store::open(&settings.store.path).unwrap());
+        let (settings, store) = village(dir.path(), "");
         let book = GateBook::new(store.clone(), &settings);
         let mut pic = image::RgbImage::new(480, 360);
         for (x, y, p) in pic.enumerate_pixels_mut() {
@@ -592,7 +598,7 @@ mod tests {
         let got = store.gate_entry(&e.id).unwrap().unwrap();
         assert_eq!(got.mask, Some((MaskVerdict::Mask, 0.8)));
         assert!(got.night);
-        let rel = got.crop.unwrap();
+        let rel = got.crop.clone().unwrap();
         assert!(rel.starts_with(CROPS_DIR), "{}", rel.display());
         let jpeg = image::open(dir.path().join("clips").join(&rel)).unwrap();
         assert_eq!(jpeg.height(), CROP_HEIGHT, "scaled down to the crop height");
@@ -627,16 +633,7 @@ mod tests {
     #[test]
     fn night_entries_not_recorded_in_time_raise_one_alert_each() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings::parse(
-            &format!(
-                "[site]\nid = \"rw9\"\n[store]\npath = \"{0}/r.db\"\nclips_dir = \"{0}/clips\"\n\
-                 [gatebook]\nrecord_within_minutes = 10\n",
-                dir.path().display()
-            ),
-            Path::new("t.toml"),
-        )
-        .unwrap();
-        let store = Arc::new(Store::open(&settings.store.path).unwrap());
+        let (settings, store) = village(dir.path(), "[gatebook]\nrecord_within_minutes = 10\n");
         let book = Arc::new(GateBook::new(store.clone(), &settings));
         let t0 = DateTime::parse_from_rfc3339("2026-11-22T23:00:00+07:00")
             .unwrap()

@@ -228,6 +228,20 @@ fn env_values(url: &str) -> Vec<String> {
     out
 }
 
+/// The HTTP client of the webhook: one request within `timeout`.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        // 4xx and 5xx are answers to look at, not errors.
+        .http_status_as_error(false)
+        // A redirected POST would be re-sent as a GET (301/302) or refused (307/308): do not
+        // follow, tell the admin where it points instead.
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .user_agent(format!("ronda/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent()
+}
+
 /// The running sink. Dropping it stops it (after trying to deliver for a second); prefer
 /// [`WebhookSink::shutdown`] with the time the caller can spare.
 pub struct WebhookSink {
@@ -259,16 +273,7 @@ impl WebhookSink {
                 "webhook: resuming after the last event it handled"
             );
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            // 4xx and 5xx are answers to look at, not errors.
-            .http_status_as_error(false)
-            // A redirected POST would be re-sent as a GET (301/302) or refused (307/308): do not
-            // follow, tell the admin where it points instead.
-            .max_redirects(0)
-            .timeout_global(Some(opts.timeout))
-            .user_agent(format!("ronda/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = agent(opts.timeout);
         let shared = Arc::new(Signal::default());
         let opts = Arc::new(opts);
         let worker = Worker {
@@ -646,14 +651,7 @@ impl Worker {
 /// `opts`, once, with its authentication and timeout: the status of a 2xx answer, or what went
 /// wrong (secrets blanked out). Retrying is the caller's.
 pub fn post_once(opts: &WebhookOptions, body: &str) -> Result<u16, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(opts.timeout))
-        .user_agent(format!("ronda/{}", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent();
-    let mut request = agent
+    let mut request = agent(opts.timeout)
         .post(&opts.url)
         .header("Content-Type", "application/json");
     if let Some(auth) = &opts.authorization {

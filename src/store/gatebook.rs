@@ -57,7 +57,7 @@ impl PersonKind {
     }
 }
 
-/// A crossing to log.
+/// A crossing to log (and as logged).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewGateEntry {
     /// The `line_crossing` event's id.
@@ -85,22 +85,22 @@ pub struct EntryRecord {
     pub exit: bool,
 }
 
-/// One entry of the gate log.
+/// One entry of the gate log: the crossing as logged (its fields read through), the alert raised
+/// for it and the record it belongs to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GateEntry {
-    pub id: String,
-    pub camera: String,
-    pub line: String,
-    pub direction: Direction,
-    pub track_id: Option<u64>,
-    pub time: String,
-    pub at: DateTime<Utc>,
-    pub mask: Option<(MaskVerdict, f32)>,
-    pub crop: Option<PathBuf>,
-    pub night: bool,
+    pub logged: NewGateEntry,
     /// The `unrecorded_entry` event raised for it.
     pub alert_id: Option<String>,
     pub record: Option<EntryRecord>,
+}
+
+impl std::ops::Deref for GateEntry {
+    type Target = NewGateEntry;
+
+    fn deref(&self) -> &NewGateEntry {
+        &self.logged
+    }
 }
 
 /// Which entries to list (newest first).
@@ -290,24 +290,26 @@ fn read_entry(r: &Row<'_>) -> rusqlite::Result<GateEntry> {
         None => None,
     };
     Ok(GateEntry {
-        id: r.get(0)?,
-        camera: r.get(1)?,
-        line: r.get(2)?,
-        direction: if direction == "out" {
-            Direction::Out
-        } else {
-            Direction::In
+        logged: NewGateEntry {
+            id: r.get(0)?,
+            camera: r.get(1)?,
+            line: r.get(2)?,
+            direction: if direction == "out" {
+                Direction::Out
+            } else {
+                Direction::In
+            },
+            track_id: r.get::<_, Option<i64>>(4)?.map(|t| t.max(0) as u64),
+            time: r.get(5)?,
+            at: from_ms(r.get(6)?),
+            mask: match mask.as_deref() {
+                Some("mask") => Some((MaskVerdict::Mask, mask_score.unwrap_or(0.0) as f32)),
+                Some("no_mask") => Some((MaskVerdict::NoMask, mask_score.unwrap_or(0.0) as f32)),
+                _ => None,
+            },
+            crop: r.get::<_, Option<String>>(9)?.map(PathBuf::from),
+            night: r.get(10)?,
         },
-        track_id: r.get::<_, Option<i64>>(4)?.map(|t| t.max(0) as u64),
-        time: r.get(5)?,
-        at: from_ms(r.get(6)?),
-        mask: match mask.as_deref() {
-            Some("mask") => Some((MaskVerdict::Mask, mask_score.unwrap_or(0.0) as f32)),
-            Some("no_mask") => Some((MaskVerdict::NoMask, mask_score.unwrap_or(0.0) as f32)),
-            _ => None,
-        },
-        crop: r.get::<_, Option<String>>(9)?.map(PathBuf::from),
-        night: r.get(10)?,
         alert_id: r.get(11)?,
         record,
     })
@@ -1281,7 +1283,7 @@ mod tests {
             s.gate_unrecorded_due(now, t0() - Duration::hours(12))
                 .unwrap()
                 .into_iter()
-                .map(|e| e.id)
+                .map(|e| e.logged.id)
                 .collect::<Vec<_>>()
         };
         assert!(due(t0() - Duration::seconds(1)).is_empty());

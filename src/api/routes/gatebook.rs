@@ -38,6 +38,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::incidents::store_failure;
 use super::{Failure, Me, Shared};
 use crate::config::Role;
 use crate::gate::report::{self, DailyReport, ReportSite};
@@ -65,14 +66,6 @@ async fn with_store<T: Send + 'static>(
                 "this server keeps no store, so there is no gate book; run ronda with a [store]",
             )
         })
-}
-
-fn store_failure(what: &str, e: impl std::fmt::Display) -> Failure {
-    tracing::error!("{what}: {e}");
-    Failure::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("{what} failed in the store: {e}"),
-    )
 }
 
 fn gate_error(e: GateError) -> Failure {
@@ -327,7 +320,7 @@ pub(super) async fn crop(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Failure> {
     let e = find_entry(&st, path_text(id)?).await?;
-    let rel = e.crop.ok_or_else(|| {
+    let rel = e.logged.crop.clone().ok_or_else(|| {
         Failure::not_found(format!(
             "gate entry {} has no picture (none could be written, or retention removed it)",
             e.id
