@@ -28,10 +28,16 @@
 //!   be by now at the pace they were walking (`handover_heights`, growing with the time lost),
 //!   within `handover_seconds`, the new track takes over the old one's side, its proposed and
 //!   pending crossing and its last count, and the old id is retired: no double count, no missed
-//!   count. If the tracker finds the old id again, it was someone else: both carry on.
+//!   count. Only a person can be handed over: the lost track must have been seen more than once
+//!   (a one-frame flicker has no side to lend) and the new box must be of a like size (at most
+//!   1.5 times taller or shorter, the tracker's own bound). If the tracker finds the old id
+//!   again, it was someone else: both carry on, except that a crossing the new track counted
+//!   from the old one's side is the old person's and is not counted for them again.
 //! - **Last seen past the line.** A person the counter stops following (the tracker dropped
 //!   them, or the file ended) whose change of side was proposed through the gate and never taken
 //!   back counts then: someone who walks out of the picture right after the line still counts.
+//!   One sighting past the line is enough only for a track that has followed the person itself
+//!   for `min_track_hits` detections; a track that has just taken over needs two.
 //!
 //! Time thresholds count as reached within a third of a frame interval, so a live camera's
 //! slightly jittering timestamps and a recording's exact ones judge the same pictures alike.
@@ -47,6 +53,14 @@ use crate::track::Track;
 /// How fast the uncertainty of a lost person's position grows, in box heights per second: a
 /// person may change pace or turn while hidden (walking is about 0.8 heights a second).
 const DRIFT_HEIGHTS_PER_S: f32 = 0.5;
+
+/// The most a lost person's box height and the new track's may differ (larger / smaller) for
+/// the new track to take over: the tracker's own bound on a person's change of size.
+const HANDOVER_HEIGHT_RATIO: f32 = 1.5;
+
+/// Sightings past the line a lost person, followed by a track that just took over, needs for a
+/// crossing that never held to count.
+const SETTLE_SIGHTINGS: u32 = 2;
 
 /// The point of a person's box that is followed across the line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +198,8 @@ struct Proposal {
     frame: u64,
     /// Furthest seen beyond the line on the new side, in box heights.
     reach: f32,
+    /// Sightings beyond the band on the new side so far.
+    seen: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -201,6 +217,8 @@ struct TrackSide {
     born: f64,
     /// Detections seen by the counter (a handed-over track keeps the old one's).
     hits: u32,
+    /// Detections of this track id alone (not handed over).
+    own_hits: u32,
     last_point: Point,
     last_height: f32,
     last_bbox: BBox,
@@ -212,6 +230,10 @@ struct TrackSide {
     last_observed_frame: u64,
     /// Set when another track took this one over: it never counts again.
     retired: bool,
+    /// The track this one took over and the frame it did: a crossing this one counted from
+    /// the old track's side (begun before or at the take-over) is that person's, should the
+    /// old id come back.
+    took_over: Option<(u64, u64)>,
     /// Whether the tracker still reports this id (possibly coasting).
     alive: bool,
 }
@@ -320,6 +342,7 @@ impl LineCounter {
                     pending: None,
                     born: at.t,
                     hits: 0,
+                    own_hits: 0,
                     last_point: pt,
                     last_height: height,
                     last_bbox: tr.bbox,
@@ -328,11 +351,13 @@ impl LineCounter {
                     last_observed: at.t,
                     last_observed_frame: at.frame,
                     retired: false,
+                    took_over: None,
                     alive: true,
                 };
                 if tr.misses == 0
-                    && let Some(prev) = self.handover_from(at, pt, height)
+                    && let Some((prev_id, prev)) = self.handover_from(at, pt, height)
                 {
+                    fresh.took_over = Some((prev_id, at.frame));
                     fresh.side = prev.side;
                     fresh.side_point = prev.side_point;
                     fresh.proposal = prev.proposal;
@@ -357,6 +382,7 @@ impl LineCounter {
                 st.velocity = (0.5 * (st.velocity.0 + v.0), 0.5 * (st.velocity.1 + v.1));
             }
             st.hits += 1;
+            st.own_hits += 1;
             st.last_point = pt;
             st.last_height = height;
             st.last_bbox = tr.bbox;
@@ -388,8 +414,10 @@ impl LineCounter {
                         since: at.t,
                         frame: at.frame,
                         reach: 0.0,
+                        seen: 0,
                     });
                     prop.reach = prop.reach.max(d.abs() / height);
+                    prop.seen += 1;
                     if prop.reach >= p.confirm_heights
                         || at.t - prop.since >= p.confirm_seconds as f64 - tol
                     {
@@ -429,6 +457,17 @@ impl LineCounter {
                         bbox: tr.bbox,
                         score: tr.score,
                     });
+                    // The crossing began from the old track's side: it is that person's too. If
+                    // the tracker finds them again, they are already across and counted.
+                    if let Some((old, taken)) = st.took_over
+                        && frame <= taken
+                        && let Some(o) = self.tracks.get_mut(&old)
+                    {
+                        o.last_counted = Some(dir);
+                        o.side = side;
+                        o.proposal = None;
+                        o.pending = None;
+                    }
                 }
             }
         }
@@ -460,7 +499,7 @@ impl LineCounter {
 
     /// The nearest recently lost (or coasting) track whose expected position (its last
     /// sighting moved on at its pace) is near `pt`; it is retired.
-    fn handover_from(&mut self, at: Tick, pt: Point, height: f32) -> Option<TrackSide> {
+    fn handover_from(&mut self, at: Tick, pt: Point, height: f32) -> Option<(u64, TrackSide)> {
         let window = self.params.handover_seconds as f64 + self.tolerance();
         let mut best: Option<(f32, u64)> = None;
         for (&id, t) in &self.tracks {
@@ -469,6 +508,18 @@ impl LineCounter {
                 continue;
             }
             if t.side == 0 && t.last_counted.is_none() {
+                continue;
+            }
+            // A flicker (too few detections to count a crossing itself) has nothing to hand
+            // over: otherwise a false detection beside the line lends its side to whoever
+            // appears there next, and that person "crosses" on their first sighting.
+            if t.hits < 2 {
+                continue;
+            }
+            // Nobody shrinks or grows by half between two sightings a second apart: a box of a
+            // different size is someone else (or something else) at another distance.
+            let ratio = height.max(t.last_height) / height.min(t.last_height).max(1.0);
+            if ratio > HANDOVER_HEIGHT_RATIO {
                 continue;
             }
             // where the lost person would be now, at the pace they were walking
@@ -487,7 +538,7 @@ impl LineCounter {
         let (_, id) = best?;
         let t = self.tracks.get_mut(&id)?;
         t.retired = true;
-        Some(*t)
+        Some((id, *t))
     }
 }
 
@@ -504,6 +555,12 @@ fn settle(
     out: &mut Vec<Crossing>,
 ) {
     let Some(prop) = t.proposal else { return };
+    // One sighting a little past the line is enough only for a person this track has followed
+    // itself for a while: from a track that just took over a lost one it proves nothing (a
+    // duplicate box beside someone, born on the stream's last frame).
+    if prop.seen < SETTLE_SIGHTINGS && t.own_hits < p.min_track_hits {
+        return;
+    }
     if t.retired || t.side == 0 || !seg.meets(prop.from, prop.to) {
         return;
     }
@@ -879,6 +936,94 @@ mod tests {
             c.update(tk(k), &tracks, &mut out);
         }
         assert_eq!(c.counts(), Counts { in_: 2, out: 0 }, "{out:?}");
+    }
+
+    /// A track with its feet at (x, y) and a box `h` tall.
+    fn tall(id: u64, x: f32, y: f32, h: f32, hits: u32) -> Track {
+        Track {
+            bbox: BBox::new(x - 0.2 * h, y - h, x + 0.2 * h, y),
+            ..track(id, x, y, hits)
+        }
+    }
+
+    #[test]
+    fn a_box_of_another_size_does_not_take_over_a_lost_person() {
+        // A (80 px tall) walks to the line and is lost on it; a box 40 px tall (someone or
+        // something further away) appears just past the line: not A, so nothing counts
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        for k in 9..16 {
+            c.update(tk(k), &[tall(2, 80.0, 100.0, 40.0, k as u32 - 8)], &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        // the same at A's size is A found again: the crossing counts
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        for k in 9..16 {
+            c.update(tk(k), &[tall(2, 80.0, 100.0, 80.0, k as u32 - 8)], &mut out);
+        }
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
+    }
+
+    #[test]
+    fn a_one_frame_flicker_hands_nothing_over() {
+        // a single detection past the line (a flicker) dies; someone who appears there next
+        // starts on their own side and has crossed nothing
+        let mut c = gate();
+        let mut out = Vec::new();
+        c.update(tk(0), &[track(1, 130.0, 100.0, 1)], &mut out);
+        for k in 1..8 {
+            c.update(
+                tk(k),
+                &[track(2, 80.0 - k as f32, 100.0, k as u32)],
+                &mut out,
+            );
+        }
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(c.counts(), Counts::default());
+    }
+
+    #[test]
+    fn a_track_that_just_took_over_needs_two_sightings_past_the_line_when_lost() {
+        // A is lost 4 px before the line; a new box takes over and is seen once 6 px past it
+        // (less than confirm_heights), then the stream ends: one sighting proves nothing
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        c.update(tk(10), &[track(2, 94.0, 100.0, 1)], &mut out);
+        c.flush(&mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // seen twice past it, the crossing counts when the person is lost
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        c.update(tk(10), &[track(2, 94.0, 100.0, 1)], &mut out);
+        c.update(tk(11), &[track(2, 93.0, 100.0, 2)], &mut out);
+        c.flush(&mut out);
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
+    }
+
+    #[test]
+    fn a_lost_person_found_again_after_a_take_over_is_not_counted_twice() {
+        // A is lost just before the line; B's new box takes over past it and counts A's
+        // crossing; then the tracker finds A again, past the line: A has been counted
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        for k in 9..12 {
+            c.update(tk(k), &[track(2, 80.0, 100.0, k as u32 - 8)], &mut out);
+        }
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
+        for k in 12..20 {
+            let x = 84.0 - 2.0 * (k - 12) as f32;
+            c.update(
+                tk(k),
+                &[
+                    track(2, 80.0, 100.0, k as u32 - 8),
+                    track(1, x, 100.0, 20 + k as u32),
+                ],
+                &mut out,
+            );
+        }
+        c.flush(&mut out);
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
     }
 
     fn path_strategy() -> impl Strategy<Value = Vec<(f32, f32)>> {

@@ -2,11 +2,14 @@
 //! GStreamer (a low bitrate, 480x360 with the lines scaled with the picture, 5 fps, 10 fps; made
 //! once into `.cache/variants/`) and analysed with the built binary at default settings:
 //! - TUD-Campus (../shared/data, with true counts): exact at native quality, every variant within
-//!   2 per direction of the truth (at 5 fps the 2.8 s clip is 14 pictures);
-//! - TUD-Stadtmitte (a crowded street from a lossy copy): native within 1 per direction (2 off in
-//!   all at most), variants within 3. Issue 12 asks for exact / within 1; what is left is the
-//!   detector and tracker losing people in the crowd (two walkers through each other, one box
-//!   for two), not the crossing rule: the table printed here is the measure to improve on;
+//!   2 per direction of the truth (at 5 fps the 2.8 s clip is 14 pictures), no false crossing;
+//! - TUD-Stadtmitte (a crowded street from a lossy copy): native within 1 per direction and no
+//!   false crossing, variants within 3 and at most 2 false crossings each. Issue 12 asks for
+//!   exact / within 1; what is left is the detector and tracker losing people in the crowd (two
+//!   walkers through each other, one box for two), not the crossing rule. Counts alone hide
+//!   that (a false count can cancel a miss), so each counted crossing is also matched to a true
+//!   one (same line and direction, within a second; the truth read from `gt/gt.txt`): the
+//!   table of true / false / missed printed here is the measure to improve on;
 //! - vtest.avi (setup's sample as Debian ships it, no ground truth): every variant within 2 per
 //!   direction of vtest's own native counts (issue 12 asks for 1).
 //!
@@ -119,6 +122,101 @@ fn counts(v: &Value, line: &str) -> (i64, i64) {
     )
 }
 
+/// A crossing: line, direction ("in" / "out"), seconds into the clip.
+type Event = (String, String, f64);
+
+/// The true crossings of `lines` in a MOTChallenge ground truth (`frame,id,x,y,w,h,...`, frames
+/// from 1, at `fps`): the feet (bottom centre) of each annotated person, from the last point on
+/// one side of the line to the next on the other, where that step meets the segment; `in` is
+/// A->B turned a quarter turn clockwise on screen. The rule of
+/// ../shared/data/tools/compute_crossings.py (margin 0), which made the README's true counts.
+fn true_events(gt: &Path, lines: &[(&str, [f32; 4])], fps: f64) -> Vec<Event> {
+    let text = std::fs::read_to_string(gt).unwrap();
+    let mut feet: std::collections::BTreeMap<i64, Vec<(i64, f64, f64)>> = Default::default();
+    for row in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Vec<f64> = row.split(',').map(|c| c.trim().parse().unwrap()).collect();
+        let (frame, id) = (v[0] as i64, v[1] as i64);
+        feet.entry(id)
+            .or_default()
+            .push((frame, v[2] + v[4] / 2.0, v[3] + v[5]));
+    }
+    let mut events = Vec::new();
+    for path in feet.values_mut() {
+        path.sort_by_key(|p| p.0);
+        for (name, l) in lines {
+            let (a, b) = ((l[0] as f64, l[1] as f64), (l[2] as f64, l[3] as f64));
+            let s = (b.0 - a.0, b.1 - a.1);
+            // which side of the line: the sign of (B - A) x (P - A); a point on it has none
+            let side = |p: (f64, f64)| (s.0 * (p.1 - a.1) - s.1 * (p.0 - a.0)).signum() as i8;
+            let mut last: Option<(i8, (f64, f64))> = None;
+            for &(frame, x, y) in path.iter() {
+                let p = (x, y);
+                let cur = side(p);
+                if cur == 0 {
+                    continue;
+                }
+                if let Some((was, from)) = last
+                    && was != cur
+                {
+                    // where the step from the last point with a side meets the line A-B,
+                    // as a fraction of A-B: on the segment when within [0, 1]
+                    let r = (p.0 - from.0, p.1 - from.1);
+                    let den = r.0 * s.1 - r.1 * s.0;
+                    let pa = (from.0 - a.0, from.1 - a.1);
+                    let t = (pa.0 * r.1 - pa.1 * r.0) / -den;
+                    if den != 0.0 && (0.0..=1.0).contains(&t) {
+                        // `in` = (B - A) turned a quarter turn clockwise on screen (y down)
+                        let inward = (-s.1, s.0);
+                        let dir = if r.0 * inward.0 + r.1 * inward.1 > 0.0 {
+                            "in"
+                        } else {
+                            "out"
+                        };
+                        events.push((name.to_string(), dir.to_string(), (frame - 1) as f64 / fps));
+                    }
+                }
+                last = Some((cur, p));
+            }
+        }
+    }
+    events
+}
+
+/// The crossings an analysis counted.
+fn counted_events(v: &Value) -> Vec<Event> {
+    v["crossings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["line"].as_str().unwrap().to_string(),
+                c["direction"].as_str().unwrap().to_string(),
+                c["time_s"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Counted crossings matched one to one with true ones (same line and direction, at most a
+/// second apart, nearest first): (matched, false, missed).
+fn match_events(counted: &[Event], truth: &[Event]) -> (usize, usize, usize) {
+    let mut used = vec![false; truth.len()];
+    let mut matched = 0;
+    for (line, dir, t) in counted {
+        let best = truth
+            .iter()
+            .enumerate()
+            .filter(|(k, (l, d, tt))| !used[*k] && l == line && d == dir && (tt - t).abs() <= 1.0)
+            .min_by(|a, b| (a.1.2 - t).abs().total_cmp(&(b.1.2 - t).abs()));
+        if let Some((k, _)) = best {
+            used[k] = true;
+            matched += 1;
+        }
+    }
+    (matched, counted.len() - matched, truth.len() - matched)
+}
+
 struct Clip {
     name: &'static str,
     video: PathBuf,
@@ -156,12 +254,17 @@ fn tud() -> Option<Vec<Clip>> {
 }
 
 /// Every variant of `clip` against `reference(line index)`; returns the worst difference per
-/// direction and prints the table.
-fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)]) -> i64 {
-    let mut worst = 0;
+/// direction and prints the table. With `truth`, also the most false crossings in one variant.
+fn worst_over_variants(
+    clip: &Clip,
+    reference: &[(i64, i64)],
+    truth: Option<&[Event]>,
+) -> (i64, usize) {
+    let (mut worst, mut most_false) = (0, 0);
     for v in &VARIANTS {
         let file = variant(&clip.video, v);
-        let r = analyze(&file, &clip.lines, scale_of(v, clip.width), &[]);
+        let scale = scale_of(v, clip.width);
+        let r = analyze(&file, &clip.lines, scale, &[]);
         for (k, (line, _)) in clip.lines.iter().enumerate() {
             let (i, o) = counts(&r, line);
             let (ri, ro) = reference[k];
@@ -171,15 +274,24 @@ fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)]) -> i64 {
             );
             worst = worst.max((i - ri).abs()).max((o - ro).abs());
         }
+        if let Some(truth) = truth {
+            let (hit, wrong, missed) = match_events(&counted_events(&r), truth);
+            println!(
+                "{:<15} {:<8} crossings: {hit} true, {wrong} false, {missed} missed",
+                clip.name, v.name
+            );
+            most_false = most_false.max(wrong);
+        }
     }
-    worst
+    (worst, most_false)
 }
 
-/// How far each TUD clip may be off: (native, per direction; native, in all; variants).
-fn tolerance(clip: &str) -> (i64, i64, i64) {
+/// How far each TUD clip may be off: native counts per direction; variants' counts per
+/// direction; false crossings in one variant (at native quality: none).
+fn tolerance(clip: &str) -> (i64, i64, usize) {
     match clip {
-        "TUD-Campus" => (0, 0, 2),
-        _ => (1, 2, 3),
+        "TUD-Campus" => (0, 2, 0),
+        _ => (1, 3, 2),
     }
 }
 
@@ -189,9 +301,20 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
     let mut failures = Vec::new();
     for clip in &clips {
         let truth = clip.truth.as_ref().unwrap();
-        let (native_each, native_total, variants) = tolerance(clip.name);
+        let gt = clip.video.parent().unwrap().join("gt/gt.txt");
+        let events = true_events(&gt, &clip.lines, 25.0);
+        for (k, (line, _)) in clip.lines.iter().enumerate() {
+            let of = |d: &str| events.iter().filter(|e| e.0 == *line && e.1 == d).count() as i64;
+            assert_eq!(
+                (of("in"), of("out")),
+                truth[k],
+                "{} {line}: the crossings read from {} disagree with ../shared/data/README.md",
+                clip.name,
+                gt.display()
+            );
+        }
+        let (native_each, variants, variant_false) = tolerance(clip.name);
         let r = analyze(&clip.video, &clip.lines, 1.0, &[]);
-        let mut total = 0;
         for (k, (line, _)) in clip.lines.iter().enumerate() {
             let got = counts(&r, line);
             println!(
@@ -199,7 +322,6 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
                 clip.name, got.0, got.1, truth[k].0, truth[k].1
             );
             let off = [(got.0 - truth[k].0).abs(), (got.1 - truth[k].1).abs()];
-            total += off[0] + off[1];
             if off[0].max(off[1]) > native_each {
                 failures.push(format!(
                     "{} {line} native: {got:?} vs {:?}",
@@ -207,13 +329,26 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
                 ));
             }
         }
-        if total > native_total {
-            failures.push(format!("{} native: {total} off in all", clip.name));
+        // Every crossing counted at native quality is a true one: a miss is the detector losing
+        // someone in the crowd; a false count is the rule's fault.
+        let (hit, wrong, missed) = match_events(&counted_events(&r), &events);
+        println!(
+            "{:<15} native   crossings: {hit} true, {wrong} false, {missed} missed",
+            clip.name
+        );
+        if wrong > 0 {
+            failures.push(format!("{} native: {wrong} false crossings", clip.name));
         }
-        let worst = worst_over_variants(clip, truth);
+        let (worst, most_false) = worst_over_variants(clip, truth, Some(&events));
         if worst > variants {
             failures.push(format!(
                 "{}: a variant is {worst} off the truth in one direction (allowed {variants})",
+                clip.name
+            ));
+        }
+        if most_false > variant_false {
+            failures.push(format!(
+                "{}: a variant counted {most_false} false crossings (allowed {variant_false})",
                 clip.name
             ));
         }
@@ -237,7 +372,7 @@ fn vtest_counts_hold_within_two_of_native_for_every_variant() {
     let native: Vec<(i64, i64)> = clip.lines.iter().map(|(l, _)| counts(&r, l)).collect();
     println!("vtest native: {native:?}");
     assert!(native[0].0 >= 5 && native[0].1 >= 5, "implausible: {r}");
-    let worst = worst_over_variants(&clip, &native);
+    let (worst, _) = worst_over_variants(&clip, &native, None);
     assert!(
         worst <= 2,
         "a re-encoded variant of vtest is {worst} off its native counts (see above)"
