@@ -19,6 +19,8 @@ pub enum EventKind {
     Crowding,
     CameraOffline,
     CameraOnline,
+    /// A night entry at the gate nobody recorded in the gate book in time (`gate`).
+    UnrecordedEntry,
 }
 
 /// A name that is not one of an enum's spellings (the caller knows the place and says what to fix).
@@ -28,7 +30,7 @@ pub struct UnknownName(pub String);
 
 impl EventKind {
     /// Every event type, in the order of DESIGN.md "MQTT".
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::LineCrossing,
         EventKind::NoMask,
         EventKind::CurfewEntry,
@@ -37,6 +39,7 @@ impl EventKind {
         EventKind::Crowding,
         EventKind::CameraOffline,
         EventKind::CameraOnline,
+        EventKind::UnrecordedEntry,
     ];
 
     /// The name in the event's `type` field, `[alerts.severity]` and the API (serde's spelling).
@@ -50,6 +53,7 @@ impl EventKind {
             EventKind::Crowding => "crowding",
             EventKind::CameraOffline => "camera_offline",
             EventKind::CameraOnline => "camera_online",
+            EventKind::UnrecordedEntry => "unrecorded_entry",
         }
     }
 
@@ -62,7 +66,7 @@ impl EventKind {
     }
 
     /// Every name, for "expected one of" messages.
-    pub fn names() -> [&'static str; 8] {
+    pub fn names() -> [&'static str; 9] {
         Self::ALL.map(Self::as_str)
     }
 }

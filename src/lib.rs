@@ -16,6 +16,7 @@
 //! rules     gate line crossing (in/out, occupancy), zones, no-mask, curfew, crowding, offline
 //!     |
 //! events    one versioned Event type; written to the store (SQLite outbox) before anything else
+//!     |     gate: the crossings of gate lines logged with the person's picture (the gate book)
 //!     |
 //! sinks     MQTT (resend until acknowledged), clips + snapshots, webhook; HTTP API + web UI
 //! ```
@@ -31,6 +32,7 @@ pub mod config;
 pub mod detect;
 pub mod events;
 pub mod frame;
+pub mod gate;
 pub mod geometry;
 pub mod ingest;
 pub mod motion;

@@ -7,9 +7,9 @@
 //! |---|---|---|---|---|
 //! | public | `GET /login`, `POST /api/login`, `/metrics` (unless `metrics_public = false`) | yes | yes | yes |
 //! | any | `GET /`, `GET /api/me`, `POST /api/logout`, `GET /api/incidents/{id}/snapshot.jpg` (the guard feed's thumbnails) | yes | yes | yes |
-//! | guard | `/guard`, `/api/cameras`, `/api/counts`, `/api/events`, `/api/events/stream`, `POST /api/events/{id}/ack` | yes | no | yes |
+//! | guard | `/guard`, `/api/cameras`, `/api/counts`, `/api/events`, `/api/events/stream`, `POST /api/events/{id}/ack`; the gate book: `/gatebook`, `/api/gate/...` (but the occupancy) | yes | no | yes |
 //! | review | `/review`, `GET /api/incidents`, `GET /api/incidents/{id}`, `GET /api/incidents/{id}/clip.mp4`, `POST /api/incidents/{id}/review`, `GET /api/review/cameras` | no | yes | yes |
-//! | admin | `/admin`, `/api/admin/...` | no | no | yes |
+//! | admin | `/admin`, `/api/admin/...`, `PUT /api/gate/occupancy` | no | no | yes |
 //!
 //! An admin may do everything; roles do not otherwise include each other.
 

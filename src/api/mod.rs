@@ -1,7 +1,7 @@
 //! HTTP API and web UI (DESIGN.md "HTTP API and web UI"): login with a session cookie, the guard
 //! post's page (live alert feed, gate counts, camera health), `/metrics` for Prometheus.
 //!
-//! Uses (of the crate, besides its own folder): config, events, geometry, ingest, rules, store, topic.
+//! Uses (of the crate, besides its own folder): config, events, gate, geometry, ingest, rules, store, topic.
 //!
 //! The server knows the running pipeline only through the [`Village`] trait, so it is tested with
 //! a fake and the pipeline stays free of HTTP.
@@ -88,6 +88,12 @@ pub trait Village: Send + Sync + 'static {
     /// Where acknowledgements made elsewhere (a phone's button) reach the live feeds; `None`:
     /// the server keeps its own channel and shows only the ones made through it.
     fn ack_feed(&self) -> Option<broadcast::Sender<AckRecord>> {
+        None
+    }
+
+    /// The gate book's keeper as it last looked (its clock, the next daily report); `None`
+    /// when this village runs none.
+    fn gate_status(&self) -> Option<crate::gate::KeeperStatus> {
         None
     }
 
@@ -259,6 +265,10 @@ pub struct ApiConfig {
     pub secure_cookie: bool,
     /// Host names answered to besides the local ones (`[http] hosts`).
     pub hosts: Vec<String>,
+    /// `[gatebook]`: the report's time for the gate book's pages.
+    pub gatebook: crate::config::Gatebook,
+    /// `[site] counts_reset`: the counting day the starting occupancy belongs to.
+    pub counts_reset: chrono::NaiveTime,
 }
 
 impl ApiConfig {
@@ -281,6 +291,8 @@ impl ApiConfig {
             config_path: None,
             secure_cookie: s.http.secure_cookie,
             hosts: s.http.hosts.clone(),
+            gatebook: s.gatebook.clone(),
+            counts_reset: s.site.counts_reset,
         }
     }
 }

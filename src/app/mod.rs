@@ -1,7 +1,7 @@
 //! The live chain: camera supervisors -> one inference worker (motion gate, person detector,
 //! per-camera tracker and lines) -> events. Built and shut down here, in order.
 //!
-//! Uses (of the crate, besides its own folder): api, config, detect, events, frame, geometry, ingest, motion, rules, sinks, store, track.
+//! Uses (of the crate, besides its own folder): api, config, detect, events, frame, gate, geometry, ingest, motion, rules, sinks, store, track.
 //!
 //! Channels and their policy when full:
 //! - camera -> worker: a one-frame slot per camera, the newest frame replaces an unconsumed one
@@ -13,6 +13,8 @@
 //!   that falls behind loses the oldest and is told so (it reloads the recent events);
 //! - web UI -> worker (new lines and zones): bounded (1); the worker takes a change between two
 //!   frames and answers it; a second save while one is pending is refused with a message.
+//! - gate book keeper -> event writer: the same bounded queue (its `unrecorded_entry` events
+//!   wait like the others); the writer logs each crossing of a gate line into the gate log.
 //!
 //! Scheduling: the worker serves gate cameras first whenever they have a frame, then the other
 //! cameras round-robin, so under overload every camera slows down evenly and the gate keeps its
@@ -40,12 +42,13 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::{CameraRole, Settings};
 use crate::detect::Detector;
 use crate::events::{Event, EventKind};
+use crate::gate::{GateBook, GateMark};
 use crate::ingest::camera::{Camera, CameraSpec, Doorbell, Health, HealthChange};
 use crate::motion::{MotionGate, MotionParams};
 use crate::rules::{Recent, RecentLimits, Severities};
@@ -69,6 +72,8 @@ pub struct Live {
     retention: Option<RetentionTask>,
     store: Arc<Store>,
     health: Option<std::thread::JoinHandle<()>>,
+    /// The gate book's night check and daily report, and how to stop it.
+    keeper: Option<(std::thread::JoinHandle<()>, Arc<StopFlag>)>,
     pub figures: Arc<Mutex<HashMap<String, CameraFigures>>>,
     village: Arc<village::LiveVillage>,
 }
@@ -124,11 +129,36 @@ impl Live {
             )
             .map_err(|e| AppError::Start(e.to_string()))?,
         );
-        let retention = RetentionTask::start(
+        // the gate book's entries, pictures and records go with the incidents' retention
+        let gate_retention = {
+            let (store, dir, days) = (
+                store.clone(),
+                settings.store.clips_dir.clone(),
+                settings.gatebook.retention_days,
+            );
+            move |now| {
+                if let Err(e) = crate::gate::retention(&store, &dir, days, now) {
+                    tracing::error!("gate book retention: {e}");
+                }
+            }
+        };
+        let retention = RetentionTask::start_also(
             store.clone(),
             RetentionOptions::from_settings(&settings.store),
+            gate_retention,
         )
         .map_err(|e| AppError::Start(e.to_string()))?;
+        let gate_clock = crate::gate::clock_from_env().map_err(AppError::Start)?;
+        let gatebook = Arc::new(GateBook::new(
+            store.clone(),
+            settings,
+            Box::new(|picture, path| {
+                crate::sinks::write_snapshot(picture, &[], path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }),
+        ));
+        let gate_status = crate::gate::SharedStatus::default();
         let mut rings = HashMap::new();
         let mut dopts = settings.detector_options();
         // faces cost far more than persons: loaded only where a gate checks masks
@@ -230,6 +260,7 @@ impl Live {
                 webhook: settings.webhook.is_some(),
                 notify: outlet.notify_rows(),
             },
+            gate_status.clone(),
         ));
         // a press of a phone's acknowledge button goes the guard page's way
         outlet.listen_for_acks(village.clone());
@@ -253,6 +284,7 @@ impl Live {
                 sink: outlet.sink(),
                 last_check: Instant::now(),
             };
+            let gate_night = settings.gatebook.night;
             let rules = apply::RulesContext {
                 store: store.clone(),
                 sink: outlet.sink(),
@@ -273,10 +305,43 @@ impl Live {
                         resets,
                         changes: rules_rx,
                         rules,
+                        gate_night,
                     }
                     .run()
                 })
                 .map_err(|e| AppError::Start(e.to_string()))?
+        };
+        let keeper = {
+            let tx = event_tx.clone();
+            let webhook = crate::sinks::WebhookOptions::from_settings(settings)
+                .map_err(|e| AppError::Start(e.to_string()))?
+                .map(|opts| crate::gate::report::ReportHook {
+                    shown: opts.redacted_url.clone(),
+                    post: Box::new(move |body| crate::sinks::webhook::post_once(&opts, body)),
+                });
+            let keeper = crate::gate::Keeper::new(
+                gatebook.clone(),
+                gate_clock.clone(),
+                crate::gate::EventSite {
+                    id: settings.site.id.clone(),
+                    severity: settings.alerts.severity(EventKind::UnrecordedEntry),
+                },
+                Box::new(move |e| tx.send(Raised::bare(e))),
+                crate::gate::report::Scheduler::new(
+                    store.clone(),
+                    crate::gate::report::ReportSite::from_settings(settings),
+                    webhook,
+                    gate_clock.now(),
+                ),
+                gate_status,
+            );
+            let stop: Arc<StopFlag> = Arc::new((Mutex::new(false), Condvar::new()));
+            let flag = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name("gatebook".into())
+                .spawn(move || keeper.run(flag, KEEPER_EVERY))
+                .map_err(|e| AppError::Start(e.to_string()))?;
+            (thread, stop)
         };
         let health = {
             let (tx, site, board) = (event_tx, site, board.clone());
@@ -309,6 +374,7 @@ impl Live {
                         feed,
                         waiting,
                         status,
+                        gatebook: Some(gatebook),
                     }
                     .run()
                 })
@@ -323,6 +389,7 @@ impl Live {
             retention: Some(retention),
             store,
             health: Some(health),
+            keeper: Some(keeper),
             figures,
             village,
         })
@@ -372,7 +439,14 @@ impl Live {
         if let Some(r) = self.retention.take() {
             r.stop();
         }
-        for t in [self.worker.take(), self.health.take()]
+        // the keeper sends to the writer too: joined before it
+        let keeper = self.keeper.take().map(|(thread, stop)| {
+            let (lock, wake) = &*stop;
+            *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            wake.notify_all();
+            thread
+        });
+        for t in [self.worker.take(), self.health.take(), keeper]
             .into_iter()
             .flatten()
         {
@@ -397,6 +471,11 @@ impl Drop for Live {
     }
 }
 
+/// A flag a thread waits on, and the condvar that wakes it when set.
+type StopFlag = (Mutex<bool>, Condvar);
+
+/// How often the gate book's keeper looks for night entries due and the daily report.
+const KEEPER_EVERY: Duration = Duration::from_secs(1);
 /// How long stopping waits for the broker to acknowledge what is still in the outbox (the rest
 /// goes out at the next start).
 const FLUSH_ON_STOP: Duration = Duration::from_secs(5);
@@ -425,11 +504,15 @@ impl EventSite {
     }
 }
 
-/// An event on its way to the writer, with the picture it was raised on (alerts only: the
-/// writer draws the snapshot from it, off the detector's thread).
+/// An event on its way to the writer, with the picture it was raised on (alerts, and crossings
+/// of gate lines: the writer draws the snapshot or cuts the gate log's picture from it, off the
+/// detector's thread).
 pub(crate) struct Raised {
     pub event: Event,
     pub picture: Option<Arc<image::RgbImage>>,
+    /// A crossing of a gate camera's line: for the gate log (with `picture`, the frame that
+    /// counted).
+    pub gate: Option<GateMark>,
 }
 
 impl Raised {
@@ -437,6 +520,7 @@ impl Raised {
         Raised {
             event,
             picture: None,
+            gate: None,
         }
     }
 }

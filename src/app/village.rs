@@ -104,6 +104,8 @@ pub struct LiveVillage {
     queues: Queues,
     /// Acknowledgements, for the live feeds: the guard page's and the phones' alike.
     acks: broadcast::Sender<AckRecord>,
+    /// The gate book's keeper: its clock and the next daily report.
+    gate: crate::gate::SharedStatus,
 }
 
 impl LiveVillage {
@@ -118,6 +120,7 @@ impl LiveVillage {
         feed: broadcast::Sender<Event>,
         rules: SyncSender<RulesChange>,
         queues: Queues,
+        gate: crate::gate::SharedStatus,
     ) -> LiveVillage {
         LiveVillage {
             cameras: settings
@@ -141,6 +144,7 @@ impl LiveVillage {
             tz: settings.site.timezone,
             queues,
             acks: broadcast::channel(FEED_CAPACITY).0,
+            gate,
         }
     }
 
@@ -352,6 +356,15 @@ impl Village for LiveVillage {
 
     fn ack_feed(&self) -> Option<broadcast::Sender<AckRecord>> {
         Some(self.acks.clone())
+    }
+
+    fn gate_status(&self) -> Option<crate::gate::KeeperStatus> {
+        Some(
+            self.gate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 
     fn snapshot(&self, camera: &str) -> Option<CameraPicture> {

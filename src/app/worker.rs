@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use super::camera::*;
 use super::daily::DailyReset;
 use super::{EventSite, Events, Raised, apply};
+use crate::config::Window;
 use crate::detect::{Detector, MaskVerdict};
 use crate::events::{Event, Severity};
+use crate::gate::GateMark;
 use crate::ingest::camera::Doorbell;
-use crate::rules::{CameraChain, Finding, LineCounter, Moment, Recent};
+use crate::rules::{CameraChain, Direction, Finding, LineCounter, Moment, Recent};
 use crate::track::Track;
 
 /// How long a camera must have been still before movement counts as a wake-up.
@@ -45,7 +47,8 @@ impl Clock {
 /// Hands the events of one frame to the writer.
 pub(super) struct Emit<'a> {
     pub(super) tx: &'a Events,
-    /// The frame's picture, handed along with alerts for their snapshot (shared, not copied).
+    /// The frame's picture, handed along with alerts for their snapshot and with the crossings
+    /// of gate lines for the gate log (shared, not copied).
     pub(super) picture: Option<&'a Arc<image::RgbImage>>,
     pub(super) figures: &'a mut CameraFigures,
     pub(super) arrived: Instant,
@@ -55,8 +58,10 @@ pub(super) struct Emit<'a> {
 }
 
 impl Emit<'_> {
-    /// `false` when the writer is gone (shutting down).
-    pub(super) fn send(&mut self, mut e: Event) -> bool {
+    /// Hand `e` over; `gate` marks a crossing of a gate camera's line (the frame that counted
+    /// goes with it, for the gate log's picture). `false` when the writer is gone (shutting
+    /// down).
+    pub(super) fn send_marked(&mut self, mut e: Event, gate: Option<GateMark>) -> bool {
         if let Some(b) = &mut e.bbox {
             let (w, h) = self.size;
             for (i, v) in b.iter_mut().enumerate() {
@@ -66,11 +71,15 @@ impl Emit<'_> {
         self.figures
             .event_latency_ms
             .push(self.arrived.elapsed().as_secs_f32() * 1000.0);
-        let picture = (e.severity == Severity::Alert)
+        let picture = (e.severity == Severity::Alert || gate.is_some())
             .then(|| self.picture.cloned())
             .flatten();
         // events are never dropped: wait for the writer
-        self.tx.send(Raised { event: e, picture })
+        self.tx.send(Raised {
+            event: e,
+            picture,
+            gate,
+        })
     }
 }
 
@@ -87,6 +96,9 @@ pub(super) struct Worker {
     /// Lines and zones the editor saved, and what applying them needs.
     pub changes: Receiver<apply::RulesChange>,
     pub rules: apply::RulesContext,
+    /// `[gatebook] night`: the night of gate lines without a curfew of their own (an entry then
+    /// must be recorded in the gate book in time).
+    pub gate_night: Option<Window>,
 }
 
 impl Worker {
@@ -103,6 +115,7 @@ impl Worker {
             mut resets,
             changes,
             mut rules,
+            gate_night,
         } = self;
         let mut next_area = 0usize;
         let mut last_log = Instant::now();
@@ -200,7 +213,23 @@ impl Worker {
                 };
                 for f in &findings {
                     let e = finding_event(f, &cam.id, &cam.rules.lines, &clock.site, at.utc);
-                    if !emit.send(e) {
+                    let mark = match f {
+                        Finding::Crossing {
+                            line,
+                            crossing,
+                            look,
+                            ..
+                        } if cam.gate => {
+                            let curfew = cam.rules.line_rules.get(*line).and_then(|r| r.curfew);
+                            Some(GateMark {
+                                look: *look,
+                                night: crossing.direction == Direction::In
+                                    && curfew.or(gate_night).is_some_and(|w| w.contains(at.local)),
+                            })
+                        }
+                        _ => None,
+                    };
+                    if !emit.send_marked(e, mark) {
                         return;
                     }
                 }
@@ -520,7 +549,7 @@ url = "rtsp://127.0.0.1:1/cam02"
             };
             for f in self.rules.judge(&at).to_vec() {
                 let e = finding_event(&f, &self.camera, &self.rules.lines, &self.site, at.utc);
-                assert!(emit.send(e));
+                assert!(emit.send_marked(e, None));
             }
             self.rx.try_iter().map(|r| r.event).collect()
         }

@@ -1,5 +1,6 @@
 //! The event writer: every event into the store and out (MQTT, webhook, the local output); for
-//! each alert a snapshot, a clip from the camera's encoded ring and an incident for reviewers.
+//! each alert a snapshot, a clip from the camera's encoded ring and an incident for reviewers;
+//! each crossing of a gate line into the gate log.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::camera::*;
 use super::{Raised, village};
-use crate::events::{Event, Severity};
+use crate::events::{Event, EventKind, Severity};
+use crate::gate::GateBook;
 use crate::geometry::BBox;
 use crate::ingest::camera::Health;
 use crate::ingest::ring::EncodedRing;
@@ -32,6 +34,8 @@ pub(super) struct EventWriter {
     /// Events waiting in the queue (for /metrics).
     pub waiting: Arc<std::sync::atomic::AtomicU64>,
     pub status: StatusRefresh,
+    /// The gate log: each crossing of a gate line goes in with the person's picture.
+    pub gatebook: Option<Arc<GateBook>>,
 }
 
 impl EventWriter {
@@ -47,10 +51,15 @@ impl EventWriter {
             feed,
             waiting,
             mut status,
+            gatebook,
         } = self;
         let store = outlet.store();
         loop {
-            let Raised { event: e, picture } = match rx.recv_timeout(Duration::from_secs(1)) {
+            let Raised {
+                event: e,
+                picture,
+                gate,
+            } = match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(r) => r,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     status.check(&outlet);
@@ -61,6 +70,19 @@ impl EventWriter {
             status.check(&outlet);
             waiting.fetch_sub(1, Ordering::Relaxed);
             outlet.record(&e);
+            // a crossing of a gate line: into the gate log with the person's picture, before the
+            // live feeds hear of it (the gate book page reloads the log on it)
+            if let (Some(book), Some(mark)) = (&gatebook, gate) {
+                book.log(&e, picture.as_deref(), mark);
+            }
+            if e.kind == EventKind::UnrecordedEntry {
+                // ids and status only: an incident for the reviewers, without picture or clip
+                if let Err(err) = store.open_incident(&e, None, None) {
+                    tracing::error!(camera = %e.camera, event = %e.id, "incident not indexed: {err}");
+                }
+                let _ = feed.send(e);
+                continue;
+            }
             if e.severity != Severity::Alert {
                 // stored: the web UI's live feeds may show it (nobody listening is fine)
                 let _ = feed.send(e);

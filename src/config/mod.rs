@@ -16,6 +16,7 @@
 
 mod camera;
 pub mod edit;
+mod gatebook;
 mod mqtt_users;
 mod notify;
 mod read;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 
 use toml::Table;
 
+pub use gatebook::parse_time_of_day;
 pub use mqtt_users::{MqttRole, MqttUser};
 pub use notify::{
     FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,
@@ -44,8 +46,8 @@ use sections::{
     read_store, read_tracking, read_webhook,
 };
 pub use settings::{
-    Alerts, Camera, CameraRole, Clips, DetectorSettings, Http, Language, Line, Mqtt, Role,
-    Settings, Site, Store, User, Webhook, Zone,
+    Alerts, Camera, CameraRole, Clips, DetectorSettings, Gatebook, Http, Language, Line, Mqtt,
+    Role, Settings, Site, Store, User, Webhook, Zone,
 };
 use values::read_window;
 
@@ -83,7 +85,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "",
         &[
             "site", "mqtt", "detector", "tracking", "counting", "alerts", "clips", "store", "http",
-            "webhook", "notify", "cameras",
+            "webhook", "notify", "gatebook", "cameras",
         ],
     );
 
@@ -105,6 +107,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     let http = read_http(r, root);
     let webhook = read_webhook(r, root);
     let notify = notify::read_notify(r, root, site.language);
+    let gatebook = gatebook::read_gatebook(r, root);
 
     let mut cameras = Vec::new();
     let mut ids = BTreeSet::new();
@@ -135,6 +138,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         http,
         webhook,
         notify,
+        gatebook,
         cameras,
     }
 }

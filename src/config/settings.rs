@@ -24,6 +24,35 @@ pub enum Language {
     En,
 }
 
+impl Language {
+    /// The event type in the guards' words (the phones' messages, the gate book's daily
+    /// report).
+    pub fn kind_words(self, k: EventKind) -> &'static str {
+        match (k, self) {
+            (EventKind::LineCrossing, Language::Id) => "Orang melewati garis",
+            (EventKind::LineCrossing, Language::En) => "Someone crossed a line",
+            (EventKind::NoMask, Language::Id) => "Tanpa masker di gerbang",
+            (EventKind::NoMask, Language::En) => "No mask at the gate",
+            (EventKind::CurfewEntry, Language::Id) => "Masuk saat jam malam",
+            (EventKind::CurfewEntry, Language::En) => "Entry during the curfew",
+            (EventKind::Intrusion, Language::Id) => "Penyusup di area terlarang",
+            (EventKind::Intrusion, Language::En) => "Intruder in a restricted area",
+            (EventKind::Loitering, Language::Id) => "Orang berlama-lama",
+            (EventKind::Loitering, Language::En) => "Someone loitering",
+            (EventKind::Crowding, Language::Id) => "Kerumunan",
+            (EventKind::Crowding, Language::En) => "Crowding",
+            (EventKind::CameraOffline, Language::Id) => "Kamera mati",
+            (EventKind::CameraOffline, Language::En) => "Camera offline",
+            (EventKind::CameraOnline, Language::Id) => "Kamera menyala lagi",
+            (EventKind::CameraOnline, Language::En) => "Camera back online",
+            (EventKind::UnrecordedEntry, Language::Id) => "Masuk malam belum dicatat di buku tamu",
+            (EventKind::UnrecordedEntry, Language::En) => {
+                "Night entry not recorded in the gate book"
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Site {
     pub id: String,
@@ -292,6 +321,38 @@ impl Webhook {
     }
 }
 
+/// `[gatebook]`: the gate log and the guest book (*buku tamu*) at the village gate (`gate`),
+/// read by `config::gatebook`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gatebook {
+    /// How long after a night entry the guard has to record it before `unrecorded_entry`.
+    pub record_within: Duration,
+    /// Site time of day the daily report is made (and sent), for the 24 hours before it.
+    pub report_at: NaiveTime,
+    /// Entries, their pictures, records and reports older than this many days are deleted.
+    pub retention_days: u32,
+    /// The night of gate lines that have no `curfew` window of their own.
+    pub night: Option<Window>,
+}
+
+impl Default for Gatebook {
+    fn default() -> Self {
+        Gatebook {
+            record_within: Duration::from_secs(10 * 60),
+            report_at: NaiveTime::from_hms_opt(6, 0, 0).unwrap_or(NaiveTime::MIN),
+            retention_days: 30,
+            night: None,
+        }
+    }
+}
+
+impl Gatebook {
+    /// The night window of a gate line whose own curfew is `curfew`.
+    pub fn night_of(&self, curfew: Option<Window>) -> Option<Window> {
+        curfew.or(self.night)
+    }
+}
+
 /// Validated settings: everything the pipeline needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -310,6 +371,8 @@ pub struct Settings {
     pub webhook: Option<Webhook>,
     /// `[[notify]]`: the guards' phones (Telegram, WhatsApp gateways, ntfy), in file order.
     pub notify: Vec<Notify>,
+    /// `[gatebook]`: the gate log, the guest book and its daily report.
+    pub gatebook: Gatebook,
     pub cameras: Vec<Camera>,
 }
 
@@ -404,6 +467,24 @@ impl Settings {
             ));
         }
         super::notify::warnings(&self.notify, &mut out);
+        let gate_lines = self
+            .cameras
+            .iter()
+            .filter(|c| c.role == CameraRole::Gate)
+            .flat_map(|c| &c.lines);
+        let mut nightless = gate_lines
+            .filter(|l| self.gatebook.night_of(l.curfew).is_none())
+            .peekable();
+        if nightless.peek().is_some() {
+            let names: Vec<&str> = nightless.map(|l| l.name.as_str()).collect();
+            out.push(format!(
+                "gatebook.night: the gate line(s) {} have no curfew and [gatebook] night is not \
+                 set, so a night entry there is never reported as not recorded \
+                 (unrecorded_entry); set night = \"22:00-05:00\" (or the line's curfew) if the \
+                 village records guests at night",
+                names.join(", ")
+            ));
+        }
         out
     }
 

@@ -36,7 +36,7 @@ impl Window {
 
 /// The severity each event type is published with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Severities([Severity; 8]);
+pub struct Severities([Severity; EventKind::ALL.len()]);
 
 impl Severities {
     /// The built-in severity of `kind`: counting and a camera coming back are information, a
@@ -48,7 +48,10 @@ impl Severities {
             EventKind::CameraOffline | EventKind::Crowding | EventKind::Loitering => {
                 Severity::Warning
             }
-            EventKind::Intrusion | EventKind::CurfewEntry | EventKind::NoMask => Severity::Alert,
+            EventKind::Intrusion
+            | EventKind::CurfewEntry
+            | EventKind::NoMask
+            | EventKind::UnrecordedEntry => Severity::Alert,
         }
     }
 
@@ -287,6 +290,7 @@ mod tests {
             (Intrusion, Alert),
             (CurfewEntry, Alert),
             (NoMask, Alert),
+            (UnrecordedEntry, Alert),
         ] {
             assert_eq!(s.get(k), want, "{k:?}");
         }

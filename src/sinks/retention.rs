@@ -346,11 +346,21 @@ pub struct RetentionTask {
 
 impl RetentionTask {
     pub fn start(store: Arc<Store>, opts: RetentionOptions) -> Result<RetentionTask, SinkError> {
+        Self::start_also(store, opts, |_| {})
+    }
+
+    /// [`RetentionTask::start`], running `also` (with the run's time) after each run: the gate
+    /// book's entries, pictures and records go with the incidents (`gate::retention`).
+    pub fn start_also(
+        store: Arc<Store>,
+        opts: RetentionOptions,
+        also: impl Fn(DateTime<Utc>) + Send + 'static,
+    ) -> Result<RetentionTask, SinkError> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("retention".into())
-            .spawn(move || run(&store, &opts, &flag))
+            .spawn(move || run(&store, &opts, &flag, &also))
             .map_err(|e| SinkError::Thread {
                 what: "retention",
                 reason: e.to_string(),
@@ -382,20 +392,27 @@ impl Drop for RetentionTask {
     }
 }
 
-fn run(store: &Store, opts: &RetentionOptions, stop: &(Mutex<bool>, Condvar)) {
+fn run(
+    store: &Store,
+    opts: &RetentionOptions,
+    stop: &(Mutex<bool>, Condvar),
+    also: &dyn Fn(DateTime<Utc>),
+) {
     let (lock, wake) = stop;
     loop {
         let started = std::time::Instant::now();
+        let now = Utc::now();
         match Retention::run_once(
             store,
             &opts.clips_dir,
             opts.retention_days,
             opts.max_bytes,
-            Utc::now(),
+            now,
         ) {
             Ok(r) => log_run(&r, opts, started.elapsed()),
             Err(e) => tracing::error!("retention: {e}"),
         }
+        also(now);
         let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
         let until = std::time::Instant::now() + opts.every;
         while !*stopped {

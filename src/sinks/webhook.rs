@@ -61,6 +61,7 @@ mod worker;
 
 pub use options::WebhookOptions;
 use worker::Worker;
+pub use worker::post_once;
 
 /// The running sink. Dropping it stops it (after trying to deliver for a second); prefer
 /// [`WebhookSink::shutdown`] with the time the caller can spare.
@@ -93,16 +94,7 @@ impl WebhookSink {
                 "webhook: resuming after the last event it handled"
             );
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            // 4xx and 5xx are answers to look at, not errors.
-            .http_status_as_error(false)
-            // A redirected POST would be re-sent as a GET (301/302) or refused (307/308): do not
-            // follow, tell the admin where it points instead.
-            .max_redirects(0)
-            .timeout_global(Some(opts.timeout))
-            .user_agent(format!("ronda/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = worker::agent(opts.timeout);
         let shared = Arc::new(Signal::default());
         let opts = Arc::new(opts);
         let worker = Worker {

@@ -1,8 +1,9 @@
 //! The SQLite store (bundled SQLite, WAL): events and the MQTT outbox, gate counts, retained MQTT
-//! state, the webhook's place in the outbox, the incidents reviewers search (incidents.rs). Every
-//! event is written here before anything else sees it (DESIGN.md "Storage").
+//! state, the webhook's place in the outbox, the incidents reviewers search (incidents.rs), the
+//! gate book (gatebook/). Every event is written here before anything else sees it (DESIGN.md
+//! "Storage").
 //!
-//! Uses (of the crate, besides its own folder): events, rules.
+//! Uses (of the crate, besides its own folder): detect, events, rules.
 //!
 //! One [`Store`] per file and process, shared as `Arc<Store>` by the pipeline threads and the MQTT
 //! sink: one connection behind a mutex. The statements are small (one row, one index), so the lock
@@ -15,6 +16,7 @@ mod acks;
 mod counts;
 mod cursors;
 mod error;
+mod gatebook;
 mod incidents;
 mod outbox;
 mod quarantine;
@@ -33,6 +35,11 @@ pub use acks::{Ack, Acked};
 pub use counts::reset_due;
 pub use cursors::{Cursor, NOTIFY_PREFIX, WEBHOOK};
 pub use error::StoreError;
+pub use gatebook::{
+    EntryFilter, EntryRecord, FieldChange, GateEntry, GateError, GateRecord, GateRemoved,
+    NewGateEntry, PersonKind, RecordChange, RecordFields, RecordFilter, StartOccupancy,
+    StoredReport,
+};
 pub use incidents::{
     Clip, ClipState, DEFAULT_PAGE, FileKind, Incident, IncidentError, IncidentEvent,
     IncidentFilter, MAX_NOTE_CHARS, MAX_PAGE, Opened, Page, Probe, Recovered, Review, StoredFile,

@@ -183,6 +183,101 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, ref)
     );
     "#,
+    // 6: the gate book (issue 15): every crossing of a gate line with the person's picture, the
+    // guards' records of guests and newcomers with their audit trail, the daily reports, and
+    // the starting occupancy admins set. Personal data: guards and admins only, deleted after
+    // [gatebook] retention_days (src/gate).
+    r#"
+    -- One row per counted crossing of a gate camera's line, keyed by its line_crossing event.
+    CREATE TABLE gate_entries (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        camera     TEXT    NOT NULL,
+        line       TEXT    NOT NULL,
+        direction  TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+        track_id   INTEGER,
+        -- The event's time as written (site time with offset) and in Unix ms (UTC).
+        time       TEXT    NOT NULL,
+        time_ms    INTEGER NOT NULL,
+        -- The mask verdict when the person's face was checked on the way to the line.
+        mask       TEXT    CHECK (mask IN ('mask', 'no_mask')),
+        mask_score REAL,
+        -- The person cut from the picture that counted, relative to [store] clips_dir.
+        crop_path  TEXT,
+        -- An entry (in) inside the line's night window: it must be recorded in time.
+        night      INTEGER NOT NULL DEFAULT 0,
+        -- The unrecorded_entry event raised for it, if one was.
+        alert_id   TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX gate_entries_time ON gate_entries(time_ms, id);
+    CREATE INDEX gate_entries_night ON gate_entries(time_ms) WHERE night = 1 AND alert_id IS NULL;
+    CREATE INDEX gate_entries_alert ON gate_entries(alert_id) WHERE alert_id IS NOT NULL;
+
+    -- Who came in: a resident, a guest or a newcomer (warga pendatang), linked to their entry
+    -- and, once they left, to their exit.
+    CREATE TABLE gate_records (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT    NOT NULL CHECK (kind IN ('resident', 'guest', 'newcomer')),
+        name        TEXT    NOT NULL,
+        origin      TEXT    NOT NULL DEFAULT '',
+        visiting    TEXT    NOT NULL DEFAULT '',
+        purpose     TEXT    NOT NULL DEFAULT '',
+        phone       TEXT    NOT NULL DEFAULT '',
+        stay        TEXT    NOT NULL DEFAULT '',
+        rt          TEXT    NOT NULL DEFAULT '',
+        entry_id    TEXT    UNIQUE REFERENCES gate_entries(id) ON DELETE SET NULL,
+        exit_id     TEXT    UNIQUE REFERENCES gate_entries(id) ON DELETE SET NULL,
+        entered_ms  INTEGER NOT NULL,
+        left_ms     INTEGER,
+        created_by  TEXT    NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        updated_by  TEXT    NOT NULL,
+        updated_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX gate_records_entered ON gate_records(entered_ms);
+    CREATE INDEX gate_records_inside ON gate_records(kind) WHERE left_ms IS NULL;
+    CREATE INDEX gate_records_updated ON gate_records(updated_ms);
+
+    -- The audit trail of a record: who did what to it, when, and which fields changed how.
+    CREATE TABLE gate_record_changes (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id INTEGER NOT NULL REFERENCES gate_records(id) ON DELETE CASCADE,
+        user      TEXT    NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        action    TEXT    NOT NULL,
+        -- JSON: [{"field": "name", "from": "...", "to": "..."}]
+        changes   TEXT    NOT NULL
+    );
+    CREATE INDEX gate_record_changes_record ON gate_record_changes(record_id, id);
+
+    -- One daily report per day (the 24 hours before [gatebook] report_at), made once: the row
+    -- is the marker that keeps a restart from sending it twice.
+    CREATE TABLE gate_reports (
+        day       TEXT    NOT NULL PRIMARY KEY,
+        from_ms   INTEGER NOT NULL,
+        to_ms     INTEGER NOT NULL,
+        made_ms   INTEGER NOT NULL,
+        json      TEXT    NOT NULL,
+        text      TEXT    NOT NULL,
+        -- When the webhook took its message (NULL: not yet, or no webhook).
+        sent_ms   INTEGER,
+        send_note TEXT
+    ) WITHOUT ROWID;
+
+    -- How many people were inside at the start of a counting day, as an admin set it.
+    CREATE TABLE gate_start_occupancy (
+        day     TEXT    NOT NULL PRIMARY KEY,
+        start   INTEGER NOT NULL CHECK (start >= 0),
+        set_by  TEXT    NOT NULL,
+        set_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Small facts of the gate book: when it first ran on this store (no report is made for a
+    -- day that ended before).
+    CREATE TABLE gate_meta (
+        key   TEXT    NOT NULL PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,7 @@ mod counting;
 mod delivery;
 mod detect;
 mod eval_detector;
+mod gatebook;
 mod incidents;
 mod live;
 mod mqtt;

@@ -1,10 +1,11 @@
 //! The router: which route is in which area of the role matrix ([`super::auth`]), the shared
 //! state, JSON errors, and the headers every answer gets.
 //!
-//! Uses (of the crate, besides its own folder): config, events, geometry, ingest, rules, store, topic.
+//! Uses (of the crate, besides its own folder): config, events, gate, geometry, ingest, rules, store, topic.
 
 mod admin;
 mod feed;
+mod gatebook;
 mod guard;
 mod incidents;
 mod login;
@@ -134,6 +135,8 @@ pub(crate) struct Failure {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// A form's problems by field (`{"name": "..."}`), answered as `fields`.
+    pub fields: Option<serde_json::Value>,
 }
 
 impl Failure {
@@ -142,6 +145,7 @@ impl Failure {
             status,
             message: message.into(),
             retry_after: None,
+            fields: None,
         }
     }
 
@@ -163,6 +167,9 @@ impl IntoResponse for Failure {
         let mut body = serde_json::json!({ "error": self.message });
         if let Some(s) = self.retry_after {
             body["retry_after"] = s.into();
+        }
+        if let Some(f) = self.fields {
+            body["fields"] = f;
         }
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
@@ -230,6 +237,28 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/events", get(guard::events))
         .route("/api/events/stream", get(feed::stream))
         .route("/api/events/{id}/ack", post(guard::ack))
+        // the gate book: personal data, guards and admins only
+        .route("/api/gate/entries", get(gatebook::entries))
+        .route("/api/gate/entries/{id}", get(gatebook::entry))
+        .route("/api/gate/entries/{id}/crop.jpg", get(gatebook::crop))
+        .route(
+            "/api/gate/records",
+            get(gatebook::records).post(gatebook::create_record),
+        )
+        .route(
+            "/api/gate/records/{id}",
+            get(gatebook::record).put(gatebook::update_record),
+        )
+        .route("/api/gate/records/{id}/exit", post(gatebook::exit))
+        .route("/api/gate/inside", get(gatebook::inside))
+        .route("/api/gate/reports", get(gatebook::reports))
+        .route("/api/gate/reports/{day}", get(gatebook::report))
+        .route(
+            "/api/gate/reports/{day}/report.csv",
+            get(gatebook::report_csv),
+        )
+        .route("/api/gate/export/records.csv", get(gatebook::records_csv))
+        .route("/api/gate/export/entries.csv", get(gatebook::entries_csv))
         .route_layer(area(Area::Guard, Kind::Api));
     let admin_api = Router::new()
         .route("/api/admin/config", get(admin::config))
@@ -243,11 +272,16 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/admin/versions", get(admin::versions))
         .route("/api/admin/versions/{n}", get(admin::version))
         .route("/api/admin/versions/{n}/revert", post(admin::revert))
+        .route(
+            "/api/gate/occupancy",
+            axum::routing::put(gatebook::set_occupancy),
+        )
         // the editor's one-save-at-a-time lock, for its routes only
         .layer(axum::Extension(admin::Editor::new()))
         .route_layer(area(Area::Admin, Kind::Api));
     let guard_pages = Router::new()
         .route("/guard", get(pages::guard))
+        .route("/gatebook", get(pages::gatebook))
         .route_layer(area(Area::Guard, Kind::Page));
     let review_api = Router::new()
         .route("/api/incidents", get(incidents::list))

@@ -28,6 +28,9 @@ const ADMIN_CSS: &str = include_str!("../static/admin.css");
 const REVIEW_BODY: &str = include_str!("../static/review.html");
 const REVIEW_JS: &str = include_str!("../static/review.js");
 const REVIEW_CSS: &str = include_str!("../static/review.css");
+const GATEBOOK_BODY: &str = include_str!("../static/gatebook.html");
+const GATEBOOK_JS: &str = include_str!("../static/gatebook.js");
+const GATEBOOK_CSS: &str = include_str!("../static/gatebook.css");
 
 /// One rendered page and its Content-Security-Policy.
 #[derive(Clone, Debug)]
@@ -51,6 +54,7 @@ pub(crate) struct Pages {
     guard: Page,
     review: Page,
     admin: Page,
+    gatebook: Page,
     forbidden: Page,
     not_found: Page,
 }
@@ -168,6 +172,16 @@ impl Pages {
                 &format!("{STYLE}\n{ADMIN_CSS}"),
                 "",
             ),
+            // the entries' pictures are served from this server (img-src 'self')
+            gatebook: render_with(
+                site,
+                "buku tamu",
+                "gatebook-page",
+                GATEBOOK_BODY,
+                &with(GATEBOOK_JS),
+                &format!("{STYLE}\n{GATEBOOK_CSS}"),
+                "",
+            ),
             forbidden: note("forbidden", "403"),
             not_found: note("not_found", "404"),
         }
@@ -206,6 +220,11 @@ pub(super) async fn guard(State(st): State<Shared>) -> Response {
 /// `GET /review`: the reviewers' page (incident search, clip, snapshot, mark reviewed).
 pub(super) async fn review(State(st): State<Shared>) -> Response {
     st.pages.review.answer(StatusCode::OK)
+}
+
+/// `GET /gatebook`: the gate log, the guest book and the daily report.
+pub(super) async fn gatebook(State(st): State<Shared>) -> Response {
+    st.pages.gatebook.answer(StatusCode::OK)
 }
 
 /// `GET /admin`: the line and zone editor.

@@ -6,6 +6,7 @@
   const items = new Map(); // event id -> { event, ack, node }
   const cams = new Map(); // camera id -> camera from /api/cameras
   let lines = []; // from /api/counts
+  let gateInside = null; // from /api/gate/inside: guests and newcomers inside (the gate book)
   let showAll = false;
   let audio = null;
   let soundOn = store("ronda.sound") !== "off";
@@ -100,6 +101,12 @@
       img.src = e.snapshot;
       li.appendChild(img);
     }
+    if (e.type === "unrecorded_entry") {
+      // the guard records the person in the gate book: the entry's form opens there
+      const a = el("a", "ack record", t("record_now"));
+      a.href = "/gatebook#alert=" + encodeURIComponent(e.id);
+      li.appendChild(a);
+    }
     if (RANK[sev] >= 1 && !item.ack) {
       const b = el("button", "ack", t("ack"));
       b.type = "button";
@@ -185,7 +192,15 @@
     const sum = (k) => shown.reduce((s, l) => s + l[k], 0);
     $("total-in").textContent = shown.length ? sum("in") : "–";
     $("total-out").textContent = shown.length ? sum("out") : "–";
-    $("total-occ").textContent = shown.length ? sum("occupancy") : "–";
+    // "Di dalam": the guests and newcomers the gate book has inside; without the gate book the
+    // raw count, never below zero (the day starts with people already inside)
+    if (gateInside !== null) {
+      $("total-occ").textContent = gateInside;
+      $("occ-hint").textContent = t("inside_hint");
+    } else {
+      $("total-occ").textContent = shown.length ? Math.max(0, sum("occupancy")) : "–";
+      $("occ-hint").textContent = "";
+    }
     const ul = $("lines");
     ul.textContent = "";
     if (lines.length < 2) return;
@@ -206,6 +221,14 @@
         renderCounts();
       }
     } catch (e) { /* next time */ }
+    refreshInside();
+  }
+  async function refreshInside() {
+    try {
+      const r = await api("/api/gate/inside");
+      gateInside = r.ok ? (await r.json()).inside : null;
+      renderCounts();
+    } catch (e) { /* next time */ }
   }
   function countsFromEvent(e) {
     if (!e.counts || !e.line) return;
@@ -218,6 +241,7 @@
     l.out = e.counts.out;
     l.occupancy = e.counts.occupancy;
     renderCounts();
+    refreshInside();
   }
 
   // ---- cameras

@@ -45,7 +45,7 @@ applyLang();
 (function () {
   const $ = (id) => document.getElementById(id);
   const TYPES = ["no_mask", "curfew_entry", "intrusion", "loitering", "crowding", "line_crossing",
-    "camera_offline", "camera_online"];
+    "camera_offline", "camera_online", "unrecorded_entry"];
   const PAGE = 20;
   const cams = new Map(); // camera id -> name
   let incidents = []; // shown, newest first

@@ -57,7 +57,7 @@ pub fn alert(
     lang: Language,
     tz: chrono_tz::Tz,
 ) -> Text {
-    let what = kind_words(e.kind, lang);
+    let what = lang.kind_words(e.kind);
     let level = match (e.severity, lang) {
         (Severity::Alert, Language::Id) => "🚨 AWAS",
         (Severity::Alert, Language::En) => "🚨 ALERT",
@@ -147,7 +147,7 @@ pub fn summary(h: &Held, lang: Language, tz: chrono_tz::Tz) -> Text {
     let kinds: Vec<String> = h
         .by_kind
         .iter()
-        .map(|(k, n)| format!("{n}× {}", kind_words(*k, lang)))
+        .map(|(k, n)| format!("{n}× {}", lang.kind_words(*k)))
         .collect();
     let span = match (h.first, h.last) {
         (Some(f), Some(l)) => {
@@ -189,28 +189,6 @@ fn place(e: &Event, camera: &str, lang: Language) -> String {
         });
     }
     s
-}
-
-/// The event type in the guards' words.
-fn kind_words(k: EventKind, lang: Language) -> &'static str {
-    match (k, lang) {
-        (EventKind::LineCrossing, Language::Id) => "Orang melewati garis",
-        (EventKind::LineCrossing, Language::En) => "Someone crossed a line",
-        (EventKind::NoMask, Language::Id) => "Tanpa masker di gerbang",
-        (EventKind::NoMask, Language::En) => "No mask at the gate",
-        (EventKind::CurfewEntry, Language::Id) => "Masuk saat jam malam",
-        (EventKind::CurfewEntry, Language::En) => "Entry during the curfew",
-        (EventKind::Intrusion, Language::Id) => "Penyusup di area terlarang",
-        (EventKind::Intrusion, Language::En) => "Intruder in a restricted area",
-        (EventKind::Loitering, Language::Id) => "Orang berlama-lama",
-        (EventKind::Loitering, Language::En) => "Someone loitering",
-        (EventKind::Crowding, Language::Id) => "Kerumunan",
-        (EventKind::Crowding, Language::En) => "Crowding",
-        (EventKind::CameraOffline, Language::Id) => "Kamera mati",
-        (EventKind::CameraOffline, Language::En) => "Camera offline",
-        (EventKind::CameraOnline, Language::Id) => "Kamera menyala lagi",
-        (EventKind::CameraOnline, Language::En) => "Camera back online",
-    }
 }
 
 /// "Kamis 22 Nov 2026, 21:04 WIB" / "Thu 22 Nov 2026, 21:04 WIB", in the site's zone.

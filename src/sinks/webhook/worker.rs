@@ -307,6 +307,55 @@ impl Worker {
     }
 }
 
+/// The HTTP client of the webhook, for the events and the gate book's daily report alike: one
+/// request within `timeout`.
+pub(super) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        // 4xx and 5xx are answers to look at, not errors.
+        .http_status_as_error(false)
+        // A redirected POST would be re-sent as a GET (301/302) or refused (307/308): do not
+        // follow, tell the admin where it points instead.
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .user_agent(format!("ronda/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent()
+}
+
+/// POST one JSON `body` that is not an event (the gate book's daily report) to the webhook of
+/// `opts`, once, with its authentication and timeout: the status of a 2xx answer, or what went
+/// wrong (secrets blanked out). Retrying is the caller's.
+pub fn post_once(opts: &WebhookOptions, body: &str) -> Result<u16, String> {
+    let mut request = agent(opts.timeout)
+        .post(&opts.url)
+        .header("Content-Type", "application/json");
+    if let Some(auth) = &opts.authorization {
+        request = request.header("Authorization", auth);
+    }
+    match request.send(body) {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let mut text = Vec::new();
+            let _ = resp
+                .body_mut()
+                .as_reader()
+                .take(ANSWER_READ)
+                .read_to_end(&mut text);
+            if (200..300).contains(&status) {
+                Ok(status)
+            } else {
+                let line = String::from_utf8_lossy(&text)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let shown: String = line.chars().take(ANSWER_SHOWN).collect();
+                Err(opts.scrub(&format!("HTTP {status}: {shown}")))
+            }
+        }
+        Err(e) => Err(opts.scrub(&describe(&e, opts.timeout))),
+    }
+}
+
 /// What went wrong when no answer came, in a user's words.
 fn describe(e: &ureq::Error, timeout: Duration) -> String {
     match e {

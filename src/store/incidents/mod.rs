@@ -1185,7 +1185,9 @@ mod tests {
         // what ronda before incidents left behind: schema 2
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
+            "DROP TABLE gate_record_changes; DROP TABLE gate_records; DROP TABLE gate_entries; \
+             DROP TABLE gate_reports; DROP TABLE gate_start_occupancy; DROP TABLE gate_meta; \
+             DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
              DROP TABLE quarantine; ALTER TABLE events DROP COLUMN quarantined_ms; \
              PRAGMA user_version = 2;",
         )

@@ -414,6 +414,15 @@ pub fn event(i: usize) -> Event {
             e.snapshot = None;
             e.clip = None;
         }
+        UnrecordedEntry => {
+            // ids and status only: the camera, line, direction and track
+            e.line = Some("gate".into());
+            e.direction = Some(Direction::In);
+            e.track_id = Some(i as u64);
+            e.severity = Severity::Alert;
+            e.snapshot = None;
+            e.clip = None;
+        }
     }
     e
 }

@@ -61,7 +61,7 @@ async fn with_store<T: Send + 'static>(
 }
 
 /// A store failure: logged whole, answered 500 with what failed.
-fn store_failure(what: &str, e: impl std::fmt::Display) -> Failure {
+pub(super) fn store_failure(what: &str, e: impl std::fmt::Display) -> Failure {
     tracing::error!("{what}: {e}");
     Failure::new(
         StatusCode::INTERNAL_SERVER_ERROR,
