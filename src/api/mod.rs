@@ -74,6 +74,12 @@ pub trait Village: Send + Sync + 'static {
         0
     }
 
+    /// What the embedded broker's front refused since the start: (cause, count) for every
+    /// cause; empty with an external broker.
+    fn mqtt_refusals(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// The pipeline's queues and how full they are.
     fn queues(&self) -> Vec<QueueDepth> {
         Vec::new()

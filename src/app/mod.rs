@@ -261,6 +261,7 @@ impl Live {
                 notify: outlet.notify_rows(),
             },
             gate_status.clone(),
+            outlet.broker_refusals(),
         ));
         // a press of a phone's acknowledge button goes the guard page's way
         outlet.listen_for_acks(village.clone());

@@ -106,6 +106,8 @@ pub struct LiveVillage {
     acks: broadcast::Sender<AckRecord>,
     /// The gate book's keeper: its clock and the next daily report.
     gate: crate::gate::SharedStatus,
+    /// What the embedded broker refused (none with an external broker).
+    refusals: Option<Arc<crate::sinks::broker::Refusals>>,
 }
 
 impl LiveVillage {
@@ -121,6 +123,7 @@ impl LiveVillage {
         rules: SyncSender<RulesChange>,
         queues: Queues,
         gate: crate::gate::SharedStatus,
+        refusals: Option<Arc<crate::sinks::broker::Refusals>>,
     ) -> LiveVillage {
         LiveVillage {
             cameras: settings
@@ -145,6 +148,7 @@ impl LiveVillage {
             queues,
             acks: broadcast::channel(FEED_CAPACITY).0,
             gate,
+            refusals,
         }
     }
 
@@ -308,6 +312,13 @@ impl Village for LiveVillage {
 
     fn mqtt_quarantined(&self) -> u64 {
         self.store.quarantine_count().unwrap_or(0)
+    }
+
+    fn mqtt_refusals(&self) -> Vec<(&'static str, u64)> {
+        self.refusals
+            .as_ref()
+            .map(|r| r.by_cause())
+            .unwrap_or_default()
     }
 
     fn queues(&self) -> Vec<QueueDepth> {

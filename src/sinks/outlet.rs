@@ -105,6 +105,11 @@ impl Outlet {
         self.store.clone()
     }
 
+    /// What the embedded broker's front has refused, by cause (none with an external broker).
+    pub fn broker_refusals(&self) -> Option<Arc<crate::sinks::broker::Refusals>> {
+        self.broker.as_ref().map(|b| b.refusals())
+    }
+
     pub fn sink(&self) -> Option<SinkHandle> {
         self.sink.as_ref().map(|s| s.handle())
     }

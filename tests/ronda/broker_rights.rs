@@ -432,6 +432,67 @@ fn a_wrong_password_is_refused() {
     assert!(Client::connect(v.port(), "pos1-hp", Some(GUARD)).is_ok());
 }
 
+/// The CONNACK return code the front answers an MQTT 3.1.1 CONNECT of `user` / `password`
+/// sent from the local address `from` (any of 127.0.0.0/8).
+fn connack_from(port: u16, from: [u8; 4], user: &str, password: &str) -> u8 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let field = |b: &[u8]| [&(b.len() as u16).to_be_bytes()[..], b].concat();
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 30];
+    for f in [&b"coba"[..], user.as_bytes(), password.as_bytes()] {
+        body.extend(field(f));
+    }
+    assert!(body.len() < 128, "one byte of remaining length");
+    let packet = [&[0x10, body.len() as u8][..], &body].concat();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind((std::net::Ipv4Addr::from(from), 0).into())
+            .unwrap();
+        let mut c = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        c.write_all(&packet).await.unwrap();
+        let mut connack = [0u8; 4];
+        tokio::time::timeout(DEADLINE, c.read_exact(&mut connack))
+            .await
+            .expect("a CONNACK in time")
+            .expect("a CONNACK");
+        assert_eq!(connack[..2], [0x20, 2], "{connack:?}");
+        connack[3]
+    })
+}
+
+#[test]
+fn five_wrong_passwords_brake_that_name_from_that_address_only() {
+    init_log();
+    let v = Village::new();
+    let (post, stranger) = ([127, 0, 0, 1], [127, 0, 4, 2]);
+    const BAD_LOGIN: u8 = 4;
+    const NOT_AUTHORIZED: u8 = 5;
+    // wrong passwords from a stranger's address: five are answered "bad user name or
+    // password", then the name is braked for that address (answered "not authorized" without
+    // its password being looked at); the lock starts short and doubles, so however slow this
+    // machine, a try soon falls within one
+    let mut answers = Vec::new();
+    while answers.len() < 30 && !answers.contains(&NOT_AUTHORIZED) {
+        answers.push(connack_from(v.port(), stranger, GUARD.0, "tebakan"));
+    }
+    assert_eq!(answers[..5], [BAD_LOGIN; 5], "{answers:?}");
+    assert!(
+        answers.contains(&NOT_AUTHORIZED),
+        "never braked: {answers:?}"
+    );
+    // the guard post, on its own address, gets in
+    assert_eq!(connack_from(v.port(), post, GUARD.0, GUARD.1), 0);
+    let counted = v.broker.refusals().by_cause();
+    assert!(
+        counted.iter().any(|&(c, n)| c == "bad_login" && n >= 5)
+            && counted.iter().any(|&(c, n)| c == "braked" && n >= 1),
+        "{counted:?}"
+    );
+}
+
 #[test]
 fn mqtt5_and_mqtt31_are_refused_clearly() {
     init_log();
@@ -629,6 +690,17 @@ fn ronda_run_takes_its_mqtt_users_from_the_file_and_the_environment() {
     );
     assert!(!taken.status.success(), "{}", text(&taken));
     assert!(common::metrics(http).is_some_and(|m| m.contains("ronda_mqtt_connected 1\n")));
+    // the refusals are counted by cause in /metrics
+    let m = common::metrics(http).unwrap_or_default();
+    for cause in ["bad_login", "own_client_id"] {
+        let line = format!("ronda_mqtt_refused_total{{cause=\"{cause}\"}} ");
+        let n: u64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(n >= 1, "{cause} not counted: {m}");
+    }
 
     // each refusal was logged once at warn, naming who, never a password
     let mut lines: Vec<String> = Vec::new();

@@ -3,7 +3,8 @@
 //! retained row, an oversized event and an unreadable event planted in the store are set
 //! aside (quarantined, counted in `/metrics`) while the events around them are delivered
 //! through Mosquitto and the embedded broker; a renamed or removed line's retained counts are
-//! cleared on the broker. `ronda run` runs as a child process against a Mosquitto of its own.
+//! cleared on the broker; strangers failing against the guard's name from other addresses do
+//! not lock the guard out. `ronda run` runs as a child process against a Mosquitto of its own.
 
 use crate::support as common;
 
@@ -15,7 +16,7 @@ use common::broker::{
     EVENTS, Mosquitto, PREFIX, Subscriber, check_delivery, embedded, event, free_port, init_log,
     opts, own_opts, temp_store, wait_for,
 };
-use common::web::{Web, light_hash};
+use common::web::{Web, light_hash, login_from};
 use common::{Proc, ronda};
 use ronda::events::Event;
 use ronda::sinks::{Broker, BrokerOptions, MqttOptions, MqttSink};
@@ -538,4 +539,58 @@ fn ronda_run_locks_its_embedded_broker_with_the_configured_user() {
     assert!(!accepted(mq, None), "an anonymous client was let in");
     assert!(!accepted(mq, Some(("ronda", "tebakan"))));
     assert!(accepted(mq, Some(("ronda", &password))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// logins
+
+#[test]
+fn ronda_run_lets_the_guard_in_while_strangers_fail_against_the_same_name() {
+    // finding 3: one wrong password for `jaga` from another address each time the lock expired
+    // kept the real guard out. Now a name is braked per address: strangers lock only themselves.
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let mosq = Mosquitto::start();
+    let http = free_port();
+    let guard_pw = "jaga-malam-pos-satu";
+    let cfg = dir.path().join("ronda.toml");
+    let text = config(dir.path(), mosq.port, http).replacen(
+        "[store]",
+        &format!(
+            "[[http.users]]\nname = \"jaga\"\nrole = \"guard\"\npassword_hash = \"{}\"\n[store]",
+            light_hash(guard_pw)
+        ),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let _run = Proc(
+        ronda()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    Web::new(&base).wait_up(Duration::from_secs(60));
+    let post = [127, 0, 0, 1];
+    assert_eq!(login_from(&base, post, "jaga", guard_pw), 200);
+    let mut braked = 0;
+    for n in 2..=11u8 {
+        let stranger = [127, 0, 2, n];
+        for _ in 0..6 {
+            match login_from(&base, stranger, "jaga", "tebak-tebak") {
+                401 => {}
+                429 => braked += 1,
+                other => panic!("a stranger's wrong password got {other}"),
+            }
+        }
+        assert_eq!(
+            login_from(&base, post, "jaga", guard_pw),
+            200,
+            "the guard was locked out after stranger {n}"
+        );
+    }
+    assert!(braked >= 10, "the strangers were never braked ({braked})");
 }

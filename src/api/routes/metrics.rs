@@ -13,6 +13,7 @@
 //! | `ronda_outbox_backlog` | gauge: stored events the broker has not acknowledged | |
 //! | `ronda_mqtt_connected` | gauge (1 / 0) | |
 //! | `ronda_mqtt_quarantined_total` | counter: messages set aside because the broker or client would refuse them (kept in the store's `quarantine` table) | |
+//! | `ronda_mqtt_refused_total` | counter: clients the embedded broker's front refused or cut off (wrong password, braked, anonymous, ronda's client id, a forbidden publish or subscription, ...) | `cause` |
 //! | `ronda_http_sessions` | gauge: logged-in sessions | |
 //! | `ronda_http_live_feeds` | gauge: open live feeds | |
 //! | `ronda_http_failed_logins_total` | counter | |
@@ -49,6 +50,8 @@ pub(crate) struct Figures {
     pub outbox_backlog: u64,
     pub mqtt_connected: bool,
     pub mqtt_quarantined: u64,
+    /// The embedded broker's refusals by cause (empty with an external broker).
+    pub mqtt_refusals: Vec<(&'static str, u64)>,
     pub sessions: usize,
     pub feeds: u64,
     pub failed_logins: u64,
@@ -238,6 +241,17 @@ pub(crate) fn render(f: &Figures) -> String {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         let _ = writeln!(out, "{name} {}", number(v));
     }
+    if !f.mqtt_refusals.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP ronda_mqtt_refused_total clients the embedded broker refused or cut off, by \
+             cause (bad_login: wrong password; braked: too many wrong passwords from one address)"
+        );
+        let _ = writeln!(out, "# TYPE ronda_mqtt_refused_total counter");
+        for (cause, n) in &f.mqtt_refusals {
+            let _ = writeln!(out, "ronda_mqtt_refused_total{{cause=\"{cause}\"}} {n}");
+        }
+    }
     if !f.queues.is_empty() {
         let _ = writeln!(
             out,
@@ -312,19 +326,22 @@ pub(crate) async fn metrics(
                 v.mqtt_connected(),
                 v.mqtt_quarantined(),
                 v.queues(),
+                v.mqtt_refusals(),
             )
         })
         .await;
-    let (cameras, outbox_backlog, mqtt_connected, mqtt_quarantined, queues) = match figures {
-        Ok(f) => f,
-        Err(f) => return f.into_response(),
-    };
+    let (cameras, outbox_backlog, mqtt_connected, mqtt_quarantined, queues, mqtt_refusals) =
+        match figures {
+            Ok(f) => f,
+            Err(f) => return f.into_response(),
+        };
     let text = render(&Figures {
         cameras,
         queues,
         outbox_backlog,
         mqtt_connected,
         mqtt_quarantined,
+        mqtt_refusals,
         sessions: st.sessions.count(),
         feeds: st.feeds_open.load(Ordering::Relaxed),
         failed_logins: st.logins_failed.load(Ordering::Relaxed),
@@ -376,6 +393,7 @@ mod tests {
             outbox_backlog: 7,
             mqtt_connected: true,
             mqtt_quarantined: 2,
+            mqtt_refusals: vec![("bad_login", 3), ("braked", 1)],
             sessions: 2,
             feeds: 1,
             failed_logins: 0,
@@ -390,6 +408,7 @@ mod tests {
         assert!(text.contains("ronda_mqtt_connected 1\n"));
         assert!(text.contains("# TYPE ronda_mqtt_quarantined_total counter\n"));
         assert!(text.contains("ronda_mqtt_quarantined_total 2\n"));
+        assert!(text.contains("ronda_mqtt_refused_total{cause=\"braked\"} 1\n"));
         assert_eq!(text.matches("ronda_camera_reconnects_total{").count(), 2);
         assert!(text.contains("ronda_decode_ms{camera=\"gate-1\"} 1.5\n"));
         assert!(text.contains("ronda_queue_depth{queue=\"events\"} 3\n"));

@@ -7,7 +7,8 @@
 //!    [`HELLO_TIMEOUT`]. MQTT 5 gets an MQTT 5 CONNACK "unsupported protocol version", MQTT
 //!    3.1 a 3.1.1 one, then the connection is closed.
 //! 2. The login: with users configured, a user of the list with its password (a wrong one is
-//!    answered after [`REFUSED_LOGIN_DELAY`]); without users, anybody, to read. Client ids
+//!    answered after [`REFUSED_LOGIN_DELAY`]; after five for one name from one address that
+//!    pair is braked like the web login, see `refusals`); without users, anybody, to read. Client ids
 //!    starting with `ronda-` are refused (ronda's own session cannot be taken over), and so is
 //!    a last will the user could not publish itself.
 //! 3. The CONNECT goes on to rumqttd with the front's own login in place of the client's;
@@ -42,7 +43,10 @@ use crate::topic::shown;
 /// The most clients connected at once (rumqttd's own limit is a little above).
 pub const MAX_CLIENTS: usize = 1000;
 mod check;
+mod refusals;
 use check::{check, widen};
+pub use refusals::Refusals;
+use refusals::{Brake, Cause};
 
 /// How long a new connection has for TLS and its CONNECT.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,6 +83,7 @@ pub(super) struct Setup {
 
 /// The running front: its thread serves until this is dropped.
 pub(super) struct Front {
+    pub refusals: Arc<Refusals>,
     stop: Option<oneshot::Sender<()>>,
     closed: std::sync::mpsc::Receiver<()>,
 }
@@ -114,7 +119,10 @@ impl Front {
                 .collect(),
             rights: setup.rights,
             logged: Mutex::default(),
+            refusals: Arc::default(),
+            brake: Brake::default(),
         });
+        let refusals = ctx.refusals.clone();
         let (stop, mut stopped) = oneshot::channel();
         let (closed_tx, closed) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -161,6 +169,7 @@ impl Front {
             })
             .map_err(thread_err)?;
         Ok(Front {
+            refusals,
             stop: Some(stop),
             closed,
         })
@@ -192,28 +201,17 @@ struct Ctx {
     rights: Rights,
     /// When each (address, cause) was last logged at warn.
     logged: Mutex<HashMap<(IpAddr, Cause), Instant>>,
-}
-
-/// Why a client was refused or cut off (for the log's rate limit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Cause {
-    Full,
-    Tls,
-    Version,
-    NotMqtt,
-    Anonymous,
-    BadLogin,
-    OwnId,
-    Will,
-    Publish,
-    Subscribe,
-    Upstream,
+    /// Every refusal, by cause (for `/metrics`).
+    refusals: Arc<Refusals>,
+    /// Wrong passwords per user name and address.
+    brake: Brake,
 }
 
 impl Ctx {
     /// Log a refusal at warn, or at debug when this address had one for the same cause in
     /// the last minute. True when it went to warn.
     fn refused(&self, ip: IpAddr, cause: Cause, message: impl FnOnce() -> String) -> bool {
+        self.refusals.add(cause);
         let now = Instant::now();
         let fresh = {
             let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
@@ -372,8 +370,29 @@ async fn serve(sock: TcpStream, peer: SocketAddr, ctx: &Ctx) {
         client_id: connect.client_id.clone(),
         user: connect.username.clone(),
     };
+    // a name braked for this address is refused without looking at the password
+    if !ctx.logins.is_empty()
+        && let Some(name) = &connect.username
+        && let Some(wait) = ctx.brake.locked(name, ip)
+    {
+        ctx.refused(ip, Cause::Braked, || {
+            format!(
+                "MQTT: refused {who}: too many wrong passwords for this name from this address; \
+                 it may try again in {} s",
+                wait.as_secs().max(1)
+            )
+        });
+        tokio::time::sleep(REFUSED_LOGIN_DELAY).await;
+        refuse(client, &packet::connack(packet::NOT_AUTHORIZED)).await;
+        return;
+    }
     let role = match ctx.login(&connect) {
-        Ok(role) => role,
+        Ok(role) => {
+            if let Some(name) = &connect.username {
+                ctx.brake.passed(name, ip);
+            }
+            role
+        }
         Err((code, cause)) => {
             ctx.refused(ip, cause, || match cause {
                 Cause::Anonymous => format!(
@@ -384,6 +403,10 @@ async fn serve(sock: TcpStream, peer: SocketAddr, ctx: &Ctx) {
             });
             if code == packet::BAD_LOGIN {
                 tokio::time::sleep(REFUSED_LOGIN_DELAY).await;
+                // counted when the answer goes out: a lock starts when the client learns of it
+                if let Some(name) = &connect.username {
+                    ctx.brake.failed(name, ip);
+                }
             }
             refuse(client, &packet::connack(code)).await;
             return;
@@ -650,6 +673,8 @@ mod tests {
                 .collect(),
             rights: Rights::new("ronda/rw9"),
             logged: Mutex::default(),
+            refusals: Arc::default(),
+            brake: Brake::default(),
         }
     }
 

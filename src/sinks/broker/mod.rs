@@ -1,7 +1,7 @@
 //! The embedded MQTT broker, so that one box needs nothing else installed: the sink publishes
 //! to it and the guard post's app (or `mosquitto_sub`) subscribes to it.
 //!
-//! Uses (of the crate, besides its own folder): config, topic.
+//! Uses (of the crate, besides its own folder): api, config, topic.
 //!
 //! Two parts: rumqttd, listening only on loopback on a free port with a login made afresh at
 //! every start that only ronda knows, and in front of it our own small MQTT front
@@ -42,6 +42,7 @@ use super::SinkError;
 use super::mqtt::MqttOptions;
 use crate::config::MqttRole;
 use front::Front;
+pub use front::Refusals;
 
 /// How long the broker may take to answer its first CONNECT.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -258,6 +259,11 @@ impl Broker {
             _front: front,
             _thread: thread,
         })
+    }
+
+    /// What the front has refused since the start, by cause.
+    pub fn refusals(&self) -> Arc<Refusals> {
+        self._front.refusals.clone()
     }
 
     /// The address clients connect to (with the real port when `listen` asked for port 0).

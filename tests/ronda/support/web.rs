@@ -193,3 +193,33 @@ pub fn light_hash(pw: &str) -> String {
     let h: argon2::PasswordHash = a.hash_password(pw.as_bytes()).unwrap();
     h.to_string()
 }
+
+/// POST /api/login from the local address `from` (any of 127.0.0.0/8); the status code.
+pub fn login_from(base: &str, from: [u8; 4], name: &str, password: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let body = serde_json::json!({"name": name, "password": password}).to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind((std::net::Ipv4Addr::from(from), 0).into())
+            .unwrap();
+        let mut c = sock.connect(server).await.unwrap();
+        let req = format!(
+            "POST /api/login HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        c.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        text.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    })
+}
