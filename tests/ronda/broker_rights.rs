@@ -435,7 +435,6 @@ fn a_wrong_password_is_refused() {
 /// The CONNACK return code the front answers an MQTT 3.1.1 CONNECT of `user` / `password`
 /// sent from the local address `from` (any of 127.0.0.0/8).
 fn connack_from(port: u16, from: [u8; 4], user: &str, password: &str) -> u8 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let field = |b: &[u8]| [&(b.len() as u16).to_be_bytes()[..], b].concat();
     let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 30];
     for f in [&b"coba"[..], user.as_bytes(), password.as_bytes()] {
@@ -443,24 +442,9 @@ fn connack_from(port: u16, from: [u8; 4], user: &str, password: &str) -> u8 {
     }
     assert!(body.len() < 128, "one byte of remaining length");
     let packet = [&[0x10, body.len() as u8][..], &body].concat();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind((std::net::Ipv4Addr::from(from), 0).into())
-            .unwrap();
-        let mut c = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-        c.write_all(&packet).await.unwrap();
-        let mut connack = [0u8; 4];
-        tokio::time::timeout(DEADLINE, c.read_exact(&mut connack))
-            .await
-            .expect("a CONNACK in time")
-            .expect("a CONNACK");
-        assert_eq!(connack[..2], [0x20, 2], "{connack:?}");
-        connack[3]
-    })
+    let connack = common::web::talk_from(([127, 0, 0, 1], port).into(), from, &packet, Some(4));
+    assert_eq!(connack[..2], [0x20, 2], "{connack:?}");
+    connack[3]
 }
 
 #[test]

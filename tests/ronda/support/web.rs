@@ -194,11 +194,15 @@ pub fn light_hash(pw: &str) -> String {
     h.to_string()
 }
 
-/// POST /api/login from the local address `from` (any of 127.0.0.0/8); the status code.
-pub fn login_from(base: &str, from: [u8; 4], name: &str, password: &str) -> u16 {
+/// Send `request` to `server` over TCP from the local address `from` (any of 127.0.0.0/8) and
+/// read the answer: `answer_len` bytes, or everything until the server closes.
+pub fn talk_from(
+    server: std::net::SocketAddr,
+    from: [u8; 4],
+    request: &[u8],
+    answer_len: Option<usize>,
+) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
-    let body = serde_json::json!({"name": name, "password": password}).to_string();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -208,18 +212,38 @@ pub fn login_from(base: &str, from: [u8; 4], name: &str, password: &str) -> u16 
         sock.bind((std::net::Ipv4Addr::from(from), 0).into())
             .unwrap();
         let mut c = sock.connect(server).await.unwrap();
-        let req = format!(
-            "POST /api/login HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        c.write_all(req.as_bytes()).await.unwrap();
+        c.write_all(request).await.unwrap();
         let mut answer = Vec::new();
-        c.read_to_end(&mut answer).await.unwrap();
-        let text = String::from_utf8_lossy(&answer);
-        text.split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+        let read = async {
+            match answer_len {
+                Some(n) => {
+                    answer.resize(n, 0);
+                    c.read_exact(&mut answer).await.map(|_| ())
+                }
+                None => c.read_to_end(&mut answer).await.map(|_| ()),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("an answer within a minute")
+            .expect("an answer");
+        answer
     })
+}
+
+/// POST /api/login from the local address `from` (any of 127.0.0.0/8); the status code.
+pub fn login_from(base: &str, from: [u8; 4], name: &str, password: &str) -> u16 {
+    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let body = serde_json::json!({"name": name, "password": password}).to_string();
+    let req = format!(
+        "POST /api/login HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = talk_from(server, from, req.as_bytes(), None);
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
