@@ -186,6 +186,11 @@ pub struct CameraStatus {
     pub face_errors: u64,
     /// Alerts held back by the cooldown (the same incident again within the window).
     pub alerts_suppressed: u64,
+    /// Pictures not decoded at all since the start: the camera was quiet and only its key
+    /// frames were decoded.
+    pub pictures_skipped: u64,
+    /// The camera is quiet and decodes only its key frames now.
+    pub keyframes_only: bool,
 }
 
 /// How full one of the pipeline's queues is (for `/metrics`).

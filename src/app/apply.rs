@@ -280,6 +280,7 @@ mod tests {
             motion: MotionGate::new(MotionParams::default()),
             figures: CameraFigures::default(),
             still_since: None,
+            last_still: None,
             woke_at: None,
             person_score: 0.5,
         }

@@ -24,6 +24,10 @@ pub struct CameraFigures {
     /// A still camera that starts moving: first moving frame's arrival to the first person
     /// found, ms (how fast a quiet camera reacts to a passer-by).
     pub wake_latency_ms: Samples,
+    /// The same from the last picture judged still before the movement, ms: the passer-by
+    /// came into view at some time between the two, so this bounds how late they were noticed
+    /// (it includes the wait for a key frame while the camera decodes key frames only).
+    pub notice_latency_ms: Samples,
     /// Head regions searched for a face (gate cameras that check masks), and the time spent.
     pub face_looks: u64,
     pub face_time: Duration,
@@ -83,8 +87,11 @@ pub(super) struct CamState {
     pub(super) figures: CameraFigures,
     /// Since when the camera has been still (motion-gated cameras only).
     pub(super) still_since: Option<Instant>,
-    /// Arrival of the first moving frame after a still spell, until a person is found.
-    pub(super) woke_at: Option<Instant>,
+    /// The last picture the motion gate judged still (motion-gated cameras only).
+    pub(super) last_still: Option<Instant>,
+    /// Arrival of the first moving frame after a still spell and of the last still picture
+    /// before it, until a person is found.
+    pub(super) woke_at: Option<(Instant, Instant)>,
     pub(super) person_score: f32,
 }
 

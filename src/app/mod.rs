@@ -233,6 +233,7 @@ impl Live {
                 motion: MotionGate::new(MotionParams::default()),
                 figures: CameraFigures::default(),
                 still_since: None,
+                last_still: None,
                 woke_at: None,
                 person_score: settings.tracker.high_score,
             });
@@ -401,18 +402,22 @@ impl Live {
         self.village.clone()
     }
 
-    /// Per camera: (id, frames delivered, frames dropped, reconnects), read live.
-    pub fn camera_counters(&self) -> Vec<(String, u64, u64, u64)> {
+    /// Each camera's ingest counters, read live.
+    pub fn camera_counters(&self) -> Vec<CameraCounters> {
         self.cameras
             .iter()
             .map(|c| {
                 let s = &c.slot.stats;
-                (
-                    c.id.clone(),
-                    s.frames_delivered.load(Ordering::Relaxed),
-                    s.frames_dropped.load(Ordering::Relaxed),
-                    s.reconnects.load(Ordering::Relaxed),
-                )
+                let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+                CameraCounters {
+                    id: c.id.clone(),
+                    delivered: n(&s.frames_delivered),
+                    dropped: n(&s.frames_dropped),
+                    reconnects: n(&s.reconnects),
+                    decoded: n(&s.pictures_decoded),
+                    decode_ns: n(&s.decode_ns),
+                    skipped: n(&s.pictures_skipped),
+                }
             })
             .collect()
     }
@@ -466,6 +471,20 @@ impl Live {
 /// A `Live` dropped without [`Live::shutdown`] (an error path, a panic in a caller) still stops
 /// its threads and cameras in order and flushes what was captured, rather than leaving a worker
 /// running with nobody to join it.
+/// One camera's ingest counters since the start (`Live::camera_counters`).
+#[derive(Clone, Debug, Default)]
+pub struct CameraCounters {
+    pub id: String,
+    /// Frames handed to the analysis, and those replaced before it took them.
+    pub delivered: u64,
+    pub dropped: u64,
+    pub reconnects: u64,
+    /// Pictures decoded and the time spent on them (ns); pictures not decoded at all (quiet).
+    pub decoded: u64,
+    pub decode_ns: u64,
+    pub skipped: u64,
+}
+
 impl Drop for Live {
     fn drop(&mut self) {
         self.stop_all();

@@ -200,6 +200,12 @@ impl Village for LiveVillage {
                             u64::from(s.has_frame()),
                         )
                     });
+                let (pictures_skipped, keyframes_only) = c.slot.as_ref().map_or((0, false), |s| {
+                    (
+                        s.stats.pictures_skipped.load(Ordering::Relaxed),
+                        s.decoding_keyframes_only(),
+                    )
+                });
                 CameraStatus {
                     id: c.id.clone(),
                     name: c.name.clone(),
@@ -233,6 +239,8 @@ impl Village for LiveVillage {
                     face_looks: f.map_or(0, |f| f.face_looks),
                     face_errors: f.map_or(0, |f| f.face_errors),
                     alerts_suppressed: f.map_or(0, |f| f.alerts_suppressed),
+                    pictures_skipped,
+                    keyframes_only,
                 }
             })
             .collect()

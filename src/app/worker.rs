@@ -149,11 +149,19 @@ impl Worker {
                             .take()
                             .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE)
                         {
-                            cam.woke_at = Some(arrived);
+                            cam.woke_at = Some((arrived, cam.last_still.unwrap_or(arrived)));
                         }
-                    } else if cam.still_since.is_none() {
-                        cam.still_since = Some(arrived);
+                    } else {
+                        cam.still_since.get_or_insert(arrived);
+                        cam.last_still = Some(arrived);
                     }
+                    // still for a while with nobody in view: decode only key frames until
+                    // something moves (`FrameSlot::set_keyframes_only` says why)
+                    let quiet = !cam.motion.occupied
+                        && cam
+                            .still_since
+                            .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE);
+                    cam.slot.set_keyframes_only(quiet);
                     if !pass {
                         cam.figures.skipped_still += 1;
                         continue;
@@ -178,11 +186,14 @@ impl Worker {
                     );
                     cam.figures.low_light = dark;
                 }
-                if let Some(w) = cam.woke_at {
+                if let Some((w, last_still)) = cam.woke_at {
                     if dets.iter().any(|d| d.score >= cam.person_score) {
                         cam.figures
                             .wake_latency_ms
                             .push(w.elapsed().as_secs_f32() * 1000.0);
+                        cam.figures
+                            .notice_latency_ms
+                            .push(last_still.elapsed().as_secs_f32() * 1000.0);
                         cam.woke_at = None;
                     } else if w.elapsed() > WAKE_GIVE_UP {
                         cam.woke_at = None;

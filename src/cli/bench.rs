@@ -250,19 +250,30 @@ fn live(a: LiveArgs) -> CliResult {
     let (mut dropped, mut reconnects, mut inferences, mut inf_time) = (0u64, 0u64, 0u64, 0.0f64);
     let mut latency = Vec::new();
     let mut wake = Vec::new();
+    let mut notice = Vec::new();
     let mut silent = Vec::new();
-    for (i, (id, d1, dr1, rc1)) in c1.iter().enumerate() {
-        let (d0, dr0, rc0) = c0
-            .iter()
-            .find(|c| &c.0 == id)
-            .map_or((0, 0, 0), |c| (c.1, c.2, c.3));
-        let dfps = (d1 - d0) as f64 / secs;
-        if d1 == &d0 {
+    // decode per camera class: [gate, busy, quiet] x (pictures decoded, ns, pictures skipped)
+    let mut decode = [(0u64, 0u64, 0u64); 3];
+    for (i, c) in c1.iter().enumerate() {
+        let id = &c.id;
+        let was = c0.iter().find(|b| &b.id == id).cloned().unwrap_or_default();
+        let dfps = (c.delivered - was.delivered) as f64 / secs;
+        if c.delivered == was.delivered {
             silent.push(id.clone());
         }
         delivered.push(dfps);
-        dropped += dr1 - dr0;
-        reconnects += rc1 - rc0;
+        dropped += c.dropped - was.dropped;
+        reconnects += c.reconnects - was.reconnects;
+        let class = if i == 0 {
+            0
+        } else if i < busy {
+            1
+        } else {
+            2
+        };
+        decode[class].0 += c.decoded - was.decoded;
+        decode[class].1 += c.decode_ns - was.decode_ns;
+        decode[class].2 += c.skipped - was.skipped;
         let (a1, t1) = f1
             .get(id)
             .map_or((0, Duration::ZERO), |f| (f.analysed, f.inference));
@@ -282,6 +293,7 @@ fn live(a: LiveArgs) -> CliResult {
         if let Some(f) = f1.get(id) {
             latency.extend_from_slice(f.event_latency_ms.values());
             wake.extend_from_slice(f.wake_latency_ms.values());
+            notice.extend_from_slice(f.notice_latency_ms.values());
         }
     }
     let cores = (cpu1 - cpu0) / secs;
@@ -350,6 +362,24 @@ fn live(a: LiveArgs) -> CliResult {
         percentile(&mut wake, 1.0),
         wake.len()
     );
+    println!(
+        "  quiet camera notice ms (from the last still picture): p50 {:.0}  p95 {:.0}  max {:.0}",
+        percentile(&mut notice, 0.5),
+        percentile(&mut notice, 0.95),
+        percentile(&mut notice, 1.0),
+    );
+    let cams = [1, busy.saturating_sub(1), quiet];
+    for (k, name) in ["gate", "busy", "quiet"].iter().enumerate() {
+        let (pics, ns, skipped) = decode[k];
+        let per_cam = cams[k].max(1) as f64;
+        println!(
+            "  decode, {name:5}:  {:.1} pictures/s and {:.1} ms/s of CPU per camera ({:.2} ms each), {:.1} pictures/s not decoded",
+            pics as f64 / secs / per_cam,
+            ns as f64 / 1e6 / secs / per_cam,
+            ns as f64 / 1e6 / pics.max(1) as f64,
+            skipped as f64 / secs / per_cam,
+        );
+    }
     let _ = (bmax, qmax);
     Ok(())
 }

@@ -97,6 +97,9 @@ pub struct CameraStats {
     /// spent on them, in nanoseconds: decode time per picture for /metrics.
     pub pictures_decoded: AtomicU64,
     pub decode_ns: AtomicU64,
+    /// Pictures of the stream not decoded at all: the camera was quiet and only its key frames
+    /// were decoded (see [`FrameSlot::set_keyframes_only`]).
+    pub pictures_skipped: AtomicU64,
 }
 
 impl CameraStats {
@@ -115,6 +118,10 @@ pub struct FrameSlot {
     /// share their picture (`Arc`), so this costs one picture per camera, not a copy per frame.
     last: Mutex<Option<(Frame, std::time::SystemTime)>>,
     pub stats: CameraStats,
+    /// Set by the worker while the camera is quiet: decode only key frames.
+    keyframes_only: AtomicBool,
+    /// The decoder is skipping: it waits for a key frame before it decodes again.
+    skipping: AtomicBool,
 }
 
 impl FrameSlot {
@@ -141,6 +148,43 @@ impl FrameSlot {
 
     pub fn has_frame(&self) -> bool {
         self.frame.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    /// Decode only the stream's key frames (`true`) or every picture again (`false`).
+    ///
+    /// Why: a quiet camera's pictures are only looked at by the motion gate, and decoding is
+    /// the biggest cost of a quiet camera (FACTS.md: 40 streams decoded whole take a core;
+    /// key frames only, a fifth of that). An H.264 picture between key frames cannot be decoded
+    /// without the ones before it, so going back to full decoding starts at the next key frame
+    /// (at most one GOP, 2 s on most cameras, later); the key frame that showed the movement
+    /// goes to the detector at once. Clips are cut from the encoded stream, which is kept whole
+    /// either way.
+    pub fn set_keyframes_only(&self, on: bool) {
+        self.keyframes_only.store(on, Ordering::Relaxed);
+    }
+
+    /// The decoder is skipping the pictures between key frames now.
+    pub fn decoding_keyframes_only(&self) -> bool {
+        self.skipping.load(Ordering::Relaxed)
+    }
+
+    /// Should the decoder take this access unit? Called for every unit before the decoder:
+    /// a key frame is always decoded and starts a run of decoding or skipping, as the worker
+    /// last asked; a picture between key frames is skipped from the moment the worker asks
+    /// until the next key frame after it stops asking (it could not be decoded before that).
+    fn decode_unit(&self, keyframe: bool) -> bool {
+        let want_skip = self.keyframes_only.load(Ordering::Relaxed);
+        let skipping = if keyframe {
+            want_skip
+        } else {
+            self.skipping.load(Ordering::Relaxed) || want_skip
+        };
+        self.skipping.store(skipping, Ordering::Relaxed);
+        if keyframe || !skipping {
+            return true;
+        }
+        self.stats.pictures_skipped.fetch_add(1, Ordering::Relaxed);
+        false
     }
 }
 
@@ -217,13 +261,36 @@ impl RateGate {
 /// leaving its source pad is that buffer's decode time (a buffer that yields no picture, e.g.
 /// parameter sets, is not counted). Two pad probes per buffer: an `Instant`, an atomic add and
 /// the gate's comparison, nothing per-frame above debug.
-fn watch_decoder(pipeline: &gst::Pipeline, slot: &Arc<FrameSlot>, analysis_fps: f64) {
+fn watch_decoder(
+    pipeline: &gst::Pipeline,
+    slot: &Arc<FrameSlot>,
+    analysis_fps: f64,
+    alive: &Arc<Mutex<Instant>>,
+) {
     let Some(dec) = pipeline.by_name("dec") else {
         return;
     };
     let (Some(sink), Some(src)) = (dec.static_pad("sink"), dec.static_pad("src")) else {
         return;
     };
+    // Pictures between key frames of a quiet camera are dropped on the pad that feeds the
+    // decoder (the tee's or the parser's): GStreamer 1.22 warns (gst_mini_object_unref on NULL)
+    // for every buffer a probe drops on a sink pad that a tee pushes to.
+    if let Some(feed) = sink.peer() {
+        let (slot, alive) = (slot.clone(), alive.clone());
+        feed.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let keyframe = info
+                .buffer()
+                .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            if slot.decode_unit(keyframe) {
+                return gst::PadProbeReturn::Ok;
+            }
+            // a skipped picture still shows the camera is alive: a quiet camera with a long
+            // GOP must not trip the watchdog between its key frames
+            *alive.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            gst::PadProbeReturn::Drop
+        });
+    }
     let entered = Arc::new(Mutex::new(None::<Instant>));
     {
         let entered = entered.clone();
@@ -434,8 +501,8 @@ fn run_once(
     else {
         return Ended::Failed("pipeline without appsink".into());
     };
-    watch_decoder(&pipeline, slot, spec.analysis_fps);
     let last_frame = Arc::new(Mutex::new(Instant::now()));
+    watch_decoder(&pipeline, slot, spec.analysis_fps, &last_frame);
     let counter = Arc::new(AtomicU64::new(0));
     {
         let (slot, bell, last, counter) = (
@@ -622,6 +689,34 @@ mod tests {
         assert!(slot.take().is_none());
         assert_eq!(slot.stats.frames_dropped.load(Ordering::Relaxed), 1);
         assert_eq!(slot.stats.frames_delivered.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_quiet_camera_skips_between_key_frames_and_resumes_at_the_next_one() {
+        let slot = FrameSlot::default();
+        // (key frame?, decoded?) in stream order
+        let feed = |units: &[bool]| {
+            units
+                .iter()
+                .map(|&k| slot.decode_unit(k))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(feed(&[true, false, false]), [true, true, true]);
+        // asked to skip mid-GOP: the rest of the GOP is skipped, key frames still decoded
+        slot.set_keyframes_only(true);
+        assert_eq!(
+            feed(&[false, true, false, false, true]),
+            [false, true, false, false, true]
+        );
+        // asked to decode again mid-GOP: the pictures before the next key frame cannot be
+        // decoded without the ones skipped, so they are skipped too
+        slot.set_keyframes_only(false);
+        assert_eq!(
+            feed(&[false, false, true, false, false]),
+            [false, false, true, true, true]
+        );
+        assert!(!slot.decoding_keyframes_only());
+        assert_eq!(slot.stats.pictures_skipped.load(Ordering::Relaxed), 5);
     }
 
     #[test]

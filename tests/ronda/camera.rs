@@ -124,3 +124,95 @@ fn a_quiet_camera_is_still_then_shows_a_passer_by() {
     assert_eq!(gop_starts(&rd)[0], 0);
     assert_ne!(rd[..2000], data[..2000]);
 }
+
+/// A quiet camera decodes only its key frames (the worker asks, `FrameSlot::set_keyframes_only`)
+/// and stays online with a 2 s GOP; asked again, it decodes every picture from the next key
+/// frame. The clip ring keeps the whole stream either way. Judged on counts of pictures, never
+/// on seconds: a slow box only takes longer.
+#[test]
+fn a_quiet_camera_decodes_key_frames_only_and_resumes_at_the_next_one() {
+    let port = free_port();
+    let sim = Simulator::start(&SimOptions {
+        port,
+        cameras: 1,
+        clips: vec![sample("vtest.avi")],
+        ..SimOptions::default()
+    })
+    .expect("sim starts");
+    let (tx, _rx) = std::sync::mpsc::sync_channel(16);
+    // the analysis rate at the stream's own (15 fps): every decoded picture is delivered
+    let mut spec = CameraSpec::new("cam01", &sim.urls[0], &sim.urls[0], 30.0);
+    spec.ring = Some(Duration::from_secs(6));
+    let mut cam = Camera::start(spec, Arc::new(Doorbell::default()), tx).unwrap();
+    let ring = cam.ring.clone().expect("a ring was asked for");
+    let stats = &cam.slot.stats;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let deadline = Duration::from_secs(300);
+    // the slot is emptied as a worker would, so `delivered` counts every decoded picture
+    let drain = || while cam.slot.take().is_some() {};
+    assert!(
+        common::broker::wait_for(deadline, || {
+            drain();
+            n(&stats.frames_delivered) >= 20
+        }),
+        "no pictures from the simulator"
+    );
+
+    cam.slot.set_keyframes_only(true);
+    let (d0, s0) = (n(&stats.pictures_decoded), n(&stats.pictures_skipped));
+    // four GOPs of 2 s at 15 fps: 29 pictures between key frames each
+    assert!(
+        common::broker::wait_for(deadline, || {
+            drain();
+            n(&stats.pictures_skipped) >= s0 + 4 * 29
+        }),
+        "nothing was skipped: {} skipped, {} decoded",
+        n(&stats.pictures_skipped),
+        n(&stats.pictures_decoded)
+    );
+    let (decoded, skipped) = (
+        n(&stats.pictures_decoded) - d0,
+        n(&stats.pictures_skipped) - s0,
+    );
+    eprintln!("key frames only: {decoded} pictures decoded, {skipped} skipped");
+    // one key frame per GOP: skipping starts at once, mid-GOP
+    assert!(
+        decoded <= skipped / 29 + 2,
+        "{decoded} decoded beside {skipped} skipped"
+    );
+    assert!(
+        decoded >= skipped / 29 - 1,
+        "key frames still decoded: {decoded}"
+    );
+    assert!(cam.slot.decoding_keyframes_only());
+    assert_eq!(
+        n(&stats.reconnects),
+        0,
+        "the watchdog held a quiet camera for hung"
+    );
+    // the ring kept every picture, not only the decoded ones
+    let (units, _, span) = ring.figures();
+    assert!(
+        units as f64 >= span.as_secs_f64() * 13.0,
+        "{units} units for {span:?}"
+    );
+
+    cam.slot.set_keyframes_only(false);
+    let (d1, s1) = (n(&stats.pictures_decoded), n(&stats.pictures_skipped));
+    assert!(
+        common::broker::wait_for(deadline, || {
+            drain();
+            n(&stats.pictures_decoded) >= d1 + 60
+        }),
+        "decoding did not resume"
+    );
+    let skipped_after = n(&stats.pictures_skipped) - s1;
+    eprintln!("resumed: {skipped_after} pictures skipped before the next key frame");
+    assert!(
+        skipped_after <= 29,
+        "more than the rest of one GOP skipped after resuming: {skipped_after}"
+    );
+    assert!(!cam.slot.decoding_keyframes_only());
+    cam.stop();
+    drop(sim);
+}

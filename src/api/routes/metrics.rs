@@ -18,6 +18,8 @@
 //! | `ronda_http_live_feeds` | gauge: open live feeds | |
 //! | `ronda_http_failed_logins_total` | counter | |
 //! | `ronda_decode_ms` | gauge (mean per decoded picture; NaN before the first) | `camera` |
+//! | `ronda_camera_pictures_skipped_total` | counter: pictures not decoded at all (quiet camera, key frames only) | `camera` |
+//! | `ronda_camera_keyframes_only` | gauge: 1 while a quiet camera decodes only its key frames | `camera` |
 //! | `ronda_camera_frames_waiting` | gauge: frames waiting for the detector (0 or 1) | `camera` |
 //! | `ronda_camera_brightness` | gauge: mean luma 0-255 of the pictures analysed lately (NaN before the first) | `camera` |
 //! | `ronda_camera_frames_still_total` | counter: frames the motion gate kept from the detector | `camera` |
@@ -81,7 +83,7 @@ fn number(x: f64) -> String {
 pub(crate) fn render(f: &Figures) -> String {
     let mut out = String::new();
     type Value = fn(&CameraStatus) -> f64;
-    let per_camera: [(&str, &str, &str, Value); 17] = [
+    let per_camera: &[(&str, &str, &str, Value)] = &[
         (
             "ronda_camera_online",
             "gauge",
@@ -161,6 +163,18 @@ pub(crate) fn render(f: &Figures) -> String {
             |c| c.decode_ms.unwrap_or(f64::NAN),
         ),
         (
+            "ronda_camera_pictures_skipped_total",
+            "counter",
+            "pictures not decoded at all: the camera was quiet and decoded key frames only",
+            |c| c.pictures_skipped as f64,
+        ),
+        (
+            "ronda_camera_keyframes_only",
+            "gauge",
+            "1 while the camera is quiet and only its key frames are decoded",
+            |c| if c.keyframes_only { 1.0 } else { 0.0 },
+        ),
+        (
             "ronda_camera_frames_waiting",
             "gauge",
             "frames waiting for the detector (each camera keeps only its newest)",
@@ -185,7 +199,7 @@ pub(crate) fn render(f: &Figures) -> String {
             |c| c.alerts_suppressed as f64,
         ),
     ];
-    for (name, kind, help, value) in per_camera {
+    for &(name, kind, help, value) in per_camera {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for c in &f.cameras {
@@ -382,6 +396,8 @@ mod tests {
             face_looks: 6,
             face_errors: 1,
             alerts_suppressed: 4,
+            pictures_skipped: 120,
+            keyframes_only: true,
         };
         let text = render(&Figures {
             cameras: vec![cam("gate-1", Health::Online), cam("a\"b", Health::Offline)],
@@ -411,6 +427,8 @@ mod tests {
         assert!(text.contains("ronda_mqtt_refused_total{cause=\"braked\"} 1\n"));
         assert_eq!(text.matches("ronda_camera_reconnects_total{").count(), 2);
         assert!(text.contains("ronda_decode_ms{camera=\"gate-1\"} 1.5\n"));
+        assert!(text.contains("ronda_camera_pictures_skipped_total{camera=\"gate-1\"} 120\n"));
+        assert!(text.contains("ronda_camera_keyframes_only{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_queue_depth{queue=\"events\"} 3\n"));
         assert!(text.contains("ronda_queue_capacity{queue=\"events\"} 1024\n"));
     }

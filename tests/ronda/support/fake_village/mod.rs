@@ -93,6 +93,8 @@ impl Village for Fake {
                 face_looks: 0,
                 face_errors: 0,
                 alerts_suppressed: 0,
+                pictures_skipped: 0,
+                keyframes_only: false,
             },
             CameraStatus {
                 id: "pos-ronda".into(),
@@ -116,6 +118,8 @@ impl Village for Fake {
                 face_looks: 0,
                 face_errors: 0,
                 alerts_suppressed: 0,
+                pictures_skipped: 0,
+                keyframes_only: false,
             },
         ]
     }
