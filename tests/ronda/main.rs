@@ -27,6 +27,7 @@ mod mqtt;
 mod night;
 mod notify;
 mod notify_picture;
+mod quiet;
 mod review;
 mod security;
 mod shape;
