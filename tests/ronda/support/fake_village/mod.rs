@@ -83,6 +83,7 @@ impl Village for Fake {
                 frames_analysed: 117,
                 frames_dropped: 3,
                 reconnects: 1,
+                offline: 0,
                 inference_ms: Some(21.4),
                 decode_ms: Some(1.2),
                 frames_waiting: 0,
@@ -92,6 +93,7 @@ impl Village for Fake {
                 light_changes: 0,
                 face_looks: 0,
                 face_errors: 0,
+                inference_errors: 0,
                 alerts_suppressed: 0,
             },
             CameraStatus {
@@ -106,6 +108,7 @@ impl Village for Fake {
                 frames_analysed: 0,
                 frames_dropped: 0,
                 reconnects: 7,
+                offline: 2,
                 inference_ms: None,
                 decode_ms: None,
                 frames_waiting: 0,
@@ -115,6 +118,7 @@ impl Village for Fake {
                 light_changes: 0,
                 face_looks: 0,
                 face_errors: 0,
+                inference_errors: 0,
                 alerts_suppressed: 0,
             },
         ]
