@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::detect::{DetectError, Detector, DetectorOptions, MaskVerdict};
+use crate::detect::{DetectError, Detector, DetectorOptions};
+use crate::events::MaskVerdict;
 use crate::frame::Frame;
 use crate::ingest::IngestError;
 use crate::ingest::camera::RateGate;

@@ -4,8 +4,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::MaskVerdict;
-
 pub const SCHEMA: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +19,24 @@ pub enum EventKind {
     CameraOnline,
     /// A night entry at the gate nobody recorded in the gate book in time (`gate`).
     UnrecordedEntry,
+}
+
+/// Whether a face wears a mask: the mask classifier's verdict, carried by `no_mask` events and
+/// the gate book's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskVerdict {
+    Mask,
+    NoMask,
+}
+
+impl MaskVerdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MaskVerdict::Mask => "mask",
+            MaskVerdict::NoMask => "no_mask",
+        }
+    }
 }
 
 /// A name that is not one of an enum's spellings (the caller knows the place and says what to fix).

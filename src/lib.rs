@@ -27,6 +27,7 @@
 pub mod analyze;
 pub mod api;
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod detect;

@@ -1,4 +1,8 @@
 //! Logging: tracing to stderr, level from `RONDA_LOG` (default `info`). Nothing per frame above debug.
+//! And the named events: each condition that is logged and counted, in one function that does both.
+
+use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
@@ -22,4 +26,124 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+// Named events. A condition that is both logged and counted has one function here that does
+// both, so the log line and its counter in /metrics cannot drift apart (a condition logged in
+// one place and counted in another was how `face_errors` and `alerts_suppressed` stayed out of
+// /metrics). The callers own the counters (a camera's `FrameSlot` stats, the worker's figures);
+// this module owns what is said, at which level and how often. Each function names its metric.
+
+/// `ronda_camera_reconnects_total`: a camera's pipeline ended with `reason`; the supervisor
+/// starts it again after its backoff. A reason is logged when it differs from the last one:
+/// a camera that fails the same way every minute says so once, and is counted every time.
+pub fn camera_failed(
+    cam: &str,
+    url: &str,
+    reason: &str,
+    last_reason: &mut String,
+    reconnects: &AtomicU64,
+) {
+    reconnects.fetch_add(1, Ordering::Relaxed);
+    if reason != last_reason {
+        tracing::warn!(camera = %cam, url = %url, "camera: {reason}");
+        *last_reason = reason.to_string();
+    }
+}
+
+/// A camera delivers frames (again); `ronda_camera_online` shows it as 1.
+pub fn camera_online(cam: &str) {
+    tracing::info!(camera = %cam, "camera online");
+}
+
+/// `ronda_camera_offline_total` (and `ronda_camera_online` 0): no frames for the camera's
+/// offline time.
+pub fn camera_offline(cam: &str, reason: &str, offline: &AtomicU64) {
+    offline.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(camera = %cam, "camera offline: {reason}");
+}
+
+/// `ronda_camera_inference_errors_total`: person detection failed on a frame (the frame is
+/// skipped). The first of a camera is logged as an error; the rest, which would come once a
+/// frame, are counted and logged at debug.
+pub fn inference_failed(cam: &str, err: &dyn Display, errors: &mut u64) {
+    if *errors == 0 {
+        tracing::error!(camera = %cam, "inference failed: {err} (further failures are counted, logged at debug)");
+    } else {
+        tracing::debug!(camera = %cam, "inference failed: {err}");
+    }
+    *errors += 1;
+}
+
+/// `ronda_camera_face_errors_total`: a face search failed. The first of a camera is logged
+/// as a warning, the rest counted and logged at debug.
+pub fn face_search_failed(cam: &str, err: &dyn Display, errors: &mut u64) {
+    if *errors == 0 {
+        tracing::warn!(camera = %cam, "face search failed: {err} (further failures are counted, logged at debug)");
+    } else {
+        tracing::debug!(camera = %cam, "face search failed: {err}");
+    }
+    *errors += 1;
+}
+
+/// `ronda_camera_alerts_suppressed_total`: `n` alerts of one frame held back by the cooldown
+/// (the same incident again within its window). Normal, so only at debug.
+pub fn alerts_suppressed(cam: &str, n: u64, total: &mut u64) {
+    if n > 0 {
+        tracing::debug!(camera = %cam, "{n} alert(s) held back by the cooldown");
+        *total += n;
+    }
+}
+
+/// `ronda_mqtt_outages_total`: the MQTT broker became unreachable (`err`, with a `hint` of what
+/// to do, or empty); events wait in the outbox. Logged and counted once per outage, however many reconnects
+/// it takes (the driver logs those at debug).
+pub fn mqtt_unreachable(
+    broker: &dyn Display,
+    err: &dyn Display,
+    hint: &str,
+    (min, max): (std::time::Duration, std::time::Duration),
+    outages: &AtomicU64,
+) {
+    outages.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        "MQTT broker {broker} is unreachable ({err}){hint}; retrying from every {} s to every {} s, \
+         events wait in the outbox",
+        min.as_secs_f32(),
+        max.as_secs_f32()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_event_counts_every_time() {
+        let reconnects = AtomicU64::new(0);
+        let mut last = String::new();
+        for _ in 0..3 {
+            camera_failed("c", "rtsp://c", "EOS", &mut last, &reconnects);
+        }
+        assert_eq!(reconnects.load(Ordering::Relaxed), 3);
+        assert_eq!(last, "EOS");
+        let offline = AtomicU64::new(0);
+        camera_offline("c", "EOS", &offline);
+        assert_eq!(offline.load(Ordering::Relaxed), 1);
+        let (mut inference, mut faces, mut suppressed) = (0, 0, 0);
+        for _ in 0..4 {
+            inference_failed("c", &"bad tensor", &mut inference);
+            face_search_failed("c", &"bad tensor", &mut faces);
+        }
+        alerts_suppressed("c", 0, &mut suppressed);
+        alerts_suppressed("c", 2, &mut suppressed);
+        assert_eq!((inference, faces, suppressed), (4, 4, 2));
+        let outages = AtomicU64::new(0);
+        let backoff = (
+            std::time::Duration::from_millis(500),
+            std::time::Duration::from_secs(10),
+        );
+        mqtt_unreachable(&"mqtt://127.0.0.1:1", &"refused", "", backoff, &outages);
+        assert_eq!(outages.load(Ordering::Relaxed), 1);
+    }
 }

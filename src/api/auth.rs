@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 
+use crate::backoff::doubled;
 use crate::config::Role;
 
 /// Shortest password `ronda passwd` accepts.
@@ -252,8 +253,7 @@ impl Limiter {
             s.failures = s.failures.saturating_add(1);
             s.last = now;
             if s.failures >= free {
-                let doublings = (s.failures - free).min(16);
-                let d = cfg.first.saturating_mul(1 << doublings).min(cfg.max);
+                let d = doubled(cfg.first, s.failures - free, cfg.max);
                 s.locked_until = Some(now + d);
                 if pair {
                     lock = lock.max(Some(d));
@@ -265,11 +265,10 @@ impl Limiter {
 
     /// A correct password: the pair, the address and the name start again from zero, and the
     /// address is known for that name from now on.
-    pub fn success(&mut self, name: &str, ip: IpAddr) {
+    pub fn success(&mut self, name: &str, ip: IpAddr, now: Instant) {
         for k in Self::keys(name, ip) {
             self.strikes.remove(&k);
         }
-        let now = Instant::now();
         if self.known.len() >= MAX_KEYS {
             self.known
                 .retain(|_, at| now.saturating_duration_since(*at) < KNOWN_FOR);
@@ -396,7 +395,7 @@ mod tests {
             l.failure("pos1", ip, t);
         }
         assert_eq!(l.check("pos1", ip, t), Err(Duration::from_secs(30)));
-        l.success("pos1", ip);
+        l.success("pos1", ip, t);
         assert!(l.check("pos1", ip, t).is_ok());
         assert_eq!(l.failure("pos1", ip, t), None);
     }
@@ -406,7 +405,7 @@ mod tests {
         let mut l = Limiter::new(Lockout::default());
         let post: IpAddr = "192.0.2.10".parse().unwrap();
         let t0 = Instant::now();
-        l.success("jaga", post);
+        l.success("jaga", post, t0);
         // one stranger's address, then many addresses: 200 wrong passwords for `jaga`
         let mut t = t0;
         for i in 0..200u32 {

@@ -1,7 +1,7 @@
 //! HTTP API and web UI (DESIGN.md "HTTP API and web UI"): login with a session cookie, the guard
 //! post's page (live alert feed, gate counts, camera health), `/metrics` for Prometheus.
 //!
-//! Uses (of the crate, besides its own folder): config, events, gate, geometry, ingest, rules, store, topic.
+//! Uses (of the crate, besides its own folder): backoff, config, events, gate, geometry, ingest, rules, store, topic.
 //!
 //! The server knows the running pipeline only through the [`Village`] trait, so it is tested with
 //! a fake and the pipeline stays free of HTTP.
@@ -67,6 +67,11 @@ pub trait Village: Send + Sync + 'static {
 
     /// Whether the MQTT client is connected to its broker now.
     fn mqtt_connected(&self) -> bool;
+
+    /// Times the MQTT broker became unreachable since the start.
+    fn mqtt_outages(&self) -> u64 {
+        0
+    }
 
     /// Messages set aside (kept in the store, never sent) because the broker or the MQTT client
     /// would refuse them for their size or shape.
@@ -165,6 +170,8 @@ pub struct CameraStatus {
     pub frames_dropped: u64,
     /// Reconnects since the start.
     pub reconnects: u64,
+    /// Times the camera went offline since the start.
+    pub offline: u64,
     /// Mean person-detection time per analysed frame, if any was analysed.
     pub inference_ms: Option<f64>,
     /// Mean decode time per picture, if any was decoded.
@@ -184,6 +191,8 @@ pub struct CameraStatus {
     /// failed, since the start.
     pub face_looks: u64,
     pub face_errors: u64,
+    /// Frames whose person detection failed since the start.
+    pub inference_errors: u64,
     /// Alerts held back by the cooldown (the same incident again within the window).
     pub alerts_suppressed: u64,
     /// Pictures not decoded at all since the start: the camera was quiet and only its key

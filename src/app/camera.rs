@@ -18,6 +18,8 @@ pub struct CameraFigures {
     pub analysed: u64,
     pub skipped_still: u64,
     pub inference: Duration,
+    /// Frames whose person detection failed (skipped).
+    pub inference_errors: u64,
     /// Frame arrival (appsink) to its event being handed to the writer, ms; the last
     /// [`Samples::CAP`] events.
     pub event_latency_ms: Samples,

@@ -1,7 +1,7 @@
 //! The live chain: camera supervisors -> one inference worker (motion gate, person detector,
 //! per-camera tracker and lines) -> events. Built and shut down here, in order.
 //!
-//! Uses (of the crate, besides its own folder): api, config, detect, events, frame, gate, geometry, ingest, motion, rules, sinks, store, track.
+//! Uses (of the crate, besides its own folder): api, config, detect, events, frame, gate, geometry, ingest, motion, rules, sinks, store, telemetry, track.
 //!
 //! Channels and their policy when full:
 //! - camera -> worker: a one-frame slot per camera, the newest frame replaces an unconsumed one

@@ -190,12 +190,13 @@ impl Village for LiveVillage {
             .map(|c| {
                 let (health, since) = self.health.get(&c.id);
                 let f = figures.get(&c.id);
-                let (delivered, dropped, reconnects, decode_ms, waiting) =
-                    c.slot.as_ref().map_or((0, 0, 0, None, 0), |s| {
+                let (delivered, dropped, reconnects, offline, decode_ms, waiting) =
+                    c.slot.as_ref().map_or((0, 0, 0, 0, None, 0), |s| {
                         (
                             s.stats.frames_delivered.load(Ordering::Relaxed),
                             s.stats.frames_dropped.load(Ordering::Relaxed),
                             s.stats.reconnects.load(Ordering::Relaxed),
+                            s.stats.offline.load(Ordering::Relaxed),
                             s.stats.decode_ms(),
                             u64::from(s.has_frame()),
                         )
@@ -227,6 +228,7 @@ impl Village for LiveVillage {
                     frames_analysed: f.map_or(0, |f| f.analysed),
                     frames_dropped: dropped,
                     reconnects,
+                    offline,
                     inference_ms: f
                         .filter(|f| f.analysed > 0)
                         .map(|f| f.inference.as_secs_f64() * 1000.0 / f.analysed as f64),
@@ -238,6 +240,7 @@ impl Village for LiveVillage {
                     light_changes: f.map_or(0, |f| f.light_changes),
                     face_looks: f.map_or(0, |f| f.face_looks),
                     face_errors: f.map_or(0, |f| f.face_errors),
+                    inference_errors: f.map_or(0, |f| f.inference_errors),
                     alerts_suppressed: f.map_or(0, |f| f.alerts_suppressed),
                     pictures_skipped,
                     keyframes_only,
@@ -316,6 +319,10 @@ impl Village for LiveVillage {
 
     fn mqtt_connected(&self) -> bool {
         self.sink.as_ref().is_some_and(|s| s.connected())
+    }
+
+    fn mqtt_outages(&self) -> u64 {
+        self.sink.as_ref().map_or(0, |s| s.outages())
     }
 
     fn mqtt_quarantined(&self) -> u64 {

@@ -16,6 +16,7 @@ use crate::events::{Event, Severity};
 use crate::gate::GateMark;
 use crate::ingest::camera::Doorbell;
 use crate::rules::{CameraChain, Direction, Finding, LineCounter, Moment, Recent};
+use crate::telemetry;
 use crate::track::Track;
 
 /// How long a camera must have been still before movement counts as a wake-up.
@@ -171,7 +172,7 @@ impl Worker {
                 let dets = match detector.persons(&frame.image) {
                     Ok(d) => d,
                     Err(e) => {
-                        tracing::error!(camera = %cam.id, "inference failed: {e}");
+                        telemetry::inference_failed(&cam.id, &e, &mut cam.figures.inference_errors);
                         continue;
                     }
                 };
@@ -244,7 +245,11 @@ impl Worker {
                         return;
                     }
                 }
-                cam.figures.alerts_suppressed += cam.rules.suppressed - suppressed;
+                telemetry::alerts_suppressed(
+                    &cam.id,
+                    cam.rules.suppressed - suppressed,
+                    &mut cam.figures.alerts_suppressed,
+                );
                 // under saturation this loop never runs dry: figures, resets and new rules are
                 // handled in it
                 publish_figures(&mut cams, &figures, &mut last_publish, &mut last_log);
@@ -325,14 +330,7 @@ pub(super) fn look_for_faces(
     for &(id, bbox) in &looks {
         match detector.faces_of_person(image, &bbox) {
             Ok(faces) => chain.record_faces(id, at, &faces),
-            Err(e) => {
-                if figures.face_errors == 0 {
-                    tracing::warn!(camera = %chain.camera(), "face search failed: {e} (further failures are counted, logged at debug)");
-                } else {
-                    tracing::debug!(camera = %chain.camera(), "face search failed: {e}");
-                }
-                figures.face_errors += 1;
-            }
+            Err(e) => telemetry::face_search_failed(chain.camera(), &e, &mut figures.face_errors),
         }
     }
     figures.face_looks += looks.len() as u64;
@@ -433,6 +431,8 @@ pub(super) fn log_figures(cams: &[CamState]) {
             face_looks = c.figures.face_looks,
             face_ms = c.figures.face_time.as_secs_f64() * 1000.0 / c.figures.face_looks.max(1) as f64,
             face_errors = c.figures.face_errors,
+            inference_errors = c.figures.inference_errors,
+            offline = s.offline.load(Ordering::Relaxed),
             alerts_suppressed = c.figures.alerts_suppressed,
             "camera figures"
         );

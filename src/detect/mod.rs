@@ -2,10 +2,9 @@
 //! the person detector (NanoDet and other families, chosen by the manifest), its evaluation
 //! against ground truth, the face detector (RetinaFace) and the mask classifier.
 //!
-//! Uses (of the crate, besides its own folder): geometry, paths.
+//! Uses (of the crate, besides its own folder): events, geometry, paths.
 
 use crate::geometry::{BBox, Point};
-use serde::Serialize;
 
 /// COCO class index of a person in the NanoDet output.
 pub const PERSON: u16 = 0;
@@ -19,21 +18,9 @@ pub struct Detection {
     pub class: u16,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MaskVerdict {
-    Mask,
-    NoMask,
-}
-
-impl MaskVerdict {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MaskVerdict::Mask => "mask",
-            MaskVerdict::NoMask => "no_mask",
-        }
-    }
-}
+// The verdict is part of an event (and of a gate book record): it lives with the event kinds,
+// so that events and the store do not depend on the detector.
+pub use crate::events::MaskVerdict;
 
 /// A face with its five landmarks (eyes, nose, mouth corners) and, once classified, a mask verdict.
 #[derive(Clone, Debug, PartialEq)]

@@ -529,7 +529,7 @@ pub fn retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::MaskVerdict;
+    use crate::events::MaskVerdict;
 
     /// The pictures written as the app writes them.
     fn test_writer() -> PictureWriter {

@@ -21,7 +21,9 @@ use gstreamer_app as gst_app;
 
 use super::init_gstreamer;
 use super::ring::{AccessUnit, EncodedRing};
+use crate::backoff::Backoff;
 use crate::frame::Frame;
+use crate::telemetry;
 
 /// How one camera is watched.
 #[derive(Clone, Debug)]
@@ -93,6 +95,8 @@ pub struct CameraStats {
     pub frames_delivered: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Times the camera went offline (no frames for its offline time).
+    pub offline: AtomicU64,
     /// Pictures the decoder produced (before the analysis rate drops any) and the time it
     /// spent on them, in nanoseconds: decode time per picture for /metrics.
     pub pictures_decoded: AtomicU64,
@@ -415,7 +419,7 @@ fn supervise(
 ) {
     let mut state = Health::Connecting;
     let mut down_since: Option<Instant> = Some(Instant::now());
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), spec.max_backoff);
     let mut last_reason = String::from("starting");
     let report = |h: Health, reason: &str| {
         let _ = health.send(HealthChange {
@@ -425,18 +429,13 @@ fn supervise(
             at: std::time::SystemTime::now(),
         });
     };
-    let mut first = true;
     while !stop.load(Ordering::Relaxed) {
-        if !first {
-            slot.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-        }
-        first = false;
         let started = Instant::now();
         let mut on_frame = |online_now: bool| {
             if online_now && state != Health::Online {
                 state = Health::Online;
                 down_since = None;
-                tracing::info!(camera = %spec.id, "camera online");
+                telemetry::camera_online(&spec.id);
                 report(Health::Online, "frames arriving");
             }
         };
@@ -448,26 +447,28 @@ fn supervise(
                 if down_since.is_none() {
                     down_since = Some(Instant::now());
                 }
-                if reason != last_reason {
-                    tracing::warn!(camera = %spec.id, url = %spec.display_url, "camera: {reason}");
-                    last_reason = reason.clone();
-                }
+                telemetry::camera_failed(
+                    &spec.id,
+                    &spec.display_url,
+                    &reason,
+                    &mut last_reason,
+                    &slot.stats.reconnects,
+                );
                 // a pipeline that ran well for a while starts the backoff again from 1 s
                 if ran > Duration::from_secs(30) {
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                 }
-                let wait_until = Instant::now() + backoff;
+                let wait_until = backoff.ready_at(Instant::now());
                 while Instant::now() < wait_until && !stop.load(Ordering::Relaxed) {
                     if state != Health::Offline
                         && down_since.is_some_and(|d| d.elapsed() >= spec.offline_after)
                     {
                         state = Health::Offline;
-                        tracing::warn!(camera = %spec.id, "camera offline: {reason}");
+                        telemetry::camera_offline(&spec.id, &reason, &slot.stats.offline);
                         report(Health::Offline, &reason);
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                backoff = (backoff * 2).min(spec.max_backoff);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Getting pictures in: video files for offline analysis (`file`), and later the live camera
 //! supervisors and the RTSP simulator.
 //!
-//! Uses (of the crate, besides its own folder): config, frame, paths.
+//! Uses (of the crate, besides its own folder): backoff, config, frame, paths, telemetry.
 
 pub mod camera;
 pub mod file;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 
-use crate::detect::MaskVerdict;
+use crate::events::MaskVerdict;
 use crate::events::{Direction, EventKind, Severity};
 
 use super::line::Crossing;

@@ -25,7 +25,8 @@
 
 use std::collections::HashMap;
 
-use crate::detect::{Face, MaskVerdict};
+use crate::detect::Face;
+use crate::events::MaskVerdict;
 use crate::geometry::{BBox, Point, Segment};
 use crate::track::Track;
 

@@ -4,7 +4,7 @@
 //! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]); old
 //! clips, snapshots and delivered events go by age and disk budget ([`retention`]).
 //!
-//! Uses (of the crate, besides its own folder): api, config, events, geometry, ingest, rules, store, topic.
+//! Uses (of the crate, besides its own folder): api, backoff, config, events, geometry, ingest, rules, store, telemetry, topic.
 
 pub mod broker;
 pub mod clips;

@@ -29,7 +29,7 @@ mod driver;
 mod options;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,8 @@ pub struct SinkHandle {
 struct Shared {
     wake: Notify,
     connected: AtomicBool,
+    /// Times the broker became unreachable (`ronda_mqtt_outages_total`).
+    outages: AtomicU64,
 }
 
 enum Command {
@@ -84,6 +86,7 @@ impl MqttSink {
         let shared = Arc::new(Shared {
             wake: Notify::new(),
             connected: AtomicBool::new(false),
+            outages: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -196,6 +199,12 @@ impl SinkHandle {
     /// Whether the broker accepted the connection and it has not failed since.
     pub fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Times the broker became unreachable since the start (each outage once, however many
+    /// reconnects it took).
+    pub fn outages(&self) -> u64 {
+        self.shared.outages.load(Ordering::Relaxed)
     }
 
     /// Events waiting in the outbox (not yet acknowledged by the broker).

@@ -39,6 +39,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::SinkError;
+use crate::backoff::Backoff;
 use crate::store::{Store, StoreError};
 
 /// Events read from the outbox at a time.
@@ -98,7 +99,7 @@ impl WebhookSink {
         let shared = Arc::new(Signal::default());
         let opts = Arc::new(opts);
         let worker = Worker {
-            backoff: opts.backoff_min,
+            backoff: Backoff::new(opts.backoff_min, opts.backoff_max),
             opts: opts.clone(),
             agent,
             store: store.clone(),

@@ -3,7 +3,7 @@
 //! gate book (gatebook/). Every event is written here before anything else sees it (DESIGN.md
 //! "Storage").
 //!
-//! Uses (of the crate, besides its own folder): detect, events, rules.
+//! Uses (of the crate, besides its own folder): events, rules.
 //!
 //! One [`Store`] per file and process, shared as `Arc<Store>` by the pipeline threads and the MQTT
 //! sink: one connection behind a mutex. The statements are small (one row, one index), so the lock

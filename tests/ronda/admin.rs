@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use ronda::api::CameraPicture;
@@ -21,7 +20,9 @@ use crate::support::fake_village;
 
 use common::web::{Reply, agent, reply};
 
-use browser_driver::{Driver, click_at, log_in_at, on_canvas, pointer, screenshot, wait};
+use browser_driver::{
+    Driver, click_at, log_in_at, on_canvas, pointer, screenshot, scroll_to_middle, wait,
+};
 use fake_village::{ADMIN_PW, Fake, GUARD_PW, REVIEWER_PW, Server, config_text, start_fake};
 
 // ---------------------------------------------------------------- HTTP
@@ -766,11 +767,7 @@ fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_
 
     // draw a line: two clicks on the picture
     d.click("#add-line");
-    d.exec(
-        "document.getElementById('overlay').scrollIntoView({block: 'center'});",
-        json!([]),
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    scroll_to_middle(&d, "overlay");
     let (a, b, moved) = ((100.0, 300.0), (540.0, 280.0), (500.0, 200.0));
     let mut steps = click_at(on_canvas(&d, a.0, a.1));
     steps.extend(click_at(on_canvas(&d, b.0, b.1)));

@@ -466,6 +466,8 @@ fn five_wrong_passwords_lock_the_sixth_and_the_lock_grows() {
     assert_eq!(try_login(&s, "pos1", GUARD_PW).status, 429);
     login(&s, "pak-rw", ADMIN_PW);
 
+    // Waiting out the lockout is what is tested here, through a real server on the real clock
+    // (the limiter's own unit tests in api::auth drive its clock instead, without sleeping).
     std::thread::sleep(Duration::from_secs(wait) + Duration::from_millis(100));
     assert_eq!(try_login(&s, "pos1", "salah-terus").status, 401);
     let eighth = try_login(&s, "pos1", "salah-terus");

@@ -85,6 +85,8 @@ fn mosquitto_outage_loses_no_event() {
     mosq.stop();
     assert!(wait_for(Duration::from_secs(5), || !sink.connected()));
     want.extend(append(&store, &sink, 20..50));
+    // Not a wait for a condition but the window under test: five seconds of reconnect attempts
+    // (0.5 s doubling) in which nothing may be acknowledged. An absence cannot be waited for.
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         sink.backlog().unwrap(),
@@ -106,7 +108,7 @@ fn mosquitto_outage_loses_no_event() {
         sink.backlog().unwrap()
     );
     let recovered = back.elapsed();
-    std::thread::sleep(Duration::from_millis(500)); // any late duplicate
+    want.push(fence(&store, &sink, &sub, 50)); // any late duplicate arrives before it
     let duplicates = check_delivery(&sub.events(), &want);
     assert!(sink.connected());
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
@@ -130,6 +132,8 @@ fn restart_sends_what_was_not_acknowledged_and_nothing_else() {
         let store = Arc::new(Store::open(&path).unwrap());
         let sink = MqttSink::start(opts(mosq.port), store.clone()).unwrap();
         let ids = append(&store, &sink, 0..5);
+        // the window under test: the sink tries to connect (nobody listens) and must not lose
+        // the events through the shutdown that follows; there is no condition to wait for
         std::thread::sleep(Duration::from_millis(700));
         assert!(!sink.connected());
         let t = Instant::now();
@@ -176,7 +180,8 @@ fn restart_sends_what_was_not_acknowledged_and_nothing_else() {
         .unwrap()
         == 0));
     assert!(wait_for(Duration::from_secs(5), || sub.distinct_events() == 10));
-    std::thread::sleep(Duration::from_millis(500));
+    let mut second = second;
+    second.push(fence(&store, &sink, &sub, 15));
     let duplicates = check_delivery(&sub.events(), &second);
     assert_eq!(duplicates, 0);
     for id in first.iter().chain(&second) {
@@ -548,12 +553,18 @@ fn network_cut_during_a_burst_loses_no_event() {
     assert!(wait_for(Duration::from_secs(10), || sink.connected()));
 
     const N: usize = 2000;
-    let want = append(&store, &sink, 0..N);
+    let mut want = append(&store, &sink, 0..N);
     assert!(wait_for(Duration::from_secs(20), || sub.on(EVENTS).len() >= 200));
     // Mid-burst: publishes and acknowledgements in flight are lost with the connection.
     proxy.cut();
     let at_cut = sub.distinct_events();
-    std::thread::sleep(Duration::from_secs(1));
+    // the outage lasts until the sink has seen its connection go (the proxy closes it)
+    let t0 = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(10), || !sink.connected()),
+        "the sink still thinks it is connected {:.1?} after the cut",
+        t0.elapsed()
+    );
     proxy.resume();
     assert!(
         wait_for(Duration::from_secs(60), || sub.distinct_events() == N
@@ -562,7 +573,7 @@ fn network_cut_during_a_burst_loses_no_event() {
         sub.distinct_events(),
         store.backlog().unwrap()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    want.push(fence(&store, &sink, &sub, N)); // any late duplicate arrives before it
     let duplicates = check_delivery(&sub.events(), &want);
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
     eprintln!(

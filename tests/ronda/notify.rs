@@ -431,7 +431,11 @@ fn ntfy() -> Fake {
 fn wait_for(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !done() {
-        assert!(t0.elapsed() < bound, "gave up waiting for {what}");
+        assert!(
+            t0.elapsed() < bound,
+            "gave up waiting for {what} after {:.1?}",
+            t0.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -345,15 +345,20 @@ fn an_admin_adds_a_line_and_the_running_pipeline_counts_on_it_without_a_restart(
     let admin = v.web("pak-rw", ADMIN_PW);
 
     // the live picture the admin draws on: the camera's own frame, at its own size
+    // (503 until the camera's first frame)
+    let t0 = Instant::now();
     let mut snap = admin.get("/api/admin/cameras/gate-1/snapshot.jpg");
-    for _ in 0..50 {
-        if snap.status == 200 {
-            break;
-        }
+    while snap.status != 200 && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(200));
         snap = admin.get("/api/admin/cameras/gate-1/snapshot.jpg");
     }
-    assert_eq!(snap.status, 200, "{}", snap.text());
+    assert_eq!(
+        snap.status,
+        200,
+        "no snapshot after {:.1?}: {}",
+        t0.elapsed(),
+        snap.text()
+    );
     assert_eq!(snap.headers["content-type"], "image/jpeg");
     let picture = image::load_from_memory(&snap.body).expect("a JPEG picture");
     assert_eq!((picture.width(), picture.height()), (480, 360));
@@ -661,7 +666,8 @@ fn killing_ronda_while_a_clip_records_leaves_no_broken_mp4() {
         panic!("no alert within 60 s");
     };
 
-    // SIGKILL 3 s into the clip's post-roll
+    // SIGKILL 3 s into the clip's post-roll. The moment is the scenario, not a condition: a
+    // clip that has recorded a while and has 17 s to go (ronda runs on the real clock).
     let (mut run, events) = v.run();
     let killed = first_alert(&events);
     std::thread::sleep(Duration::from_secs(3));
@@ -690,6 +696,7 @@ fn killing_ronda_while_a_clip_records_leaves_no_broken_mp4() {
 
     // SIGTERM during a clip: the clip is finished with what was recorded, and opens
     let stopped = first_alert(&events);
+    // as above: 3 s of post-roll recorded is the scenario (the clip is finished with those)
     std::thread::sleep(Duration::from_secs(3));
     let pid = run.0.id();
     let term = std::process::Command::new("kill")
@@ -718,7 +725,9 @@ fn killing_ronda_while_a_clip_records_leaves_no_broken_mp4() {
 
 #[test]
 fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_counts_on_it() {
-    use browser_driver::{Driver, click_at, log_in_at, on_canvas, pointer, screenshot, wait};
+    use browser_driver::{
+        Driver, click_at, log_in_at, on_canvas, pointer, screenshot, scroll_to_middle, wait,
+    };
     use serde_json::json;
     let _one = one_at_a_time();
     let v = Village::new((2, 3), LINE_A);
@@ -750,11 +759,7 @@ fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_c
 
     // a line across the middle: two clicks on the picture, then its name
     d.click("#add-line");
-    d.exec(
-        "document.getElementById('overlay').scrollIntoView({block: 'center'});",
-        json!([]),
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    scroll_to_middle(&d, "overlay");
     let mut steps = click_at(on_canvas(&d, 240.0, 40.0));
     steps.extend(click_at(on_canvas(&d, 240.0, 320.0)));
     pointer(&d, steps);

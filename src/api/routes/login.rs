@@ -172,7 +172,7 @@ pub(crate) async fn check(
     .unwrap_or(false);
     match user {
         Some(u) if ok => {
-            st.limiter().success(name, ip);
+            st.limiter().success(name, ip, std::time::Instant::now());
             Ok(u)
         }
         _ => {

@@ -9,9 +9,11 @@
 //! | `ronda_camera_frames_analysed_total` | counter | `camera` |
 //! | `ronda_camera_frames_dropped_total` | counter | `camera` |
 //! | `ronda_camera_reconnects_total` | counter | `camera` |
+//! | `ronda_camera_offline_total` | counter: times the camera went offline | `camera` |
 //! | `ronda_inference_ms` | gauge (mean per analysed frame; NaN before the first) | `camera` |
 //! | `ronda_outbox_backlog` | gauge: stored events the broker has not acknowledged | |
 //! | `ronda_mqtt_connected` | gauge (1 / 0) | |
+//! | `ronda_mqtt_outages_total` | counter: times the broker became unreachable (events wait in the outbox) | |
 //! | `ronda_mqtt_quarantined_total` | counter: messages set aside because the broker or client would refuse them (kept in the store's `quarantine` table) | |
 //! | `ronda_mqtt_refused_total` | counter: clients the embedded broker's front refused or cut off (wrong password, braked, anonymous, ronda's client id, a forbidden publish or subscription, ...) | `cause` |
 //! | `ronda_http_sessions` | gauge: logged-in sessions | |
@@ -27,6 +29,7 @@
 //! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
 //! | `ronda_camera_face_looks_total` | counter: head regions searched for a face | `camera` |
 //! | `ronda_camera_face_errors_total` | counter: face searches that failed | `camera` |
+//! | `ronda_camera_inference_errors_total` | counter: frames whose person detection failed | `camera` |
 //! | `ronda_camera_alerts_suppressed_total` | counter: alerts held back by the cooldown | `camera` |
 //! | `ronda_queue_depth` | gauge: items waiting in a pipeline queue | `queue` |
 //! | `ronda_queue_capacity` | gauge: the queue's bound (bounded queues only) | `queue` |
@@ -51,6 +54,7 @@ pub(crate) struct Figures {
     pub queues: Vec<crate::api::QueueDepth>,
     pub outbox_backlog: u64,
     pub mqtt_connected: bool,
+    pub mqtt_outages: u64,
     pub mqtt_quarantined: u64,
     /// The embedded broker's refusals by cause (empty with an external broker).
     pub mqtt_refusals: Vec<(&'static str, u64)>,
@@ -127,6 +131,12 @@ pub(crate) fn render(f: &Figures) -> String {
             |c| c.reconnects as f64,
         ),
         (
+            "ronda_camera_offline_total",
+            "counter",
+            "times the camera went offline (no frames for its offline time)",
+            |c| c.offline as f64,
+        ),
+        (
             "ronda_inference_ms",
             "gauge",
             "mean person detection time per analysed frame, milliseconds",
@@ -193,6 +203,12 @@ pub(crate) fn render(f: &Figures) -> String {
             |c| c.face_errors as f64,
         ),
         (
+            "ronda_camera_inference_errors_total",
+            "counter",
+            "frames whose person detection failed (the first is logged, the rest only counted)",
+            |c| c.inference_errors as f64,
+        ),
+        (
             "ronda_camera_alerts_suppressed_total",
             "counter",
             "alerts held back by the cooldown (the same incident again within the window)",
@@ -211,7 +227,7 @@ pub(crate) fn render(f: &Figures) -> String {
             );
         }
     }
-    let single: [(&str, &str, &str, f64); 6] = [
+    let single: [(&str, &str, &str, f64); 7] = [
         (
             "ronda_outbox_backlog",
             "gauge",
@@ -223,6 +239,12 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "1 if connected to the MQTT broker",
             f64::from(u8::from(f.mqtt_connected)),
+        ),
+        (
+            "ronda_mqtt_outages_total",
+            "counter",
+            "times the MQTT broker became unreachable (events wait in the outbox meanwhile)",
+            f.mqtt_outages as f64,
         ),
         (
             "ronda_mqtt_quarantined_total",
@@ -338,22 +360,31 @@ pub(crate) async fn metrics(
                 v.cameras(),
                 v.outbox_backlog(),
                 v.mqtt_connected(),
+                v.mqtt_outages(),
                 v.mqtt_quarantined(),
                 v.queues(),
                 v.mqtt_refusals(),
             )
         })
         .await;
-    let (cameras, outbox_backlog, mqtt_connected, mqtt_quarantined, queues, mqtt_refusals) =
-        match figures {
-            Ok(f) => f,
-            Err(f) => return f.into_response(),
-        };
+    let (
+        cameras,
+        outbox_backlog,
+        mqtt_connected,
+        mqtt_outages,
+        mqtt_quarantined,
+        queues,
+        mqtt_refusals,
+    ) = match figures {
+        Ok(f) => f,
+        Err(f) => return f.into_response(),
+    };
     let text = render(&Figures {
         cameras,
         queues,
         outbox_backlog,
         mqtt_connected,
+        mqtt_outages,
         mqtt_quarantined,
         mqtt_refusals,
         sessions: st.sessions.count(),
@@ -386,6 +417,7 @@ mod tests {
             frames_analysed: 90,
             frames_dropped: 3,
             reconnects: 1,
+            offline: 2,
             inference_ms: None,
             decode_ms: Some(1.5),
             frames_waiting: 1,
@@ -395,6 +427,7 @@ mod tests {
             light_changes: 2,
             face_looks: 6,
             face_errors: 1,
+            inference_errors: 5,
             alerts_suppressed: 4,
             pictures_skipped: 120,
             keyframes_only: true,
@@ -408,6 +441,7 @@ mod tests {
             }],
             outbox_backlog: 7,
             mqtt_connected: true,
+            mqtt_outages: 3,
             mqtt_quarantined: 2,
             mqtt_refusals: vec![("bad_login", 3), ("braked", 1)],
             sessions: 2,
@@ -417,11 +451,14 @@ mod tests {
         assert!(text.contains("ronda_camera_online{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_camera_alerts_suppressed_total{camera=\"gate-1\"} 4\n"));
         assert!(text.contains("ronda_camera_face_errors_total{camera=\"gate-1\"} 1\n"));
+        assert!(text.contains("ronda_camera_inference_errors_total{camera=\"gate-1\"} 5\n"));
+        assert!(text.contains("ronda_camera_offline_total{camera=\"gate-1\"} 2\n"));
         assert!(text.contains("ronda_camera_online{camera=\"a\\\"b\"} 0\n"));
         assert!(text.contains("ronda_camera_delivered_fps{camera=\"gate-1\"} 12.5\n"));
         assert!(text.contains("ronda_inference_ms{camera=\"gate-1\"} NaN\n"));
         assert!(text.contains("ronda_outbox_backlog 7\n"));
         assert!(text.contains("ronda_mqtt_connected 1\n"));
+        assert!(text.contains("ronda_mqtt_outages_total 3\n"));
         assert!(text.contains("# TYPE ronda_mqtt_quarantined_total counter\n"));
         assert!(text.contains("ronda_mqtt_quarantined_total 2\n"));
         assert!(text.contains("ronda_mqtt_refused_total{cause=\"braked\"} 1\n"));

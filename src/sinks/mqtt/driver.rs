@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{Command, MAX_PACKET, MqttOptions, Shared, inflight_limit};
+use crate::backoff::Backoff;
 use crate::store::{Store, StoreError};
+use crate::telemetry;
 use crate::topic;
 
 /// After the shutdown deadline: how long `offline` and DISCONNECT may still take.
@@ -76,7 +78,7 @@ pub(super) struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     /// Some while connected.
     link: Option<Link>,
-    backoff: Duration,
+    backoff: Backoff,
     /// Since when the broker is unreachable (the outage was logged once).
     outage: Option<Instant>,
     store_failing: bool,
@@ -107,7 +109,7 @@ impl Driver {
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Driver {
         Driver {
-            backoff: opts.backoff_min,
+            backoff: Backoff::new(opts.backoff_min, opts.backoff_max),
             opts,
             client,
             store,
@@ -171,9 +173,7 @@ impl Driver {
             Ok(_) => {}
             Err(e) => {
                 self.on_disconnected(el, &e);
-                let delay = self.backoff;
-                self.backoff = (self.backoff * 2).min(self.opts.backoff_max);
-                return delay;
+                return self.backoff.next_delay();
             }
         }
         Duration::ZERO
@@ -181,7 +181,7 @@ impl Driver {
 
     fn on_connected(&mut self) {
         self.shared.connected.store(true, Ordering::Relaxed);
-        self.backoff = self.opts.backoff_min;
+        self.backoff.reset();
         let backlog = self.store.backlog().unwrap_or(0);
         match self.outage.take() {
             Some(since) => info!(
@@ -249,13 +249,12 @@ impl Driver {
         }
         if self.outage.is_none() {
             self.outage = Some(Instant::now());
-            warn!(
-                "MQTT broker {} is unreachable ({e}){}; retrying from every {} s to every {} s, \
-                 events wait in the outbox",
-                self.opts.broker(),
+            telemetry::mqtt_unreachable(
+                &self.opts.broker(),
+                e,
                 hint(e),
-                self.opts.backoff_min.as_secs_f32(),
-                self.opts.backoff_max.as_secs_f32()
+                (self.opts.backoff_min, self.opts.backoff_max),
+                &self.shared.outages,
             );
         } else {
             debug!("MQTT broker {} still unreachable: {e}", self.opts.broker());

@@ -2,7 +2,7 @@
 //! a Telegram bot ([`telegram`]), a WhatsApp gateway ([`whatsapp`]: WAHA or a Fonnte-style form
 //! gateway) or an ntfy topic ([`ntfy`]), in Bahasa Indonesia or English ([`message`]).
 //!
-//! Uses (of the crate, besides its own folder): api, config, events, rules, store.
+//! Uses (of the crate, besides its own folder): api, backoff, config, events, rules, store.
 //!
 //! Each destination is a sink of its own, beside MQTT and the webhook, with the webhook's
 //! delivery rules (see `sinks::webhook`): its own cursor in the store's outbox (row

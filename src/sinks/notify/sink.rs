@@ -18,6 +18,7 @@ use super::http::Answer;
 use super::limit::{RateLimit, in_quiet_hours};
 use super::message::{self, AckedBy, Held};
 use super::{Destination, Message, Photo, Site};
+use crate::backoff::Backoff;
 use crate::events::{Event, Severity};
 use crate::sinks::SinkError;
 use crate::store::{Store, StoreError};
@@ -95,7 +96,7 @@ impl NotifySink {
         let shared = Arc::new(Signal::default());
         let worker = Worker {
             limit: RateLimit::new(d.conf.rate_max, d.conf.rate_window),
-            backoff: d.backoff_min,
+            backoff: Backoff::new(d.backoff_min, d.backoff_max),
             d,
             filter: filter.clone(),
             row: row.clone(),
@@ -209,7 +210,7 @@ struct Worker {
     /// summary went out (so a restart sends them rather than losing them).
     held: Option<Held>,
     limit: RateLimit,
-    backoff: Duration,
+    backoff: Backoff,
     /// Since when the service fails (the outage was logged once).
     outage: Option<Instant>,
     /// The token is refused (logged once).
@@ -490,8 +491,11 @@ impl Worker {
                     }
                 }
                 Answer::Retry { reason, after } => {
+                    // the service's retry_after is honoured even when shorter than our own
+                    // delay (Telegram's flood control says exactly when it takes messages again)
+                    let step = self.backoff.next_delay();
                     let delay = after
-                        .map_or(self.backoff, |a| a.max(self.d.backoff_min))
+                        .map_or(step, |a| a.max(self.d.backoff_min))
                         .min(self.d.backoff_max);
                     if self.outage.is_none() {
                         warn!(
@@ -509,7 +513,6 @@ impl Worker {
                     } else {
                         debug!(destination = %self.d.conf.name, "notify: still failing: {}", self.d.scrub(&reason));
                     }
-                    self.backoff = (self.backoff * 2).min(self.d.backoff_max);
                     if !self.sleep_until(Instant::now() + delay) {
                         return Outcome::Stopped;
                     }
@@ -544,7 +547,7 @@ impl Worker {
 
     /// The service answered (took or refused a message): any outage is over.
     fn answered(&mut self) {
-        self.backoff = self.d.backoff_min;
+        self.backoff.reset();
         if self.token_bad {
             self.token_bad = false;
             info!(destination = %self.d.conf.name, "notify `{}`: the token works again", self.d.conf.name);

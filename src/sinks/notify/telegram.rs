@@ -32,6 +32,7 @@ use super::http::{self, Answer, Multipart, Reply};
 use super::message::{self, AckedBy, cut};
 use super::{AckDesk, Deliver, Message};
 use crate::api::AckError;
+use crate::backoff::Backoff;
 use crate::config::Language;
 
 /// Telegram's limits on a caption and a message, in characters.
@@ -338,7 +339,7 @@ struct PollLoop {
 
 impl PollLoop {
     fn run(mut self) {
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         while !self.stop.load(Ordering::Relaxed) {
             let mut body = json!({"timeout": LONG_POLL_S, "allowed_updates": ["callback_query"]});
             if let Some(o) = self.offset {
@@ -349,7 +350,7 @@ impl PollLoop {
             let pause = match post_json(&self.agent, &url, &body, timeout) {
                 Ok(r) if r.status == 200 => {
                     self.back();
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                     let updates = r.json().map(|j| j["result"].clone()).unwrap_or(Value::Null);
                     for u in updates.as_array().into_iter().flatten() {
                         if let Some(id) = u["update_id"].as_i64() {
@@ -382,15 +383,16 @@ impl PollLoop {
                         .json()
                         .and_then(|j| j["parameters"]["retry_after"].as_u64());
                     self.trouble(&format!("HTTP {}{}", r.status, r.detail()));
-                    after.map_or(backoff, Duration::from_secs)
+                    after.map_or(backoff.peek(), Duration::from_secs)
                 }
                 Err(reason) => {
                     self.trouble(&reason);
-                    backoff
+                    backoff.peek()
                 }
             };
             if !pause.is_zero() {
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                // any pause (a conflict, a refused token, an outage) doubles the next one
+                backoff.next_delay();
                 let until = Instant::now() + pause;
                 while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(200).min(until - Instant::now()));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::{ANSWER_READ, ANSWER_SHOWN, BATCH, POLL, WebhookOptions};
+use crate::backoff::Backoff;
 use crate::config::redact_webhook_url;
 use crate::events::Event;
 use crate::sinks::signal::Signal;
@@ -43,7 +44,7 @@ pub(super) struct Worker {
     pub(super) cursor: i64,
     /// Done, but storing the cursor failed: stored with the next mark (it never moves back).
     pub(super) unmarked: Option<i64>,
-    pub(super) backoff: Duration,
+    pub(super) backoff: Backoff,
     /// Since when the endpoint is failing (the outage was logged once).
     pub(super) outage: Option<Instant>,
     pub(super) store_failing: bool,
@@ -153,8 +154,10 @@ impl Worker {
                     return Outcome::Done;
                 }
                 Answer::Retry { reason, after } => {
+                    // a Retry-After longer than our own delay is honoured, up to the cap
+                    let step = self.backoff.next_delay();
                     let delay = after
-                        .map_or(self.backoff, |a| a.max(self.backoff))
+                        .map_or(step, |a| a.max(step))
                         .min(self.opts.backoff_max);
                     if self.outage.is_none() {
                         warn!(
@@ -170,7 +173,6 @@ impl Worker {
                     } else {
                         debug!(event = %e.id, "webhook: still failing: {reason}");
                     }
-                    self.backoff = (self.backoff * 2).min(self.opts.backoff_max);
                     if !self.sleep_until(Instant::now() + delay) {
                         return Outcome::Stopped;
                     }
@@ -256,7 +258,7 @@ impl Worker {
 
     /// The endpoint answered (delivered or refused): any outage is over.
     fn answered(&mut self) {
-        self.backoff = self.opts.backoff_min;
+        self.backoff.reset();
         if let Some(since) = self.outage.take() {
             self.shared.set_failing(false);
             info!(

@@ -11,7 +11,7 @@
 //!
 //! Personal data: only the API's guard and admin routes read it; nothing here goes to MQTT.
 //!
-//! Uses (of the crate, besides its own folder): detect, rules.
+//! Uses (of the crate, besides its own folder): events, rules.
 //!
 //! Here the types and the row readers; the statements by what they keep: `entries.rs` (the gate
 //! log), `records.rs` (the records, who is inside, the starting occupancy), `reports.rs` (the
@@ -28,7 +28,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, from_ms, to_ms};
-use crate::detect::MaskVerdict;
+use crate::events::MaskVerdict;
 use crate::rules::Direction;
 
 /// Who a record is about.

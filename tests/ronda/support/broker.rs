@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ronda::detect::MaskVerdict;
-use ronda::events::{CountsView, Event, EventKind, Severity};
+use ronda::events::{CountsView, Event, EventKind, MaskVerdict, Severity};
 use ronda::rules::Direction;
 use ronda::sinks::{Broker, BrokerOptions, MqttOptions, MqttSink};
 use ronda::store::Store;
@@ -436,6 +435,24 @@ pub fn append(store: &Store, sink: &MqttSink, range: std::ops::Range<usize>) -> 
             e.id
         })
         .collect()
+}
+
+/// Wait until everything the sink published before now has reached `sub`, instead of sleeping
+/// "long enough" for a late duplicate: one more event, number `n` (the fence), is appended and
+/// waited for. The outbox is empty when this is called (every earlier event acknowledged, so no
+/// re-send is pending), the sink publishes in order on one connection and the broker hands one
+/// publisher's messages on a topic to a subscriber in order: a duplicate of an earlier event
+/// arrives before the fence or not at all. Returns the fence's id, to add to what is wanted.
+pub fn fence(store: &Store, sink: &MqttSink, sub: &Subscriber, n: usize) -> String {
+    let before = sub.distinct_events();
+    let id = append(store, sink, n..n + 1).remove(0);
+    let t0 = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(20), || sub.distinct_events() > before),
+        "the fence event {id} did not arrive in {:.1?}",
+        t0.elapsed()
+    );
+    id
 }
 
 /// Every id of `want` arrived, the first arrival of each in `want`'s order, nothing else;

@@ -110,7 +110,7 @@ impl Brake {
 
     pub(super) fn passed(&self, name: &str, ip: IpAddr) {
         let mut l = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        l.success(name, ip);
+        l.success(name, ip, Instant::now());
     }
 }
 

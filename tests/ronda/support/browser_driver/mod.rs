@@ -217,6 +217,24 @@ pub fn log_in_at(d: &Driver, page: &str, name: &str, password: &str) {
     }
 }
 
+/// Scroll element `id` to the middle of the view and wait until the page stands still (the same
+/// scroll position on two polls in a row): clicks computed after it land where it is.
+pub fn scroll_to_middle(d: &Driver, id: &str) {
+    d.exec(
+        "document.getElementById(arguments[0]).scrollIntoView({block: 'center'}); \
+         window.__scrolled = undefined;",
+        json!([id]),
+    );
+    wait(
+        d,
+        &format!("#{id} did not come to rest in view"),
+        "const y = window.scrollY; const rest = window.__scrolled === y; \
+         window.__scrolled = y; return rest;",
+        json!([]),
+        5,
+    );
+}
+
 /// Viewport position of picture pixel (x, y) on the admin page's overlay canvas.
 pub fn on_canvas(d: &Driver, x: f64, y: f64) -> (i64, i64) {
     let r = d.exec(
