@@ -731,7 +731,7 @@ mod tests {
         let street = ir_street();
         g.pass(&street, t0);
         g.occupied = false;
-        let mut last = vec![(0.0f32, 0.0f32); 3];
+        let mut last = [(0.0f32, 0.0f32); 3];
         let mut woke = Vec::new();
         for i in 1..40u64 {
             let mut img = street.clone();
