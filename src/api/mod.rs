@@ -187,6 +187,9 @@ pub struct CameraStatus {
     /// Changes of the whole picture's light the motion gate saw (infrared switch, exposure
     /// jump) since the start.
     pub light_changes: u64,
+    /// The camera saw motion in low light for hours and found nobody: too dark to detect
+    /// (`detect::dark`).
+    pub too_dark: bool,
     /// Head regions searched for a face (gate cameras that check masks), and searches that
     /// failed, since the start.
     pub face_looks: u64,

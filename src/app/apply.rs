@@ -278,6 +278,7 @@ mod tests {
             rules: camera_chain(c, s, false, counts),
             clock: Default::default(),
             motion: MotionGate::new(MotionParams::default()),
+            dark: crate::detect::dark::DarkWatch::new(std::time::Duration::from_secs(3 * 3600)),
             figures: CameraFigures::default(),
             still_since: None,
             last_still: None,

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Settings};
+use crate::detect::dark::DarkWatch;
 use crate::ingest::camera::FrameSlot;
 use crate::motion::MotionGate;
 use crate::rules::{
@@ -45,6 +46,8 @@ pub struct CameraFigures {
     pub low_light: bool,
     /// Light changes the motion gate saw (`motion::MotionGate::light_changes`).
     pub light_changes: u64,
+    /// Motion in low light for hours and nobody found (`detect::dark`).
+    pub too_dark: bool,
     /// Counters at the last rate reading: (when, delivered, analysed).
     pub(super) rate_mark: Option<(Instant, u64, u64)>,
 }
@@ -86,6 +89,8 @@ pub(super) struct CamState {
     pub(super) rules: CameraChain,
     pub(super) clock: StreamClock,
     pub(super) motion: MotionGate,
+    /// Whether the camera is too dark to detect anyone (motion-gated cameras only).
+    pub(super) dark: DarkWatch,
     pub(super) figures: CameraFigures,
     /// Since when the camera has been still (motion-gated cameras only).
     pub(super) still_since: Option<Instant>,

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{CameraRole, Settings};
 use crate::detect::Detector;
+use crate::detect::dark::DarkWatch;
 use crate::events::{Event, EventKind};
 use crate::gate::{GateBook, GateMark};
 use crate::ingest::camera::{Camera, CameraSpec, Doorbell, Health, HealthChange};
@@ -231,6 +232,7 @@ impl Live {
                 rules: camera_chain(c, settings, dopts.faces, starts),
                 clock: StreamClock::default(),
                 motion: MotionGate::new(MotionParams::default()),
+                dark: DarkWatch::new(settings.detector.too_dark_after),
                 figures: CameraFigures::default(),
                 still_since: None,
                 last_still: None,

@@ -238,6 +238,7 @@ impl Village for LiveVillage {
                     low_light: f.is_some_and(|f| f.low_light),
                     frames_still: f.map_or(0, |f| f.skipped_still),
                     light_changes: f.map_or(0, |f| f.light_changes),
+                    too_dark: f.is_some_and(|f| f.too_dark),
                     face_looks: f.map_or(0, |f| f.face_looks),
                     face_errors: f.map_or(0, |f| f.face_errors),
                     inference_errors: f.map_or(0, |f| f.inference_errors),

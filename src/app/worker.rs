@@ -187,6 +187,13 @@ impl Worker {
                     );
                     cam.figures.low_light = dark;
                 }
+                if cam.motion_gate {
+                    // only a gated camera knows motion from a still picture re-checked
+                    let person = dets.iter().any(|d| d.score >= cam.person_score);
+                    cam.figures.too_dark =
+                        cam.dark
+                            .look(arrived, cam.motion.moved, cam.figures.low_light, person);
+                }
                 if let Some((w, last_still)) = cam.woke_at {
                     if dets.iter().any(|d| d.score >= cam.person_score) {
                         cam.figures

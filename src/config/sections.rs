@@ -199,6 +199,7 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
             "provider",
             "score_threshold",
             "low_light",
+            "too_dark_after_hours",
         ],
     );
     let variant = match r.choice(t, "detector", "model", "int8", &["int8", "fp32"]) {
@@ -233,6 +234,9 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
         provider,
         score_threshold: r.number(t, "detector", "score_threshold", 0.4, 0.05..=0.99) as f32,
         low_light: r.choice(t, "detector", "low_light", "auto", &["auto", "off"]) == "auto",
+        too_dark_after: Duration::from_secs_f64(
+            3600.0 * r.number(t, "detector", "too_dark_after_hours", 3.0, 0.05..=168.0),
+        ),
     }
 }
 

@@ -95,6 +95,9 @@ pub struct DetectorSettings {
     pub score_threshold: f32,
     /// Lift dark pictures before person detection (`low_light = "auto"`, the default; `"off"`).
     pub low_light: bool,
+    /// A camera whose motion gate saw motion in low light this long with no person found is
+    /// flagged too dark to detect (`too_dark_after_hours`, default 3; see `detect::dark`).
+    pub too_dark_after: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

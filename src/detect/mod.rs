@@ -32,6 +32,7 @@ pub struct Face {
     pub mask: Option<(MaskVerdict, f32)>,
 }
 
+pub mod dark;
 mod decode;
 mod detector;
 mod error;

@@ -273,3 +273,66 @@ fn allow(cooldown: &mut Cooldown, suppressed: &mut u64, key: &AlertKey, now: f64
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::{Point, Polygon};
+    use crate::rules::{ZoneKind, ZoneSpec};
+    use crate::track::TrackerParams;
+
+    fn at(frame: u64) -> Moment {
+        Moment {
+            frame,
+            t: frame as f64 * 0.2,
+            utc: Utc::now(),
+            local: NaiveTime::from_hms_opt(23, 30, 0).unwrap(),
+        }
+    }
+
+    /// Zone alerts come from people the detector found, never from motion alone: the chain
+    /// has no input for motion at all, and a camera whose motion gate woke the detector
+    /// picture after picture (an insect, a headlight, rain) while it found nobody raises
+    /// nothing; the first person found in the zone does.
+    #[test]
+    fn a_zone_alert_needs_a_person_detected_not_motion() {
+        let mut chain = CameraChain::new(
+            "halaman",
+            Tracker::new(TrackerParams::default()),
+            Cooldown::new(std::time::Duration::from_secs(60)),
+        );
+        let whole = Polygon::new(vec![
+            Point::new(0.0, 0.0),
+            Point::new(640.0, 0.0),
+            Point::new(640.0, 360.0),
+            Point::new(0.0, 360.0),
+        ]);
+        chain.zones.push(ZoneWatch::new(ZoneSpec::new(
+            "halaman",
+            whole,
+            ZoneKind::Restricted,
+        )));
+        // a hundred pictures the motion gate passed (something moved), nobody in them
+        for f in 0..100 {
+            chain.track(&at(f), &[]);
+            assert!(chain.judge(&at(f)).is_empty(), "picture {f}");
+        }
+        // then someone walks in
+        let mut alerts = 0;
+        for f in 100..115 {
+            let x = 200.0 + (f - 100) as f32 * 4.0;
+            let person = Detection {
+                bbox: BBox::new(x, 150.0, x + 40.0, 330.0),
+                score: 0.8,
+                class: crate::detect::PERSON,
+            };
+            chain.track(&at(f), &[person]);
+            alerts += chain
+                .judge(&at(f))
+                .iter()
+                .filter(|f| matches!(f, Finding::Zone(_)))
+                .count();
+        }
+        assert_eq!(alerts, 1);
+    }
+}

@@ -199,6 +199,8 @@ fn a_camera_at_night_shows_its_brightness_and_night_mode_beside_one_in_daylight(
     assert!(dark_b < 30.0 && day_b > 60.0, "{dark_b} {day_b}");
     assert_eq!(get("ronda_camera_low_light", "gang-gelap"), 1.0);
     assert_eq!(get("ronda_camera_low_light", "gang-terang"), 0.0);
+    // seeing fine: not flagged too dark to detect
+    assert_eq!(get("ronda_camera_too_dark", "gang-terang"), 0.0);
 }
 
 /// A still scene (a test card) whose light changes: `segments` of `frames` pictures at 10 fps,
@@ -296,4 +298,53 @@ fn a_flickering_lamp_and_an_infrared_switch_wake_no_camera() {
         .filter(|e| e["type"] == "intrusion")
         .collect();
     assert!(alerts.is_empty(), "light changes raised alerts: {alerts:?}");
+}
+
+#[test]
+fn a_headlight_sweeping_a_dark_wall_wakes_no_camera() {
+    // a still night scene with nobody in it (a test card, darkened by the recipe), a car's
+    // headlight sweeping across it again and again: `scripts/night-footage ... headlight`
+    let wall = relit_scene("wall", &["saturation=1"], 150);
+    let sweep = night(&wall, "headlight");
+    let zone = |fps: u32| {
+        format!(
+            "analysis_fps = {fps}\n[[cameras.zones]]\nname = \"halaman\"\nkind = \"restricted\"\n\
+             polygon = [[0, 0], [640, 0], [640, 360], [0, 360]]"
+        )
+    };
+    // two cameras on the same sweep: pictures compared 0.2 s apart and 0.1 s apart (the pool
+    // moves about 100 px and 50 px between them)
+    let (five, ten) = (zone(5), zone(10));
+    let v = TwoCameras::start(("jalan-5", &sweep, &five), ("jalan-10", &sweep, &ten));
+    let text = v.metrics_when(|m| {
+        let taken = |c| {
+            metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
+                + metric(m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
+        };
+        taken("jalan-5") >= 100.0 && taken("jalan-10") >= 100.0
+    });
+    for cam in ["jalan-5", "jalan-10"] {
+        let get = |n| metric(&text, n, cam).unwrap_or_else(|| panic!("no {n} for {cam}"));
+        let (analysed, still) = (
+            get("ronda_camera_frames_analysed_total"),
+            get("ronda_camera_frames_still_total"),
+        );
+        println!(
+            "{cam}: analysed {analysed}, kept from the detector {still}, light changes {}, too dark {}",
+            get("ronda_camera_light_changes_total"),
+            get("ronda_camera_too_dark")
+        );
+        // the periodic re-checks only: a headlight crossing the view is no reason to look
+        assert!(
+            analysed * 5.0 <= analysed + still,
+            "{cam}: {analysed} of {} pictures went to the detector",
+            analysed + still
+        );
+    }
+    let alerts: Vec<Value> = v
+        .events
+        .try_iter()
+        .filter(|e| e["type"] == "intrusion")
+        .collect();
+    assert!(alerts.is_empty(), "a headlight raised alerts: {alerts:?}");
 }

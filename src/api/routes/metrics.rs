@@ -27,6 +27,7 @@
 //! | `ronda_camera_frames_still_total` | counter: frames the motion gate kept from the detector | `camera` |
 //! | `ronda_camera_light_changes_total` | counter: whole-picture light changes (infrared switch, exposure jump) | `camera` |
 //! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
+//! | `ronda_camera_too_dark` | gauge: 1 when the camera saw motion in low light for `[detector] too_dark_after_hours` and found nobody | `camera` |
 //! | `ronda_camera_face_looks_total` | counter: head regions searched for a face | `camera` |
 //! | `ronda_camera_face_errors_total` | counter: face searches that failed | `camera` |
 //! | `ronda_camera_inference_errors_total` | counter: frames whose person detection failed | `camera` |
@@ -165,6 +166,12 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "1 when the last picture analysed was dark and lifted before detection",
             |c| if c.low_light { 1.0 } else { 0.0 },
+        ),
+        (
+            "ronda_camera_too_dark",
+            "gauge",
+            "1 when the camera saw motion in low light for hours and found nobody (too dark to detect)",
+            |c| if c.too_dark { 1.0 } else { 0.0 },
         ),
         (
             "ronda_decode_ms",
@@ -425,6 +432,7 @@ mod tests {
             low_light: true,
             frames_still: 40,
             light_changes: 2,
+            too_dark: true,
             face_looks: 6,
             face_errors: 1,
             inference_errors: 5,
@@ -453,6 +461,7 @@ mod tests {
         assert!(text.contains("ronda_camera_face_errors_total{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_camera_inference_errors_total{camera=\"gate-1\"} 5\n"));
         assert!(text.contains("ronda_camera_offline_total{camera=\"gate-1\"} 2\n"));
+        assert!(text.contains("ronda_camera_too_dark{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_camera_online{camera=\"a\\\"b\"} 0\n"));
         assert!(text.contains("ronda_camera_delivered_fps{camera=\"gate-1\"} 12.5\n"));
         assert!(text.contains("ronda_inference_ms{camera=\"gate-1\"} NaN\n"));

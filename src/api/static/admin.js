@@ -44,6 +44,7 @@ Object.assign(DICT.id, {
   adm_dir_in: "masuk", adm_dir_out: "keluar",
   adm_minutes: "{m} menit {s} detik", adm_seconds: "{s} detik",
   adm_light_day: "terang {b}/255", adm_light_night: "gelap {b}/255: mode malam (gambar dicerahkan)",
+  adm_too_dark: "terlalu gelap: berjam-jam ada gerakan, tak seorang pun terdeteksi (periksa lampu/IR kamera)",
 });
 Object.assign(DICT.en, {
   adm_title: "Camera lines and zones", adm_to_guard: "Guard post", adm_area: "Area",
@@ -85,6 +86,7 @@ Object.assign(DICT.en, {
   adm_dir_in: "in", adm_dir_out: "out",
   adm_minutes: "{m} min {s} s", adm_seconds: "{s} s",
   adm_light_day: "brightness {b}/255", adm_light_night: "dark {b}/255: night mode (picture lifted)",
+  adm_too_dark: "too dark: motion for hours, nobody detected (check the camera's lamp/IR)",
 });
 // i18n.js translated the page before these words were known
 applyLang();
@@ -151,6 +153,8 @@ applyLang();
         b.appendChild(el("span", "clight" + (c.low_light ? " night" : ""),
           t(c.low_light ? "adm_light_night" : "adm_light_day", { b: Math.round(c.brightness) })));
       }
+      // a camera that cannot see people in the dark: the admin must go and look at it
+      if (c.too_dark) b.appendChild(el("span", "clight too-dark", t("adm_too_dark")));
       b.addEventListener("click", () => pickCamera(c.id));
       li.appendChild(b);
       ul.appendChild(li);
