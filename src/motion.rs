@@ -92,6 +92,12 @@ pub struct MotionGate {
     pub last_fraction: f32,
     /// Whether the last frame looked at moved (as opposed to passing for the periodic check).
     pub moved: bool,
+    /// Whether something changed in the last frame looked at, sharp enough and large enough
+    /// to be someone, even if it did not hold like a walker (`moved` says that): not worth the
+    /// detector, but worth looking at every picture. A camera that decodes only its key frames
+    /// sees one picture per GOP, too far apart for a walker's change to hold; it goes back to
+    /// every picture on this and lets `moved` judge there.
+    pub stirred: bool,
     /// Whether the detector saw someone at its last look (set by the caller): re-check sooner.
     pub occupied: bool,
     /// Changes of the whole picture's light seen (infrared switch, exposure jump, flicker
@@ -123,6 +129,7 @@ impl MotionGate {
             last_pass: None,
             last_fraction: 0.0,
             moved: false,
+            stirred: false,
             occupied: true,
             light_changes: 0,
             was_global: false,
@@ -212,6 +219,7 @@ impl MotionGate {
             self.last_fraction = changed as f32 / n;
             let held_fraction = held as f32 / n;
             let global = raw as f32 / n > GLOBAL_FRACTION;
+            self.stirred = !global && !relit && 2.0 * self.last_fraction > self.params.min_fraction;
             let again = std::mem::replace(&mut self.was_global, global);
             if global && !again {
                 if !relit {
@@ -247,6 +255,7 @@ impl MotionGate {
         }
         std::mem::swap(&mut self.signs, &mut self.was_signs);
         self.moved = moved;
+        self.stirred |= moved;
         std::mem::swap(&mut self.prev, &mut self.cur);
         let due = self.last_pass.is_none_or(|t| {
             let every = if self.occupied {

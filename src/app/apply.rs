@@ -282,6 +282,7 @@ mod tests {
             figures: CameraFigures::default(),
             still_since: None,
             last_still: None,
+            still_run: 0,
             woke_at: None,
             person_score: 0.5,
         }

@@ -94,6 +94,8 @@ pub(super) struct CamState {
     pub(super) figures: CameraFigures,
     /// Since when the camera has been still (motion-gated cameras only).
     pub(super) still_since: Option<Instant>,
+    /// Pictures in a row in which nothing stirred (`MotionGate::stirred`).
+    pub(super) still_run: u32,
     /// The last picture the motion gate judged still (motion-gated cameras only).
     pub(super) last_still: Option<Instant>,
     /// Arrival of the first moving frame after a still spell and of the last still picture

@@ -236,6 +236,7 @@ impl Live {
                 figures: CameraFigures::default(),
                 still_since: None,
                 last_still: None,
+                still_run: 0,
                 woke_at: None,
                 person_score: settings.tracker.high_score,
             });

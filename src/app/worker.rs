@@ -22,6 +22,9 @@ use crate::track::Track;
 /// How long a camera must have been still before movement counts as a wake-up.
 pub(super) const STILL_BEFORE_WAKE: Duration = Duration::from_secs(2);
 
+/// Still pictures in a row, after anything stirred, before a camera decodes key frames only.
+pub(super) const QUIET_AFTER_STILL_PICTURES: u32 = 10;
+
 /// A wake-up with no person found within this long was not a passer-by (light, leaves).
 pub(super) const WAKE_GIVE_UP: Duration = Duration::from_secs(5);
 
@@ -154,11 +157,21 @@ impl Worker {
                         }
                     } else {
                         cam.still_since.get_or_insert(arrived);
-                        cam.last_still = Some(arrived);
+                        if !cam.motion.stirred {
+                            cam.last_still = Some(arrived);
+                        }
                     }
+                    cam.still_run = if cam.motion.stirred {
+                        0
+                    } else {
+                        cam.still_run.saturating_add(1)
+                    };
                     // still for a while with nobody in view: decode only key frames until
-                    // something moves (`FrameSlot::set_keyframes_only` says why)
+                    // something stirs (`FrameSlot::set_keyframes_only` says why); after a stir,
+                    // a run of still pictures at the full rate first, so that a walker the
+                    // gate could not judge on key frames alone is judged on every picture
                     let quiet = !cam.motion.occupied
+                        && cam.still_run >= QUIET_AFTER_STILL_PICTURES
                         && cam
                             .still_since
                             .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE);

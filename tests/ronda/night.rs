@@ -140,16 +140,7 @@ impl TwoCameras {
             ),
         )
         .unwrap();
-        let mut run = Proc(
-            ronda()
-                .args(["run", "--config"])
-                .arg(&cfg)
-                .env("NO_COLOR", "1")
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
-        let events = common::json_lines(run.0.stdout.take().unwrap());
+        let (run, events) = common::run_printing_events(&cfg);
         TwoCameras {
             _dir: dir,
             _sims: sims,
@@ -334,9 +325,13 @@ fn a_headlight_sweeping_a_dark_wall_wakes_no_camera() {
             get("ronda_camera_light_changes_total"),
             get("ronda_camera_too_dark")
         );
-        // the periodic re-checks only: a headlight crossing the view is no reason to look
+        // the periodic re-checks and a few wakes at most, never a burst (the old gate sent
+        // every picture of the sweep): a headlight crossing the view is no reason to look.
+        // The bound is a third, not a fifth as for the lamp: a still camera decodes only its
+        // key frames (one picture per 2 s GOP), so the re-check every 10 s alone is already a
+        // fifth of the pictures it takes
         assert!(
-            analysed * 5.0 <= analysed + still,
+            analysed * 3.0 <= analysed + still,
             "{cam}: {analysed} of {} pictures went to the detector",
             analysed + still
         );

@@ -6,7 +6,7 @@ use crate::support as common;
 
 use std::time::{Duration, Instant};
 
-use common::{Proc, free_port, metric, metrics, ronda, sample, start_sim_with};
+use common::{free_port, metric, metrics, sample, start_sim_with};
 
 #[test]
 fn a_quiet_camera_decodes_key_frames_only_yet_finds_its_passer_by() {
@@ -35,16 +35,7 @@ fn a_quiet_camera_decodes_key_frames_only_yet_finds_its_passer_by() {
         ),
     )
     .unwrap();
-    let mut run = Proc(
-        ronda()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let events = common::json_lines(run.0.stdout.take().unwrap());
+    let (_run, events) = common::run_printing_events(&cfg);
     let deadline = Instant::now() + Duration::from_secs(600);
     let get = |m: &str, name| metric(m, name, "kebun").unwrap_or(0.0);
 

@@ -120,6 +120,21 @@ pub fn start_sim_with(port: u16, clip: &Path, args: &[&str]) -> Proc {
     Proc(child)
 }
 
+/// `ronda run --config CFG` with its events (the JSON lines it prints) on a channel.
+pub fn run_printing_events(cfg: &Path) -> (Proc, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let mut run = Proc(
+        ronda()
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("ronda run starts"),
+    );
+    let events = json_lines(run.0.stdout.take().expect("stdout is piped"));
+    (run, events)
+}
+
 /// The JSON lines a child prints on stdout (events of `ronda run`), on a channel; other lines
 /// are skipped.
 pub fn json_lines(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<serde_json::Value> {
