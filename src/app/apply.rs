@@ -284,6 +284,8 @@ mod tests {
             last_still: None,
             still_run: 0,
             woke_at: None,
+            first_look: false,
+            pending: None,
             person_score: 0.5,
         }
     }

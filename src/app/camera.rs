@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Settings};
 use crate::detect::dark::DarkWatch;
+use crate::frame::Frame;
 use crate::ingest::camera::FrameSlot;
 use crate::motion::MotionGate;
 use crate::rules::{
@@ -101,6 +102,12 @@ pub(super) struct CamState {
     /// Arrival of the first moving frame after a still spell and of the last still picture
     /// before it, until a person is found.
     pub(super) woke_at: Option<(Instant, Instant)>,
+    /// The camera woke and its first picture since has not been looked at: it goes before the
+    /// other area cameras (once).
+    pub(super) first_look: bool,
+    /// A picture the motion gate passed, waiting for the detector's turn (the newest wins), with
+    /// its arrival and whether it (or one it replaced) moved (motion-gated cameras only).
+    pub(super) pending: Option<(Frame, Instant, bool)>,
     pub(super) person_score: f32,
 }
 

@@ -238,6 +238,8 @@ impl Live {
                 last_still: None,
                 still_run: 0,
                 woke_at: None,
+                first_look: false,
+                pending: None,
                 person_score: settings.tracker.high_score,
             });
             cameras.push(cam);

@@ -1,5 +1,6 @@
-//! The inference worker: takes the cameras' newest frames (gate cameras first), runs the motion
-//! gate, the person detector and each camera's chain, and hands what they find to the writer.
+//! The inference worker: runs the motion gate on every gated camera's newest frame, takes the
+//! frames to look at (gate cameras first), runs the person detector and each camera's chain, and
+//! hands what they find to the writer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use super::{EventSite, Events, Raised, apply};
 use crate::config::Window;
 use crate::detect::{Detector, MaskVerdict};
 use crate::events::{Event, Severity};
+use crate::frame::Frame;
 use crate::gate::GateMark;
 use crate::ingest::camera::Doorbell;
 use crate::rules::{CameraChain, Direction, Finding, LineCounter, Moment, Recent};
@@ -127,60 +129,52 @@ impl Worker {
         while !stop.load(Ordering::Relaxed) {
             bell.wait(Duration::from_millis(200));
             loop {
-                // gate cameras first, then the others in turn
+                // The motion gate looks at every gated camera's newest picture before the
+                // detector takes one: it costs a fraction of a millisecond, so under overload
+                // (the detector busy with the gate camera and the busy yards) a quiet camera is
+                // still judged at about its full rate, and a small change can hold from one
+                // picture to the next as a walker's does (judged a detector's turn apart, it
+                // would not). What passes waits for the detector's turn, newest first.
+                for cam in cams.iter_mut().filter(|c| c.motion_gate) {
+                    if let Some((frame, arrived)) = cam.slot.take()
+                        && let Some(moved) = judge_motion(cam, &frame, arrived)
+                    {
+                        let moved = moved || cam.pending.as_ref().is_some_and(|p| p.2);
+                        cam.pending = Some((frame, arrived, moved));
+                    }
+                }
+                let ready =
+                    |c: &CamState| c.pending.is_some() || (!c.motion_gate && c.slot.has_frame());
+                // gate cameras first, then the first look of a still camera that just woke
+                // (someone coming into a quiet corner: under overload it would otherwise wait a
+                // whole round of the busy cameras; one look per wake-up, and a wake-up comes only
+                // after `STILL_BEFORE_WAKE` of stillness, so busy cameras are not starved), then
+                // the others in turn
                 let pick = cams
                     .iter()
-                    .position(|c| c.gate && c.slot.has_frame())
+                    .position(|c| c.gate && ready(c))
+                    .or_else(|| {
+                        cams.iter()
+                            .position(|c| c.first_look && c.pending.is_some())
+                    })
                     .or_else(|| {
                         let n = cams.len();
                         (0..n)
                             .map(|k| (next_area + k) % n)
-                            .find(|&i| !cams[i].gate && cams[i].slot.has_frame())
+                            .find(|&i| !cams[i].gate && ready(&cams[i]))
                             .inspect(|&i| next_area = (i + 1) % n.max(1))
                     });
                 let Some(i) = pick else { break };
                 let cam = &mut cams[i];
-                let Some((frame, arrived)) = cam.slot.take() else {
+                let taken = if cam.motion_gate {
+                    cam.pending.take()
+                } else {
+                    cam.slot.take().map(|(f, a)| (f, a, false))
+                };
+                let Some((frame, arrived, moved)) = taken else {
                     continue;
                 };
-                let now = Instant::now();
-                if cam.motion_gate {
-                    let pass = cam.motion.pass(&frame.image, now);
-                    cam.figures.light_changes = cam.motion.light_changes;
-                    if cam.motion.moved {
-                        if cam
-                            .still_since
-                            .take()
-                            .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE)
-                        {
-                            cam.woke_at = Some((arrived, cam.last_still.unwrap_or(arrived)));
-                        }
-                    } else {
-                        cam.still_since.get_or_insert(arrived);
-                        if !cam.motion.stirred {
-                            cam.last_still = Some(arrived);
-                        }
-                    }
-                    cam.still_run = if cam.motion.stirred {
-                        0
-                    } else {
-                        cam.still_run.saturating_add(1)
-                    };
-                    // still for a while with nobody in view: decode only key frames until
-                    // something stirs (`FrameSlot::set_keyframes_only` says why); after a stir,
-                    // a run of still pictures at the full rate first, so that a walker the
-                    // gate could not judge on key frames alone is judged on every picture
-                    let quiet = !cam.motion.occupied
-                        && cam.still_run >= QUIET_AFTER_STILL_PICTURES
-                        && cam
-                            .still_since
-                            .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE);
-                    cam.slot.set_keyframes_only(quiet);
-                    if !pass {
-                        cam.figures.skipped_still += 1;
-                        continue;
-                    }
-                }
+                cam.first_look = false;
                 let t0 = Instant::now();
                 let dets = match detector.persons(&frame.image) {
                     Ok(d) => d,
@@ -204,8 +198,7 @@ impl Worker {
                     // only a gated camera knows motion from a still picture re-checked
                     let person = dets.iter().any(|d| d.score >= cam.person_score);
                     cam.figures.too_dark =
-                        cam.dark
-                            .look(arrived, cam.motion.moved, cam.figures.low_light, person);
+                        cam.dark.look(arrived, moved, cam.figures.low_light, person);
                 }
                 if let Some((w, last_still)) = cam.woke_at {
                     if dets.iter().any(|d| d.score >= cam.person_score) {
@@ -283,6 +276,56 @@ impl Worker {
             resets.check(&mut cams, clock.site.timezone);
             take_new_rules(&changes, &mut rules, &mut cams);
         }
+    }
+}
+
+/// Run camera `cam`'s motion gate on `frame` (arrived at `arrived`) and keep its still spell,
+/// wake-up and key-frames-only state: `Some(moved)` when the picture should go to the detector.
+fn judge_motion(cam: &mut CamState, frame: &Frame, arrived: Instant) -> Option<bool> {
+    // a camera decoding key frames only sees one picture per GOP: a small change on it cannot
+    // be seen to hold (the gate's test against insects), and waiting for full decoding to judge
+    // it costs another GOP; so what stirs on a key frame goes to the detector at once (at most
+    // one look per GOP, and only while something stirs), and the pictures after it are judged
+    // at the full rate
+    let on_key_frames = cam.slot.decoding_keyframes_only();
+    let pass = cam.motion.pass(&frame.image, Instant::now());
+    let stirred_key = on_key_frames && cam.motion.stirred && !cam.motion.moved;
+    cam.figures.light_changes = cam.motion.light_changes;
+    if cam.motion.moved || stirred_key {
+        if cam
+            .still_since
+            .take()
+            .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE)
+        {
+            cam.woke_at = Some((arrived, cam.last_still.unwrap_or(arrived)));
+            cam.first_look = true;
+        }
+    } else {
+        cam.still_since.get_or_insert(arrived);
+        if !cam.motion.stirred {
+            cam.last_still = Some(arrived);
+        }
+    }
+    cam.still_run = if cam.motion.stirred {
+        0
+    } else {
+        cam.still_run.saturating_add(1)
+    };
+    // still for a while with nobody in view: decode only key frames until something stirs
+    // (`FrameSlot::set_keyframes_only` says why); after a stir, a run of still pictures at the
+    // full rate first, so that a walker the gate could not judge on key frames alone is judged
+    // on every picture
+    let quiet = !cam.motion.occupied
+        && cam.still_run >= QUIET_AFTER_STILL_PICTURES
+        && cam
+            .still_since
+            .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE);
+    cam.slot.set_keyframes_only(quiet);
+    if pass || stirred_key {
+        Some(cam.motion.moved)
+    } else {
+        cam.figures.skipped_still += 1;
+        None
     }
 }
 
