@@ -37,8 +37,8 @@ pub use notify::{
     FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,
 };
 pub use read::Issue;
-pub use uplink::{Uplink, UplinkTopics};
 use read::Reader;
+pub use uplink::{Uplink, UplinkTopics};
 
 use camera::read_camera;
 pub use secrets::{Piece, expand_env, pieces, redact_url, redact_webhook_url};

@@ -151,7 +151,9 @@ pub(super) fn read_uplink(r: &mut Reader, root: &Table, site_id: &str) -> Option
     let client_id = r.string_or(t, PLACE, "client_id", &format!("ronda-{site_id}"));
     if client_id.is_empty()
         || client_id.len() > 128
-        || client_id.chars().any(|c| c.is_control() || c.is_whitespace())
+        || client_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
     {
         r.issue(
             join(PLACE, "client_id"),
@@ -320,21 +322,34 @@ mod tests {
              ca_file = \"ca.pem\"\nclient_id = \"a b\"\nport = 1883\n",
         );
         let has = |s: &str| p.iter().any(|x| x.contains(s));
-        assert!(has("uplink.url: `http://city.example` should look like mqtts://"), "{p:?}");
+        assert!(
+            has("uplink.url: `http://city.example` should look like mqtts://"),
+            "{p:?}"
+        );
         assert!(has("uplink.password: write it as ${VARIABLE}"), "{p:?}");
         assert!(!p.iter().any(|x| x.contains("hunter2")), "{p:?}");
         assert!(has("uplink.topics[1]: unknown `faces`"), "{p:?}");
         assert!(has("uplink.topics[2]: should be text"), "{p:?}");
-        assert!(has("uplink.ca_file: is used only with an mqtts:// url"), "{p:?}");
+        assert!(
+            has("uplink.ca_file: is used only with an mqtts:// url"),
+            "{p:?}"
+        );
         assert!(has("uplink.client_id"), "{p:?}");
         assert!(has("uplink.port: unknown key"), "{p:?}");
 
         let p = problems("url = \"mqtt://rw9:hunter2@city:1883\"\n");
-        assert!(p.iter().any(|x| x.starts_with("uplink.url: must not hold a password")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("uplink.url: must not hold a password")),
+            "{p:?}"
+        );
         assert!(!p.iter().any(|x| x.contains("hunter2")), "{p:?}");
         assert_eq!(problems("username = \"rw9\"\n"), ["uplink.url: is missing"]);
         let p = problems("url = \"mqtt://city\"\npassword = \"${P}\"\n");
-        assert!(p[0].starts_with("uplink.username: the city broker needs"), "{p:?}");
+        assert!(
+            p[0].starts_with("uplink.username: the city broker needs"),
+            "{p:?}"
+        );
         let p = problems("url = \"mqtt://city\"\ntopics = []\n");
         assert!(p[0].starts_with("uplink.topics: is empty"), "{p:?}");
     }

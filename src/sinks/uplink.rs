@@ -120,14 +120,8 @@ impl UplinkSink {
                 reason: e.to_string(),
             })?;
         let events = opts.topics.events;
-        let driver = driver::Driver::new(
-            opts,
-            client,
-            store.clone(),
-            shared.clone(),
-            stop_rx,
-            cursor,
-        );
+        let driver =
+            driver::Driver::new(opts, client, store.clone(), shared.clone(), stop_rx, cursor);
         let thread = std::thread::Builder::new()
             .name("uplink".into())
             .spawn(move || runtime.block_on(driver.run(eventloop)))

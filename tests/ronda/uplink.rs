@@ -191,7 +191,8 @@ fn a_city_outage_and_a_restart_hold_back_nothing_and_lose_nothing() {
     );
     let before = printed_ids(&printed);
     assert!(
-        wait_for(HANG, || has_all(&hub, &before) && has_all(&guard_post, &before)),
+        wait_for(HANG, || has_all(&hub, &before)
+            && has_all(&guard_post, &before)),
         "the first events did not reach both brokers"
     );
     let retained = |topic: &str| !hub.on(&format!("{PREFIX}/{topic}")).is_empty();
@@ -266,13 +267,21 @@ fn a_city_outage_and_a_restart_hold_back_nothing_and_lose_nothing() {
     for id in &got {
         *times.entry(id.as_str()).or_default() += 1;
     }
-    let twice: Vec<&&str> = times.iter().filter(|(_, n)| **n > 1).map(|(id, _)| id).collect();
+    let twice: Vec<&&str> = times
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id)
+        .collect();
     assert!(twice.is_empty(), "the city got events twice: {twice:?}");
     let want: Vec<&String> = stored.iter().chain(std::iter::once(&fence)).collect();
     let firsts: Vec<&String> = got.iter().take(want.len()).collect();
-    assert_eq!(firsts, want, "the city got the events out of the store's order");
+    assert_eq!(
+        firsts, want,
+        "the city got the events out of the store's order"
+    );
     assert!(
-        wait_for(HANG, || uplink_metric(http, "ronda_uplink_connected") == 1.0),
+        wait_for(HANG, || uplink_metric(http, "ronda_uplink_connected")
+            == 1.0),
         "/metrics does not show the up-link connected again"
     );
     println!(
@@ -336,7 +345,11 @@ fn the_uplink_resumes_from_its_cursor_and_never_holds_back_the_guard_post() {
         .iter()
         .map(|m| checked(&m.payload))
         .collect();
-    assert_eq!(check_delivery(&got, &want), 0, "the city got an event twice");
+    assert_eq!(
+        check_delivery(&got, &want),
+        0,
+        "the city got an event twice"
+    );
     assert!(wait_for(HANG, || up.status().pending().unwrap() == 0));
     // the guard post's own delivery was never touched by the up-link's cursor
     assert!(wait_for(HANG, || store.backlog().unwrap() == 0));

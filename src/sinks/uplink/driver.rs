@@ -324,7 +324,11 @@ impl Driver {
             return;
         }
         let Some(link) = &mut self.link else { return };
-        if self.shutdown.as_ref().is_some_and(|s| s.offline_queued.is_some()) {
+        if self
+            .shutdown
+            .as_ref()
+            .is_some_and(|s| s.offline_queued.is_some())
+        {
             return;
         }
         let rows = match self.store.retained() {

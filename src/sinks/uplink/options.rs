@@ -68,14 +68,16 @@ pub(crate) fn from_parts(
     o.link.topic_prefix = u.topic_prefix.clone();
     o.link.username = u.username.clone().or(url.user);
     if let Some(var) = u.password_var() {
-        let password = env(var).filter(|p| !p.is_empty()).ok_or_else(|| SinkError::Uplink {
-            key: "password",
-            reason: format!(
-                "uses ${{{var}}} but that environment variable is not set (or empty): export \
+        let password = env(var)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| SinkError::Uplink {
+                key: "password",
+                reason: format!(
+                    "uses ${{{var}}} but that environment variable is not set (or empty): export \
                  {var}=<the city broker's password> in ronda's environment (e.g. \
                  Environment={var}=... in its systemd unit), or remove [uplink]"
-            ),
-        })?;
+                ),
+            })?;
         o.link.password = Some(password);
     }
     if url.tls {
