@@ -85,6 +85,11 @@ pub trait Village: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The up-link to the city's broker; `None` when there is none.
+    fn uplink(&self) -> Option<UplinkFigures> {
+        None
+    }
+
     /// The pipeline's queues and how full they are.
     fn queues(&self) -> Vec<QueueDepth> {
         Vec::new()
@@ -215,6 +220,16 @@ pub struct QueueDepth {
     pub depth: u64,
     /// Its bound, if it has one.
     pub capacity: Option<u64>,
+}
+
+/// The up-link to the city's broker (`[uplink]`), for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UplinkFigures {
+    /// Events stored and not yet acknowledged by the city's broker.
+    pub pending: u64,
+    /// Times the city's broker became unreachable since the start.
+    pub outages: u64,
+    pub connected: bool,
 }
 
 /// The counts of one line.

@@ -238,6 +238,7 @@ fn restart_needed(old: &Settings, new: &Settings) -> Vec<String> {
     check(old.http != new.http, "[http]");
     check(old.webhook != new.webhook, "[webhook]");
     check(old.notify != new.notify, "[[notify]]");
+    check(old.uplink != new.uplink, "[uplink]");
     out
 }
 

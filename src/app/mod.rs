@@ -265,6 +265,7 @@ impl Live {
                 clips: Arc::downgrade(&clips),
                 webhook: settings.webhook.is_some(),
                 notify: outlet.notify_rows(),
+                uplink: outlet.uplink_status(),
             },
             gate_status.clone(),
             outlet.broker_refusals(),

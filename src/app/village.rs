@@ -70,6 +70,8 @@ pub(crate) struct Queues {
     pub webhook: bool,
     /// The outbox cursor rows of the notification destinations that run.
     pub notify: Vec<String>,
+    /// The up-link to the city (`[uplink]`), if it runs.
+    pub uplink: Option<crate::sinks::UplinkStatus>,
 }
 
 /// One camera as the view knows it.
@@ -328,6 +330,17 @@ impl Village for LiveVillage {
 
     fn mqtt_quarantined(&self) -> u64 {
         self.store.quarantine_count().unwrap_or(0)
+    }
+
+    fn uplink(&self) -> Option<crate::api::UplinkFigures> {
+        self.queues
+            .uplink
+            .as_ref()
+            .map(|u| crate::api::UplinkFigures {
+                pending: u.pending().unwrap_or(0),
+                outages: u.outages(),
+                connected: u.connected(),
+            })
     }
 
     fn mqtt_refusals(&self) -> Vec<(&'static str, u64)> {

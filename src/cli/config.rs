@@ -56,6 +56,12 @@ pub fn check(args: CheckArgs) -> CliResult {
                     println!("  note: {e} (set it before `ronda run`)");
                 }
             }
+            if let Some(u) = &s.uplink {
+                println!("  up-link: {} as `{}`", u.url, u.client_id);
+                if let Err(e) = crate::sinks::UplinkOptions::from_settings(&s) {
+                    println!("  note: {e} (set it before `ronda run`)");
+                }
+            }
             if s.cameras.len() > 40 {
                 println!(
                     "  note: {} cameras; one 2-core box is sized for 40 (see README, Capacity)",

@@ -23,6 +23,7 @@ mod read;
 mod secrets;
 mod sections;
 mod settings;
+mod uplink;
 mod values;
 
 use std::collections::BTreeSet;
@@ -37,6 +38,7 @@ pub use notify::{
 };
 pub use read::Issue;
 use read::Reader;
+pub use uplink::{Uplink, UplinkTopics};
 
 use camera::read_camera;
 pub use secrets::{Piece, expand_env, pieces, redact_url, redact_webhook_url};
@@ -85,7 +87,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         "",
         &[
             "site", "mqtt", "detector", "tracking", "counting", "alerts", "clips", "store", "http",
-            "webhook", "notify", "gatebook", "cameras",
+            "webhook", "notify", "gatebook", "uplink", "cameras",
         ],
     );
 
@@ -108,6 +110,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
     let webhook = read_webhook(r, root);
     let notify = notify::read_notify(r, root, site.language);
     let gatebook = gatebook::read_gatebook(r, root);
+    let uplink = uplink::read_uplink(r, root, &site.id);
 
     let mut cameras = Vec::new();
     let mut ids = BTreeSet::new();
@@ -139,6 +142,7 @@ fn read_settings(r: &mut Reader, root: &Table) -> Settings {
         webhook,
         notify,
         gatebook,
+        uplink,
         cameras,
     }
 }

@@ -376,6 +376,8 @@ pub struct Settings {
     pub notify: Vec<Notify>,
     /// `[gatebook]`: the gate log, the guest book and its daily report.
     pub gatebook: Gatebook,
+    /// `[uplink]`: the city's broker, beside the local one (none without the section).
+    pub uplink: Option<super::Uplink>,
     pub cameras: Vec<Camera>,
 }
 

@@ -1,6 +1,7 @@
 //! Where events go once they are stored: MQTT to the guard post ([`mqtt`]), through an external
 //! broker or the one ronda embeds ([`broker`]); alerts to a web address ([`webhook`]) and to the
-//! guards' phones ([`notify`]: Telegram, WhatsApp gateways, ntfy); the
+//! guards' phones ([`notify`]: Telegram, WhatsApp gateways, ntfy); the city's broker
+//! ([`uplink`]); the
 //! incident's video clip ([`clips`]) and its snapshot with the boxes drawn ([`snapshot`]); old
 //! clips, snapshots and delivered events go by age and disk budget ([`retention`]).
 //!
@@ -14,6 +15,7 @@ pub mod outlet;
 pub mod retention;
 pub(crate) mod signal;
 pub mod snapshot;
+pub mod uplink;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ pub use notify::{AckDesk, NotifySink, NotifySinks};
 pub use outlet::{Outlet, OutletError};
 pub use retention::{Retention, RetentionOptions, RetentionReport, RetentionTask};
 pub use snapshot::{SnapshotError, write_snapshot};
+pub use uplink::{UplinkOptions, UplinkSink, UplinkStatus};
 pub use webhook::{WebhookOptions, WebhookSink};
 
 use crate::store::StoreError;
@@ -105,6 +108,10 @@ pub enum SinkError {
         key: String,
         var: String,
     },
+
+    /// `[uplink]` cannot be used as written: the key and what to do.
+    #[error("[uplink] {key}: {reason}")]
+    Uplink { key: &'static str, reason: String },
 
     #[error("cannot start the {what} thread: {reason}")]
     Thread { what: &'static str, reason: String },

@@ -40,6 +40,7 @@ use tracing::warn;
 use driver::Driver;
 
 pub use options::{MqttOptions, Tls};
+pub(crate) use options::{parse_url, read_ca};
 
 use super::SinkError;
 use crate::store::{Store, StoreError};
@@ -265,7 +266,7 @@ fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
 /// rustls needs a process-wide crypto provider when the build enables more than one (here
 /// aws-lc-rs through rumqttc and ring through ureq); without one, rumqttc's TLS set-up panics.
 /// Install aws-lc-rs, rumqttc's own choice, unless some part of the process already did.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     use rumqttc::tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
     if CryptoProvider::get_default().is_none() {
         // Err: another thread installed one meanwhile, which is as good.

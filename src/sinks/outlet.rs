@@ -1,8 +1,9 @@
 //! Where the live pipeline's events go, in this order: the store's outbox (so nothing is lost
-//! whatever happens next), then the MQTT sink, the webhook and the phone destinations
-//! (`[[notify]]`) are woken to deliver it, each from its own place in the outbox, then one JSON
-//! line on the local output (`ronda run`'s stdout). Line counts travel with their crossing in one store
-//! transaction and are re-published as the line's retained counts topic.
+//! whatever happens next), then the MQTT sink, the webhook, the phone destinations
+//! (`[[notify]]`) and the up-link to the city (`[uplink]`) are woken to deliver it, each from
+//! its own place in the outbox, then one JSON line on the local output (`ronda run`'s stdout).
+//! Line counts travel with their crossing in one store transaction and are re-published as the
+//! line's retained counts topic.
 //!
 //! When the store cannot write (disk full, file removed), [`Outlet::record`] keeps retrying the
 //! same event once a second, saying so once per outage: the event channel fills, the inference
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AckDesk, Broker, BrokerOptions, BrokerTls, BrokerUser, MqttOptions, MqttSink, NotifySinks,
-    SinkError, SinkHandle, WebhookOptions, WebhookSink,
+    SinkError, SinkHandle, UplinkOptions, UplinkSink, UplinkStatus, WebhookOptions, WebhookSink,
 };
 use crate::config::{MqttRole, Settings};
 use crate::events::{Event, EventKind};
@@ -32,6 +33,8 @@ pub struct Outlet {
     webhook: Option<WebhookSink>,
     /// The guards' phones: one sink per enabled `[[notify]]` destination.
     notify: Option<NotifySinks>,
+    /// The city's broker (`[uplink]`), with its own place in the outbox.
+    uplink: Option<UplinkSink>,
     broker: Option<Broker>,
     out: Box<dyn Write + Send>,
     tz: chrono_tz::Tz,
@@ -90,11 +93,28 @@ impl Outlet {
             }
         };
         let notify = NotifySinks::start(settings, store.clone())?;
+        let uplink = match UplinkOptions::from_settings(settings)? {
+            Some(opts) => {
+                tracing::info!(
+                    broker = %opts.broker(),
+                    prefix = %opts.link.topic_prefix,
+                    "up-link to the city's broker"
+                );
+                Some(UplinkSink::start(opts, store.clone())?)
+            }
+            None => {
+                // a removed up-link must not keep events from retention; added again, it
+                // starts at the end of the outbox
+                store.forget_sink_cursor(super::uplink::CURSOR)?;
+                None
+            }
+        };
         Ok(Outlet {
             store,
             sink: Some(sink),
             webhook,
             notify: Some(notify),
+            uplink,
             broker,
             out,
             tz: settings.site.timezone,
@@ -108,6 +128,11 @@ impl Outlet {
     /// What the embedded broker's front has refused, by cause (none with an external broker).
     pub fn broker_refusals(&self) -> Option<Arc<crate::sinks::broker::Refusals>> {
         self.broker.as_ref().map(|b| b.refusals())
+    }
+
+    /// The up-link's figures for `/metrics` (none without `[uplink]`).
+    pub fn uplink_status(&self) -> Option<UplinkStatus> {
+        self.uplink.as_ref().map(UplinkSink::status)
     }
 
     pub fn sink(&self) -> Option<SinkHandle> {
@@ -187,6 +212,9 @@ impl Outlet {
         if let Some(n) = &self.notify {
             n.wake();
         }
+        if let Some(u) = &self.uplink {
+            u.notify();
+        }
         match e.kind {
             EventKind::CameraOnline => self.camera_status(&e.camera, "online", Utc::now(), None),
             EventKind::CameraOffline => self.camera_status(&e.camera, "offline", Utc::now(), None),
@@ -259,12 +287,25 @@ impl Outlet {
         let _ = self.out.flush();
         // every sink flushes at the same time: stopping takes `flush`, not a multiple of it
         let (mqtt, webhook, notify) = (self.sink.take(), self.webhook.take(), self.notify.take());
-        let (left, hook_left, phones_left) = std::thread::scope(|s| {
+        let uplink = self.uplink.take();
+        let (left, hook_left, phones_left, city_left) = std::thread::scope(|s| {
             let h = s.spawn(move || webhook.map_or(0, |w| w.shutdown(flush).unwrap_or(0)));
             let n = s.spawn(move || notify.map_or_else(Vec::new, |n| n.shutdown(flush)));
+            let u = s.spawn(move || uplink.map_or(0, |u| u.shutdown(flush).unwrap_or(0)));
             let left = mqtt.map_or(0, |m| m.shutdown(flush).unwrap_or(0));
-            (left, h.join().unwrap_or(0), n.join().unwrap_or_default())
+            (
+                left,
+                h.join().unwrap_or(0),
+                n.join().unwrap_or_default(),
+                u.join().unwrap_or(0),
+            )
         });
+        if city_left > 0 {
+            tracing::warn!(
+                unsent = city_left,
+                "events not yet acknowledged by the city's broker; they go up at the next start"
+            );
+        }
         for (name, waiting) in phones_left {
             tracing::warn!(
                 destination = %name,

@@ -128,7 +128,7 @@ impl Store {
     /// Forget sink `sink`'s cursor (when ronda runs without it): configured again later, it
     /// starts from the end of the outbox as it is then, instead of sending everything stored
     /// while it was switched off. Returns whether there was one.
-    fn forget_sink_cursor(&self, sink: &str) -> Result<bool, StoreError> {
+    pub fn forget_sink_cursor(&self, sink: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .prepare_cached("DELETE FROM sink_cursors WHERE sink = ?1")

@@ -31,5 +31,6 @@ mod quiet;
 mod review;
 mod security;
 mod shape;
+mod uplink;
 mod web_live;
 mod webhook;

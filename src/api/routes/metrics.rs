@@ -16,6 +16,9 @@
 //! | `ronda_mqtt_outages_total` | counter: times the broker became unreachable (events wait in the outbox) | |
 //! | `ronda_mqtt_quarantined_total` | counter: messages set aside because the broker or client would refuse them (kept in the store's `quarantine` table) | |
 //! | `ronda_mqtt_refused_total` | counter: clients the embedded broker's front refused or cut off (wrong password, braked, anonymous, ronda's client id, a forbidden publish or subscription, ...) | `cause` |
+//! | `ronda_uplink_pending` | gauge: stored events the city's broker (`[uplink]`) has not acknowledged (only with `[uplink]`) | |
+//! | `ronda_uplink_connected` | gauge (1 / 0; only with `[uplink]`) | |
+//! | `ronda_uplink_outages_total` | counter: times the city's broker became unreachable (only with `[uplink]`) | |
 //! | `ronda_http_sessions` | gauge: logged-in sessions | |
 //! | `ronda_http_live_feeds` | gauge: open live feeds | |
 //! | `ronda_http_failed_logins_total` | counter | |
@@ -59,6 +62,7 @@ pub(crate) struct Figures {
     pub mqtt_quarantined: u64,
     /// The embedded broker's refusals by cause (empty with an external broker).
     pub mqtt_refusals: Vec<(&'static str, u64)>,
+    pub uplink: Option<crate::api::UplinkFigures>,
     pub sessions: usize,
     pub feeds: u64,
     pub failed_logins: u64,
@@ -284,6 +288,33 @@ pub(crate) fn render(f: &Figures) -> String {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         let _ = writeln!(out, "{name} {}", number(v));
     }
+    if let Some(u) = &f.uplink {
+        let uplink = [
+            (
+                "ronda_uplink_pending",
+                "gauge",
+                "stored events the city's broker has not acknowledged (they go up in order)",
+                u.pending as f64,
+            ),
+            (
+                "ronda_uplink_connected",
+                "gauge",
+                "1 if connected to the city's broker",
+                f64::from(u8::from(u.connected)),
+            ),
+            (
+                "ronda_uplink_outages_total",
+                "counter",
+                "times the city's broker became unreachable (events wait in the store meanwhile)",
+                u.outages as f64,
+            ),
+        ];
+        for (name, kind, help, v) in uplink {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {}", number(v));
+        }
+    }
     if !f.mqtt_refusals.is_empty() {
         let _ = writeln!(
             out,
@@ -371,6 +402,7 @@ pub(crate) async fn metrics(
                 v.mqtt_quarantined(),
                 v.queues(),
                 v.mqtt_refusals(),
+                v.uplink(),
             )
         })
         .await;
@@ -382,6 +414,7 @@ pub(crate) async fn metrics(
         mqtt_quarantined,
         queues,
         mqtt_refusals,
+        uplink,
     ) = match figures {
         Ok(f) => f,
         Err(f) => return f.into_response(),
@@ -394,6 +427,7 @@ pub(crate) async fn metrics(
         mqtt_outages,
         mqtt_quarantined,
         mqtt_refusals,
+        uplink,
         sessions: st.sessions.count(),
         feeds: st.feeds_open.load(Ordering::Relaxed),
         failed_logins: st.logins_failed.load(Ordering::Relaxed),
@@ -452,6 +486,11 @@ mod tests {
             mqtt_outages: 3,
             mqtt_quarantined: 2,
             mqtt_refusals: vec![("bad_login", 3), ("braked", 1)],
+            uplink: Some(crate::api::UplinkFigures {
+                pending: 7,
+                outages: 2,
+                connected: false,
+            }),
             sessions: 2,
             feeds: 1,
             failed_logins: 0,
@@ -468,6 +507,9 @@ mod tests {
         assert!(text.contains("ronda_outbox_backlog 7\n"));
         assert!(text.contains("ronda_mqtt_connected 1\n"));
         assert!(text.contains("ronda_mqtt_outages_total 3\n"));
+        assert!(text.contains("ronda_uplink_pending 7\n"));
+        assert!(text.contains("ronda_uplink_outages_total 2\n"));
+        assert!(text.contains("ronda_uplink_connected 0\n"));
         assert!(text.contains("# TYPE ronda_mqtt_quarantined_total counter\n"));
         assert!(text.contains("ronda_mqtt_quarantined_total 2\n"));
         assert!(text.contains("ronda_mqtt_refused_total{cause=\"braked\"} 1\n"));

@@ -149,7 +149,7 @@ pub(crate) fn from_parts(
     Ok(o)
 }
 
-fn read_ca(file: &std::path::Path) -> Result<Tls, SinkError> {
+pub(crate) fn read_ca(file: &std::path::Path) -> Result<Tls, SinkError> {
     let pem = std::fs::read(file).map_err(|e| SinkError::CaFile {
         file: file.to_path_buf(),
         reason: e.to_string(),
@@ -170,16 +170,16 @@ fn read_ca(file: &std::path::Path) -> Result<Tls, SinkError> {
 }
 
 #[derive(Debug, PartialEq)]
-struct BrokerUrl {
-    tls: bool,
-    host: String,
-    port: u16,
-    user: Option<String>,
-    password: Option<String>,
+pub(crate) struct BrokerUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 /// `mqtt[s]://[user[:pass]@]host[:port][/...]`; IPv6 hosts in brackets.
-fn parse_url(url: &str) -> Result<BrokerUrl, String> {
+pub(crate) fn parse_url(url: &str) -> Result<BrokerUrl, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or("no scheme; write mqtt://host:1883 or mqtts://host:8883")?;
