@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::signal::Outages;
 use super::{
     AckDesk, Broker, BrokerOptions, BrokerTls, BrokerUser, MqttOptions, MqttSink, NotifySinks,
     SinkError, SinkHandle, WebhookOptions, WebhookSink,
 };
-use super::signal::Outages;
 use crate::config::{MqttRole, Settings};
 use crate::events::{Event, EventKind};
 use crate::rules::Counts;

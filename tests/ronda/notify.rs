@@ -693,7 +693,11 @@ topic = "ronda-rw9"
         Duration::from_secs(30),
         || outages("mati", "ntfy") == Some(1.0),
     );
-    assert_eq!(outages("wa-waha", "waha"), Some(1.0), "two 503s, one outage");
+    assert_eq!(
+        outages("wa-waha", "waha"),
+        Some(1.0),
+        "two 503s, one outage"
+    );
     assert_eq!(outages("grup-ronda", "telegram"), Some(1.0), "one 429");
     assert_eq!(outages("wa-fonnte", "gateway-form"), Some(0.0));
     assert_eq!(outages("push", "ntfy"), Some(0.0));

@@ -423,10 +423,8 @@ fn ronda_counts_an_endpoint_outage_once_in_metrics() {
     );
     std::fs::write(&cfg, text).unwrap();
     let (_run, _events) = common::run_printing_events(&cfg);
-    let outages = || {
-        common::metrics(http)
-            .and_then(|m| common::series(&m, "ronda_webhook_outages_total"))
-    };
+    let outages =
+        || common::metrics(http).and_then(|m| common::series(&m, "ronda_webhook_outages_total"));
     assert!(
         wait_for(Duration::from_secs(180), || !server.delivered().is_empty()),
         "no alert delivered; the endpoint got {:?}",
@@ -434,7 +432,11 @@ fn ronda_counts_an_endpoint_outage_once_in_metrics() {
     );
     let hits = server.hits();
     assert!(hits[..2].iter().all(|h| h.status == 503), "{hits:?}");
-    assert_eq!(hits[2].event().id, hits[0].event().id, "the same alert again");
+    assert_eq!(
+        hits[2].event().id,
+        hits[0].event().id,
+        "the same alert again"
+    );
     assert_eq!(hits[2].event().kind, EventKind::CameraOffline);
     // counted when it began, once for both failed tries, and still 1 now that it is over
     assert_eq!(outages(), Some(1.0));
