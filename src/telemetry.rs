@@ -114,6 +114,52 @@ pub fn mqtt_unreachable(
     );
 }
 
+/// `ronda_webhook_outages_total`: the webhook's endpoint stopped taking alerts (`reason`: no
+/// answer, a 5xx, 408 or 429, secrets blanked out already) while it was sent `event`; that alert
+/// is tried again after `first`, then up to every `max`, and the later ones wait in the store.
+/// Logged and counted once per outage, however many retries it takes (the sink logs those at
+/// debug, and says at info when the endpoint answers again). `url` is the redacted address.
+pub fn webhook_unreachable(
+    url: &str,
+    event: &str,
+    reason: &str,
+    (first, max): (std::time::Duration, std::time::Duration),
+    outages: &AtomicU64,
+) {
+    outages.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        url = %url,
+        event = %event,
+        "webhook: cannot deliver: {reason}; retrying the same alert after {} s, then up to every \
+         {} s; alerts wait in the store, in order",
+        first.as_secs_f64(),
+        max.as_secs_f64()
+    );
+}
+
+/// `ronda_notify_outages_total`: the service of phone destination `destination` stopped taking
+/// messages (`reason`: no answer, a 5xx or 429, secrets blanked out already) while it was sent
+/// `what` (an event id, or "summary"); the same message is tried again after `first`, then up
+/// to every `max`, and the later alerts wait in the store. Logged and counted once per outage,
+/// however many retries it takes (a refused token is not an outage: it is said on its own).
+pub fn notify_unreachable(
+    destination: &str,
+    what: &str,
+    reason: &str,
+    (first, max): (std::time::Duration, std::time::Duration),
+    outages: &AtomicU64,
+) {
+    outages.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        destination = %destination,
+        event = what,
+        "notify `{destination}`: cannot deliver: {reason}; retrying the same message after {} \
+         s, then up to every {} s; alerts wait in the store, in order",
+        first.as_secs_f64(),
+        max.as_secs_f64()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +191,13 @@ mod tests {
         );
         mqtt_unreachable(&"mqtt://127.0.0.1:1", &"refused", "", backoff, &outages);
         assert_eq!(outages.load(Ordering::Relaxed), 1);
+        let webhook = AtomicU64::new(0);
+        webhook_unreachable("http://gw/hook", "ev-1", "HTTP 503", backoff, &webhook);
+        assert_eq!(webhook.load(Ordering::Relaxed), 1);
+        let notify = AtomicU64::new(0);
+        for what in ["ev-1", "summary"] {
+            notify_unreachable("grup", what, "cannot connect", backoff, &notify);
+        }
+        assert_eq!(notify.load(Ordering::Relaxed), 2);
     }
 }

@@ -73,6 +73,18 @@ pub trait Village: Send + Sync + 'static {
         0
     }
 
+    /// Times the webhook's endpoint stopped answering since the start; `None` without a
+    /// webhook.
+    fn webhook_outages(&self) -> Option<u64> {
+        None
+    }
+
+    /// Times each running phone destination's service stopped answering since the start, in
+    /// config order.
+    fn notify_outages(&self) -> Vec<DestinationOutages> {
+        Vec::new()
+    }
+
     /// Messages set aside (kept in the store, never sent) because the broker or the MQTT client
     /// would refuse them for their size or shape.
     fn mqtt_quarantined(&self) -> u64 {
@@ -230,6 +242,17 @@ pub struct UplinkFigures {
     /// Times the city's broker became unreachable since the start.
     pub outages: u64,
     pub connected: bool,
+}
+
+/// One phone destination's outages (for `/metrics`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DestinationOutages {
+    /// The `[[notify]]` destination's name.
+    pub destination: String,
+    /// Its service: `telegram`, `waha`, `gateway-form` or `ntfy`.
+    pub service: &'static str,
+    /// Times its service stopped answering since the start.
+    pub outages: u64,
 }
 
 /// The counts of one line.

@@ -269,6 +269,7 @@ impl Live {
             },
             gate_status.clone(),
             outlet.broker_refusals(),
+            outlet.outages(),
         ));
         // a press of a phone's acknowledge button goes the guard page's way
         outlet.listen_for_acks(village.clone());

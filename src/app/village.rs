@@ -14,13 +14,15 @@ use tokio::sync::broadcast;
 use super::apply::RulesChange;
 use super::camera::CameraFigures;
 use crate::api::{
-    AckError, AckRecord, CameraPicture, CameraStatus, FeedItem, LineCount, QueueDepth, Village,
+    AckError, AckRecord, CameraPicture, CameraStatus, DestinationOutages, FeedItem, LineCount,
+    QueueDepth, Village,
 };
 use crate::config::{CameraRole, Settings};
 use crate::events::{CountsView, Event, Severity};
 use crate::ingest::camera::{FrameSlot, Health};
 use crate::rules::{CountingParams, LineSpec, Preview, Recent};
 use crate::sinks::SinkHandle;
+use crate::sinks::outlet::SinkOutages;
 use crate::store::{Acked, Store};
 
 /// How many events the live feed buffers for a slow browser before it tells it it lagged.
@@ -110,6 +112,8 @@ pub struct LiveVillage {
     gate: crate::gate::SharedStatus,
     /// What the embedded broker refused (none with an external broker).
     refusals: Option<Arc<crate::sinks::broker::Refusals>>,
+    /// The webhook's and the phone destinations' outages.
+    outages: SinkOutages,
 }
 
 impl LiveVillage {
@@ -126,6 +130,7 @@ impl LiveVillage {
         queues: Queues,
         gate: crate::gate::SharedStatus,
         refusals: Option<Arc<crate::sinks::broker::Refusals>>,
+        outages: SinkOutages,
     ) -> LiveVillage {
         LiveVillage {
             cameras: settings
@@ -151,6 +156,7 @@ impl LiveVillage {
             acks: broadcast::channel(FEED_CAPACITY).0,
             gate,
             refusals,
+            outages,
         }
     }
 
@@ -341,6 +347,22 @@ impl Village for LiveVillage {
                 outages: u.outages(),
                 connected: u.connected(),
             })
+    }
+
+    fn webhook_outages(&self) -> Option<u64> {
+        self.outages.webhook.as_ref().map(|o| o.total())
+    }
+
+    fn notify_outages(&self) -> Vec<DestinationOutages> {
+        self.outages
+            .notify
+            .iter()
+            .map(|(destination, service, o)| DestinationOutages {
+                destination: destination.clone(),
+                service,
+                outages: o.total(),
+            })
+            .collect()
     }
 
     fn mqtt_refusals(&self) -> Vec<(&'static str, u64)> {

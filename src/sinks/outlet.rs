@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::signal::Outages;
 use super::{
     AckDesk, Broker, BrokerOptions, BrokerTls, BrokerUser, MqttOptions, MqttSink, NotifySinks,
     SinkError, SinkHandle, UplinkOptions, UplinkSink, UplinkStatus, WebhookOptions, WebhookSink,
@@ -38,6 +39,15 @@ pub struct Outlet {
     broker: Option<Broker>,
     out: Box<dyn Write + Send>,
     tz: chrono_tz::Tz,
+}
+
+/// The outage counts of the delivery sinks besides MQTT's (whose handle has its own), for
+/// /metrics: handles on the counts the sinks' threads keep.
+pub(crate) struct SinkOutages {
+    /// `None` without a webhook.
+    pub webhook: Option<Outages>,
+    /// Each running phone destination in config order: its name, its service, its count.
+    pub notify: Vec<(String, &'static str, Outages)>,
 }
 
 /// Why the outlet cannot start.
@@ -144,6 +154,19 @@ impl Outlet {
     pub fn listen_for_acks(&mut self, desk: Arc<dyn AckDesk>) {
         if let Some(n) = &mut self.notify {
             n.listen_for_acks(desk);
+        }
+    }
+
+    /// The outage counts of the webhook and the phone destinations (for /metrics).
+    pub(crate) fn outages(&self) -> SinkOutages {
+        SinkOutages {
+            webhook: self.webhook.as_ref().map(WebhookSink::outage_count),
+            notify: self.notify.as_ref().map_or_else(Vec::new, |n| {
+                n.sinks()
+                    .iter()
+                    .map(|s| (s.name().to_string(), s.service(), s.outage_count()))
+                    .collect()
+            }),
         }
     }
 

@@ -1,9 +1,9 @@
 //! What a delivery thread (the webhook, each phone destination) and its owner share: "new
-//! events were stored", "stop by then", and whether deliveries are failing. One mutex and one
-//! condition variable; nothing here blocks the owner.
+//! events were stored", "stop by then", whether deliveries are failing and how many outages
+//! there were. One mutex and one condition variable; nothing here blocks the owner.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
@@ -20,6 +20,24 @@ pub(crate) struct Signal {
     changed: Condvar,
     /// In an outage (or with a refused token): messages wait.
     failing: AtomicBool,
+    /// Outages since the start, counted by the thread (see `telemetry`), read by /metrics.
+    outages: AtomicU64,
+}
+
+/// A delivery sink's outage count, for /metrics: the sink lives in the outlet, the figures are
+/// read by the HTTP side, so it gets a handle on the count rather than the sink.
+#[derive(Clone)]
+pub(crate) struct Outages(Arc<Signal>);
+
+impl Outages {
+    pub fn new(signal: Arc<Signal>) -> Outages {
+        Outages(signal)
+    }
+
+    /// Outages since the start.
+    pub fn total(&self) -> u64 {
+        self.0.outages.load(Ordering::Relaxed)
+    }
 }
 
 impl Signal {
@@ -121,6 +139,11 @@ impl Signal {
 
     pub fn set_failing(&self, on: bool) {
         self.failing.store(on, Ordering::Relaxed);
+    }
+
+    /// The outage count the delivery thread adds to (through its `telemetry` event).
+    pub fn outages(&self) -> &AtomicU64 {
+        &self.outages
     }
 }
 

@@ -11,7 +11,8 @@
 //!   the endpoint gets the alerts in order.
 //! - No answer (connection refused, DNS, TLS, timeout), a 5xx, 408 or 429: the same event is
 //!   tried again after 1, 2, 4 ... up to 60 s (or the server's `Retry-After`, up to 60 s). One
-//!   warning per outage, one info line when the endpoint answers again.
+//!   warning per outage (and one more in `ronda_webhook_outages_total`), one info line when the
+//!   endpoint answers again.
 //! - Another 4xx (or a redirect) is the endpoint refusing *this* request for good (bad token,
 //!   unknown chat, a payload it does not take): retrying would block every later alert behind it
 //!   forever. It is logged once with the status and the event id and the sink moves on.
@@ -30,7 +31,7 @@
 //! The sink runs on its own thread with blocking HTTP (ureq); [`WebhookSink::notify`] wakes it
 //! when an event was stored, otherwise it looks at the outbox once a second.
 
-use crate::sinks::signal::Signal;
+use crate::sinks::signal::{Outages, Signal};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -137,6 +138,17 @@ impl WebhookSink {
     /// Whether the endpoint is failing (no answer, or 5xx/408/429) and alerts wait.
     pub fn failing(&self) -> bool {
         self.shared.failing()
+    }
+
+    /// Times the endpoint stopped answering since the start (`ronda_webhook_outages_total`;
+    /// each outage once, however many retries it took).
+    pub fn outages(&self) -> u64 {
+        self.outage_count().total()
+    }
+
+    /// A handle on [`WebhookSink::outages`] for /metrics, which does not own the sink.
+    pub(crate) fn outage_count(&self) -> Outages {
+        Outages::new(self.shared.clone())
     }
 
     /// Alerts (events the filter wants) stored and not yet handled by the webhook.

@@ -179,7 +179,10 @@ size = [480, 360]
         } else if online.is_some_and(|t| t.elapsed() > Duration::from_secs(300)) {
             break;
         }
-        // once everything was seen, 5 s more (the cooldown is checked over all of them)
+        // once everything was seen, 5 s more: time must pass, not work get done. The cooldown
+        // is a real-clock rule (COOLDOWN_S seconds), checked below over every event seen, and
+        // a repeat it should hold back can only come once the cooldown's time has gone by. A
+        // slow box sees fewer events in it, which weakens that check but cannot fail it.
         if done_at.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
             break;
         }
@@ -286,7 +289,7 @@ size = [480, 360]
     assert!(status.success(), "ronda run exits cleanly: {status:?}");
     assert!(
         needed(&first),
-        "not every alert type within 40 s of the camera coming online: {first:?}"
+        "not every alert type within 300 s of the camera coming online: {first:?}"
     );
 
     // the fields and severities of each kind, as the config says

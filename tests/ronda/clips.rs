@@ -164,10 +164,8 @@ fn an_incident_clip_holds_pre_and_post_roll_and_plays() {
         is_faststart(&path),
         "moov before mdat (browsers play early)"
     );
-    // it waited for the post-roll, and not much longer
+    // it waited for the post-roll (a lower bound only: a slow box may take longer to write)
     assert!(waited >= POST, "{waited:?}");
-    // and not for anything else (a failure deadline: slow boxes finish later)
-    assert!(waited < POST + Duration::from_secs(60), "{waited:?}");
     // the clip spans the asked time (arrival of the first and last picture)
     assert!(
         info.first <= at - PRE,
@@ -223,6 +221,9 @@ fn overlapping_incidents_on_a_camera_make_one_clip_for_both() {
 
     let at1 = SystemTime::now();
     let first = rec.request("cam01", ring.clone(), "inc-a", at1).unwrap();
+    // Time must pass, not work get done: the second incident comes 2 s of the camera's real
+    // clock after the first, within the first one's post-roll, so the clip must stretch to the
+    // second one's post-roll (asked times are wall-clock times, as the pipeline's are).
     std::thread::sleep(Duration::from_secs(2));
     let at2 = SystemTime::now();
     let second = rec.request("cam01", ring.clone(), "inc-b", at2).unwrap();
@@ -248,8 +249,9 @@ fn overlapping_incidents_on_a_camera_make_one_clip_for_both() {
         info.duration
     );
     assert!(path.ends_with("inc-a.mp4"));
-    // exactly one clip
-    assert!(rx.recv_timeout(Duration::from_secs(1)).is_err());
+    // exactly one clip: stopped (its thread joined), the recorder has reported all it will
+    rec.shutdown();
+    assert!(rx.try_recv().is_err());
     assert_eq!(files_under(dir.path()), std::slice::from_ref(&path));
     assert!(info.first <= at1 - PRE);
     assert!(info.last + Duration::from_millis(300) >= at2 + POST);
@@ -275,7 +277,6 @@ fn overlapping_incidents_on_a_camera_make_one_clip_for_both() {
         played.duration_s
     );
     assert!(played.first_spread > 60);
-    rec.shutdown();
 }
 
 #[test]

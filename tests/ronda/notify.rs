@@ -479,6 +479,7 @@ fn alerts_reach_every_phone_service_in_its_format_and_a_press_acknowledges() {
     let fo = fonnte();
     let nt = ntfy();
     let dead = free_port(); // nothing listens there
+    let http = free_port();
 
     let cfg = dir.path().join("ronda.toml");
     let config = format!(
@@ -559,7 +560,6 @@ kind = "ntfy"
 url = "http://127.0.0.1:{dead}"
 topic = "ronda-rw9"
 "#,
-        http = free_port(),
         store = dir.path().display(),
         tg = tg.url(),
         tg_bad = tg_bad.url(),
@@ -675,6 +675,33 @@ topic = "ronda-rw9"
         Duration::from_secs(30),
         || !sub.on(&format!("ronda/{SITE}/acks")).is_empty(),
     );
+    // /metrics counts each destination's outages once, however many retries each took:
+    // Telegram's 429, WAHA's two 503s, the dead ntfy's refused connections; none where
+    // nothing failed, and a refused token is not an outage
+    let outages = |name: &str, service: &str| {
+        common::metrics(http).and_then(|m| {
+            common::series(
+                &m,
+                &format!(
+                    "ronda_notify_outages_total{{destination=\"{name}\",service=\"{service}\"}}"
+                ),
+            )
+        })
+    };
+    wait_for(
+        "the dead destination's outage in /metrics",
+        Duration::from_secs(30),
+        || outages("mati", "ntfy") == Some(1.0),
+    );
+    assert_eq!(
+        outages("wa-waha", "waha"),
+        Some(1.0),
+        "two 503s, one outage"
+    );
+    assert_eq!(outages("grup-ronda", "telegram"), Some(1.0), "one 429");
+    assert_eq!(outages("wa-fonnte", "gateway-form"), Some(0.0));
+    assert_eq!(outages("push", "ntfy"), Some(0.0));
+    assert_eq!(outages("salah", "telegram"), Some(0.0), "a refused token");
     unsafe {
         libc::kill(run.0.id() as i32, libc::SIGTERM);
     }

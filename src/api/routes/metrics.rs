@@ -15,6 +15,8 @@
 //! | `ronda_mqtt_connected` | gauge (1 / 0) | |
 //! | `ronda_mqtt_outages_total` | counter: times the broker became unreachable (events wait in the outbox) | |
 //! | `ronda_mqtt_quarantined_total` | counter: messages set aside because the broker or client would refuse them (kept in the store's `quarantine` table) | |
+//! | `ronda_webhook_outages_total` | counter: times the webhook's endpoint stopped answering (alerts wait in the store); only with a `[webhook]` | |
+//! | `ronda_notify_outages_total` | counter: times a phone destination's service stopped answering (alerts wait in the store; a refused token is not counted) | `destination`, `service` |
 //! | `ronda_mqtt_refused_total` | counter: clients the embedded broker's front refused or cut off (wrong password, braked, anonymous, ronda's client id, a forbidden publish or subscription, ...) | `cause` |
 //! | `ronda_uplink_pending` | gauge: stored events the city's broker (`[uplink]`) has not acknowledged (only with `[uplink]`) | |
 //! | `ronda_uplink_connected` | gauge (1 / 0; only with `[uplink]`) | |
@@ -60,6 +62,10 @@ pub(crate) struct Figures {
     pub mqtt_connected: bool,
     pub mqtt_outages: u64,
     pub mqtt_quarantined: u64,
+    /// `None` without a webhook.
+    pub webhook_outages: Option<u64>,
+    /// Each running phone destination's.
+    pub notify_outages: Vec<crate::api::DestinationOutages>,
     /// The embedded broker's refusals by cause (empty with an external broker).
     pub mqtt_refusals: Vec<(&'static str, u64)>,
     pub uplink: Option<crate::api::UplinkFigures>,
@@ -315,6 +321,32 @@ pub(crate) fn render(f: &Figures) -> String {
             let _ = writeln!(out, "{name} {}", number(v));
         }
     }
+    if let Some(n) = f.webhook_outages {
+        let _ = writeln!(
+            out,
+            "# HELP ronda_webhook_outages_total times the webhook's endpoint stopped answering \
+             (alerts wait in the store meanwhile)"
+        );
+        let _ = writeln!(out, "# TYPE ronda_webhook_outages_total counter");
+        let _ = writeln!(out, "ronda_webhook_outages_total {n}");
+    }
+    if !f.notify_outages.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP ronda_notify_outages_total times a phone destination's service stopped \
+             answering (alerts wait in the store meanwhile; a refused token is not counted)"
+        );
+        let _ = writeln!(out, "# TYPE ronda_notify_outages_total counter");
+        for d in &f.notify_outages {
+            let _ = writeln!(
+                out,
+                "ronda_notify_outages_total{{destination=\"{}\",service=\"{}\"}} {}",
+                label(&d.destination),
+                label(d.service),
+                d.outages
+            );
+        }
+    }
     if !f.mqtt_refusals.is_empty() {
         let _ = writeln!(
             out,
@@ -403,6 +435,8 @@ pub(crate) async fn metrics(
                 v.queues(),
                 v.mqtt_refusals(),
                 v.uplink(),
+                v.webhook_outages(),
+                v.notify_outages(),
             )
         })
         .await;
@@ -415,6 +449,8 @@ pub(crate) async fn metrics(
         queues,
         mqtt_refusals,
         uplink,
+        webhook_outages,
+        notify_outages,
     ) = match figures {
         Ok(f) => f,
         Err(f) => return f.into_response(),
@@ -426,6 +462,8 @@ pub(crate) async fn metrics(
         mqtt_connected,
         mqtt_outages,
         mqtt_quarantined,
+        webhook_outages,
+        notify_outages,
         mqtt_refusals,
         uplink,
         sessions: st.sessions.count(),
@@ -485,6 +523,12 @@ mod tests {
             mqtt_connected: true,
             mqtt_outages: 3,
             mqtt_quarantined: 2,
+            webhook_outages: Some(1),
+            notify_outages: vec![crate::api::DestinationOutages {
+                destination: "grup \"rt\"".into(),
+                service: "telegram",
+                outages: 2,
+            }],
             mqtt_refusals: vec![("bad_login", 3), ("braked", 1)],
             uplink: Some(crate::api::UplinkFigures {
                 pending: 7,
@@ -513,6 +557,11 @@ mod tests {
         assert!(text.contains("# TYPE ronda_mqtt_quarantined_total counter\n"));
         assert!(text.contains("ronda_mqtt_quarantined_total 2\n"));
         assert!(text.contains("ronda_mqtt_refused_total{cause=\"braked\"} 1\n"));
+        assert!(text.contains("# TYPE ronda_webhook_outages_total counter\n"));
+        assert!(text.contains("ronda_webhook_outages_total 1\n"));
+        assert!(text.contains(
+            "ronda_notify_outages_total{destination=\"grup \\\"rt\\\"\",service=\"telegram\"} 2\n"
+        ));
         assert_eq!(text.matches("ronda_camera_reconnects_total{").count(), 2);
         assert!(text.contains("ronda_decode_ms{camera=\"gate-1\"} 1.5\n"));
         assert!(text.contains("ronda_camera_pictures_skipped_total{camera=\"gate-1\"} 120\n"));

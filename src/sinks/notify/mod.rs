@@ -2,13 +2,14 @@
 //! a Telegram bot ([`telegram`]), a WhatsApp gateway ([`whatsapp`]: WAHA or a Fonnte-style form
 //! gateway) or an ntfy topic ([`ntfy`]), in Bahasa Indonesia or English ([`message`]).
 //!
-//! Uses (of the crate, besides its own folder): api, backoff, config, events, rules, store.
+//! Uses (of the crate, besides its own folder): api, backoff, config, events, rules, store, telemetry.
 //!
 //! Each destination is a sink of its own, beside MQTT and the webhook, with the webhook's
 //! delivery rules (see `sinks::webhook`): its own cursor in the store's outbox (row
 //! `notify:<name>`, made at the end of the outbox on its first start), events in order, the
 //! same message again after 1, 2, 4 ... 60 s (or what the service asks: `Retry-After`,
-//! Telegram's `parameters.retry_after`) while the service is down, one warning per outage. A
+//! Telegram's `parameters.retry_after`) while the service is down, one warning per outage (and
+//! one more in `ronda_notify_outages_total`, by destination). A
 //! destination that is down holds back only itself: MQTT, the webhook and the other
 //! destinations read the outbox on their own. Nothing is lost (the cursor moves only past
 //! what the service took, refused for good, or the filter does not want) and nothing is sent

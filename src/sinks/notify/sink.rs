@@ -5,7 +5,7 @@
 //! it when an event was stored, otherwise it looks at the outbox once a second. Nothing is
 //! queued in memory: the outbox is the queue, so there is no channel to bound or to fill.
 
-use crate::sinks::signal::Signal;
+use crate::sinks::signal::{Outages, Signal};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -22,6 +22,7 @@ use crate::backoff::Backoff;
 use crate::events::{Event, Severity};
 use crate::sinks::SinkError;
 use crate::store::{Store, StoreError};
+use crate::telemetry;
 
 /// Events read from the outbox at a time.
 const BATCH: usize = 100;
@@ -39,6 +40,8 @@ const DROP_FLUSH: Duration = Duration::from_secs(1);
 /// [`NotifySink::shutdown`].
 pub struct NotifySink {
     name: String,
+    /// The service's kind, the `service` label of its figures.
+    service: &'static str,
     row: String,
     shared: Arc<Signal>,
     store: Arc<Store>,
@@ -124,6 +127,7 @@ impl NotifySink {
             })?;
         Ok(NotifySink {
             name,
+            service: kind,
             row,
             shared,
             store,
@@ -145,6 +149,22 @@ impl NotifySink {
     /// Whether the service is failing (no answer, 5xx/429, or a refused token).
     pub fn failing(&self) -> bool {
         self.shared.failing()
+    }
+
+    /// The kind of service it sends through (`telegram`, `waha`, `gateway-form`, `ntfy`).
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Times the service stopped answering since the start (`ronda_notify_outages_total`;
+    /// each outage once, however many retries it took; a refused token is not counted).
+    pub fn outages(&self) -> u64 {
+        self.outage_count().total()
+    }
+
+    /// A handle on [`NotifySink::outages`] for /metrics, which does not own the sink.
+    pub(crate) fn outage_count(&self) -> Outages {
+        Outages::new(self.shared.clone())
     }
 
     /// Events this destination wants, stored and not yet handled by it.
@@ -498,15 +518,12 @@ impl Worker {
                         .map_or(step, |a| a.max(self.d.backoff_min))
                         .min(self.d.backoff_max);
                     if self.outage.is_none() {
-                        warn!(
-                            destination = %self.d.conf.name,
-                            event = what,
-                            "notify `{}`: cannot deliver: {}; retrying the same message after {} \
-                             s, then up to every {} s; alerts wait in the store, in order",
-                            self.d.conf.name,
-                            self.d.scrub(&reason),
-                            delay.as_secs_f64(),
-                            self.d.backoff_max.as_secs_f64()
+                        telemetry::notify_unreachable(
+                            &self.d.conf.name,
+                            what,
+                            &self.d.scrub(&reason),
+                            (delay, self.d.backoff_max),
+                            self.shared.outages(),
                         );
                         self.outage = Some(Instant::now());
                         self.shared.set_failing(true);

@@ -13,6 +13,7 @@ use crate::config::redact_webhook_url;
 use crate::events::Event;
 use crate::sinks::signal::Signal;
 use crate::store::{Store, StoreError};
+use crate::telemetry;
 
 /// What became of one POST.
 enum Answer {
@@ -160,13 +161,12 @@ impl Worker {
                         .map_or(step, |a| a.max(step))
                         .min(self.opts.backoff_max);
                     if self.outage.is_none() {
-                        warn!(
-                            url = %self.opts.redacted_url,
-                            event = %e.id,
-                            "webhook: cannot deliver: {reason}; retrying the same alert after \
-                             {} s, then up to every {} s; alerts wait in the store, in order",
-                            delay.as_secs_f64(),
-                            self.opts.backoff_max.as_secs_f64()
+                        telemetry::webhook_unreachable(
+                            &self.opts.redacted_url,
+                            &e.id,
+                            &reason,
+                            (delay, self.opts.backoff_max),
+                            self.shared.outages(),
                         );
                         self.outage = Some(Instant::now());
                         self.shared.set_failing(true);

@@ -173,3 +173,12 @@ pub fn metric(text: &str, name: &str, cam: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(&key))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// The value of one series in `/metrics` text: a metric's name with its labels as /metrics
+/// writes them (`ronda_notify_outages_total{destination="x",service="ntfy"}`), or a bare name.
+pub fn series(text: &str, series: &str) -> Option<f64> {
+    let key = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse().ok())
+}
