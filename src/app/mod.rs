@@ -5,7 +5,9 @@
 //!
 //! Channels and their policy when full:
 //! - camera -> worker: a one-frame slot per camera, the newest frame replaces an unconsumed one
-//!   (counted as dropped): a live picture is worth more than an old one;
+//!   (counted as dropped): a live picture is worth more than an old one; a gated camera's frame
+//!   that passed the motion gate waits in the worker as the camera's one pending picture (the
+//!   newest that passed replaces it, keeping whether either moved);
 //! - worker -> event writer and health -> event writer: bounded (1024), the sender waits:
 //!   events are never dropped;
 //! - camera health -> app: bounded (64), the camera thread waits (a few changes a minute at most).
@@ -16,9 +18,11 @@
 //! - gate book keeper -> event writer: the same bounded queue (its `unrecorded_entry` events
 //!   wait like the others); the writer logs each crossing of a gate line into the gate log.
 //!
-//! Scheduling: the worker serves gate cameras first whenever they have a frame, then the other
-//! cameras round-robin, so under overload every camera slows down evenly and the gate keeps its
-//! rate.
+//! Scheduling: the worker runs the motion gate on every gated camera's newest frame, then serves
+//! gate cameras first whenever they have a frame, then the first look of a still camera that just
+//! woke (once per wake-up), then the other cameras round-robin, so under overload every camera
+//! slows down evenly, the gate keeps its rate, and a passer-by in a quiet corner is looked at
+//! without waiting a round of the busy cameras.
 //!
 //! Rules, per analysed frame of a camera, after the tracker: the mask watch picks the few people
 //! near a mask-checking gate line whose faces are looked at (bounded, see `rules::mask`); each
