@@ -244,7 +244,7 @@ pub(crate) fn render(f: &Figures) -> String {
             );
         }
     }
-    let single: [(&str, &str, &str, f64); 7] = [
+    let mut single: Vec<(&str, &str, &str, f64)> = vec![
         (
             "ronda_outbox_backlog",
             "gauge",
@@ -289,13 +289,9 @@ pub(crate) fn render(f: &Figures) -> String {
             f.failed_logins as f64,
         ),
     ];
-    for (name, kind, help, v) in single {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let _ = writeln!(out, "{name} {}", number(v));
-    }
+    // the up-link's and the webhook's only when configured; in this order after the others
     if let Some(u) = &f.uplink {
-        let uplink = [
+        single.extend([
             (
                 "ronda_uplink_pending",
                 "gauge",
@@ -314,21 +310,20 @@ pub(crate) fn render(f: &Figures) -> String {
                 "times the city's broker became unreachable (events wait in the store meanwhile)",
                 u.outages as f64,
             ),
-        ];
-        for (name, kind, help, v) in uplink {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {}", number(v));
-        }
+        ]);
     }
     if let Some(n) = f.webhook_outages {
-        let _ = writeln!(
-            out,
-            "# HELP ronda_webhook_outages_total times the webhook's endpoint stopped answering \
-             (alerts wait in the store meanwhile)"
-        );
-        let _ = writeln!(out, "# TYPE ronda_webhook_outages_total counter");
-        let _ = writeln!(out, "ronda_webhook_outages_total {n}");
+        single.push((
+            "ronda_webhook_outages_total",
+            "counter",
+            "times the webhook's endpoint stopped answering (alerts wait in the store meanwhile)",
+            n as f64,
+        ));
+    }
+    for (name, kind, help, v) in single {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {}", number(v));
     }
     if !f.notify_outages.is_empty() {
         let _ = writeln!(
