@@ -263,14 +263,14 @@ fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
     Ok((client, eventloop))
 }
 
-/// rustls needs a process-wide crypto provider when the build enables more than one (here
-/// aws-lc-rs through rumqttc and ring through ureq); without one, rumqttc's TLS set-up panics.
-/// Install aws-lc-rs, rumqttc's own choice, unless some part of the process already did.
+/// rustls needs a process-wide crypto provider for rumqttc's TLS set-up, which panics without
+/// one. ronda builds rustls with ring only (Cargo.toml), which rustls would pick by itself; it is
+/// installed by name so that a dependency bringing a second provider later cannot make it panic.
 pub(crate) fn install_crypto_provider() {
-    use rumqttc::tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
+    use rustls::crypto::{CryptoProvider, ring};
     if CryptoProvider::get_default().is_none() {
         // Err: another thread installed one meanwhile, which is as good.
-        let _ = aws_lc_rs::default_provider().install_default();
+        let _ = ring::default_provider().install_default();
     }
 }
 

@@ -614,9 +614,8 @@ fn a_burst_goes_out_in_order_through_both_brokers() {
 
 /// A subscriber to `EVENTS` over TLS on `port`, trusting the CA certificate in `ca`.
 fn tls_subscriber(port: u16, ca: &Path) -> Subscriber {
-    use rumqttc::tokio_rustls::rustls::crypto::aws_lc_rs;
-    // two crypto providers are built in (aws-lc-rs, ring): rumqttc needs one named
-    let _ = aws_lc_rs::default_provider().install_default();
+    // rumqttc's TLS set-up needs a process-wide crypto provider: ronda builds rustls with ring
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut o = Subscriber::options(port);
     o.set_transport(rumqttc::Transport::tls_with_config(
         rumqttc::TlsConfiguration::Simple {

@@ -100,9 +100,8 @@ impl BrokerTls {
         let pem = read("tls_key", &self.key)?;
         let key = PrivateKeyDer::from_pem_slice(&pem)
             .map_err(|_| fail("tls_key", &self.key, "it holds no PEM PRIVATE KEY".into()))?;
-        // the process may hold two crypto providers (aws-lc-rs through rumqttc, ring through
-        // ureq): name the one to use rather than rely on a process default
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        // name the provider rather than rely on a process default that another part may set
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| fail("tls_cert", &self.cert, e.to_string()))?
