@@ -1,6 +1,7 @@
-//! `ronda bench live`: the whole live pipeline under a village's load, with figures.
+//! `ronda bench`: `live`, the whole live pipeline under a village's load, and `hub` (in `bench/hub.rs`),
+//! the city's command room under many villages; each prints its figures.
 //!
-//! The RTSP simulator runs as a separate `ronda sim` process (so its CPU is not counted as the
+//! `live`: the RTSP simulator runs as a separate `ronda sim` process (so its CPU is not counted as the
 //! pipeline's): camera 1 is the gate, the next ones busy pedestrian footage, the last `--quiet`
 //! cameras a still scene with an occasional passer-by. After a warm-up the command measures for
 //! `--seconds` and prints: process CPU in cores, RSS (start, end, peak, and once a minute for long
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 use super::{CliError, CliResult};
 use crate::config::Settings;
 
+mod hub;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -27,6 +30,8 @@ pub struct Args {
 pub enum What {
     /// Live pipeline against `ronda sim` in its own process.
     Live(LiveArgs),
+    /// The city's hub (`ronda hub`, own process) fed by simulated villages over a real Mosquitto.
+    Hub(hub::HubArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +65,7 @@ pub struct LiveArgs {
 pub fn run(args: Args) -> CliResult {
     match args.what {
         What::Live(a) => live(a),
+        What::Hub(a) => hub::run(a),
     }
 }
 
@@ -109,7 +115,12 @@ fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, C
 
 /// CPU time of this process (user + system), seconds.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_seconds_of("self")
+}
+
+/// CPU seconds (user + system) so far of process `pid` ("self": this one).
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
     // fields after the command name (which may hold spaces) start after the last ')'

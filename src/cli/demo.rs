@@ -156,7 +156,7 @@ fn copy_config(from: &std::path::Path, to: &std::path::Path, users: &str) -> Res
 }
 
 /// A new password for each demo run: no default password ever works on a running ronda.
-fn demo_password() -> String {
+pub(crate) fn demo_password() -> String {
     // no look-alikes (0/O, 1/l/I): it is read off a screen and typed on a phone
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     (0..12)

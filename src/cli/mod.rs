@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod eval_detector;
+pub mod mosquitto;
 pub mod passwd;
 pub mod run;
 pub mod sim;
