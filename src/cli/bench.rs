@@ -77,7 +77,7 @@ impl Drop for Sim {
     }
 }
 
-fn free_port() -> Result<u16, CliError> {
+pub(super) fn free_port() -> Result<u16, CliError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -8,6 +8,8 @@ use std::io::Write;
 
 use super::{CliError, CliResult};
 use crate::config::Settings;
+
+mod villages;
 use crate::ingest::sim::{SimOptions, Simulator};
 use crate::paths::{project_root, samples_dir};
 
@@ -16,6 +18,10 @@ pub struct Args {
     /// Port of the simulated cameras (the demo configuration expects 8554).
     #[arg(long, default_value_t = 8554)]
     pub sim_port: u16,
+    /// A small city instead of one village: this many village boxes (two cameras each), the
+    /// city's broker (Mosquitto) and `ronda hub` showing them all.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub villages: Option<u8>,
 }
 
 /// Prints a short line for each warning or alert; `line_crossing` and the like stay on MQTT.
@@ -57,6 +63,9 @@ impl Write for AlertLines {
 }
 
 pub fn run(args: Args) -> CliResult {
+    if let Some(n) = args.villages {
+        return villages::run(n, args.sim_port);
+    }
     let vtest = samples_dir().join("vtest.avi");
     if !vtest.is_file() {
         return Err(CliError::Runtime(format!(
