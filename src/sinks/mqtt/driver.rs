@@ -609,9 +609,13 @@ impl Driver {
                                     if let Some(why) =
                                         topic::refusal(&topic, payload.len(), MAX_PACKET)
                                     {
-                                        if let Err(e) =
-                                            quarantine_ack(&self.store, name, a.seq, &topic, &why)
-                                        {
+                                        if let Err(e) = quarantine(
+                                            &self.store,
+                                            name,
+                                            Tag::Ack(a.seq),
+                                            &topic,
+                                            &why,
+                                        ) {
                                             trouble = Some(e);
                                         }
                                         continue;
@@ -644,7 +648,7 @@ impl Driver {
                                     link.events.push_back((seq, true));
                                     skipped = true;
                                 } else if let Err(e) =
-                                    quarantine_event(&self.store, name, seq, &topic, &why)
+                                    quarantine(&self.store, name, Tag::Event(seq), &topic, &why)
                                 {
                                     trouble = Some(e);
                                 }
@@ -677,7 +681,9 @@ impl Driver {
                             last_bad = Some(seq);
                             let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
                             let why = format!("the stored event cannot be read: {reason}");
-                            if let Err(e) = quarantine_event(&self.store, name, seq, &topic, &why) {
+                            if let Err(e) =
+                                quarantine(&self.store, name, Tag::Event(seq), &topic, &why)
+                            {
                                 trouble = Some(e);
                                 break;
                             }
@@ -828,37 +834,33 @@ fn bad_seq(e: &StoreError) -> Option<i64> {
     }
 }
 
-/// Set event `seq` aside instead of sending it (see `topic::refusal`); said once (an event is
-/// quarantined once), with the event's id.
-fn quarantine_event(
+/// Set an event or a guard's acknowledgement (`what`) aside instead of sending it (see
+/// `topic::refusal`); said once (each is quarantined once), with the event's id.
+fn quarantine(
     store: &Store,
     name: &str,
-    seq: i64,
+    what: Tag,
     topic: &str,
     why: &dyn Display,
 ) -> Result<(), StoreError> {
-    if let Some(id) = store.quarantine_event(seq, topic, &why.to_string())? {
-        warn!(
-            "{name}: event {id} (#{seq}) is set aside, not sent: {why}; the events after it go \
-             on; see the quarantine table of the store"
-        );
-    }
-    Ok(())
-}
-
-/// Set acknowledgement `seq` aside instead of sending it, the same way as an event.
-fn quarantine_ack(
-    store: &Store,
-    name: &str,
-    seq: i64,
-    topic: &str,
-    why: &dyn Display,
-) -> Result<(), StoreError> {
-    if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
-        warn!(
-            "{name}: the acknowledgement of event {id} (#{seq}) is set aside, not sent: {why}; \
-             see the quarantine table of the store"
-        );
+    match what {
+        Tag::Event(seq) => {
+            if let Some(id) = store.quarantine_event(seq, topic, &why.to_string())? {
+                warn!(
+                    "{name}: event {id} (#{seq}) is set aside, not sent: {why}; the events after \
+                     it go on; see the quarantine table of the store"
+                );
+            }
+        }
+        Tag::Ack(seq) => {
+            if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
+                warn!(
+                    "{name}: the acknowledgement of event {id} (#{seq}) is set aside, not sent: \
+                     {why}; see the quarantine table of the store"
+                );
+            }
+        }
+        Tag::State | Tag::Clear(_) | Tag::Offline => {}
     }
     Ok(())
 }
