@@ -95,10 +95,21 @@ pub fn alerts_suppressed(cam: &str, n: u64, total: &mut u64) {
     }
 }
 
-/// `ronda_mqtt_outages_total`: the MQTT broker became unreachable (`err`, with a `hint` of what
-/// to do, or empty); events wait in the outbox. Logged and counted once per outage, however many reconnects
-/// it takes (the driver logs those at debug).
+/// Whose broker an MQTT delivery lost ([`mqtt_unreachable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MqttBroker {
+    /// The guard post's (`ronda_mqtt_outages_total`): events wait in the outbox.
+    GuardPost,
+    /// The city's, through the up-link (`ronda_uplink_outages_total`): the guard post goes on,
+    /// events wait in the store behind the up-link's cursor.
+    City,
+}
+
+/// `ronda_mqtt_outages_total` or `ronda_uplink_outages_total` (`outages`, as `whose` says): the
+/// broker became unreachable (`err`, with a `hint` of what to do, or empty). Logged and counted
+/// once per outage, however many reconnects it takes (the driver logs those at debug).
 pub fn mqtt_unreachable(
+    whose: MqttBroker,
     broker: &dyn Display,
     err: &dyn Display,
     hint: &str,
@@ -106,12 +117,21 @@ pub fn mqtt_unreachable(
     outages: &AtomicU64,
 ) {
     outages.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(
-        "MQTT broker {broker} is unreachable ({err}){hint}; retrying from every {} s to every {} s, \
-         events wait in the outbox",
-        min.as_secs_f32(),
-        max.as_secs_f32()
-    );
+    match whose {
+        MqttBroker::GuardPost => tracing::warn!(
+            "MQTT broker {broker} is unreachable ({err}){hint}; retrying from every {} s to every \
+             {} s, events wait in the outbox",
+            min.as_secs_f32(),
+            max.as_secs_f32()
+        ),
+        MqttBroker::City => tracing::warn!(
+            "up-link: the city broker {broker} is unreachable ({err}){hint}; the guard post is \
+             not affected, events wait in the store and go up in order when it is back \
+             (retrying every {} s to {} s)",
+            min.as_secs(),
+            max.as_secs()
+        ),
+    }
 }
 
 /// `ronda_webhook_outages_total`: the webhook's endpoint stopped taking alerts (`reason`: no
@@ -189,7 +209,14 @@ mod tests {
             std::time::Duration::from_millis(500),
             std::time::Duration::from_secs(10),
         );
-        mqtt_unreachable(&"mqtt://127.0.0.1:1", &"refused", "", backoff, &outages);
+        mqtt_unreachable(
+            MqttBroker::GuardPost,
+            &"mqtt://127.0.0.1:1",
+            &"refused",
+            "",
+            backoff,
+            &outages,
+        );
         assert_eq!(outages.load(Ordering::Relaxed), 1);
         let webhook = AtomicU64::new(0);
         webhook_unreachable("http://gw/hook", "ev-1", "HTTP 503", backoff, &webhook);

@@ -23,7 +23,8 @@
 //!   future kept across the loop), so publishing never blocks pings or acknowledgements.
 //!
 //! It runs on its own thread with a small single-threaded tokio runtime; the rest of ronda talks
-//! to it through a [`SinkHandle`] (cheap to clone, never blocks).
+//! to it through a [`SinkHandle`] (cheap to clone, never blocks). The driver, the client and its
+//! TLS set-up are the up-link's too (`super::uplink`): what differs is a [`Role`].
 
 mod driver;
 mod options;
@@ -37,14 +38,15 @@ use rumqttc::{AsyncClient, EventLoop, LastWill, QoS, TlsConfiguration, Transport
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
 
-use driver::Driver;
+use driver::{Command, Driver};
+pub(super) use driver::{Control, Hints, Outbox, Role, State};
 
 pub use options::{MqttOptions, Tls};
 pub(crate) use options::{parse_url, read_ca};
 
 use super::SinkError;
 use crate::store::{Store, StoreError};
-use crate::topic;
+use crate::{telemetry, topic};
 
 /// Events and retained messages can be large-ish (an event is ~600 bytes; keep room). The
 /// embedded broker takes the same; a message over it is quarantined, never sent.
@@ -67,44 +69,54 @@ pub struct SinkHandle {
     store: Arc<Store>,
 }
 
-struct Shared {
-    wake: Notify,
-    connected: AtomicBool,
-    /// Times the broker became unreachable (`ronda_mqtt_outages_total`).
-    outages: AtomicU64,
+/// What a driver and its sink's handles share.
+pub(super) struct Shared {
+    pub(super) wake: Notify,
+    pub(super) connected: AtomicBool,
+    /// Times the broker became unreachable (`ronda_mqtt_outages_total`,
+    /// `ronda_uplink_outages_total`).
+    pub(super) outages: AtomicU64,
 }
 
-enum Command {
-    Retained { topic: String, payload: String },
-    Shutdown { deadline: Instant },
+/// The guard post's sink: every event marked sent on its PUBACK, the guards' acknowledgements,
+/// retained state pushed by the handles, `online`/`offline`, retried until the shutdown's end.
+fn village() -> Role {
+    Role {
+        what: "MQTT sink",
+        thread: "mqtt-sink",
+        name: "MQTT",
+        broker_named: "MQTT broker",
+        outbox: Outbox::Marked,
+        state: State::Pushed,
+        availability: true,
+        clean_session: true,
+        wait_out_outage: true,
+        broker: telemetry::MqttBroker::GuardPost,
+        hints: Hints {
+            login: ": check [mqtt] username and the password in the variable named by password_env",
+            client_id: ": the broker refuses the client id ronda-<site id>",
+            tls: ": check that [mqtt] ca_file is the CA that signed the broker's certificate and \
+                  that the url's host name is in that certificate",
+        },
+    }
 }
 
 impl MqttSink {
     /// Start publishing the outbox of `store` to the broker of `opts`. Returns at once: the
     /// connection is made (and remade) in the background.
     pub fn start(opts: MqttOptions, store: Arc<Store>) -> Result<MqttSink, SinkError> {
-        let (client, eventloop) = client(&opts)?;
-        let shared = Arc::new(Shared {
-            wake: Notify::new(),
-            connected: AtomicBool::new(false),
-            outages: AtomicU64::new(0),
-        });
+        let no_roots = SinkError::Tls {
+            broker: opts.broker(),
+            reason: "this system has no CA certificates to check the broker with".into(),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SinkError::Thread {
-                what: "MQTT sink",
-                reason: e.to_string(),
-            })?;
-        let driver = Driver::new(opts, client, store.clone(), shared.clone(), rx);
-        let thread = std::thread::Builder::new()
-            .name("mqtt-sink".into())
-            .spawn(move || runtime.block_on(driver.run(eventloop)))
-            .map_err(|e| SinkError::Thread {
-                what: "MQTT sink",
-                reason: e.to_string(),
-            })?;
+        let (shared, thread) = spawn(
+            village(),
+            opts,
+            store.clone(),
+            Control::Commands(rx),
+            no_roots,
+        )?;
         Ok(MqttSink {
             handle: SinkHandle {
                 shared,
@@ -214,48 +226,84 @@ impl SinkHandle {
     }
 }
 
-fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
+/// Start `role`'s driver for the broker of `opts` on its own thread, with a small
+/// single-threaded tokio runtime. `no_roots`: the error to give when `mqtts://` has no CA file
+/// and the system no CA certificates.
+pub(super) fn spawn(
+    role: Role,
+    opts: MqttOptions,
+    store: Arc<Store>,
+    control: Control,
+    no_roots: SinkError,
+) -> Result<(Arc<Shared>, JoinHandle<()>), SinkError> {
+    let (client, eventloop) = client(&opts, &role, no_roots)?;
+    let shared = Arc::new(Shared {
+        wake: Notify::new(),
+        connected: AtomicBool::new(false),
+        outages: AtomicU64::new(0),
+    });
+    let (what, thread) = (role.what, role.thread);
+    let thread_error = |e: std::io::Error| SinkError::Thread {
+        what,
+        reason: e.to_string(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(thread_error)?;
+    let driver = Driver::new(role, opts, client, store, shared.clone(), control);
+    let thread = std::thread::Builder::new()
+        .name(thread.into())
+        .spawn(move || runtime.block_on(driver.run(eventloop)))
+        .map_err(thread_error)?;
+    Ok((shared, thread))
+}
+
+/// The rumqttc client of `o`, for the guard post's sink and the up-link alike: the same packet
+/// limits, in-flight limit, request channel and TLS set-up; the session and the last will as
+/// `role` says.
+fn client(
+    o: &MqttOptions,
+    role: &Role,
+    no_roots: SinkError,
+) -> Result<(AsyncClient, EventLoop), SinkError> {
     let mut m = rumqttc::MqttOptions::new(&o.client_id, &o.host, o.port);
     m.set_keep_alive(o.keep_alive.max(Duration::from_secs(1)))
-        .set_clean_session(true)
+        .set_clean_session(role.clean_session)
         .set_inflight(inflight_limit(o))
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-        .set_last_will(LastWill::new(
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    if role.availability {
+        m.set_last_will(LastWill::new(
             topic::full(&o.topic_prefix, topic::AVAILABILITY),
             "offline",
             QoS::AtLeastOnce,
             true,
         ));
+    }
     if o.username.is_some() || o.password.is_some() {
         m.set_credentials(
             o.username.clone().unwrap_or_default(),
             o.password.clone().unwrap_or_default(),
         );
     }
-    if o.tls.is_some() {
+    if let Some(tls) = &o.tls {
         install_crypto_provider();
-    }
-    match &o.tls {
-        None => {}
-        Some(Tls::Ca { pem, .. }) => {
-            m.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+        let config = match tls {
+            Tls::Ca { pem, .. } => TlsConfiguration::Simple {
                 ca: pem.clone(),
                 alpn: None,
                 client_auth: None,
-            }));
-        }
-        Some(Tls::SystemRoots) => {
+            },
             // rumqttc panics when the system has no CA certificates; say what to do instead.
-            let config = std::panic::catch_unwind(TlsConfiguration::default).map_err(|_| {
-                SinkError::Tls {
-                    broker: o.broker(),
-                    reason: "this system has no CA certificates to check the broker with".into(),
-                }
-            })?;
-            m.set_transport(Transport::tls_with_config(config));
-        }
+            Tls::SystemRoots => {
+                std::panic::catch_unwind(TlsConfiguration::default).map_err(|_| no_roots)?
+            }
+        };
+        m.set_transport(Transport::tls_with_config(config));
     }
-    // The request channel holds at most a window of publishes plus a few commands.
+    // The request channel holds at most a window of publishes plus a few commands or the
+    // retained state queued at a reconnect; `try_publish` on a full channel waits for the next
+    // round, never blocks.
     let (client, mut eventloop) = AsyncClient::new(m, o.window + 16);
     eventloop
         .network_options
@@ -276,6 +324,6 @@ pub(crate) fn install_crypto_provider() {
 
 /// rumqttc's own limit is kept above ours, so its flow control never holds a request back and
 /// packet ids never collide.
-fn inflight_limit(o: &MqttOptions) -> u16 {
+pub(super) fn inflight_limit(o: &MqttOptions) -> u16 {
     (o.window.clamp(1, 1000) + 28) as u16
 }

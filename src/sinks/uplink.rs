@@ -29,28 +29,27 @@
 //! gets the events from then on, not the village's history. Removing `[uplink]` lets go of the
 //! cursor, so a dead up-link never keeps old events from retention.
 //!
-//! It runs on its own thread with a small single-threaded tokio runtime. Talking to it never
-//! blocks: [`UplinkSink::notify`] sets a flag (wakes coalesce: one pending wake stands for any
+//! It runs on its own thread with a small single-threaded tokio runtime, the guard post's
+//! delivery driver in the up-link's [`Role`] (`super::mqtt`). Talking to it never blocks: [`UplinkSink::notify`] sets a flag (wakes coalesce: one pending wake stands for any
 //! number of new events, which the sink reads from the store), and the stop is a watch value.
 
-mod driver;
 mod options;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, EventLoop, LastWill, QoS, TlsConfiguration, Transport};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use options::UplinkOptions;
 
 use super::SinkError;
-use super::mqtt::{MAX_PACKET, Tls, install_crypto_provider};
+use super::mqtt::{self, Control, Hints, Outbox, Role, Shared, State};
+use crate::config::UplinkTopics;
 use crate::store::{Store, StoreError};
-use crate::topic;
+use crate::telemetry;
 
 /// The up-link's row in the store's `sink_cursors`.
 pub const CURSOR: &str = "uplink";
@@ -72,11 +71,36 @@ pub struct UplinkStatus {
     events: bool,
 }
 
-struct Shared {
-    wake: Notify,
-    connected: AtomicBool,
-    /// Times the city broker became unreachable (`ronda_uplink_outages_total`).
-    outages: AtomicU64,
+/// The up-link: its own cursor (or none), retained state polled from the store as `topics`
+/// say, `online`/`offline` only with the status, an outage not waited out at shutdown.
+fn city(topics: UplinkTopics, cursor: Option<i64>) -> Role {
+    Role {
+        what: "up-link",
+        thread: "uplink",
+        name: "up-link",
+        broker_named: "up-link: the city broker",
+        outbox: match cursor {
+            Some(from) => Outbox::Cursor { name: CURSOR, from },
+            None => Outbox::Off,
+        },
+        state: State::Polled {
+            status: topics.status,
+            counts: topics.counts,
+        },
+        availability: topics.status,
+        // see the module documentation: the city keeps this box's session across reconnects
+        clean_session: false,
+        wait_out_outage: false,
+        broker: telemetry::MqttBroker::City,
+        hints: Hints {
+            login: ": the city broker refuses the login; check [uplink] username and the \
+                    password in the variable named by `password`",
+            client_id: ": the city broker refuses the client id; set [uplink] client_id to the \
+                        one the city gave this village",
+            tls: ": check that [uplink] ca_file is the CA that signed the city broker's \
+                  certificate and that the url's host name is in that certificate",
+        },
+    }
 }
 
 impl UplinkSink {
@@ -99,36 +123,28 @@ impl UplinkSink {
                     "up-link: resuming after the last event the city acknowledged"
                 );
             }
-            c.seq
+            Some(c.seq)
         } else {
             // events not wanted: no cursor to hold the outbox against retention
             store.forget_sink_cursor(CURSOR)?;
-            0
+            None
         };
-        let (client, eventloop) = client(&opts)?;
-        let shared = Arc::new(Shared {
-            wake: Notify::new(),
-            connected: AtomicBool::new(false),
-            outages: AtomicU64::new(0),
-        });
+        let no_roots = SinkError::Uplink {
+            key: "ca_file",
+            reason: "this system has no CA certificates to check the city broker with; install \
+                     the ca-certificates package or set ca_file"
+                .into(),
+        };
         let (stop, stop_rx) = watch::channel(None);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SinkError::Thread {
-                what: "up-link",
-                reason: e.to_string(),
-            })?;
         let events = opts.topics.events;
-        let driver =
-            driver::Driver::new(opts, client, store.clone(), shared.clone(), stop_rx, cursor);
-        let thread = std::thread::Builder::new()
-            .name("uplink".into())
-            .spawn(move || runtime.block_on(driver.run(eventloop)))
-            .map_err(|e| SinkError::Thread {
-                what: "up-link",
-                reason: e.to_string(),
-            })?;
+        let role = city(opts.topics, cursor);
+        let (shared, thread) = mqtt::spawn(
+            role,
+            opts.link,
+            store.clone(),
+            Control::Stop(stop_rx),
+            no_roots,
+        )?;
         Ok(UplinkSink {
             status: UplinkStatus {
                 shared,
@@ -193,65 +209,4 @@ impl UplinkStatus {
             Ok(0)
         }
     }
-}
-
-fn client(o: &UplinkOptions) -> Result<(AsyncClient, EventLoop), SinkError> {
-    let l = &o.link;
-    let mut m = rumqttc::MqttOptions::new(&l.client_id, &l.host, l.port);
-    m.set_keep_alive(l.keep_alive.max(Duration::from_secs(1)))
-        // see the module documentation: the city keeps this box's session across reconnects
-        .set_clean_session(false)
-        .set_inflight(inflight_limit(o))
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
-    if o.topics.status {
-        m.set_last_will(LastWill::new(
-            topic::full(&l.topic_prefix, topic::AVAILABILITY),
-            "offline",
-            QoS::AtLeastOnce,
-            true,
-        ));
-    }
-    if l.username.is_some() || l.password.is_some() {
-        m.set_credentials(
-            l.username.clone().unwrap_or_default(),
-            l.password.clone().unwrap_or_default(),
-        );
-    }
-    match &l.tls {
-        None => {}
-        Some(Tls::Ca { pem, .. }) => {
-            install_crypto_provider();
-            m.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-                ca: pem.clone(),
-                alpn: None,
-                client_auth: None,
-            }));
-        }
-        Some(Tls::SystemRoots) => {
-            install_crypto_provider();
-            // rumqttc panics when the system has no CA certificates; say what to do instead
-            let config = std::panic::catch_unwind(TlsConfiguration::default).map_err(|_| {
-                SinkError::Uplink {
-                    key: "ca_file",
-                    reason: "this system has no CA certificates to check the city broker with; \
-                             install the ca-certificates package or set ca_file"
-                        .into(),
-                }
-            })?;
-            m.set_transport(Transport::tls_with_config(config));
-        }
-    }
-    // The request channel holds at most a window of publishes plus the retained state queued
-    // at a reconnect; `try_publish` on a full channel waits for the next round, never blocks.
-    let (client, mut eventloop) = AsyncClient::new(m, l.window + 16);
-    eventloop
-        .network_options
-        .set_connection_timeout(l.connect_timeout.as_secs().max(1));
-    Ok((client, eventloop))
-}
-
-/// rumqttc's own in-flight limit is kept above ours, so its flow control never holds a request
-/// back and packet ids never collide.
-fn inflight_limit(o: &UplinkOptions) -> u16 {
-    (o.link.window.clamp(1, 1000) + 28) as u16
 }

@@ -1,25 +1,122 @@
-//! The sink's thread: drives the rumqttc event loop and delivers the outbox (see the parent
-//! module for how delivery is made safe).
+//! The one delivery driver of the outbox to an MQTT broker, for the guard post's sink and the
+//! city up-link alike: it drives the rumqttc event loop, keeps at most a window of QoS 1
+//! publishes unacknowledged, maps packet ids to what they were, records a delivery only on its
+//! PUBACK and starts again from the outbox after a reconnect (see the parent module for why this
+//! is safe). What the two sinks do differently is data, a [`Role`].
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Display;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::{Command, MAX_PACKET, MqttOptions, Shared, inflight_limit};
+use super::{MAX_PACKET, MqttOptions, Shared, inflight_limit};
 use crate::backoff::Backoff;
 use crate::store::{Store, StoreError};
-use crate::telemetry;
-use crate::topic;
+use crate::{telemetry, topic};
 
 /// After the shutdown deadline: how long `offline` and DISCONNECT may still take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long the DISCONNECT may take to go out after that.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
+
+/// What the guard post's sink and the up-link do differently; everything else (the window, the
+/// packet-id FIFO, PUBACKs, reconnects, the shutdown's steps) is this driver's, the same for both.
+pub(in crate::sinks) struct Role {
+    /// How errors and the debug lines name the sink ("MQTT sink", "up-link").
+    pub what: &'static str,
+    /// Its thread's name.
+    pub thread: &'static str,
+    /// How its log lines start ("MQTT", "up-link").
+    pub name: &'static str,
+    /// How its log lines name the broker ("MQTT broker", "up-link: the city broker").
+    pub broker_named: &'static str,
+    pub outbox: Outbox,
+    pub state: State,
+    /// `online` on `<prefix>/availability` at every connect, `offline` at shutdown and as the
+    /// last will.
+    pub availability: bool,
+    /// Whether the broker may forget this box's session between connections (delivery relies
+    /// on the outbox either way).
+    pub clean_session: bool,
+    /// At shutdown, whether an unreachable broker is retried until the deadline (the guard
+    /// post) or not waited out at all (the city's: its events wait in the store).
+    pub wait_out_outage: bool,
+    /// Whose broker it is, for the outage's log line and series (once per outage).
+    pub broker: telemetry::MqttBroker,
+    pub hints: Hints,
+}
+
+/// How the sink keeps its place in the store's outbox.
+#[derive(Clone, Copy)]
+pub(in crate::sinks) enum Outbox {
+    /// The guard post: an event is marked sent (`sent_at`) on its own PUBACK, the guards'
+    /// acknowledgements follow the events (`<prefix>/acks`), and what the broker would refuse
+    /// is quarantined (it would block the outbox for every sink).
+    Marked,
+    /// Its own row `name` in `sink_cursors`, at `from` now: it moves over an event only when it
+    /// and every event before it are acknowledged. What the broker would refuse is skipped with
+    /// a warning: quarantining it would take it from the guard post too.
+    Cursor { name: &'static str, from: i64 },
+    /// No events at all (an up-link for status and counts only).
+    Off,
+}
+
+/// How the retained camera status and line counts reach the broker. Both publish all of them
+/// again at every connect: the broker may have restarted without them.
+#[derive(Clone, Copy)]
+pub(in crate::sinks) enum State {
+    /// The guard post: each change as a handle stores it ([`Command::Retained`]); one the
+    /// broker would refuse is quarantined, a clear is forgotten in the store once acknowledged.
+    Pushed,
+    /// The up-link: the store's state under `cameras/` (`status`) and `lines/` (`counts`),
+    /// compared once a second with what was sent, so the guard post's handles never wait on
+    /// it; one the broker would refuse is skipped.
+    Polled { status: bool, counts: bool },
+}
+
+/// What to check for the failures a user can fix, after the broker's own words.
+pub(in crate::sinks) struct Hints {
+    /// The login was refused.
+    pub login: &'static str,
+    /// The client id was refused.
+    pub client_id: &'static str,
+    /// TLS failed.
+    pub tls: &'static str,
+}
+
+/// What the rest of ronda says to the driver.
+pub(in crate::sinks) enum Command {
+    Retained { topic: String, payload: String },
+    Shutdown { deadline: Instant },
+}
+
+/// How commands reach the driver; neither ever blocks the sender.
+pub(in crate::sinks) enum Control {
+    /// The guard post's handles: retained state and the shutdown, in order.
+    Commands(mpsc::UnboundedReceiver<Command>),
+    /// The up-link's stop, a watch value (its deadline).
+    Stop(watch::Receiver<Option<Instant>>),
+}
+
+impl Control {
+    /// The next command; `None` once every sender is gone.
+    async fn recv(&mut self) -> Option<Command> {
+        match self {
+            Control::Commands(rx) => rx.recv().await,
+            Control::Stop(rx) => match rx.changed().await {
+                Ok(()) => Some(Command::Shutdown {
+                    deadline: rx.borrow_and_update().unwrap_or_else(Instant::now),
+                }),
+                Err(_) => None,
+            },
+        }
+    }
+}
 
 /// What a publish in flight was.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,9 +124,11 @@ enum Tag {
     Event(i64),
     /// A guard's acknowledgement (its seq in the store's `acks`).
     Ack(i64),
+    /// Retained state (camera status, line counts, `online`): sent again at every connect, so
+    /// its acknowledgement moves nothing.
     State,
     /// An empty retained message that clears a topic gone from the configuration (its suffix):
-    /// forgotten in the store once the broker has it.
+    /// forgotten in the store once the broker has it ([`State::Pushed`] only).
     Clear(String),
     Offline,
 }
@@ -44,16 +143,20 @@ struct Out {
 /// Delivery state of one connection; dropped with it.
 #[derive(Default)]
 struct Link {
-    /// Requested from rumqttc, packet id not yet known.
+    /// Requested from rumqttc, packet id not yet known (rumqttc reports ids in request order).
     requested: VecDeque<Tag>,
     /// Sent with this packet id, PUBACK awaited.
     inflight: HashMap<u16, Tag>,
     /// To request when the window has room.
     queue: VecDeque<Out>,
-    /// The highest seq queued on this connection.
-    cursor: i64,
-    /// The highest acknowledgement seq queued on this connection.
-    ack_cursor: i64,
+    /// [`Outbox::Cursor`]: the events read on this connection, in seq order, and whether each
+    /// is done (acknowledged, or skipped as one the broker would refuse): the cursor moves over
+    /// the done ones at the front, never over a hole.
+    events: VecDeque<(i64, bool)>,
+    /// The highest seq read from the outbox on this connection.
+    read_to: i64,
+    /// The highest acknowledgement seq read on this connection.
+    acks_read_to: i64,
     offline_acked: bool,
 }
 
@@ -63,35 +166,43 @@ impl Link {
     }
 }
 
-struct ShutdownState {
+struct Shutdown {
     deadline: Instant,
-    /// `offline` is queued (at the deadline or when the outbox was empty): no more events.
+    /// `offline` is queued (when flushed or at the deadline): no more events; the hard end.
     offline_queued: Option<Instant>,
     disconnect_sent: bool,
 }
 
-pub(super) struct Driver {
+pub(in crate::sinks) struct Driver {
+    role: Role,
     opts: MqttOptions,
     client: AsyncClient,
     store: Arc<Store>,
     shared: Arc<Shared>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    control: Control,
+    /// Every sender is gone (the sink was dropped without a shutdown command).
+    control_closed: bool,
+    /// [`Outbox::Cursor`]: every event up to here is acknowledged (in memory; stored unless
+    /// `unmarked`). 0 otherwise: the outbox is read from its start at every connect.
+    cursor: i64,
+    unmarked: bool,
     /// Some while connected.
     link: Option<Link>,
+    /// [`State::Polled`]: the retained payload last requested, by topic suffix.
+    state_sent: HashMap<String, String>,
     backoff: Backoff,
     /// Since when the broker is unreachable (the outage was logged once).
     outage: Option<Instant>,
     store_failing: bool,
-    shutdown: Option<ShutdownState>,
-    /// Every handle is gone (the sink was dropped without a shutdown command).
-    commands_closed: bool,
+    shutdown: Option<Shutdown>,
     finished: bool,
 }
 
 type Polled = (EventLoop, Result<Event, ConnectionError>);
 
 /// One poll of the event loop, after `delay` (the reconnect backoff). The event loop moves in
-/// and out so that the pending poll is one future the driver keeps across its loop.
+/// and out so that the pending poll is one future the driver keeps across its loop: it is
+/// never cancelled half-way, so publishing never blocks pings or acknowledgements.
 async fn poll_after(mut eventloop: EventLoop, delay: Duration) -> Polled {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -101,32 +212,42 @@ async fn poll_after(mut eventloop: EventLoop, delay: Duration) -> Polled {
 }
 
 impl Driver {
-    pub(super) fn new(
+    pub(in crate::sinks) fn new(
+        role: Role,
         opts: MqttOptions,
         client: AsyncClient,
         store: Arc<Store>,
         shared: Arc<Shared>,
-        commands: mpsc::UnboundedReceiver<Command>,
+        control: Control,
     ) -> Driver {
+        let cursor = match role.outbox {
+            Outbox::Cursor { from, .. } => from,
+            Outbox::Marked | Outbox::Off => 0,
+        };
         Driver {
             backoff: Backoff::new(opts.backoff_min, opts.backoff_max),
+            role,
             opts,
             client,
             store,
             shared,
-            commands,
+            control,
+            control_closed: false,
+            cursor,
+            unmarked: false,
             link: None,
+            state_sent: HashMap::new(),
             outage: None,
             store_failing: false,
             shutdown: None,
-            commands_closed: false,
             finished: false,
         }
     }
 
-    pub(super) async fn run(mut self, eventloop: EventLoop) {
+    pub(in crate::sinks) async fn run(mut self, eventloop: EventLoop) {
         let mut poll = Box::pin(poll_after(eventloop, Duration::ZERO));
-        // A safety net: pick up events whose notify was not sent, retry after a store error.
+        // A safety net: pick up events whose wake was missed, look at the polled retained
+        // state, retry after a store error.
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.finished {
@@ -137,8 +258,13 @@ impl Driver {
                     poll = Box::pin(poll_after(eventloop, delay));
                 }
                 _ = self.shared.wake.notified() => {}
-                c = self.commands.recv(), if !self.commands_closed => self.on_command(c),
-                _ = tick.tick() => {}
+                c = self.control.recv(), if !self.control_closed => self.on_command(c),
+                _ = tick.tick() => {
+                    self.sync_state(false);
+                    if self.unmarked {
+                        self.store_cursor();
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
                     if deadline.is_some() => {}
             }
@@ -150,7 +276,10 @@ impl Driver {
             }
         }
         self.shared.connected.store(false, Ordering::Relaxed);
-        debug!("MQTT sink stopped");
+        if self.unmarked {
+            self.store_cursor();
+        }
+        debug!("{} stopped", self.role.what);
     }
 
     /// Handle one result of the event loop; returns how long to wait before polling again.
@@ -165,10 +294,8 @@ impl Driver {
                     link.inflight.insert(pkid, tag);
                 }
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                if self.shutdown.is_some() {
-                    self.finished = true;
-                }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) if self.shutdown.is_some() => {
+                self.finished = true;
             }
             Ok(_) => {}
             Err(e) => {
@@ -182,38 +309,56 @@ impl Driver {
     fn on_connected(&mut self) {
         self.shared.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
-        let backlog = self.store.backlog().unwrap_or(0);
+        let waiting = self.waiting();
         match self.outage.take() {
             Some(since) => info!(
-                "MQTT broker {} is reachable again after {:.0?}; {backlog} event(s) to send",
+                "{} {} is reachable again after {:.0?}; {waiting} event(s) to send",
+                self.role.broker_named,
                 self.opts.broker(),
                 since.elapsed()
             ),
             None => info!(
-                "MQTT connected to {} ({backlog} event(s) to send)",
+                "{} connected to {} ({waiting} event(s) to send)",
+                self.role.name,
                 self.opts.broker()
             ),
         }
-        let mut link = Link::default();
-        link.queue
-            .extend(self.state_out(topic::AVAILABILITY, "online"));
+        let mut link = Link {
+            read_to: self.cursor,
+            ..Link::default()
+        };
+        if self.role.availability {
+            link.queue
+                .extend(self.state_out(topic::AVAILABILITY, "online"));
+        }
         // The broker may have restarted without its retained messages: publish them again.
-        match self.store.retained() {
-            Ok(all) => {
-                for (suffix, payload) in all {
-                    link.queue.extend(self.state_out(&suffix, &payload));
+        if let State::Pushed = self.role.state {
+            match self.store.retained() {
+                Ok(all) => {
+                    for (suffix, payload) in all {
+                        link.queue.extend(self.state_out(&suffix, &payload));
+                    }
                 }
+                Err(e) => warn!(
+                    "{}: cannot re-publish camera status and counts: {e}",
+                    self.role.name
+                ),
             }
-            Err(e) => warn!("MQTT: cannot re-publish camera status and counts: {e}"),
         }
         self.link = Some(link);
+        self.sync_state(true);
     }
 
     fn on_puback(&mut self, pkid: u16) {
         let Some(link) = &mut self.link else { return };
         match link.inflight.remove(&pkid) {
             Some(Tag::Event(seq)) => {
-                if let Err(e) = self.store.mark_sent(seq) {
+                if let Outbox::Cursor { .. } = self.role.outbox {
+                    if let Some(e) = link.events.iter_mut().find(|e| e.0 == seq) {
+                        e.1 = true;
+                    }
+                    self.advance();
+                } else if let Err(e) = self.store.mark_sent(seq) {
                     // Not marked: it is sent again later, a duplicate at worst.
                     self.store_trouble(e);
                 }
@@ -234,6 +379,38 @@ impl Driver {
         }
     }
 
+    /// Move the cursor over the done events at the front of this connection's list.
+    fn advance(&mut self) {
+        let Some(link) = &mut self.link else { return };
+        let mut moved = None;
+        while let Some(&(seq, true)) = link.events.front() {
+            link.events.pop_front();
+            moved = Some(seq);
+        }
+        if let Some(seq) = moved {
+            self.cursor = seq;
+            self.store_cursor();
+        }
+    }
+
+    fn store_cursor(&mut self) {
+        let Outbox::Cursor { name, .. } = self.role.outbox else {
+            return;
+        };
+        match self.store.mark_sink_done(name, self.cursor) {
+            Ok(()) => {
+                self.unmarked = false;
+                self.store_ok();
+            }
+            // Kept in memory and stored with the next mark or tick: after a crash meanwhile,
+            // the events since the stored cursor go out again (duplicates, never a loss).
+            Err(e) => {
+                self.unmarked = true;
+                self.store_trouble(e);
+            }
+        }
+    }
+
     fn on_disconnected(&mut self, el: &mut EventLoop, e: &ConnectionError) {
         self.shared.connected.store(false, Ordering::Relaxed);
         self.link = None;
@@ -242,7 +419,7 @@ impl Driver {
         el.state = MqttState::new(inflight_limit(&self.opts), false);
         el.pending.clear();
         if let Some(sd) = &self.shutdown
-            && (sd.disconnect_sent || Instant::now() >= sd.deadline)
+            && (!self.role.wait_out_outage || sd.disconnect_sent || Instant::now() >= sd.deadline)
         {
             self.finished = true;
             return;
@@ -250,14 +427,19 @@ impl Driver {
         if self.outage.is_none() {
             self.outage = Some(Instant::now());
             telemetry::mqtt_unreachable(
+                self.role.broker,
                 &self.opts.broker(),
                 e,
-                hint(e),
+                hint(e, &self.role.hints),
                 (self.opts.backoff_min, self.opts.backoff_max),
                 &self.shared.outages,
             );
         } else {
-            debug!("MQTT broker {} still unreachable: {e}", self.opts.broker());
+            debug!(
+                "{} {} still unreachable: {e}",
+                self.role.broker_named,
+                self.opts.broker()
+            );
         }
     }
 
@@ -276,31 +458,81 @@ impl Driver {
                     }
                 }
             }
-            Some(Command::Shutdown { deadline }) => {
-                self.shutdown = Some(ShutdownState {
-                    deadline,
-                    offline_queued: None,
-                    disconnect_sent: false,
-                });
-            }
-            // Every handle is gone: nobody can append or shut down any more.
+            Some(Command::Shutdown { deadline }) => self.begin_shutdown(deadline),
+            // Every sender is gone: nobody can append or shut down any more.
             None => {
-                self.commands_closed = true;
-                self.shutdown.get_or_insert(ShutdownState {
-                    deadline: Instant::now(),
-                    offline_queued: None,
-                    disconnect_sent: false,
-                });
+                self.control_closed = true;
+                self.begin_shutdown(Instant::now());
             }
         }
     }
 
+    /// The first shutdown command counts (a sink sends one at most).
+    fn begin_shutdown(&mut self, deadline: Instant) {
+        self.shutdown.get_or_insert(Shutdown {
+            deadline,
+            offline_queued: None,
+            disconnect_sent: false,
+        });
+    }
+
+    /// [`State::Polled`]: queue the retained status and counts that changed since they were
+    /// last sent (`all`: every one, after a reconnect), and clear the topics gone from the store.
+    fn sync_state(&mut self, all: bool) {
+        let State::Polled { status, counts } = self.role.state else {
+            return;
+        };
+        if !(status || counts)
+            || self.link.is_none()
+            || self
+                .shutdown
+                .as_ref()
+                .is_some_and(|s| s.offline_queued.is_some())
+        {
+            return;
+        }
+        let rows = match self.store.retained() {
+            Ok(rows) => rows,
+            Err(e) => {
+                debug!("{}: retained state not readable now: {e}", self.role.name);
+                return;
+            }
+        };
+        let wanted = |suffix: &str| {
+            (status && suffix.starts_with("cameras/")) || (counts && suffix.starts_with("lines/"))
+        };
+        let now: HashMap<String, String> = rows.into_iter().filter(|(s, _)| wanted(s)).collect();
+        let gone: Vec<String> = self
+            .state_sent
+            .iter()
+            .filter(|(s, p)| !p.is_empty() && !now.contains_key(*s))
+            .map(|(s, _)| s.clone())
+            .collect();
+        let changed: Vec<(String, String)> = now
+            .into_iter()
+            .filter(|(s, p)| all || self.state_sent.get(s) != Some(p))
+            .chain(gone.into_iter().map(|s| (s, String::new())))
+            .collect();
+        for (suffix, payload) in changed {
+            let out = self.state_out(&suffix, &payload);
+            if let (Some(out), Some(link)) = (out, &mut self.link) {
+                link.queue.push_back(out);
+            }
+            self.state_sent.insert(suffix, payload);
+        }
+    }
+
     /// The retained message for topic `<prefix>/<suffix>`; an empty payload clears the topic.
-    /// `None` when the broker or client would refuse it: it is set aside in the store instead
-    /// (a clear of a topic the broker never took is simply dropped).
+    /// `None` when the broker or client would refuse it: [`State::Pushed`] sets it aside in
+    /// the store (a clear of a topic the broker never took is simply dropped), [`State::Polled`]
+    /// skips it.
     fn state_out(&mut self, suffix: &str, payload: &str) -> Option<Out> {
         let topic = topic::full(&self.opts.topic_prefix, suffix);
         if let Some(why) = topic::refusal(&topic, payload.len(), MAX_PACKET) {
+            if let State::Polled { .. } = self.role.state {
+                debug!(topic = %topic::shown(&topic), "{}: not sent: {why}", self.role.name);
+                return None;
+            }
             let stored = if payload.is_empty() {
                 self.store.forget_retained(suffix).map(|()| false)
             } else {
@@ -309,19 +541,23 @@ impl Driver {
             };
             match stored {
                 Ok(true) => warn!(
-                    "MQTT: the retained message on {} is set aside, not sent: {why}; see the \
+                    "{}: the retained message on {} is set aside, not sent: {why}; see the \
                      quarantine table of the store",
+                    self.role.name,
                     topic::shown(&topic)
                 ),
-                Ok(false) => debug!(topic = %topic::shown(&topic), "MQTT: refused again: {why}"),
+                Ok(false) => debug!(
+                    topic = %topic::shown(&topic),
+                    "{}: refused again: {why}",
+                    self.role.name
+                ),
                 Err(e) => self.store_trouble(e),
             }
             return None;
         }
-        let tag = if payload.is_empty() {
-            Tag::Clear(suffix.to_string())
-        } else {
-            Tag::State
+        let tag = match self.role.state {
+            State::Pushed if payload.is_empty() => Tag::Clear(suffix.to_string()),
+            _ => Tag::State,
         };
         Some(Out {
             tag,
@@ -331,37 +567,55 @@ impl Driver {
         })
     }
 
-    /// Request publishes while the window has room: queued state first, then the outbox.
+    /// Request publishes while the window has room: queued state first, then the outbox (for
+    /// [`Outbox::Marked`], the guards' acknowledgements when no event waits).
     fn pump(&mut self) {
         let Some(link) = &mut self.link else { return };
-        let more_events = self
-            .shutdown
-            .as_ref()
-            .is_none_or(|s| s.offline_queued.is_none());
+        let outbox = self.role.outbox;
+        let name = self.role.name;
+        let more_events = !matches!(outbox, Outbox::Off)
+            && self
+                .shutdown
+                .as_ref()
+                .is_none_or(|s| s.offline_queued.is_none());
         let window = self.opts.window.max(1);
         let mut trouble = None;
         // The unreadable row set aside last: seen again, setting it aside did not take, and
         // trying once more would only spin.
         let mut last_bad = None;
+        // An event was skipped: the cursor may move over it.
+        let mut skipped = false;
         loop {
             if link.queue.is_empty() && more_events && link.outstanding() < window {
                 let room = window - link.outstanding();
-                match self.store.unsent(link.cursor, room) {
-                    // events first; guards' acknowledgements when the outbox is empty
+                let read = match outbox {
+                    Outbox::Cursor { name, .. } => {
+                        self.store.sink_pending(name, link.read_to, room)
+                    }
+                    Outbox::Marked | Outbox::Off => self.store.unsent(link.read_to, room),
+                };
+                match read {
                     Ok(events) if events.is_empty() => {
-                        match self.store.unsent_acks(link.ack_cursor, room) {
+                        if !matches!(outbox, Outbox::Marked) {
+                            break;
+                        }
+                        match self.store.unsent_acks(link.acks_read_to, room) {
                             Ok(acks) if acks.is_empty() => break,
                             Ok(acks) => {
                                 for a in acks {
-                                    link.ack_cursor = a.seq;
+                                    link.acks_read_to = a.seq;
                                     let topic = topic::full(&self.opts.topic_prefix, topic::ACKS);
                                     let payload = ack_payload(&a);
                                     if let Some(why) =
                                         topic::refusal(&topic, payload.len(), MAX_PACKET)
                                     {
-                                        if let Err(e) =
-                                            quarantine_ack(&self.store, a.seq, &topic, &why)
-                                        {
+                                        if let Err(e) = quarantine(
+                                            &self.store,
+                                            name,
+                                            Tag::Ack(a.seq),
+                                            &topic,
+                                            &why,
+                                        ) {
                                             trouble = Some(e);
                                         }
                                         continue;
@@ -382,16 +636,26 @@ impl Driver {
                     }
                     Ok(events) => {
                         for (seq, e) in events {
-                            link.cursor = seq;
+                            link.read_to = seq;
                             let payload = serde_json::to_vec(&e).unwrap_or_default();
                             let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
-                            // Sent, it would cost the connection, and the outbox would send it
-                            // first again after every reconnect: set it aside, go on.
+                            let cursor = matches!(outbox, Outbox::Cursor { .. });
+                            // Sent, it would cost the connection, and it would be first again
+                            // after every reconnect: set it aside (or skip it), go on.
                             if let Some(why) = topic::refusal(&topic, payload.len(), MAX_PACKET) {
-                                if let Err(e) = quarantine_event(&self.store, seq, &topic, &why) {
+                                if cursor {
+                                    warn!("{name}: event {} (#{seq}) is not sent: {why}", e.id);
+                                    link.events.push_back((seq, true));
+                                    skipped = true;
+                                } else if let Err(e) =
+                                    quarantine(&self.store, name, Tag::Event(seq), &topic, &why)
+                                {
                                     trouble = Some(e);
                                 }
                                 continue;
+                            }
+                            if cursor {
+                                link.events.push_back((seq, false));
                             }
                             link.queue.push_back(Out {
                                 tag: Tag::Event(seq),
@@ -401,19 +665,28 @@ impl Driver {
                             });
                         }
                     }
-                    // A row that no longer reads would stop the outbox at it for good.
-                    // Set aside, it leaves the outbox query and the next round reads on.
+                    // A row that no longer reads would stop the outbox at it for good. Set
+                    // aside, it leaves the outbox query; skipped, the cursor moves over it.
                     Err(e @ StoreError::BadEvent { .. }) if last_bad == bad_seq(&e) => {
                         trouble = Some(e);
                         break;
                     }
                     Err(StoreError::BadEvent { seq, reason, .. }) => {
-                        last_bad = Some(seq);
-                        let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
-                        let why = format!("the stored event cannot be read: {reason}");
-                        if let Err(e) = quarantine_event(&self.store, seq, &topic, &why) {
-                            trouble = Some(e);
-                            break;
+                        if let Outbox::Cursor { .. } = outbox {
+                            warn!("{name}: stored event #{seq} cannot be read ({reason}); skipped");
+                            link.read_to = seq;
+                            link.events.push_back((seq, true));
+                            skipped = true;
+                        } else {
+                            last_bad = Some(seq);
+                            let topic = topic::full(&self.opts.topic_prefix, topic::EVENTS);
+                            let why = format!("the stored event cannot be read: {reason}");
+                            if let Err(e) =
+                                quarantine(&self.store, name, Tag::Event(seq), &topic, &why)
+                            {
+                                trouble = Some(e);
+                                break;
+                            }
                         }
                     }
                     Err(e) => {
@@ -437,27 +710,45 @@ impl Driver {
                 break;
             }
             if let Tag::Event(seq) = out.tag {
-                debug!(seq, "MQTT publish");
+                debug!(seq, "{name} publish");
             }
             if let Some(out) = link.queue.pop_front() {
                 link.requested.push_back(out.tag);
             }
         }
+        if skipped {
+            self.advance();
+        }
         match trouble {
             Some(e) => self.store_trouble(e),
-            None if self.store_failing => {
-                self.store_failing = false;
-                info!("MQTT: the outbox can be read again");
-            }
-            None => {}
+            None => self.store_ok(),
+        }
+    }
+
+    fn store_ok(&mut self) {
+        if self.store_failing && !self.unmarked {
+            self.store_failing = false;
+            info!("{}: the outbox can be used again", self.role.name);
         }
     }
 
     /// One warning per run of store failures, not one per attempt.
     fn store_trouble(&mut self, e: StoreError) {
         if !self.store_failing {
-            warn!("MQTT: the outbox cannot be used: {e}; retrying every second");
+            warn!(
+                "{}: the outbox cannot be used: {e}; retrying every second",
+                self.role.name
+            );
             self.store_failing = true;
+        }
+    }
+
+    /// Events the broker has not acknowledged yet (for the log lines).
+    fn waiting(&self) -> u64 {
+        match self.role.outbox {
+            Outbox::Marked => self.store.backlog().unwrap_or(0),
+            Outbox::Cursor { name, .. } => self.store.sink_backlog(name).unwrap_or(0),
+            Outbox::Off => 0,
         }
     }
 
@@ -465,8 +756,9 @@ impl Driver {
         let Some(sd) = &mut self.shutdown else { return };
         let now = Instant::now();
         let Some(link) = &mut self.link else {
-            // Not connected: nothing more can be done once the time is up.
-            if now >= sd.deadline {
+            // Not connected: nothing more can be done once the time is up, or at once where an
+            // outage is not waited out (the events wait in the store for the next start).
+            if !self.role.wait_out_outage || now >= sd.deadline {
                 self.finished = true;
             }
             return;
@@ -475,30 +767,42 @@ impl Driver {
             None => {
                 let flushed = link.queue.is_empty()
                     && link.outstanding() == 0
-                    && self
-                        .store
-                        .unsent(link.cursor, 1)
-                        .is_ok_and(|v| v.is_empty())
-                    && self
-                        .store
-                        .unsent_acks(link.ack_cursor, 1)
-                        .is_ok_and(|v| v.is_empty());
+                    && match self.role.outbox {
+                        Outbox::Marked => {
+                            self.store
+                                .unsent(link.read_to, 1)
+                                .is_ok_and(|v| v.is_empty())
+                                && self
+                                    .store
+                                    .unsent_acks(link.acks_read_to, 1)
+                                    .is_ok_and(|v| v.is_empty())
+                        }
+                        Outbox::Cursor { name, .. } => self
+                            .store
+                            .sink_pending(name, link.read_to, 1)
+                            .is_ok_and(|v| v.is_empty()),
+                        Outbox::Off => true,
+                    };
                 if flushed || now >= sd.deadline {
                     // Events and acks still queued stay in the store for the next start.
                     link.queue
                         .retain(|o| matches!(o.tag, Tag::State | Tag::Clear(_)));
-                    link.queue.push_back(Out {
-                        tag: Tag::Offline,
-                        topic: topic::full(&self.opts.topic_prefix, topic::AVAILABILITY),
-                        payload: b"offline".to_vec(),
-                        retain: true,
-                    });
+                    if self.role.availability {
+                        link.queue.push_back(Out {
+                            tag: Tag::Offline,
+                            topic: topic::full(&self.opts.topic_prefix, topic::AVAILABILITY),
+                            payload: b"offline".to_vec(),
+                            retain: true,
+                        });
+                    } else {
+                        link.offline_acked = true;
+                    }
                     sd.offline_queued = Some(now.max(sd.deadline) + SHUTDOWN_GRACE);
                 }
             }
             Some(hard) if !sd.disconnect_sent => {
                 if link.offline_acked || now >= hard {
-                    // A clean DISCONNECT: the broker drops the will (`offline` is published).
+                    // A clean DISCONNECT: the broker drops the will (`offline` went out itself).
                     let _ = self.client.try_disconnect();
                     sd.disconnect_sent = true;
                 }
@@ -530,53 +834,46 @@ fn bad_seq(e: &StoreError) -> Option<i64> {
     }
 }
 
-/// Set event `seq` aside instead of sending it (see `topic::refusal`); said once (an event is
-/// quarantined once), with the event's id.
-fn quarantine_event(
+/// Set an event or a guard's acknowledgement (`what`) aside instead of sending it (see
+/// `topic::refusal`); said once (each is quarantined once), with the event's id.
+fn quarantine(
     store: &Store,
-    seq: i64,
+    name: &str,
+    what: Tag,
     topic: &str,
-    why: &dyn std::fmt::Display,
+    why: &dyn Display,
 ) -> Result<(), StoreError> {
-    if let Some(id) = store.quarantine_event(seq, topic, &why.to_string())? {
-        warn!(
-            "MQTT: event {id} (#{seq}) is set aside, not sent: {why}; the events after it go \
-             on; see the quarantine table of the store"
-        );
+    match what {
+        Tag::Event(seq) => {
+            if let Some(id) = store.quarantine_event(seq, topic, &why.to_string())? {
+                warn!(
+                    "{name}: event {id} (#{seq}) is set aside, not sent: {why}; the events after \
+                     it go on; see the quarantine table of the store"
+                );
+            }
+        }
+        Tag::Ack(seq) => {
+            if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
+                warn!(
+                    "{name}: the acknowledgement of event {id} (#{seq}) is set aside, not sent: \
+                     {why}; see the quarantine table of the store"
+                );
+            }
+        }
+        Tag::State | Tag::Clear(_) | Tag::Offline => {}
     }
     Ok(())
 }
 
-/// Set acknowledgement `seq` aside instead of sending it, the same way as an event.
-fn quarantine_ack(
-    store: &Store,
-    seq: i64,
-    topic: &str,
-    why: &dyn std::fmt::Display,
-) -> Result<(), StoreError> {
-    if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
-        warn!(
-            "MQTT: the acknowledgement of event {id} (#{seq}) is set aside, not sent: {why}; \
-             see the quarantine table of the store"
-        );
-    }
-    Ok(())
-}
-
-/// What to check for the failures a user can fix.
-fn hint(e: &ConnectionError) -> &'static str {
+/// The role's hint for the failures a user can fix; empty for the others.
+fn hint(e: &ConnectionError, hints: &Hints) -> &'static str {
     use rumqttc::ConnectReturnCode as C;
     match e {
         ConnectionError::ConnectionRefused(C::BadUserNamePassword | C::NotAuthorized) => {
-            ": check [mqtt] username and the password in the variable named by password_env"
+            hints.login
         }
-        ConnectionError::ConnectionRefused(C::BadClientId) => {
-            ": the broker refuses the client id ronda-<site id>"
-        }
-        ConnectionError::Tls(_) => {
-            ": check that [mqtt] ca_file is the CA that signed the broker's certificate and \
-             that the url's host name is in that certificate"
-        }
+        ConnectionError::ConnectionRefused(C::BadClientId) => hints.client_id,
+        ConnectionError::Tls(_) => hints.tls,
         _ => "",
     }
 }
