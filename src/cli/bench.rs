@@ -77,13 +77,6 @@ impl Drop for Sim {
     }
 }
 
-pub(super) fn free_port() -> Result<u16, CliError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| CliError::Runtime(format!("no free port on 127.0.0.1: {e}")))
-}
-
 /// The settings of the benched village: sim picture 480x360 (vtest at 360p).
 fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, CliError> {
     let n = a.cameras as usize;
@@ -91,7 +84,7 @@ fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, C
     let mut t = format!(
         "[site]\nid = \"bench\"\nname = \"bench\"\n\n[mqtt]\nlisten = \"127.0.0.1:{}\"\n\n\
          [store]\npath = \"{dir}/ronda.db\"\nclips_dir = \"{dir}/clips\"\n\n",
-        free_port()?,
+        super::free_port()?,
         dir = dir.display()
     );
     if let Some(th) = a.threads {
@@ -178,7 +171,7 @@ impl Write for Count {
 fn live(a: LiveArgs) -> CliResult {
     let port = match a.port {
         Some(p) => p,
-        None => free_port()?,
+        None => super::free_port()?,
     };
     let n = a.cameras as usize;
     let quiet = (a.quiet as usize).min(n.saturating_sub(1));

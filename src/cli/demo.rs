@@ -77,7 +77,7 @@ pub fn run(args: Args) -> CliResult {
     // the admin editor writes its changes to a copy, never to the shipped file: each demo
     // starts from the same village
     let cfg = project_root().join("var").join("demo").join("demo.toml");
-    let password = demo_password();
+    let password = super::passwd::new_password();
     copy_config(&shipped, &cfg, &demo_users(&password)?)?;
     let settings = Settings::load(&cfg).map_err(|e| CliError::Usage(e.to_string()))?;
     super::run::check_web_address(&settings)?;
@@ -162,22 +162,6 @@ fn copy_config(from: &std::path::Path, to: &std::path::Path, users: &str) -> Res
     f.write_all(format!("{text}\n# Made by `ronda demo` for this run\n{users}").as_bytes())
         .map_err(fail)?;
     Ok(())
-}
-
-/// A new password for each demo run: no default password ever works on a running ronda.
-pub(crate) fn demo_password() -> String {
-    // no look-alikes (0/O, 1/l/I): it is read off a screen and typed on a phone
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    (0..12)
-        .map(|i| {
-            let c = char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]);
-            if i > 0 && i % 4 == 0 {
-                format!("-{c}")
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// The demo's three users, one of each role, all with `password`, as `[[http.users]]` tables.

@@ -1,6 +1,6 @@
 //! One file per command; `main.rs` only parses and maps [`CliError`] to the exit status.
 //!
-//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, geometry, ingest, paths, report, rules, sinks.
+//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, events, geometry, ingest, paths, report, rules, sinks.
 //!
 //! Exit status (DESIGN.md): 0 success, 2 bad arguments or config, 1 runtime failure.
 
@@ -66,4 +66,12 @@ pub fn wait_for_stop() -> CliResult {
         }
     });
     Ok(())
+}
+
+/// A port on 127.0.0.1 free now (for the simulator, brokers and web servers a command starts).
+pub(crate) fn free_port() -> Result<u16, CliError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| CliError::Runtime(format!("no free port on 127.0.0.1: {e}")))
 }

@@ -135,3 +135,19 @@ fn ask(prompt: &str) -> Result<String, CliError> {
         Err(e) => Err(CliError::Runtime(format!("cannot read the password: {e}"))),
     }
 }
+
+/// A new password, e.g. for each demo run: no default password ever works on a running ronda.
+pub(crate) fn new_password() -> String {
+    // no look-alikes (0/O, 1/l/I): it is read off a screen and typed on a phone
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    (0..12)
+        .map(|i| {
+            let c = char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]);
+            if i > 0 && i % 4 == 0 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -28,6 +28,7 @@
 
 mod driver;
 mod options;
+mod role;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -83,9 +83,9 @@ pub fn run(a: HubArgs) -> CliResult {
         )));
     }
     let dir = Scratch(std::env::temp_dir().join(format!("ronda-bench-hub-{}", std::process::id())));
-    let broker = Mosquitto::start(&dir.0.join("broker"), super::free_port()?)?;
-    let web_port = super::free_port()?;
-    let password = super::super::demo::demo_password();
+    let broker = Mosquitto::start(&dir.0.join("broker"), crate::cli::free_port()?)?;
+    let web_port = crate::cli::free_port()?;
+    let password = crate::cli::passwd::new_password();
     let config = write_config(&dir.0, &a, broker.port, web_port, &password)?;
     let exe = std::env::current_exe().map_err(runtime_error)?;
     let log = dir.0.join("hub.log");

@@ -80,10 +80,10 @@ pub fn run(n: u8, sim_port: u16) -> CliResult {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)
         .map_err(|e| CliError::Runtime(format!("cannot make {}: {e}", root.display())))?;
-    let free = super::super::bench::free_port;
+    let free = crate::cli::free_port;
     let city = Mosquitto::start(&root.join("city-broker"), free()?)?;
-    let password = super::demo_password();
-    let village_password = super::demo_password();
+    let password = crate::cli::passwd::new_password();
+    let village_password = crate::cli::passwd::new_password();
     let hash = crate::api::hash_password(&password).map_err(CliError::Runtime)?;
     let village_hash = crate::api::hash_password(&village_password).map_err(CliError::Runtime)?;
     let villages: Vec<Village> = (0..usize::from(n))

@@ -11,112 +11,19 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttState, Outgoing, Packet, QoS};
-use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+pub(in crate::sinks) use super::role::{Command, Control, Hints, Outbox, Role, State};
 use super::{MAX_PACKET, MqttOptions, Shared, inflight_limit};
 use crate::backoff::Backoff;
 use crate::store::{Store, StoreError};
 use crate::{telemetry, topic};
+use helpers::{ack_payload, bad_seq, hint, quarantine};
 
 /// After the shutdown deadline: how long `offline` and DISCONNECT may still take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long the DISCONNECT may take to go out after that.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
-
-/// What the guard post's sink and the up-link do differently; everything else (the window, the
-/// packet-id FIFO, PUBACKs, reconnects, the shutdown's steps) is this driver's, the same for both.
-pub(in crate::sinks) struct Role {
-    /// How errors and the debug lines name the sink ("MQTT sink", "up-link").
-    pub what: &'static str,
-    /// Its thread's name.
-    pub thread: &'static str,
-    /// How its log lines start ("MQTT", "up-link").
-    pub name: &'static str,
-    /// How its log lines name the broker ("MQTT broker", "up-link: the city broker").
-    pub broker_named: &'static str,
-    pub outbox: Outbox,
-    pub state: State,
-    /// `online` on `<prefix>/availability` at every connect, `offline` at shutdown and as the
-    /// last will.
-    pub availability: bool,
-    /// Whether the broker may forget this box's session between connections (delivery relies
-    /// on the outbox either way).
-    pub clean_session: bool,
-    /// At shutdown, whether an unreachable broker is retried until the deadline (the guard
-    /// post) or not waited out at all (the city's: its events wait in the store).
-    pub wait_out_outage: bool,
-    /// Whose broker it is, for the outage's log line and series (once per outage).
-    pub broker: telemetry::MqttBroker,
-    pub hints: Hints,
-}
-
-/// How the sink keeps its place in the store's outbox.
-#[derive(Clone, Copy)]
-pub(in crate::sinks) enum Outbox {
-    /// The guard post: an event is marked sent (`sent_at`) on its own PUBACK, the guards'
-    /// acknowledgements follow the events (`<prefix>/acks`), and what the broker would refuse
-    /// is quarantined (it would block the outbox for every sink).
-    Marked,
-    /// Its own row `name` in `sink_cursors`, at `from` now: it moves over an event only when it
-    /// and every event before it are acknowledged. What the broker would refuse is skipped with
-    /// a warning: quarantining it would take it from the guard post too.
-    Cursor { name: &'static str, from: i64 },
-    /// No events at all (an up-link for status and counts only).
-    Off,
-}
-
-/// How the retained camera status and line counts reach the broker. Both publish all of them
-/// again at every connect: the broker may have restarted without them.
-#[derive(Clone, Copy)]
-pub(in crate::sinks) enum State {
-    /// The guard post: each change as a handle stores it ([`Command::Retained`]); one the
-    /// broker would refuse is quarantined, a clear is forgotten in the store once acknowledged.
-    Pushed,
-    /// The up-link: the store's state under `cameras/` (`status`) and `lines/` (`counts`),
-    /// compared once a second with what was sent, so the guard post's handles never wait on
-    /// it; one the broker would refuse is skipped.
-    Polled { status: bool, counts: bool },
-}
-
-/// What to check for the failures a user can fix, after the broker's own words.
-pub(in crate::sinks) struct Hints {
-    /// The login was refused.
-    pub login: &'static str,
-    /// The client id was refused.
-    pub client_id: &'static str,
-    /// TLS failed.
-    pub tls: &'static str,
-}
-
-/// What the rest of ronda says to the driver.
-pub(in crate::sinks) enum Command {
-    Retained { topic: String, payload: String },
-    Shutdown { deadline: Instant },
-}
-
-/// How commands reach the driver; neither ever blocks the sender.
-pub(in crate::sinks) enum Control {
-    /// The guard post's handles: retained state and the shutdown, in order.
-    Commands(mpsc::UnboundedReceiver<Command>),
-    /// The up-link's stop, a watch value (its deadline).
-    Stop(watch::Receiver<Option<Instant>>),
-}
-
-impl Control {
-    /// The next command; `None` once every sender is gone.
-    async fn recv(&mut self) -> Option<Command> {
-        match self {
-            Control::Commands(rx) => rx.recv().await,
-            Control::Stop(rx) => match rx.changed().await {
-                Ok(()) => Some(Command::Shutdown {
-                    deadline: rx.borrow_and_update().unwrap_or_else(Instant::now),
-                }),
-                Err(_) => None,
-            },
-        }
-    }
-}
 
 /// What a publish in flight was.
 #[derive(Clone, Debug, PartialEq)]
@@ -476,97 +383,6 @@ impl Driver {
         });
     }
 
-    /// [`State::Polled`]: queue the retained status and counts that changed since they were
-    /// last sent (`all`: every one, after a reconnect), and clear the topics gone from the store.
-    fn sync_state(&mut self, all: bool) {
-        let State::Polled { status, counts } = self.role.state else {
-            return;
-        };
-        if !(status || counts)
-            || self.link.is_none()
-            || self
-                .shutdown
-                .as_ref()
-                .is_some_and(|s| s.offline_queued.is_some())
-        {
-            return;
-        }
-        let rows = match self.store.retained() {
-            Ok(rows) => rows,
-            Err(e) => {
-                debug!("{}: retained state not readable now: {e}", self.role.name);
-                return;
-            }
-        };
-        let wanted = |suffix: &str| {
-            (status && suffix.starts_with("cameras/")) || (counts && suffix.starts_with("lines/"))
-        };
-        let now: HashMap<String, String> = rows.into_iter().filter(|(s, _)| wanted(s)).collect();
-        let gone: Vec<String> = self
-            .state_sent
-            .iter()
-            .filter(|(s, p)| !p.is_empty() && !now.contains_key(*s))
-            .map(|(s, _)| s.clone())
-            .collect();
-        let changed: Vec<(String, String)> = now
-            .into_iter()
-            .filter(|(s, p)| all || self.state_sent.get(s) != Some(p))
-            .chain(gone.into_iter().map(|s| (s, String::new())))
-            .collect();
-        for (suffix, payload) in changed {
-            let out = self.state_out(&suffix, &payload);
-            if let (Some(out), Some(link)) = (out, &mut self.link) {
-                link.queue.push_back(out);
-            }
-            self.state_sent.insert(suffix, payload);
-        }
-    }
-
-    /// The retained message for topic `<prefix>/<suffix>`; an empty payload clears the topic.
-    /// `None` when the broker or client would refuse it: [`State::Pushed`] sets it aside in
-    /// the store (a clear of a topic the broker never took is simply dropped), [`State::Polled`]
-    /// skips it.
-    fn state_out(&mut self, suffix: &str, payload: &str) -> Option<Out> {
-        let topic = topic::full(&self.opts.topic_prefix, suffix);
-        if let Some(why) = topic::refusal(&topic, payload.len(), MAX_PACKET) {
-            if let State::Polled { .. } = self.role.state {
-                debug!(topic = %topic::shown(&topic), "{}: not sent: {why}", self.role.name);
-                return None;
-            }
-            let stored = if payload.is_empty() {
-                self.store.forget_retained(suffix).map(|()| false)
-            } else {
-                self.store
-                    .quarantine_retained(suffix, &topic, payload, &why.to_string())
-            };
-            match stored {
-                Ok(true) => warn!(
-                    "{}: the retained message on {} is set aside, not sent: {why}; see the \
-                     quarantine table of the store",
-                    self.role.name,
-                    topic::shown(&topic)
-                ),
-                Ok(false) => debug!(
-                    topic = %topic::shown(&topic),
-                    "{}: refused again: {why}",
-                    self.role.name
-                ),
-                Err(e) => self.store_trouble(e),
-            }
-            return None;
-        }
-        let tag = match self.role.state {
-            State::Pushed if payload.is_empty() => Tag::Clear(suffix.to_string()),
-            _ => Tag::State,
-        };
-        Some(Out {
-            tag,
-            topic,
-            payload: payload.as_bytes().to_vec(),
-            retain: true,
-        })
-    }
-
     /// Request publishes while the window has room: queued state first, then the outbox (for
     /// [`Outbox::Marked`], the guards' acknowledgements when no event waits).
     fn pump(&mut self) {
@@ -827,64 +643,6 @@ impl Driver {
     }
 }
 
-fn bad_seq(e: &StoreError) -> Option<i64> {
-    match e {
-        StoreError::BadEvent { seq, .. } => Some(*seq),
-        _ => None,
-    }
-}
-
-/// Set an event or a guard's acknowledgement (`what`) aside instead of sending it (see
-/// `topic::refusal`); said once (each is quarantined once), with the event's id.
-fn quarantine(
-    store: &Store,
-    name: &str,
-    what: Tag,
-    topic: &str,
-    why: &dyn Display,
-) -> Result<(), StoreError> {
-    match what {
-        Tag::Event(seq) => {
-            if let Some(id) = store.quarantine_event(seq, topic, &why.to_string())? {
-                warn!(
-                    "{name}: event {id} (#{seq}) is set aside, not sent: {why}; the events after \
-                     it go on; see the quarantine table of the store"
-                );
-            }
-        }
-        Tag::Ack(seq) => {
-            if let Some(id) = store.quarantine_ack(seq, topic, &why.to_string())? {
-                warn!(
-                    "{name}: the acknowledgement of event {id} (#{seq}) is set aside, not sent: \
-                     {why}; see the quarantine table of the store"
-                );
-            }
-        }
-        Tag::State | Tag::Clear(_) | Tag::Offline => {}
-    }
-    Ok(())
-}
-
-/// The role's hint for the failures a user can fix; empty for the others.
-fn hint(e: &ConnectionError, hints: &Hints) -> &'static str {
-    use rumqttc::ConnectReturnCode as C;
-    match e {
-        ConnectionError::ConnectionRefused(C::BadUserNamePassword | C::NotAuthorized) => {
-            hints.login
-        }
-        ConnectionError::ConnectionRefused(C::BadClientId) => hints.client_id,
-        ConnectionError::Tls(_) => hints.tls,
-        _ => "",
-    }
-}
-
-/// `<prefix>/acks`: `{"schema": 1, "event_id": ..., "user": ..., "time": ...}` (site time).
-fn ack_payload(a: &crate::store::Ack) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "schema": 1,
-        "event_id": a.event_id,
-        "user": a.user,
-        "time": a.time,
-    }))
-    .unwrap_or_default()
-}
+// the retained state and the small pure helpers live beside the driver, each file one job
+mod helpers;
+mod retained;
