@@ -256,7 +256,8 @@ fn read_broker(r: &mut Reader, t: &Table) -> HubBroker {
     );
     let url = r.required(t, P, "url");
     let lower = url.to_ascii_lowercase();
-    if !url.is_empty() && !(lower.starts_with("mqtt://") || lower.starts_with("mqtts://")) {
+    let mqtt = lower.starts_with("mqtt://") || lower.starts_with("mqtts://");
+    if !(url.is_empty() || mqtt) {
         r.issue(
             join(P, "url"),
             format!(
