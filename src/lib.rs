@@ -35,6 +35,7 @@ pub mod events;
 pub mod frame;
 pub mod gate;
 pub mod geometry;
+pub mod hub;
 pub mod ingest;
 pub mod motion;
 pub mod paths;

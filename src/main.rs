@@ -37,6 +37,8 @@ enum Command {
     Passwd(cli::passwd::Args),
     /// Load measurements (e.g. `ronda bench live --cameras 40`).
     Bench(cli::bench::Args),
+    /// The city's command room: every village's events, cameras and counts from the city broker.
+    Hub(cli::hub::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::PrintDefaultConfig => cli::config::print_default(),
         Command::Passwd(a) => cli::passwd::run(a),
         Command::Bench(a) => cli::bench::run(a),
+        Command::Hub(a) => cli::hub::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

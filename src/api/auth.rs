@@ -11,6 +11,9 @@
 //! | review | `/review`, `GET /api/incidents`, `GET /api/incidents/{id}`, `GET /api/incidents/{id}/clip.mp4`, `POST /api/incidents/{id}/review`, `GET /api/review/cameras` | no | yes | yes |
 //! | admin | `/admin`, `/api/admin/...`, `PUT /api/gate/occupancy` | no | no | yes |
 //!
+//! The clip (`GET /api/incidents/{id}/clip.mp4`) also takes HTTP Basic credentials of a
+//! reviewer or admin (the city hub's proxy), checked like a login.
+//!
 //! An admin may do everything; roles do not otherwise include each other.
 
 use std::collections::HashMap;

@@ -35,6 +35,8 @@ use crate::rules::{CountingParams, LineSpec, Preview};
 use crate::store::Store;
 
 pub use auth::{Lockout, hash_password, verify_password};
+/// The pages' shell, style, dictionary and login form, for the city hub's pages.
+pub(crate) use routes::pages;
 
 /// What the HTTP API needs from the running pipeline. `Live` implements it; tests use a fake.
 ///

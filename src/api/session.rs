@@ -28,20 +28,21 @@ pub const MAX_SESSIONS_PER_USER: usize = 32;
 /// with more than 300 users): the oldest of the user logging in, else the oldest of all, goes.
 const MAX_SESSIONS: usize = 10_000;
 
-/// Who a request comes from, once its session cookie was found valid.
+/// Who a request comes from, once its session cookie was found valid. `R` is the role: the
+/// village's [`Role`], or another server's own (the city hub's users have roles of their own).
 #[derive(Clone, Debug)]
-pub struct SessionUser {
+pub struct SessionUser<R = Role> {
     pub name: String,
-    pub role: Role,
+    pub role: R,
     /// The session's key (hash of the token): to end it, or to re-check it on a long stream.
     pub key: [u8; 32],
     pub expires: Instant,
 }
 
 #[derive(Debug)]
-struct Session {
+struct Session<R> {
     name: String,
-    role: Role,
+    role: R,
     /// Login order: numbered under the map's lock, so "oldest" is the first one made even
     /// when two logins of one user race (their clock readings may come in either order).
     seq: u64,
@@ -49,9 +50,9 @@ struct Session {
 }
 
 #[derive(Debug)]
-pub struct Sessions {
+pub struct Sessions<R = Role> {
     ttl: Duration,
-    map: Mutex<HashMap<[u8; 32], Session>>,
+    map: Mutex<HashMap<[u8; 32], Session<R>>>,
     /// The next session's `seq` (taken only with `map` locked).
     next: AtomicU64,
 }
@@ -60,8 +61,8 @@ fn key_of(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-impl Sessions {
-    pub fn new(ttl: Duration) -> Sessions {
+impl<R: Copy> Sessions<R> {
+    pub fn new(ttl: Duration) -> Sessions<R> {
         Sessions {
             ttl,
             map: Mutex::new(HashMap::new()),
@@ -74,7 +75,7 @@ impl Sessions {
     }
 
     /// A new session for `name`; returns the token for the cookie (64 hex digits).
-    pub fn create(&self, name: &str, role: Role) -> String {
+    pub fn create(&self, name: &str, role: R) -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -112,13 +113,13 @@ impl Sessions {
     }
 
     /// The user of a request with a valid session cookie.
-    pub fn from_headers(&self, headers: &HeaderMap) -> Option<SessionUser> {
+    pub fn from_headers(&self, headers: &HeaderMap) -> Option<SessionUser<R>> {
         let token = token_from_headers(headers)?;
         self.lookup(&key_of(token))
     }
 
     /// The session under `key`, if it is still valid.
-    pub fn lookup(&self, key: &[u8; 32]) -> Option<SessionUser> {
+    pub fn lookup(&self, key: &[u8; 32]) -> Option<SessionUser<R>> {
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         match map.get(key) {

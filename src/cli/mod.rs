@@ -1,6 +1,6 @@
 //! One file per command; `main.rs` only parses and maps [`CliError`] to the exit status.
 //!
-//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, events, geometry, ingest, paths, report, rules, sinks.
+//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, events, geometry, hub, ingest, paths, report, rules, sinks.
 //!
 //! Exit status (DESIGN.md): 0 success, 2 bad arguments or config, 1 runtime failure.
 
@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod eval_detector;
+pub mod hub;
 pub mod mosquitto;
 pub mod passwd;
 pub mod run;

@@ -17,6 +17,7 @@
 mod camera;
 pub mod edit;
 mod gatebook;
+mod hub;
 mod mqtt_users;
 mod notify;
 mod read;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 use toml::Table;
 
 pub use gatebook::parse_time_of_day;
+pub use hub::{HubBroker, HubRole, HubSettings, HubUser, HubVillage};
 pub use mqtt_users::{MqttRole, MqttUser};
 pub use notify::{
     FONNTE_SEND, NTFY_SH, Notify, Service as NotifyService, TELEGRAM_API, is_env_ref,

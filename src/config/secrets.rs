@@ -308,6 +308,16 @@ pub fn pieces(s: &str) -> impl Iterator<Item = Piece<'_>> {
     })
 }
 
+/// `${NAME}` and nothing else: the variable's name (a password setting of `[uplink]` or of
+/// the hub's configuration is only ever this).
+pub fn single_var(s: &str) -> Option<&str> {
+    let mut p = pieces(s);
+    match (p.next(), p.next()) {
+        (Some(Piece::Var(name)), None) if is_env_name(name) => Some(name),
+        _ => None,
+    }
+}
+
 /// Fill `${VAR}` from the environment; `Err(VAR)` names the first one missing.
 pub fn expand_env(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());

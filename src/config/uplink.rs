@@ -19,8 +19,7 @@ use std::path::PathBuf;
 use toml::{Table, Value};
 
 use super::read::{Reader, join, type_name};
-use super::secrets::{Piece, pieces, redact_url, url_has_literal_password};
-use super::values::is_env_name;
+use super::secrets::{redact_url, single_var, url_has_literal_password};
 use crate::topic;
 
 const PLACE: &str = "uplink";
@@ -83,15 +82,6 @@ impl Uplink {
     /// The variable the password comes from (`CITY_MQTT_PASSWORD` of `${CITY_MQTT_PASSWORD}`).
     pub fn password_var(&self) -> Option<&str> {
         self.password.as_deref().and_then(single_var)
-    }
-}
-
-/// `${NAME}` and nothing else: the variable's name.
-fn single_var(s: &str) -> Option<&str> {
-    let mut p = pieces(s);
-    match (p.next(), p.next()) {
-        (Some(Piece::Var(name)), None) if is_env_name(name) => Some(name),
-        _ => None,
     }
 }
 

@@ -21,6 +21,7 @@ mod delivery;
 mod detect;
 mod eval_detector;
 mod gatebook;
+mod hub;
 mod incidents;
 mod live;
 mod mqtt;

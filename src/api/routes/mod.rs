@@ -10,7 +10,7 @@ mod guard;
 mod incidents;
 mod login;
 pub(crate) mod metrics;
-pub(super) mod pages;
+pub(crate) mod pages;
 
 pub(crate) use guard::ack_json;
 pub(crate) use login::check as check_login;
@@ -216,6 +216,43 @@ async fn require(
     }
 }
 
+/// [`require`], or else HTTP Basic credentials of a user whose role the area allows, checked
+/// like a login (the same brake on wrong passwords). Only for the incident's clip: the city hub
+/// fetches it with the account the village gave it (README "City command room"), and a
+/// program has no cookie. Never answers with `WWW-Authenticate`, so a browser never offers
+/// a Basic login form of its own.
+async fn require_or_basic(
+    State((st, area)): State<(Shared, Area)>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let creds = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::auth::basic_credentials);
+    let Some((name, password)) =
+        creds.filter(|_| st.sessions.from_headers(req.headers()).is_none())
+    else {
+        return require(State((st.clone(), area, Kind::Api)), req, next).await;
+    };
+    match check_login(&st, &name, password, peer.ip()).await {
+        // no session is made: the credentials come with every request
+        Ok(user) if area.allows(user.role) => next.run(req).await,
+        Ok(user) => Failure::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a {} may not use this ({} area)",
+                user.role.as_str(),
+                area.as_str()
+            ),
+        )
+        .into_response(),
+        Err(f) => f.into_response(),
+    }
+}
+
 /// All routes. Adding one means putting it in an area here.
 pub(crate) fn router(st: Shared) -> Router {
     let area = |a: Area, k: Kind| from_fn_with_state((st.clone(), a, k), require);
@@ -286,10 +323,16 @@ pub(crate) fn router(st: Shared) -> Router {
     let review_api = Router::new()
         .route("/api/incidents", get(incidents::list))
         .route("/api/incidents/{id}", get(incidents::one))
-        .route("/api/incidents/{id}/clip.mp4", get(incidents::clip))
         .route("/api/incidents/{id}/review", post(incidents::review))
         .route("/api/review/cameras", get(incidents::cameras))
         .route_layer(area(Area::Review, Kind::Api));
+    // the clip also with HTTP Basic credentials (the city hub's proxy, see require_or_basic)
+    let review_clip = Router::new()
+        .route("/api/incidents/{id}/clip.mp4", get(incidents::clip))
+        .route_layer(from_fn_with_state(
+            (st.clone(), Area::Review),
+            require_or_basic,
+        ));
     let review_pages = Router::new()
         .route("/review", get(pages::review))
         .route_layer(area(Area::Review, Kind::Page));
@@ -303,6 +346,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .merge(admin_api)
         .merge(guard_pages)
         .merge(review_api)
+        .merge(review_clip)
         .merge(review_pages)
         .merge(admin_pages)
         .fallback(fallback)

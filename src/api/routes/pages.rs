@@ -15,10 +15,10 @@ use crate::api::session::SessionUser;
 use crate::config::Language;
 
 const SHELL: &str = include_str!("../static/page.html");
-const STYLE: &str = include_str!("../static/app.css");
-const I18N: &str = include_str!("../static/i18n.js");
-const LOGIN_BODY: &str = include_str!("../static/login.html");
-const LOGIN_JS: &str = include_str!("../static/login.js");
+pub(crate) const STYLE: &str = include_str!("../static/app.css");
+pub(crate) const I18N: &str = include_str!("../static/i18n.js");
+pub(crate) const LOGIN_BODY: &str = include_str!("../static/login.html");
+pub(crate) const LOGIN_JS: &str = include_str!("../static/login.js");
 const GUARD_BODY: &str = include_str!("../static/guard.html");
 const GUARD_JS: &str = include_str!("../static/guard.js");
 const NOTE_BODY: &str = include_str!("../static/note.html");
@@ -40,7 +40,7 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    fn answer(&self, status: StatusCode) -> Response {
+    pub(crate) fn answer(&self, status: StatusCode) -> Response {
         let mut res = (status, Html(self.html.clone())).into_response();
         res.headers_mut()
             .insert(CONTENT_SECURITY_POLICY, self.csp.clone());
@@ -98,7 +98,7 @@ fn render(site: &SiteInfo, title: &str, class: &str, body: &str, script: &str) -
 
 /// [`render`] with the page's own `style` (app.css and more) and more CSP directives
 /// (`extra_csp`, e.g. `media-src 'self'; ` for a page that plays clips).
-fn render_with(
+pub(crate) fn render_with(
     site: &SiteInfo,
     title: &str,
     class: &str,
