@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build test lint demo bench bench-live models-check clean-cache
+.PHONY: setup build test lint demo demo-city bench bench-live models-check clean-cache
 
 setup:
 	@scripts/setup
@@ -23,6 +23,10 @@ test: setup lint
 
 demo: setup
 	$(CARGO) run --release -- demo
+
+# the city's side: 3 village boxes, the city's Mosquitto and `ronda hub` (README "A small city")
+demo-city: setup
+	$(CARGO) run --release -- demo --villages 3
 
 bench: setup
 	$(CARGO) bench

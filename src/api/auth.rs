@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -356,6 +356,56 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Why [`check_password`] refused.
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    /// Too many wrong passwords for this name or address: try again after this long.
+    Locked(Duration),
+    /// The server is stopping.
+    Stopping,
+    /// Wrong name or password; `Some`: that was one too many, locked for this long.
+    Wrong(Option<Duration>),
+}
+
+/// The one password check of the village's login (and `/metrics`, and the clip route with Basic
+/// credentials) and of the city hub's: through the brake on wrong passwords, at most a few
+/// hashes at once (`hashing`), the brake looked at again after waiting for a turn so that a burst
+/// of parallel guesses is not all let through. `hash` is the user's, `None` for a name that does
+/// not exist: the same work is done then, so timing does not tell which names exist.
+pub async fn check_password(
+    limiter: &Mutex<Limiter>,
+    hashing: &tokio::sync::Semaphore,
+    name: &str,
+    password: String,
+    ip: IpAddr,
+    hash: Option<String>,
+) -> Result<(), Refused> {
+    let brake = || limiter.lock().unwrap_or_else(PoisonError::into_inner);
+    brake()
+        .check(name, ip, Instant::now())
+        .map_err(Refused::Locked)?;
+    let _permit = hashing.acquire().await.map_err(|_| Refused::Stopping)?;
+    brake()
+        .check(name, ip, Instant::now())
+        .map_err(Refused::Locked)?;
+    let known = hash.is_some();
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&password, &h),
+        None => {
+            verify_password(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if ok && known {
+        brake().success(name, ip, Instant::now());
+        Ok(())
+    } else {
+        Err(Refused::Wrong(brake().failure(name, ip, Instant::now())))
+    }
 }
 
 #[cfg(test)]

@@ -21,17 +21,7 @@ pub fn run(args: Args) -> CliResult {
         .build()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let stop = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
+        super::stop_signal().await;
         tracing::info!("hub: stopping");
     };
     rt.block_on(crate::hub::serve(

@@ -53,20 +53,22 @@ pub fn wait_for_stop() -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    rt.block_on(async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
-    });
+    rt.block_on(stop_signal());
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (systemd's stop), whichever comes first.
+pub async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
 }
 
 /// A port on 127.0.0.1 free now (for the simulator, brokers and web servers a command starts).

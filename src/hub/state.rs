@@ -3,7 +3,7 @@
 //! and a village are shown, and the JSON error answer.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::http::header::RETRY_AFTER;
@@ -240,10 +240,6 @@ impl WebState {
         id: String,
     ) -> Result<Option<StoredEvent>, Failure> {
         self.ask(move |s| s.event(&site, &id)).await
-    }
-
-    pub(super) fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
-        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -314,8 +314,7 @@ impl HubStore {
     /// Every village heard of, with its state: alert events received since `alerts_since_ms`,
     /// cameras and how many are down, the sum of its line counts.
     pub fn villages(&self, alerts_since_ms: i64) -> Result<Vec<VillageState>, HubStoreError> {
-        let inner = self.lock();
-        let mut st = inner.conn.prepare(
+        self.rows(
             "SELECT v.site, v.availability, v.availability_ms, v.last_seen_ms, \
              (SELECT COUNT(*) FROM hub_events e WHERE e.site = v.site AND e.severity = 'alert' \
                AND e.received_ms >= ?1), \
@@ -324,57 +323,55 @@ impl HubStore {
              (SELECT COALESCE(SUM(n.count_in), 0) FROM hub_counts n WHERE n.site = v.site), \
              (SELECT COALESCE(SUM(n.count_out), 0) FROM hub_counts n WHERE n.site = v.site) \
              FROM hub_villages v ORDER BY v.site",
-        )?;
-        let rows = st.query_map([alerts_since_ms], |r| {
-            Ok(VillageState {
-                site: r.get(0)?,
-                availability: r.get(1)?,
-                availability_ms: r.get(2)?,
-                last_seen_ms: r.get(3)?,
-                alerts: r.get(4)?,
-                cameras: r.get(5)?,
-                cameras_down: r.get(6)?,
-                count_in: r.get(7)?,
-                count_out: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [alerts_since_ms],
+            |r| {
+                Ok(VillageState {
+                    site: r.get(0)?,
+                    availability: r.get(1)?,
+                    availability_ms: r.get(2)?,
+                    last_seen_ms: r.get(3)?,
+                    alerts: r.get(4)?,
+                    cameras: r.get(5)?,
+                    cameras_down: r.get(6)?,
+                    count_in: r.get(7)?,
+                    count_out: r.get(8)?,
+                })
+            },
+        )
     }
 
     pub fn cameras(&self, site: &str) -> Result<Vec<CameraRow>, HubStoreError> {
-        let inner = self.lock();
-        let mut st = inner.conn.prepare(
+        self.rows(
             "SELECT camera, state, json, received_ms FROM hub_cameras WHERE site = ?1 \
              ORDER BY camera",
-        )?;
-        let rows = st.query_map([site], |r| {
-            Ok(CameraRow {
-                camera: r.get(0)?,
-                state: r.get(1)?,
-                json: r.get(2)?,
-                received_ms: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [site],
+            |r| {
+                Ok(CameraRow {
+                    camera: r.get(0)?,
+                    state: r.get(1)?,
+                    json: r.get(2)?,
+                    received_ms: r.get(3)?,
+                })
+            },
+        )
     }
 
     pub fn counts(&self, site: &str) -> Result<Vec<CountsRow>, HubStoreError> {
-        let inner = self.lock();
-        let mut st = inner.conn.prepare(
+        self.rows(
             "SELECT camera, line, count_in, count_out, occupancy, since FROM hub_counts \
              WHERE site = ?1 ORDER BY camera, line",
-        )?;
-        let rows = st.query_map([site], |r| {
-            Ok(CountsRow {
-                camera: r.get(0)?,
-                line: r.get(1)?,
-                count_in: r.get(2)?,
-                count_out: r.get(3)?,
-                occupancy: r.get(4)?,
-                since: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [site],
+            |r| {
+                Ok(CountsRow {
+                    camera: r.get(0)?,
+                    line: r.get(1)?,
+                    count_in: r.get(2)?,
+                    count_out: r.get(3)?,
+                    occupancy: r.get(4)?,
+                    since: r.get(5)?,
+                })
+            },
+        )
     }
 
     /// Events after `after` (a `seq`) in arrival order, at most `limit`, of the villages in
@@ -387,11 +384,12 @@ impl HubStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, HubStoreError> {
         let (filter, args) = site_filter(sites, severities, after, limit);
-        self.query_events(
+        self.rows(
             &format!(
                 "SELECT {COLUMNS} FROM hub_events WHERE seq > ?1{filter} ORDER BY seq LIMIT ?2"
             ),
-            args,
+            params_from_iter(args),
+            event_row,
         )
     }
 
@@ -404,11 +402,12 @@ impl HubStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, HubStoreError> {
         let (filter, args) = site_filter(sites, severities, 0, limit);
-        self.query_events(
+        self.rows(
             &format!(
                 "SELECT {COLUMNS} FROM hub_events WHERE seq > ?1{filter} ORDER BY seq DESC LIMIT ?2"
             ),
-            args,
+            params_from_iter(args),
+            event_row,
         )
     }
 
@@ -430,14 +429,16 @@ impl HubStore {
         self.lock().next_seq - 1
     }
 
-    fn query_events(
+    /// Every row `sql` selects with `params`, each read by `row`.
+    fn rows<T>(
         &self,
         sql: &str,
-        args: Vec<rusqlite::types::Value>,
-    ) -> Result<Vec<StoredEvent>, HubStoreError> {
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, HubStoreError> {
         let inner = self.lock();
         let mut st = inner.conn.prepare(sql)?;
-        let rows = st.query_map(params_from_iter(args), event_row)?;
+        let rows = st.query_map(params, row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

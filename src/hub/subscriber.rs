@@ -8,12 +8,12 @@
 //! the hub's session). Nothing is dropped on the way; a message that cannot be understood is
 //! acknowledged and counted (sent again, it would be no better).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS, TlsConfiguration, Transport};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -79,9 +79,11 @@ pub fn client(o: &MqttOptions) -> Result<(AsyncClient, EventLoop), HubError> {
             m.set_transport(Transport::tls_with_config(config));
         }
     }
-    // Requests are the subscriptions and one acknowledgement per message read, each made
-    // before the next poll: a few slots are enough.
-    let (client, mut eventloop) = AsyncClient::new(m, 64);
+    // Requests are the subscriptions and one acknowledgement per message read. The event loop
+    // takes them only once it has handed out every packet it already read, so a burst (retained
+    // state of many villages at once) can hold more acknowledgements than this: those wait in
+    // the subscriber (`Subscriber::run`), never blocking it.
+    let (client, mut eventloop) = AsyncClient::new(m, 256);
     eventloop
         .network_options
         .set_connection_timeout(o.connect_timeout.as_secs().max(1));
@@ -105,7 +107,17 @@ impl Subscriber {
         let mut backoff = Backoff::new(self.opts.backoff_min, self.opts.backoff_max);
         let mut outage: Option<Instant> = None;
         let broker = self.opts.broker();
+        // Acknowledgements of stored messages the request channel had no room for yet. Awaiting
+        // room instead would deadlock: the channel is emptied only by `eventloop.poll()`, and
+        // only after it has handed out the packets of a burst, which nobody would poll for.
+        let mut unsent: VecDeque<Publish> = VecDeque::new();
         loop {
+            while let Some(p) = unsent.front() {
+                if client.try_ack(p).is_err() {
+                    break;
+                }
+                unsent.pop_front();
+            }
             let polled = tokio::select! {
                 _ = self.stop.cancelled() => break,
                 p = eventloop.poll() => p,
@@ -144,14 +156,18 @@ impl Subscriber {
                     if self.stop.is_cancelled() {
                         break;
                     }
-                    // only now: the broker forgets the message on this acknowledgement
-                    if let Err(e) = client.ack(&p).await {
-                        debug!("hub: acknowledgement not sent ({e}); the broker sends it again");
+                    // only now: the broker forgets the message on this acknowledgement (in the
+                    // order the messages came, after those still waiting for room)
+                    if !unsent.is_empty() || client.try_ack(&p).is_err() {
+                        unsent.push_back(p);
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
                     self.state.connected.store(false, Ordering::Relaxed);
+                    // the broker sends what was not acknowledged again on the next connection;
+                    // stored already, it is only acknowledged then
+                    unsent.clear();
                     if outage.is_none() {
                         outage = Some(Instant::now());
                         warn!(broker = %broker, "hub: the city broker is unreachable ({e}); check [broker] url, username and the password variable; retrying");

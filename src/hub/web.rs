@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::header::{
@@ -33,7 +32,7 @@ use serde_json::{Value, json};
 use super::proxy;
 use super::state::{Failure, MAX_EVENTS, SESSION_TTL, Shared, Who, no_village};
 use super::store::VillageState;
-use crate::api::auth::{MAX_PASSWORD_BYTES, dummy_hash, verify_password};
+use crate::api::auth::{MAX_PASSWORD_BYTES, Refused, check_password};
 use crate::api::session;
 use crate::config::HubUser;
 
@@ -171,36 +170,16 @@ fn locked(wait: std::time::Duration) -> Failure {
 }
 
 async fn check(st: &Shared, name: &str, password: String, ip: IpAddr) -> Result<HubUser, Failure> {
-    st.limiter()
-        .check(name, ip, Instant::now())
-        .map_err(locked)?;
-    let _permit = st
-        .hashing
-        .acquire()
-        .await
-        .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))?;
-    st.limiter()
-        .check(name, ip, Instant::now())
-        .map_err(locked)?;
     let user = st.users.get(name).cloned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&password, &h),
-        None => {
-            // the same work as for a real user, so timing does not tell which names exist
-            verify_password(&password, dummy_hash());
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
-    match user {
-        Some(u) if ok => {
-            st.limiter().success(name, ip, Instant::now());
-            Ok(u)
-        }
-        _ => {
-            let lock = st.limiter().failure(name, ip, Instant::now());
+    match check_password(&st.limiter, &st.hashing, name, password, ip, hash).await {
+        Ok(()) => Ok(user.expect("a password matched, so the user exists")),
+        Err(Refused::Locked(wait)) => Err(locked(wait)),
+        Err(Refused::Stopping) => Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping",
+        )),
+        Err(Refused::Wrong(lock)) => {
             tracing::warn!(user = %crate::topic::shown(name), peer = %ip, "hub: failed login");
             let mut f = Failure::new(StatusCode::UNAUTHORIZED, "wrong name or password");
             f.retry_after = lock.map(|d| d.as_secs().max(1));

@@ -7,8 +7,16 @@
 //! copy sent again (as after a broken link) is not stored twice; a district officer sees only
 //! the villages of their district (404 for the other, and for a village not in the
 //! configuration); the page shows both villages, their alerts and camera states, and plays a
-//! clip fetched through the hub (an MP4: `ftyp`). Every wait is for a condition; [`HANG`] only
-//! ends a test that would otherwise hang.
+//! clip fetched through the hub (an MP4: `ftyp`).
+//!
+//! A second test takes three villages through a city outage: the city broker is stopped while
+//! every village raises alerts, and one village box is killed (SIGKILL) and started again during
+//! it. Asserted: the guard posts get every event meanwhile (the outage holds nothing back), and
+//! once the city broker is back the hub has every event of every village exactly once, in each
+//! village's order. `RONDA_TEST_CITY_OUTAGE_SECS` makes the outage last at least that long (the
+//! closing note's 10-minute run); by default it lasts as long as its conditions take.
+//!
+//! Every wait is for a condition; [`HANG`] only ends a test that would otherwise hang.
 
 use crate::support as common;
 
@@ -17,10 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::broker::{Mosquitto, free_port, wait_for};
+use common::broker::{Mosquitto, Subscriber, listening, wait_for};
 use common::browser_driver::{Driver, screenshot, wait};
 use common::web::{Web, light_hash};
-use common::{Proc, ronda, sample, start_sim_with};
+use common::{Proc, free_port, ronda, sample, start_sim_with, stored_events, stored_ids};
 use serde_json::{Value, json};
 
 const HANG: Duration = Duration::from_secs(900);
@@ -53,6 +61,8 @@ url = "rtsp://127.0.0.1:{sim}/{cam}"
 struct VillageBox {
     site: &'static str,
     http: u16,
+    /// Its guard post's broker (the embedded one), the same across restarts.
+    mqtt: u16,
     db: PathBuf,
     dir: tempfile::TempDir,
     run: Option<(Proc, mpsc::Receiver<Value>)>,
@@ -65,6 +75,7 @@ impl VillageBox {
         VillageBox {
             site,
             http: free_port(),
+            mqtt: free_port(),
             db: dir.path().join("ronda.db"),
             dir,
             run: None,
@@ -73,7 +84,7 @@ impl VillageBox {
 
     /// `ronda run` for the village, camera `cam` of the sim, up-linked to the city broker.
     fn start(&mut self, city: u16, sim: u16, cam: &str) {
-        let (site, http, db, dir) = (self.site, self.http, &self.db, &self.dir);
+        let (site, http, mqtt, db, dir) = (self.site, self.http, self.mqtt, &self.db, &self.dir);
         let cfg = dir.path().join("ronda.toml");
         let text = format!(
             "[site]\nid = \"{site}\"\ntimezone = \"Asia/Jakarta\"\n\
@@ -84,7 +95,6 @@ impl VillageBox {
              [store]\npath = \"{db}\"\nclips_dir = \"{d}/clips\"\n\
              [detector]\nmodel = \"int8\"\n[alerts]\ncooldown_seconds = 5\n\
              [clips]\npre_seconds = 1\npost_seconds = 2\n{camera}",
-            mqtt = free_port(),
             hash = light_hash(VILLAGE_PW),
             db = db.display(),
             d = dir.path().display(),
@@ -118,22 +128,6 @@ impl VillageBox {
     }
 }
 
-fn stored_ids(db: &Path) -> Vec<String> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut st = conn
-        .prepare("SELECT json FROM events ORDER BY seq")
-        .unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|j| {
-            let v: Value = serde_json::from_str(&j.unwrap()).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        })
-        .collect()
-}
-
 /// `ronda hub` on a free port, the villages' account passwords in its environment.
 fn start_hub(dir: &Path, city: u16, villages: &[&VillageBox]) -> (Proc, String) {
     let http = free_port();
@@ -165,8 +159,18 @@ fn start_hub(dir: &Path, city: u16, villages: &[&VillageBox]) -> (Proc, String) 
         let var = v.site.trim_start_matches("desa-").to_uppercase();
         cmd.env(format!("HUB_TEST_{var}"), VILLAGE_PW);
     }
-    let hub = Proc(cmd.spawn().expect("ronda hub starts"));
+    let mut hub = Proc(cmd.spawn().expect("ronda hub starts"));
     let base = format!("http://127.0.0.1:{http}");
+    assert!(
+        wait_for(HANG, || {
+            // a hub that refused its file says why on stderr (above) and is not waited for
+            if let Ok(Some(status)) = hub.0.try_wait() {
+                panic!("ronda hub stopped: {status}");
+            }
+            listening(http)
+        }),
+        "ronda hub does not listen on {base}"
+    );
     Web::new(&base).wait_up(HANG);
     (hub, base)
 }
@@ -189,6 +193,33 @@ fn hub_ids(web: &Web, site: &str) -> Vec<String> {
         }
         after = body["last"].as_i64().unwrap();
     }
+}
+
+/// Wait until the hub has every event village `v` stored; check each is there once, in the
+/// village's order, and that the hub has none the village never stored. How many it has.
+fn all_once_in_order(admin: &Web, v: &VillageBox) -> usize {
+    let stored = v.stored_ids();
+    assert!(
+        wait_for(HANG, || has_all(admin, v.site, &stored)),
+        "{}: events stored in the village never reached the hub",
+        v.site
+    );
+    let got = hub_ids(admin, v.site);
+    let unique: HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "{}: an event twice", v.site);
+    assert_eq!(
+        &got[..stored.len()],
+        &stored[..],
+        "{}: not in the village's order",
+        v.site
+    );
+    let now = v.stored_ids();
+    assert!(
+        got.iter().all(|id| now.contains(id)),
+        "{}: the hub has an event the village never stored",
+        v.site
+    );
+    got.len()
 }
 
 fn has_all(web: &Web, site: &str, want: &[String]) -> bool {
@@ -243,28 +274,8 @@ fn the_city_sees_every_village_event_once_by_district_and_plays_clips() {
     //    in its order
     let clips = [utara.first_clip_alert(), selatan.first_clip_alert()];
     for v in [&utara, &selatan] {
-        let stored = v.stored_ids();
-        assert!(
-            wait_for(HANG, || has_all(&admin, v.site, &stored)),
-            "{}: events stored in the village never reached the hub",
-            v.site
-        );
-        let got = hub_ids(&admin, v.site);
-        let unique: HashSet<&String> = got.iter().collect();
-        assert_eq!(unique.len(), got.len(), "{}: an event twice", v.site);
-        assert_eq!(
-            &got[..stored.len()],
-            &stored[..],
-            "{}: not in the village's order",
-            v.site
-        );
-        let now = v.stored_ids();
-        assert!(
-            got.iter().all(|id| now.contains(id)),
-            "{}: the hub has an event the village never stored",
-            v.site
-        );
-        println!("{}: {} events, each once, in order", v.site, got.len());
+        let n = all_once_in_order(&admin, v);
+        println!("{}: {n} events, each once, in order", v.site);
     }
 
     // 2. a copy sent again is not stored again (the fence: a later message arrives after it)
@@ -373,6 +384,215 @@ fn the_city_sees_every_village_event_once_by_district_and_plays_clips() {
     assert!(
         !shown.contains(VILLAGE_PW) && !shown.contains("argon2"),
         "{shown}"
+    );
+}
+
+/// The ids `sub` (a guard post) got on `ronda/<site>/events`.
+fn guard_post_ids(sub: &Subscriber, site: &str) -> HashSet<String> {
+    sub.on(&format!("ronda/{site}/events"))
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(&m.payload).ok())
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect()
+}
+
+/// A guard post's subscriber on the village's own broker, once that broker listens.
+fn guard_post(v: &VillageBox) -> Subscriber {
+    assert!(
+        wait_for(HANG, || listening(v.mqtt)),
+        "{}: the guard post's broker does not listen",
+        v.site
+    );
+    Subscriber::new(v.mqtt, &format!("ronda/{}/events", v.site))
+}
+
+/// Wait until village `v` has stored an alert that is not among `before`; its id.
+fn new_alert(v: &VillageBox, before: &[String]) -> String {
+    let mut found = None;
+    assert!(
+        wait_for(HANG, || {
+            found = stored_events(&v.db)
+                .into_iter()
+                .filter(|e| e["severity"] == "alert")
+                .filter_map(|e| e["id"].as_str().map(String::from))
+                .find(|id| !before.contains(id));
+            found.is_some()
+        }),
+        "{}: no new alert",
+        v.site
+    );
+    found.unwrap()
+}
+
+#[test]
+fn a_city_outage_with_a_village_killed_meanwhile_delays_no_guard_post_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut city = Mosquitto::persistent();
+    let sim_port = free_port();
+    let _sim = start_sim_with(
+        sim_port,
+        &sample("vtest.avi"),
+        &["--cameras", "3", "--height", "360"],
+    );
+    let mut villages = [
+        VillageBox::new(UTARA),
+        VillageBox::new(SELATAN),
+        VillageBox::new("desa-timur"),
+    ];
+    let (_hub, base) = start_hub(dir.path(), city.port, &villages.iter().collect::<Vec<_>>());
+    let mut admin = Web::new(&base);
+    admin.login("kota", ADMIN_PW);
+    assert!(
+        wait_for(HANG, || admin.get("/api/me").json()["broker_connected"]
+            == true),
+        "the hub did not connect to the city broker"
+    );
+    let mut posts = Vec::new();
+    for (i, v) in villages.iter_mut().enumerate() {
+        v.start(city.port, sim_port, &format!("cam{:02}", i + 1));
+        posts.push(guard_post(v));
+    }
+    // everyone up: each village's first events reach the hub
+    for v in &villages {
+        let first = new_alert(v, &[]);
+        assert!(
+            wait_for(HANG, || has_all(
+                &admin,
+                v.site,
+                std::slice::from_ref(&first)
+            )),
+            "{}: the first alert did not reach the hub",
+            v.site
+        );
+    }
+
+    // 1. the city broker goes down (gracefully: it keeps the hub's session on disk)
+    city.stop_gracefully();
+    let outage = std::time::Instant::now();
+    let at_outage: Vec<Vec<String>> = villages.iter().map(|v| v.stored_ids()).collect();
+    // alerts happen in every village meanwhile, and reach its guard post while the city is down
+    for (v, before) in villages.iter().zip(&at_outage) {
+        new_alert(v, before);
+    }
+    // 2. one village box is killed and started again during the outage
+    let killed = &mut villages[1];
+    let before_kill = killed.stored_ids();
+    killed.run = None;
+    killed.start(city.port, sim_port, "cam02");
+    new_alert(killed, &before_kill);
+    let min = std::env::var("RONDA_TEST_CITY_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_secs);
+    // the chosen length of the outage, not a wait for something to happen (0 by default)
+    assert!(wait_for(min + HANG, || outage.elapsed() >= min));
+    for ((v, post), before) in villages.iter().zip(&posts).zip(&at_outage) {
+        let stored = v.stored_ids();
+        let during: Vec<&String> = stored.iter().filter(|id| !before.contains(id)).collect();
+        assert!(
+            wait_for(HANG, || {
+                let got = guard_post_ids(post, v.site);
+                during.iter().all(|id| got.contains(*id))
+            }),
+            "{}: the guard post did not get the events stored during the city's outage",
+            v.site
+        );
+        println!(
+            "FIGURES city outage: {} stored {} events during the outage, all at its guard post while the city was down",
+            v.site,
+            during.len()
+        );
+    }
+    let outage_len = outage.elapsed();
+
+    // 3. the city broker is back: every event of every village reaches the hub once, in order
+    city.resume();
+    let back = std::time::Instant::now();
+    for v in &villages {
+        let n = all_once_in_order(&admin, v);
+        println!(
+            "FIGURES city outage: {}: {n} events at the hub, each once, in the village's order",
+            v.site
+        );
+    }
+    println!(
+        "FIGURES city outage: {:.0} s down; every village's backlog at the hub {:.1} s after the broker was back",
+        outage_len.as_secs_f64(),
+        back.elapsed().as_secs_f64()
+    );
+}
+
+/// A city's worth of villages coming online at once: retained camera status and availability of
+/// 100 villages (600 messages) in one burst, then one alert each. Before the fix the hub awaited
+/// room for each acknowledgement in a request channel that only the event loop it was not
+/// polling could empty, and stopped reading for good after a burst larger than the channel.
+#[test]
+fn a_burst_from_many_villages_at_once_does_not_wedge_the_hub() {
+    const VILLAGES: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let city = Mosquitto::start();
+    // one configured village (its district has an officer); the hundred are not configured
+    let (_hub, base) = start_hub(dir.path(), city.port, &[&VillageBox::new(UTARA)]);
+    let mut admin = Web::new(&base);
+    admin.login("kota", ADMIN_PW);
+    assert!(
+        wait_for(HANG, || admin.get("/api/me").json()["broker_connected"]
+            == true),
+        "the hub did not connect to the city broker"
+    );
+    let (client, mut conn) = rumqttc::Client::new(
+        rumqttc::MqttOptions::new("burst", "127.0.0.1", city.port),
+        2000,
+    );
+    std::thread::spawn(move || {
+        for n in conn.iter() {
+            if n.is_err() {
+                break;
+            }
+        }
+    });
+    let q = rumqttc::QoS::AtLeastOnce;
+    for v in 0..VILLAGES {
+        let site = format!("desa-{v:03}");
+        client
+            .publish(format!("ronda/{site}/availability"), q, true, "online")
+            .unwrap();
+        for c in 0..5 {
+            client
+                .publish(
+                    format!("ronda/{site}/cameras/cam-{c}/status"),
+                    q,
+                    true,
+                    json!({"state": "online", "fps": 5.0}).to_string(),
+                )
+                .unwrap();
+        }
+    }
+    for v in 0..VILLAGES {
+        let site = format!("desa-{v:03}");
+        let e = json!({"schema": 1, "id": format!("burst{v:016}"), "site": site,
+            "camera": "cam-0", "type": "intrusion", "severity": "alert",
+            "time": "2026-11-22T21:04:05.120+07:00", "clip": null, "snapshot": null});
+        client
+            .publish(format!("ronda/{site}/events"), q, false, e.to_string())
+            .unwrap();
+    }
+    let mut seen = (0, 0);
+    assert!(
+        wait_for(HANG, || {
+            let events = admin.get("/api/events?after=0&limit=500").json()["items"]
+                .as_array()
+                .map_or(0, |a| a.len());
+            let cameras: i64 = admin.get("/api/villages").json()["villages"]
+                .as_array()
+                .map_or(0, |a| {
+                    a.iter().map(|v| v["cameras"].as_i64().unwrap_or(0)).sum()
+                });
+            seen = (events, cameras);
+            seen == (VILLAGES, 5 * VILLAGES as i64)
+        }),
+        "the hub stopped reading: {seen:?} (events, cameras) of {VILLAGES}, {}",
+        5 * VILLAGES
     );
 }
 

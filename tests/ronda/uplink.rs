@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::broker::{
     Mosquitto, Subscriber, append, check_delivery, checked, free_port, opts, temp_store, wait_for,
 };
-use common::{Proc, metrics, run_printing_events, sample};
+use common::{Proc, metrics, run_printing_events, sample, stored_ids};
 use serde_json::Value;
 
 /// Only ends a test that would otherwise hang: a slow box waits as long as it needs below it.
@@ -70,41 +70,6 @@ fn has_all_on(sub: &Subscriber, topic: &str, ids: &[String]) -> bool {
     ids.iter().all(|id| got.contains(id))
 }
 
-/// The city's broker: Mosquitto keeping its sessions and queued messages on disk across a
-/// restart, so the hub's subscriber (persistent session) misses nothing while it is down.
-fn city_broker() -> Mosquitto {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "allow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest none\n\
-             user root\nlistener {port} 127.0.0.1\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let mut m = Mosquitto {
-        port,
-        conf,
-        _dir: dir,
-        child: None,
-    };
-    m.resume();
-    m
-}
-
-/// SIGTERM: Mosquitto writes its persistence file as it stops (SIGKILL would lose it).
-fn stop_gracefully(m: &mut Mosquitto) {
-    if let Some(mut c) = m.child.take() {
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
-        }
-        let _ = c.wait();
-    }
-}
-
 /// The hub: a subscriber with a persistent session on the city broker, to `ronda/<site>/#`.
 fn hub(port: u16, prefix: &str) -> Subscriber {
     let mut o = rumqttc::MqttOptions::new(
@@ -134,29 +99,12 @@ fn uplink_metric(http: u16, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// The ids of every event in the store, in seq order.
-fn stored_ids(db: &Path) -> Vec<String> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut st = conn
-        .prepare("SELECT json FROM events ORDER BY seq")
-        .unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|j| {
-            let v: Value = serde_json::from_str(&j.unwrap()).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        })
-        .collect()
-}
-
 #[test]
 fn a_city_outage_and_a_restart_hold_back_nothing_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("ronda.db");
     let local = Mosquitto::start();
-    let mut city = city_broker();
+    let mut city = Mosquitto::persistent();
     let guard_post = Subscriber::new(local.port, EVENTS);
     let hub = hub(city.port, PREFIX);
     let sim_port = free_port();
@@ -206,7 +154,7 @@ fn a_city_outage_and_a_restart_hold_back_nothing_and_lose_nothing() {
     assert_eq!(uplink_metric(http, "ronda_uplink_connected"), 1.0);
 
     // 2. The city broker goes away while people cross: the guard post gets every event.
-    stop_gracefully(&mut city);
+    city.stop_gracefully();
     let n = printed.lock().unwrap().len();
     assert!(
         wait_for(HANG, || printed.lock().unwrap().len() >= n + 2),
@@ -299,7 +247,7 @@ fn the_uplink_resumes_from_its_cursor_and_never_holds_back_the_guard_post() {
     let dir = tempfile::tempdir().unwrap();
     let store = temp_store(dir.path());
     let local = Mosquitto::start();
-    let mut city = city_broker();
+    let mut city = Mosquitto::persistent();
     let guard_post = Subscriber::new(local.port, RW9_EVENTS);
     let hub = hub(city.port, RW9);
     let city_port = city.port;
@@ -313,7 +261,7 @@ fn the_uplink_resumes_from_its_cursor_and_never_holds_back_the_guard_post() {
     assert!(wait_for(HANG, || up.status().pending().unwrap() == 0));
 
     // the city goes away: the guard post gets the next ten, the city's wait in the store
-    stop_gracefully(&mut city);
+    city.stop_gracefully();
     assert!(wait_for(HANG, || !up.status().connected()));
     let during = append(&store, &sink, 5..15);
     up.notify();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Failure, Me, Shared};
-use crate::api::auth::{MAX_PASSWORD_BYTES, dummy_hash, home_of, verify_password};
+use crate::api::auth::{self, MAX_PASSWORD_BYTES, Refused, home_of};
 use crate::api::session;
 use crate::config::User;
 
@@ -145,38 +145,16 @@ pub(crate) async fn check(
     password: String,
     ip: IpAddr,
 ) -> Result<User, Failure> {
-    st.limiter()
-        .check(name, ip, Instant::now())
-        .map_err(locked)?;
-    // At most a few hashes at once; and look at the lockout again after waiting for a turn,
-    // so a burst of parallel guesses is not all let through.
-    let _permit = st
-        .hashing
-        .acquire()
-        .await
-        .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))?;
-    st.limiter()
-        .check(name, ip, Instant::now())
-        .map_err(locked)?;
     let user = st.users.get(name).cloned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&password, &h),
-        None => {
-            // the same work as for a real user, so timing does not tell which names exist
-            verify_password(&password, dummy_hash());
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
-    match user {
-        Some(u) if ok => {
-            st.limiter().success(name, ip, std::time::Instant::now());
-            Ok(u)
-        }
-        _ => {
-            let lock = st.limiter().failure(name, ip, Instant::now());
+    match auth::check_password(&st.limiter, &st.hashing, name, password, ip, hash).await {
+        Ok(()) => Ok(user.expect("a password matched, so the user exists")),
+        Err(Refused::Locked(wait)) => Err(locked(wait)),
+        Err(Refused::Stopping) => Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping",
+        )),
+        Err(Refused::Wrong(lock)) => {
             st.count_failed_login();
             tracing::warn!(user = %crate::topic::shown(name), peer = %ip, locked_s = lock.map(|d| d.as_secs()), "failed login");
             let mut f = Failure::new(StatusCode::UNAUTHORIZED, "wrong name or password");

@@ -17,7 +17,7 @@ pub(crate) use login::check as check_login;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -94,10 +94,6 @@ impl AppState {
             feeds_open: AtomicU64::new(0),
             config,
         })
-    }
-
-    pub fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
-        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Local time of the site, e.g. `2026-11-22T21:04:05+07:00`.

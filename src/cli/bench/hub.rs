@@ -83,10 +83,19 @@ pub fn run(a: HubArgs) -> CliResult {
         )));
     }
     let dir = Scratch(std::env::temp_dir().join(format!("ronda-bench-hub-{}", std::process::id())));
+    let result = measure(&a, &dir);
+    if result.is_err() {
+        // kept: the hub's log and the broker's are what tells why
+        std::mem::forget(dir);
+    }
+    result
+}
+
+fn measure(a: &HubArgs, dir: &Scratch) -> CliResult {
     let broker = Mosquitto::start(&dir.0.join("broker"), crate::cli::free_port()?)?;
     let web_port = crate::cli::free_port()?;
     let password = crate::cli::passwd::new_password();
-    let config = write_config(&dir.0, &a, broker.port, web_port, &password)?;
+    let config = write_config(&dir.0, a, broker.port, web_port, &password)?;
     let exe = std::env::current_exe().map_err(runtime_error)?;
     let log = dir.0.join("hub.log");
     let out = std::fs::File::create(&log).map_err(runtime_error)?;
@@ -124,15 +133,20 @@ pub fn run(a: HubArgs) -> CliResult {
     };
     // the hub may still be subscribing: publish a first event until it shows, so no event of
     // the measurement is published before the hub's session exists
-    let villages = rt.block_on(connect_villages(&a, broker.port))?;
+    let villages = rt.block_on(connect_villages(a, broker.port))?;
     rt.block_on(first_event_shows(&villages[0], &ledger, &hub))?;
-    ledger.lock().unwrap().published.clear();
+    {
+        // the probe is not part of the measurement
+        let mut l = ledger.lock().unwrap();
+        l.published.clear();
+        l.shown.clear();
+    }
 
     let pid = hub.child.id();
     let cpu0 = super::cpu_seconds_of(&pid.to_string());
     let started = Instant::now();
     let published = Arc::new(AtomicU64::new(0));
-    rt.block_on(publish(&a, &villages, &ledger, &published));
+    rt.block_on(publish(a, &villages, &ledger, &published));
     let offered_for = started.elapsed();
     let (n_pub, shown_by_stop) = {
         let l = ledger.lock().unwrap();
@@ -313,7 +327,7 @@ impl Web {
         while !stop.load(Ordering::Relaxed) {
             let got = self
                 .agent
-                .get(format!("{}/api/events?after={after}&limit=1000", self.base))
+                .get(format!("{}/api/events?after={after}&limit=500", self.base))
                 .header("cookie", &self.cookie)
                 .call()
                 .ok()
@@ -323,7 +337,7 @@ impl Web {
             let mut full = false;
             if let Some(v) = got {
                 let items = v["items"].as_array().cloned().unwrap_or_default();
-                full = items.len() == 1000;
+                full = items.len() == 500;
                 let mut l = ledger.lock().unwrap();
                 for e in items {
                     if let Some(id) = e["id"].as_str()

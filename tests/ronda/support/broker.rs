@@ -112,6 +112,33 @@ impl Mosquitto {
         }
     }
 
+    /// With persistence on (as a city broker should run): what it holds for a persistent
+    /// session (the hub's subscriptions and queued messages) survives [`Mosquitto::stop_gracefully`].
+    pub fn persistent() -> Mosquitto {
+        let mut m = Mosquitto::configured(free_port(), "");
+        // the persistence file lives in the broker's own directory, as long as it
+        let conf = std::fs::read_to_string(&m.conf).unwrap().replace(
+            "persistence false\n",
+            &format!(
+                "persistence true\npersistence_location {}/\n",
+                m._dir.path().display()
+            ),
+        );
+        std::fs::write(&m.conf, conf).unwrap();
+        m.resume();
+        m
+    }
+
+    /// SIGTERM: Mosquitto writes its persistence file as it stops (SIGKILL would lose it).
+    pub fn stop_gracefully(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+
     pub fn resume(&mut self) {
         assert!(self.child.is_none());
         let child = Command::new(MOSQUITTO)

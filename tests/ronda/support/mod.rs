@@ -182,3 +182,26 @@ pub fn series(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(&key))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// Every event in the store `db` (a running ronda's, read-only), in its order (the order every
+/// sink delivers them in).
+pub fn stored_events(db: &Path) -> Vec<serde_json::Value> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut st = conn
+        .prepare("SELECT json FROM events ORDER BY seq")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|j| serde_json::from_str(&j.unwrap()).unwrap())
+        .collect()
+}
+
+/// The ids of [`stored_events`].
+pub fn stored_ids(db: &Path) -> Vec<String> {
+    stored_events(db)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
