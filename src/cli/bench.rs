@@ -1,5 +1,6 @@
-//! `ronda bench`: `live`, the whole live pipeline under a village's load, and `hub` (in `bench/hub.rs`),
-//! the city's command room under many villages; each prints its figures.
+//! `ronda bench`: `live`, the whole live pipeline under a village's load, `hub` (in `bench/hub.rs`),
+//! the city's command room under many villages, and `uplink` (in `bench/uplink.rs`), what a city
+//! outage costs each way of sending events up; each prints its figures.
 //!
 //! `live`: the RTSP simulator runs as a separate `ronda sim` process (so its CPU is not counted as the
 //! pipeline's): camera 1 is the gate, the next ones busy pedestrian footage, the last `--quiet`
@@ -19,6 +20,7 @@ use super::{CliError, CliResult};
 use crate::config::Settings;
 
 mod hub;
+mod uplink;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,6 +34,8 @@ pub enum What {
     Live(LiveArgs),
     /// The city's hub (`ronda hub`, own process) fed by simulated villages over a real Mosquitto.
     Hub(hub::HubArgs),
+    /// What survives a city outage with the box restarted in it: ronda's outbox vs Mosquitto's bridge.
+    Uplink(uplink::UplinkArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +70,7 @@ pub fn run(args: Args) -> CliResult {
     match args.what {
         What::Live(a) => live(a),
         What::Hub(a) => hub::run(a),
+        What::Uplink(a) => uplink::run(a),
     }
 }
 

@@ -21,14 +21,34 @@ impl Mosquitto {
     /// Start one on `port` with its configuration (anonymous, no persistence: the hub's own
     /// persistent session is what the figures depend on) and log in `dir`.
     pub fn start(dir: &Path, port: u16) -> Result<Mosquitto, CliError> {
+        Mosquitto::start_with(dir, port, false, "max_queued_messages 100000\n")
+    }
+
+    /// Start one on `port`, its files in `dir`: with `persistent`, its sessions and queues are
+    /// saved in `dir` (on a clean stop, and every `autosave_interval`); `extra` adds lines (a
+    /// bridge, queue limits).
+    pub fn start_with(
+        dir: &Path,
+        port: u16,
+        persistent: bool,
+        extra: &str,
+    ) -> Result<Mosquitto, CliError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::Runtime(format!("cannot make {}: {e}", dir.display())))?;
         let conf = dir.join("mosquitto.conf");
+        let persistence = if persistent {
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.display()
+            )
+        } else {
+            "persistence false\n".to_string()
+        };
         // `user root`: started as root, Mosquitto would switch to the `mosquitto` user, who
         // cannot write to this directory
         let text = format!(
-            "allow_anonymous true\npersistence false\nuser root\nlog_dest file {}\n\
-             max_queued_messages 100000\nlistener {port} 127.0.0.1\n",
+            "allow_anonymous true\n{persistence}user root\nlog_dest file {}\n\
+             listener {port} 127.0.0.1\n{extra}",
             dir.join("mosquitto.log").display()
         );
         std::fs::write(&conf, text)
@@ -81,7 +101,19 @@ impl Mosquitto {
         Ok(())
     }
 
-    /// Kill it (a city broker that goes down), keeping its configuration for [`Mosquitto::resume`].
+    /// Stop it with SIGTERM, as an orderly shutdown does: a persistent one saves its file first.
+    pub fn stop_gracefully(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid, which `wait` below has not reaped yet
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// Kill it (a city broker that goes down, a power cut), keeping its configuration for
+    /// [`Mosquitto::resume`].
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

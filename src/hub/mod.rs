@@ -9,10 +9,11 @@
 //! Parts: [`message`] (what a topic and payload mean, pure), [`store`] (SQLite in portable
 //! SQL), [`subscriber`] (the MQTT session, acknowledging only what is stored), [`web`] (login,
 //! pages, JSON API) with [`state`] (what its requests share, who sees which village) and
-//! [`proxy`] (the clips). The subscriber runs on
+//! [`proxy`] (the clips), and [`metrics`] (Prometheus). The subscriber runs on
 //! its own thread and writes; the web server runs on the caller's runtime and reads.
 
 mod message;
+mod metrics;
 mod proxy;
 mod state;
 pub mod store;

@@ -7,6 +7,7 @@
 //! | `GET /login`, `POST /api/login` | anyone |
 //! | `GET /`, `GET /api/me`, `POST /api/logout` | any user |
 //! | `GET /api/villages`, `GET /api/villages/{site}`, `GET /api/events?site=&after=&limit=`, `GET /villages/{site}/incidents/{id}/clip.mp4` | any user, for the villages they see |
+//! | `GET /metrics` (in [`super::metrics`]) | any user (session or HTTP Basic), for the villages they see; hub-wide figures for city admins |
 //!
 //! A `city_admin` sees every village (unknown ones too); a `district_officer` only the
 //! configured villages of their district: any other village is answered 404, as if it did not
@@ -98,6 +99,8 @@ pub(crate) fn router(st: Shared) -> Router {
     Router::new()
         .route("/login", get(login_page))
         .route("/api/login", post(login))
+        // its own login check: a session, or HTTP Basic for Prometheus
+        .route("/metrics", get(super::metrics::metrics))
         .merge(users)
         .fallback(|| async { Failure::not_found("no such page") })
         .layer(from_fn(harden))
@@ -169,7 +172,12 @@ fn locked(wait: std::time::Duration) -> Failure {
     }
 }
 
-async fn check(st: &Shared, name: &str, password: String, ip: IpAddr) -> Result<HubUser, Failure> {
+pub(super) async fn check(
+    st: &Shared,
+    name: &str,
+    password: String,
+    ip: IpAddr,
+) -> Result<HubUser, Failure> {
     let user = st.users.get(name).cloned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     match check_password(&st.limiter, &st.hashing, name, password, ip, hash).await {

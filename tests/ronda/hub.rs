@@ -371,7 +371,10 @@ fn the_city_sees_every_village_event_once_by_district_and_plays_clips() {
     ));
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // 5. the page, in headless Chromium
+    // 5. /metrics: a village's state for whoever sees it, the hub's own health for city admins
+    metrics(&base, &admin, &officer);
+
+    // 6. the page, in headless Chromium
     browse(&base);
 
     // nothing secret in what the API answers
@@ -384,6 +387,53 @@ fn the_city_sees_every_village_event_once_by_district_and_plays_clips() {
     assert!(
         !shown.contains(VILLAGE_PW) && !shown.contains("argon2"),
         "{shown}"
+    );
+}
+
+/// `/metrics`: 401 asking for Basic without credentials, a wrong Basic password refused, the
+/// admin's (session or Basic) with the hub's figures and both villages online, the officer's
+/// with their village only and no hub-wide figure.
+fn metrics(base: &str, admin: &Web, officer: &Web) {
+    let agent = common::web::agent();
+    let anonymous = common::web::reply(agent.get(format!("{base}/metrics")).call());
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Basic")),
+        "no Basic challenge"
+    );
+    let basic = |name: &str, pw: &str| {
+        let token = ronda::api::auth::base64_encode(format!("{name}:{pw}").as_bytes());
+        common::web::reply(
+            agent
+                .get(format!("{base}/metrics"))
+                .header("Authorization", format!("Basic {token}"))
+                .call(),
+        )
+    };
+    assert_eq!(basic("kota", "not-the-password").status, 401);
+    let by_basic = basic("kota", ADMIN_PW);
+    assert_eq!(by_basic.status, 200, "{}", by_basic.text());
+    let text = admin.get("/metrics").text();
+    for line in [
+        "ronda_hub_broker_connected 1".to_string(),
+        format!("ronda_hub_village_online{{site=\"{UTARA}\"}} 1"),
+        format!("ronda_hub_village_online{{site=\"{SELATAN}\"}} 1"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    let stored: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ronda_hub_events_stored_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no events stored figure in:\n{text}"));
+    assert!(stored > 0, "{text}");
+    let theirs = officer.get("/metrics").text();
+    assert!(theirs.contains(&format!("site=\"{UTARA}\"")), "{theirs}");
+    assert!(
+        !theirs.contains(SELATAN) && !theirs.contains("ronda_hub_events_stored_total"),
+        "an officer's metrics show more than their district:\n{theirs}"
     );
 }
 

@@ -120,7 +120,9 @@ impl Mosquitto {
         let conf = std::fs::read_to_string(&m.conf).unwrap().replace(
             "persistence false\n",
             &format!(
-                "persistence true\npersistence_location {}/\n",
+                // no queue limit: a 10-minute outage backlogs thousands of events for the
+                // hub's session, beyond Mosquitto's default 1000 (which it would drop)
+                "persistence true\npersistence_location {}/\nmax_queued_messages 0\n",
                 m._dir.path().display()
             ),
         );
