@@ -24,10 +24,23 @@ impl Mosquitto {
         Mosquitto::start_with(dir, port, false, "max_queued_messages 100000\n")
     }
 
-    /// Start one on `port`, its files in `dir`: with `persistent`, its sessions and queues are
-    /// saved in `dir` (on a clean stop, and every `autosave_interval`); `extra` adds lines (a
-    /// bridge, queue limits).
+    /// Start one on `port`, its files in `dir`: see [`Mosquitto::configure`].
     pub fn start_with(
+        dir: &Path,
+        port: u16,
+        persistent: bool,
+        extra: &str,
+    ) -> Result<Mosquitto, CliError> {
+        let mut m = Mosquitto::configure(dir, port, persistent, extra)?;
+        m.resume()?;
+        Ok(m)
+    }
+
+    /// One on `port` with its files in `dir`, not started yet ([`Mosquitto::resume`] starts
+    /// it): anonymous, on loopback; with `persistent`, its sessions and queues are saved in `dir`
+    /// (on a clean stop, and every `autosave_interval`); `extra` adds lines (more listeners,
+    /// a bridge, queue limits).
+    pub fn configure(
         dir: &Path,
         port: u16,
         persistent: bool,
@@ -45,24 +58,22 @@ impl Mosquitto {
             "persistence false\n".to_string()
         };
         // `user root`: started as root, Mosquitto would switch to the `mosquitto` user, who
-        // cannot write to this directory
+        // cannot write to this directory (nor read key files in it)
         let text = format!(
             "allow_anonymous true\n{persistence}user root\nlog_dest file {}\n\
-             listener {port} 127.0.0.1\n{extra}",
+             listener {port} 127.0.0.1\n{extra}\n",
             dir.join("mosquitto.log").display()
         );
         std::fs::write(&conf, text)
             .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", conf.display())))?;
-        let mut m = Mosquitto {
+        Ok(Mosquitto {
             port,
             conf,
             child: None,
-        };
-        m.resume()?;
-        Ok(m)
+        })
     }
 
-    /// Start it again after [`Mosquitto::stop`], on the same port.
+    /// Start it (again, after [`Mosquitto::stop`]) on the same port; back when it listens.
     pub fn resume(&mut self) -> Result<(), CliError> {
         let bin = if Path::new(DEBIAN).is_file() {
             DEBIAN

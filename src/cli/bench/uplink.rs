@@ -383,15 +383,13 @@ fn measure(a: &UplinkArgs, way: Way, dir: &Path) -> Result<Figures, CliError> {
     let db = dir.join("ronda.db");
     let (mqtt, broker) = match way {
         Way::Bridge => {
-            let b = Mosquitto::start_with(
+            // started with the box's other process (`VillageBox::start`)
+            let b = Mosquitto::configure(
                 &dir.join("village-broker"),
                 local,
                 true,
                 &bridge_lines(city.port, a.autosave),
             )?;
-            // the box's own processes start together: the broker is resumed with the village
-            let mut b = b;
-            b.stop_gracefully();
             (
                 format!("[mqtt]\nembedded = false\nurl = \"mqtt://127.0.0.1:{local}\"\n"),
                 Some(b),

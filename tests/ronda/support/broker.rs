@@ -7,8 +7,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 pub use super::free_port;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +24,6 @@ pub const SITE: &str = "rw9";
 pub const PREFIX: &str = "ronda/rw9";
 pub const EVENTS: &str = "ronda/rw9/events";
 pub const AVAILABILITY: &str = "ronda/rw9/availability";
-pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
 pub fn init_log() {
     if std::env::var_os("RONDA_LOG").is_some() {
@@ -75,12 +73,12 @@ pub fn temp_store(dir: &Path) -> Arc<Store> {
 // ---------------------------------------------------------------------------------------------
 // Mosquitto, one per test
 
-/// A Mosquitto child process; killed when dropped, whatever happens in the test.
+/// A Mosquitto child process (ronda's own launcher, `ronda::cli::mosquitto`), its files in a
+/// temporary directory; killed when dropped, whatever happens in the test.
 pub struct Mosquitto {
     pub port: u16,
-    pub conf: PathBuf,
-    pub _dir: tempfile::TempDir,
-    pub child: Option<Child>,
+    inner: ronda::cli::mosquitto::Mosquitto,
+    _dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
@@ -92,84 +90,44 @@ impl Mosquitto {
 
     /// Configured for `port` (plus `extra` lines, which may add listeners), not started.
     pub fn configured(port: u16, extra: &str) -> Mosquitto {
+        Mosquitto::with(port, false, extra)
+    }
+
+    fn with(port: u16, persistent: bool, extra: &str) -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                // `user root`: started as root, Mosquitto would switch to the `mosquitto` user,
-                // who cannot read the key files in this test's private directory.
-                "allow_anonymous true\npersistence false\nlog_dest none\nuser root\n\
-                 listener {port} 127.0.0.1\n{extra}\n"
-            ),
-        )
-        .unwrap();
+        let inner =
+            ronda::cli::mosquitto::Mosquitto::configure(dir.path(), port, persistent, extra)
+                .unwrap();
         Mosquitto {
             port,
-            conf,
+            inner,
             _dir: dir,
-            child: None,
         }
     }
 
     /// With persistence on (as a city broker should run): what it holds for a persistent
     /// session (the hub's subscriptions and queued messages) survives [`Mosquitto::stop_gracefully`].
+    /// No queue limit: a 10-minute outage backlogs thousands of events for the hub's session,
+    /// beyond Mosquitto's default 1000 (which it would drop).
     pub fn persistent() -> Mosquitto {
-        let mut m = Mosquitto::configured(free_port(), "");
-        // the persistence file lives in the broker's own directory, as long as it
-        let conf = std::fs::read_to_string(&m.conf).unwrap().replace(
-            "persistence false\n",
-            &format!(
-                // no queue limit: a 10-minute outage backlogs thousands of events for the
-                // hub's session, beyond Mosquitto's default 1000 (which it would drop)
-                "persistence true\npersistence_location {}/\nmax_queued_messages 0\n",
-                m._dir.path().display()
-            ),
-        );
-        std::fs::write(&m.conf, conf).unwrap();
+        let mut m = Mosquitto::with(free_port(), true, "max_queued_messages 0\n");
         m.resume();
         m
     }
 
     /// SIGTERM: Mosquitto writes its persistence file as it stops (SIGKILL would lose it).
     pub fn stop_gracefully(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-            let _ = c.wait();
-        }
+        self.inner.stop_gracefully();
     }
 
     pub fn resume(&mut self) {
-        assert!(self.child.is_none());
-        let child = Command::new(MOSQUITTO)
-            .arg("-c")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto runs");
-        self.child = Some(child);
-        assert!(
-            wait_for(Duration::from_secs(5), || listening(self.port)),
-            "mosquitto did not start on port {}",
-            self.port
-        );
+        self.inner
+            .resume()
+            .unwrap_or_else(|e| panic!("mosquitto on port {}: {e}", self.port));
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.stop();
+        self.inner.stop();
     }
 }
 
