@@ -1,6 +1,7 @@
 """Person-detector candidates for `ronda eval-detector` (issue 13): int8 quantisation and manifest.
 
     candidates.py quantize KEY SRC.onnx DST.onnx CALIB_DIR   static int8, like NanoDet's
+    candidates.py anysize MODEL.onnx DST.onnx                the committed NanoDet with its input size left open
     candidates.py manifest DIR                               DIR/manifest.toml for every file there
 
 The manifest has the same form as models/manifest.toml (src/detect/manifest.rs checks it), plus
@@ -97,6 +98,62 @@ def quantize(key, src, dst, frames_dir):
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
+# The committed NanoDet-m int8 with its input size left open (the graph computes its reshapes from
+# the input, so the same weights run at any multiple of 32): measured at these sizes.
+ANYSIZE_FILE = "nanodet-m-int8-anysize.onnx"
+ANYSIZES = (320, 256)
+
+
+def anysize(src, dst):
+    """Declare the input's height and width (and the outputs' cell counts) as symbolic: nothing
+    else changes, no weight is touched."""
+    import onnx
+    m = onnx.load(src)
+    d = m.graph.input[0].type.tensor_type.shape.dim
+    for i, name in ((2, "height"), (3, "width")):
+        d[i].ClearField("dim_value")
+        d[i].dim_param = name
+    for o in m.graph.output:
+        cells = o.type.tensor_type.shape.dim[1]
+        cells.ClearField("dim_value")
+        cells.dim_param = "cells_" + o.name.split(":")[0]
+    del m.graph.value_info[:]
+    onnx.save(m, dst)
+
+
+def anysize_entries(d, calibration):
+    path = os.path.join(d, ANYSIZE_FILE)
+    if not os.path.isfile(path):
+        return []
+    o = ort.SessionOptions()
+    o.log_severity_level = 3
+    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    meanings = {}
+    for n in (320,):
+        feed = {s.get_inputs()[0].name: np.zeros((1, 3, n, n), np.float32)}
+        for out_, arr in zip(s.get_outputs(), s.run(None, feed)):
+            stride = {n // 8: 8, n // 16: 16, n // 32: 32}[int(round(arr.shape[1] ** 0.5))]
+            meanings[out_.name] = ("scores" if arr.shape[2] == 80 else "boxes") + f"_stride{stride}"
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    out = []
+    for n in ANYSIZES:
+        k = f"nanodet{n}_int8"
+        out += [f"[models.{k}]", f"file = {q(ANYSIZE_FILE)}", f"sha256 = {q(digest)}",
+                f"name = {q(f'NanoDet-m at {n}')}", 'precision = "int8"', 'architecture = "nanodet"',
+                f"source = {q('models/nanodet-m-int8.onnx (committed), input size left open by candidates.py anysize')}",
+                f"licence = {q('MIT (package); Apache-2.0 (NanoDet upstream, RangiLyu)')}",
+                f"calibration = {q(calibration)}", "score_threshold = 0.4", f"input_size = [{n}, {n}]",
+                "classes = [" + ", ".join(q(c) for c in COCO) + "]"]
+        i = s.get_inputs()[0]
+        out += ["", f"[[models.{k}.inputs]]", f"name = {q(i.name)}", f"shape = {dims(i.shape)}",
+                'dtype = "float32"']
+        for o_ in sorted(s.get_outputs(), key=lambda o: o.name):
+            out += ["", f"[[models.{k}.outputs]]", f"name = {q(o_.name)}", f"shape = {dims(o_.shape)}",
+                    'dtype = "float32"', f"meaning = {q(meanings[o_.name])}"]
+        out.append("")
+    return out
+
+
 def int8_file(f):
     return f.replace(".onnx", "-int8.onnx")
 
@@ -134,6 +191,7 @@ def manifest(d):
                 out += ["", f"[[models.{k}.outputs]]", f"name = {q(o_.name)}", f"shape = {dims(o_.shape)}",
                         f"dtype = {q(types[o_.type])}", f"meaning = {q(spec['meanings'][o_.name])}"]
             out.append("")
+    out += anysize_entries(d, calibration)
     open(os.path.join(d, "manifest.toml"), "w").write("\n".join(out))
     print(f"candidates: wrote {os.path.join(d, 'manifest.toml')}", file=sys.stderr)
 
@@ -141,6 +199,8 @@ def manifest(d):
 if __name__ == "__main__":
     if sys.argv[1] == "quantize":
         quantize(*sys.argv[2:6])
+    elif sys.argv[1] == "anysize":
+        anysize(*sys.argv[2:4])
     elif sys.argv[1] == "manifest":
         manifest(sys.argv[2])
     else:

@@ -348,11 +348,13 @@ fn person_models(args: &Args) -> Result<Vec<Candidate>, CliError> {
             if !is_person || (!args.only.is_empty() && !args.only.contains(key)) {
                 continue;
             }
-            // the same file twice (a candidate that became the default) is measured once
-            if seen.contains(&e.sha256) {
+            // the same file twice (a candidate that became the default) is measured once; a
+            // model with a dynamic input is measured at each size the manifests give it
+            let model = (e.sha256.clone(), e.input_size);
+            if seen.contains(&model) {
                 continue;
             }
-            seen.push(e.sha256.clone());
+            seen.push(model);
             let architecture = match &e.architecture {
                 Some(a) => a.parse().map_err(CliError::Runtime)?,
                 None => Architecture::NanoDet,

@@ -300,8 +300,13 @@ impl PersonDetector {
                     let grid_h = input_h.div_ceil(stride as usize);
                     let cells = (grid_w * grid_h) as i64;
                     match (scores.shape.as_slice(), boxes.shape.as_slice()) {
+                        // -1: a model with a dynamic input size, whose cells follow it
                         ([1, n, c], [1, m, b])
-                            if *n == cells && *m == cells && *c > 0 && *b > 0 && b % 4 == 0 =>
+                            if (*n == cells || *n == -1)
+                                && (*m == cells || *m == -1)
+                                && *c > 0
+                                && *b > 0
+                                && b % 4 == 0 =>
                         {
                             classes = *c as usize;
                             bins = (*b / 4) as usize;
