@@ -418,7 +418,7 @@ fn embedded_broker_on_a_used_port_says_so() {
 }
 
 /// A CA and a certificate for 127.0.0.1 signed by it, made with openssl.
-fn make_certs(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn make_certs(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = dir.join(format!("{name}-ca.key"));
     let ca = dir.join(format!("{name}-ca.pem"));
     let key = dir.join(format!("{name}-server.key"));

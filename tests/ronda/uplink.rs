@@ -7,7 +7,8 @@
 //! shows the events waiting for the city, and once the city broker is back every event ronda
 //! stored arrives there exactly once, in the store's order. A second test drives the sinks
 //! themselves on one store (no cameras): the same, with a shutdown of the up-link during the
-//! outage. Every wait is for a condition; the deadlines only end a test that would otherwise
+//! outage. A third takes the up-link to a city broker over TLS with a login, and past a wrong
+//! password. Every wait is for a condition; the deadlines only end a test that would otherwise
 //! hang.
 
 use crate::support as common;
@@ -310,4 +311,124 @@ fn the_uplink_resumes_from_its_cursor_and_never_holds_back_the_guard_post() {
         "no `offline` on the city's availability topic after a clean stop"
     );
     drop(sink);
+}
+
+/// `ronda run` for `village` (the sim's camera 1 with a gate line, the embedded broker as the
+/// guard post's) up-linked to `city_url` with `ca_file`, user `village` and the password in
+/// `CITY_TEST_PW` (set for this child only, `password`). Its web port for `/metrics`.
+fn start_tls_run(
+    dir: &Path,
+    sim_port: u16,
+    city_url: &str,
+    ca: &Path,
+    password: &str,
+) -> (Proc, u16, u16) {
+    let http = free_port();
+    let mqtt = free_port();
+    let cfg = dir.join("ronda.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nid = \"village\"\n\
+             [mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+             [uplink]\nurl = \"{city_url}\"\nusername = \"village\"\npassword = \"${{CITY_TEST_PW}}\"\nca_file = \"{ca}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
+             [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
+             [[cameras]]\nid = \"gate-1\"\nrole = \"gate\"\nmask_check = false\nanalysis_fps = 8\n\
+             url = \"rtsp://127.0.0.1:{sim_port}/cam01\"\n\
+             [[cameras.lines]]\nname = \"gate\"\npoints = [[240, 94], [240, 360]]\n",
+            ca = ca.display(),
+            d = dir.display(),
+        ),
+    )
+    .unwrap();
+    let run = Proc(
+        common::ronda()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("NO_COLOR", "1")
+            .env("CITY_TEST_PW", password)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ronda run starts"),
+    );
+    (run, http, mqtt)
+}
+
+/// The city broker as a city runs it: TLS with the city's own CA and a login (Mosquitto's
+/// password file). With `[uplink] url = "mqtts://localhost:..."`, `ca_file` and the password
+/// from ronda's environment, events reach the city; with a wrong password the city refuses the
+/// up-link (`ronda_uplink_connected` 0, nothing arrives) while the events wait in the store and
+/// the guard post still gets them.
+#[test]
+fn the_uplink_speaks_tls_and_logs_in_to_the_city() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::mqtt::make_certs(dir.path(), "city");
+    let pwfile = dir.path().join("city.passwd");
+    let st = std::process::Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&pwfile)
+        .args(["village", "kota-rahasia"])
+        .status()
+        .expect("mosquitto_passwd runs (make setup installs mosquitto)");
+    assert!(st.success());
+    let tls = free_port();
+    let mut city = Mosquitto::configured(
+        free_port(),
+        &format!(
+            "listener {tls} 127.0.0.1\ncertfile {}\nkeyfile {}\npassword_file {}\n",
+            cert.display(),
+            key.display(),
+            pwfile.display()
+        ),
+    );
+    city.resume();
+    assert!(wait_for(HANG, || common::broker::listening(tls)));
+    // the city's side reads on its plain listener
+    let hub = Subscriber::new(city.port, "ronda/+/events");
+    let sim_port = free_port();
+    let _sim = common::start_sim_with(sim_port, &sample("vtest.avi"), &["--cameras", "1"]);
+    let url = format!("mqtts://localhost:{tls}");
+
+    // 1. the right password: events go up over TLS
+    let good = dir.path().join("good");
+    std::fs::create_dir_all(&good).unwrap();
+    let (run, http, _) = start_tls_run(&good, sim_port, &url, &ca, "kota-rahasia");
+    assert!(
+        wait_for(HANG, || received_on(&hub, EVENTS).len() >= 3),
+        "no event reached the city over TLS"
+    );
+    assert_eq!(uplink_metric(http, "ronda_uplink_connected"), 1.0);
+    drop(run);
+    let up = received_on(&hub, EVENTS).len();
+
+    // 2. a wrong password: refused, the events wait in the store, the guard post has them
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let (_run, http, mqtt) = start_tls_run(&bad, sim_port, &url, &ca, "salah");
+    assert!(wait_for(HANG, || common::broker::listening(mqtt)));
+    let guard_post = Subscriber::new(mqtt, EVENTS);
+    let db = bad.join("ronda.db");
+    // what is stored from now on, once the guard post listens
+    let before = stored_ids(&db);
+    assert!(
+        wait_for(HANG, || stored_ids(&db).len() >= before.len() + 3
+            && uplink_metric(http, "ronda_uplink_pending") >= 3.0),
+        "the refused up-link's events are not waiting"
+    );
+    let since: Vec<String> = stored_ids(&db)
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert!(
+        wait_for(HANG, || has_all(&guard_post, &since)),
+        "the guard post did not get the events the city refused"
+    );
+    assert_eq!(uplink_metric(http, "ronda_uplink_connected"), 0.0);
+    assert!(uplink_metric(http, "ronda_uplink_outages_total") >= 1.0);
+    assert_eq!(
+        received_on(&hub, EVENTS).len(),
+        up,
+        "the city took events from a wrong password"
+    );
 }
