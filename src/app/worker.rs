@@ -176,7 +176,7 @@ impl Worker {
                 };
                 cam.first_look = false;
                 let t0 = Instant::now();
-                let dets = match detector.persons(&frame.image) {
+                let dets = match detector.persons_for(&frame.image, !cam.gate) {
                     Ok(d) => d,
                     Err(e) => {
                         telemetry::inference_failed(&cam.id, &e, &mut cam.figures.inference_errors);

@@ -64,6 +64,9 @@ pub struct LiveArgs {
     /// Inference threads (default: the configuration's, 1).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The area cameras' person model (`[detector] area_person_model`, e.g. person_small).
+    #[arg(long)]
+    pub area_person_model: Option<String>,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -92,9 +95,14 @@ fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, C
         super::free_port()?,
         dir = dir.display()
     );
+    t.push_str("[detector]\n");
     if let Some(th) = a.threads {
-        t.push_str(&format!("[detector]\nthreads = {th}\n\n"));
+        t.push_str(&format!("threads = {th}\n"));
     }
+    if let Some(m) = &a.area_person_model {
+        t.push_str(&format!("area_person_model = \"{m}\"\n"));
+    }
+    t.push('\n');
     for i in 1..=n {
         let (role, fps) = if i == 1 {
             ("gate", a.gate_fps)

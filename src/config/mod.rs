@@ -208,6 +208,25 @@ mod tests {
     }
 
     #[test]
+    fn area_cameras_may_have_their_own_person_model() {
+        let s = parse("[site]\nid = \"a\"\n").unwrap();
+        assert_eq!(s.detector_options().area_person_model, None);
+        let s = parse("[site]\nid = \"a\"\n[detector]\narea_person_model = \"person_small\"\n")
+            .unwrap();
+        assert_eq!(
+            s.detector_options().area_person_model.as_deref(),
+            Some("person_small")
+        );
+        let e =
+            parse("[site]\nid = \"a\"\n[detector]\narea_person_model = \"Small!\"\n").unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        assert!(
+            text.len() == 1 && text[0].starts_with("detector.area_person_model:"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn all_problems_are_reported_with_places() {
         let e = parse(
             r#"

@@ -183,6 +183,14 @@ pub(super) fn read_mqtt(r: &mut Reader, root: &Table, id: &str) -> Mqtt {
     }
 }
 
+/// The form of a manifest key (checked against the manifest when the models load).
+fn model_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 40
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// `[detector]`.
 pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
     let empty = Table::new();
@@ -194,6 +202,7 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
             "models",
             "ort_library",
             "person_model",
+            "area_person_model",
             "model",
             "threads",
             "provider",
@@ -214,19 +223,25 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
         .string(t, "detector", "person_model")
         .unwrap_or_else(|| crate::detect::manifest::PERSON.into());
     // A manifest key: checked against the manifest when the models load; here only its form.
-    if person_model.is_empty()
-        || person_model.len() > 40
-        || !person_model
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-    {
+    if !model_key(&person_model) {
         r.issue(
             "detector.person_model",
             "should be a person model's key in the models' manifest, such as \"person\" (the default)",
         );
     }
+    let area_person_model = r.string(t, "detector", "area_person_model");
+    if let Some(m) = &area_person_model
+        && !model_key(m)
+    {
+        r.issue(
+            "detector.area_person_model",
+            "should be a person model's key in the models' manifest, such as \"person_small\" \
+             (NanoDet-m at 320, int8 only), or left out (area cameras use person_model)",
+        );
+    }
     DetectorSettings {
         models_dir: r.string(t, "detector", "models").map(PathBuf::from),
+        area_person_model,
         ort_library: r.string(t, "detector", "ort_library").map(PathBuf::from),
         person_model,
         variant,

@@ -28,6 +28,9 @@ pub struct DetectorOptions {
     /// `person` (default) is NanoDet-m; the candidates of `ronda eval-detector` have their own
     /// keys (`ssdlite`, `centernet`, `movenet` in .cache/candidates/manifest.toml).
     pub person_model: String,
+    /// The person model of area cameras (a manifest key like `person_model`); `None`: the same
+    /// model for every camera. The gate camera always uses `person_model`.
+    pub area_person_model: Option<String>,
     /// Person model precision: fp32 (default) or int8.
     pub variant: Variant,
     /// Minimum class score of the person detector (0.4: at 0.35 a traffic cone and a rock came
@@ -51,6 +54,7 @@ impl Default for DetectorOptions {
             models_dir: default_models_dir(),
             runtime: RuntimeOptions::default(),
             person_model: manifest::PERSON.into(),
+            area_person_model: None,
             variant: Variant::Fp32,
             person_threshold: 0.4,
             nms_iou: 0.45,
@@ -84,6 +88,8 @@ pub struct ImageResult {
 
 pub struct Detector {
     person: PersonDetector,
+    /// Area cameras' person model (`area_person_model`), when it is another one.
+    area: Option<PersonDetector>,
     face: Option<FaceDetector>,
     mask: Option<MaskClassifier>,
     light: LightParams,
@@ -96,6 +102,31 @@ impl Detector {
     pub fn new(opts: &DetectorOptions) -> Result<Self, DetectError> {
         let manifest = Manifest::load(&opts.models_dir)?;
         let person = PersonDetector::from_manifest(&manifest, opts, opts.variant)?;
+        let area = match &opts.area_person_model {
+            Some(m) if *m != opts.person_model => {
+                let key = opts.variant.key_of(m);
+                if !manifest.models.contains_key(&key) {
+                    let int8 = Variant::Int8.key_of(m);
+                    let reason = if manifest.models.contains_key(&int8) {
+                        format!(
+                            "the models have `{m}` in int8 only ([models.{int8}]): set [detector] \
+                             model = \"int8\", or leave area_person_model out"
+                        )
+                    } else {
+                        format!(
+                            "the models' manifest has no person model `{m}` ([models.{key}]): \
+                             use \"person_small\" (NanoDet-m at 320, int8), or leave it out"
+                        )
+                    };
+                    return Err(DetectError::Setting {
+                        setting: "area_person_model".into(),
+                        reason,
+                    });
+                }
+                Some(PersonDetector::from_key(&manifest, &key, opts)?)
+            }
+            _ => None,
+        };
         let (face, mask) = if opts.faces {
             (
                 Some(FaceDetector::from_manifest(&manifest, opts)?),
@@ -106,6 +137,7 @@ impl Detector {
         };
         Ok(Self {
             person,
+            area,
             face,
             mask,
             light: opts.light,
@@ -135,9 +167,22 @@ impl Detector {
     /// Persons (and configured classes) only: the per-frame call of the live pipeline.
     /// A dark picture is lifted first (`detect::light`).
     pub fn persons(&mut self, img: &RgbImage) -> Result<Vec<Detection>, DetectError> {
+        self.persons_for(img, false)
+    }
+
+    /// [`Detector::persons`] for a camera of the gate (`area` false) or an area camera, which
+    /// uses `area_person_model` when one is configured.
+    pub fn persons_for(
+        &mut self,
+        img: &RgbImage,
+        area: bool,
+    ) -> Result<Vec<Detection>, DetectError> {
         let (seen, brightness) = self.light.correct(img);
         self.last_light = brightness;
-        self.person.detect(&seen)
+        match (&mut self.area, area) {
+            (Some(a), true) => a.detect(&seen),
+            _ => self.person.detect(&seen),
+        }
     }
 
     /// The brightness of the last picture searched for persons, and whether it was lifted as

@@ -4,7 +4,9 @@
 //!
 //! An area camera has a restricted zone in the middle of the picture, a loiter zone on the right
 //! and a crowd zone over the whole picture for at most one person; a gate camera on the same clip
-//! has a line whose curfew window covers the current time and one whose window does not.
+//! has a line whose curfew window covers the current time and one whose window does not. The
+//! area camera runs on `[detector] area_person_model = "person_small"` (NanoDet-m at 320), the
+//! gate on the default model.
 //! (`no_mask` needs faces vtest does not show well: its bookkeeping is unit-tested in
 //! `rules::mask` and `app`.)
 
@@ -99,6 +101,8 @@ path = "{store}/ronda.db"
 clips_dir = "{store}/clips"
 [detector]
 model = "int8"
+# the yard on NanoDet-m at 320, the gate on the default: each camera's alerts from its own model
+area_person_model = "person_small"
 [alerts]
 cooldown_seconds = {COOLDOWN_S}
 [alerts.severity]
