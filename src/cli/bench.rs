@@ -265,6 +265,7 @@ fn live(a: LiveArgs) -> CliResult {
     let mut analysed_quiet = Vec::new();
     let mut gate_fps = f64::NAN;
     let (mut dropped, mut reconnects, mut inferences, mut inf_time) = (0u64, 0u64, 0u64, 0.0f64);
+    let mut inf_class = [(0u64, 0.0f64); 2];
     let mut latency = Vec::new();
     let mut wake = Vec::new();
     let mut notice = Vec::new();
@@ -300,6 +301,10 @@ fn live(a: LiveArgs) -> CliResult {
         let afps = (a1 - a0) as f64 / secs;
         inferences += a1 - a0;
         inf_time += (t1 - t0).as_secs_f64();
+        // the gate's model and the area cameras' (`--area-person-model`) apart
+        let k = usize::from(i != 0);
+        inf_class[k].0 += a1 - a0;
+        inf_class[k].1 += (t1 - t0).as_secs_f64();
         if i == 0 {
             gate_fps = afps;
         } else if i < busy {
@@ -361,9 +366,14 @@ fn live(a: LiveArgs) -> CliResult {
         dropped as f64 / secs
     );
     println!(
-        "  inference:             {:.1}/s, {:.1} ms each",
+        "  inference:             {:.1}/s, {:.1} ms each (gate {:.1} ms, other cameras {:.1} ms{})",
         inferences as f64 / secs,
-        inf_time * 1000.0 / inferences.max(1) as f64
+        inf_time * 1000.0 / inferences.max(1) as f64,
+        inf_class[0].1 * 1000.0 / inf_class[0].0.max(1) as f64,
+        inf_class[1].1 * 1000.0 / inf_class[1].0.max(1) as f64,
+        a.area_person_model
+            .as_deref()
+            .map_or(String::new(), |m| format!(" on {m}")),
     );
     println!(
         "  frame-to-event ms:     p50 {:.0}  p95 {:.0}  ({} events in the run, {} latencies)",

@@ -51,7 +51,7 @@ pub(super) async fn metrics(
                 );
                 return res;
             };
-            match super::web::check(&st, &name, password, peer.ip()).await {
+            match super::state::check(&st, &name, password, peer.ip()).await {
                 Ok(u) => u,
                 Err(f) => return f.into_response(),
             }

@@ -3,6 +3,7 @@
 //! and a village are shown, and the JSON error answer.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -16,7 +17,7 @@ use tokio::sync::Semaphore;
 use super::store::{HubStore, StoredEvent, VillageState};
 use super::subscriber::LinkState;
 use crate::api::SiteInfo;
-use crate::api::auth::{Limiter, Lockout};
+use crate::api::auth::{Limiter, Lockout, Refused, check_password};
 use crate::api::pages::{I18N, LOGIN_BODY, LOGIN_JS, Page, STYLE, render_with};
 use crate::api::session::Sessions;
 use crate::config::{HubRole, HubSettings, HubUser, HubVillage};
@@ -281,4 +282,41 @@ pub(crate) struct Who(pub HubUser);
 
 pub(crate) fn no_village(site: &str) -> Failure {
     Failure::not_found(format!("no village `{}` here", crate::topic::shown(site)))
+}
+
+fn locked(wait: std::time::Duration) -> Failure {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    Failure {
+        retry_after: Some(secs),
+        ..Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many wrong passwords: try again in {secs} s"),
+        )
+    }
+}
+
+/// A hub user's password, through the village's brake and argon2 check (the login page and
+/// `/metrics`' HTTP Basic both ask here).
+pub(super) async fn check(
+    st: &Shared,
+    name: &str,
+    password: String,
+    ip: IpAddr,
+) -> Result<HubUser, Failure> {
+    let user = st.users.get(name).cloned();
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    match check_password(&st.limiter, &st.hashing, name, password, ip, hash).await {
+        Ok(()) => Ok(user.expect("a password matched, so the user exists")),
+        Err(Refused::Locked(wait)) => Err(locked(wait)),
+        Err(Refused::Stopping) => Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping",
+        )),
+        Err(Refused::Wrong(lock)) => {
+            tracing::warn!(user = %crate::topic::shown(name), peer = %ip, "hub: failed login");
+            let mut f = Failure::new(StatusCode::UNAUTHORIZED, "wrong name or password");
+            f.retry_after = lock.map(|d| d.as_secs().max(1));
+            Err(f)
+        }
+    }
 }

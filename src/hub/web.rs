@@ -14,7 +14,7 @@
 //! exist, on every route. No answer carries a password, a hash or a village's account.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -33,9 +33,8 @@ use serde_json::{Value, json};
 use super::proxy;
 use super::state::{Failure, MAX_EVENTS, SESSION_TTL, Shared, Who, no_village};
 use super::store::VillageState;
-use crate::api::auth::{MAX_PASSWORD_BYTES, Refused, check_password};
+use crate::api::auth::MAX_PASSWORD_BYTES;
 use crate::api::session;
-use crate::config::HubUser;
 
 async fn require(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
     let user = st
@@ -145,7 +144,7 @@ async fn login(
         return Failure::new(StatusCode::BAD_REQUEST, "name or password is too long")
             .into_response();
     }
-    match check(&st, &c.name, c.password, peer.ip()).await {
+    match super::state::check(&st, &c.name, c.password, peer.ip()).await {
         Ok(user) => {
             let token = st.sessions.create(&user.name, user.role);
             tracing::info!(user = %user.name, role = user.role.as_str(), peer = %peer.ip(), "hub: login");
@@ -158,41 +157,6 @@ async fn login(
             res
         }
         Err(f) => f.into_response(),
-    }
-}
-
-fn locked(wait: std::time::Duration) -> Failure {
-    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-    Failure {
-        retry_after: Some(secs),
-        ..Failure::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many wrong passwords: try again in {secs} s"),
-        )
-    }
-}
-
-pub(super) async fn check(
-    st: &Shared,
-    name: &str,
-    password: String,
-    ip: IpAddr,
-) -> Result<HubUser, Failure> {
-    let user = st.users.get(name).cloned();
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    match check_password(&st.limiter, &st.hashing, name, password, ip, hash).await {
-        Ok(()) => Ok(user.expect("a password matched, so the user exists")),
-        Err(Refused::Locked(wait)) => Err(locked(wait)),
-        Err(Refused::Stopping) => Err(Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is stopping",
-        )),
-        Err(Refused::Wrong(lock)) => {
-            tracing::warn!(user = %crate::topic::shown(name), peer = %ip, "hub: failed login");
-            let mut f = Failure::new(StatusCode::UNAUTHORIZED, "wrong name or password");
-            f.retry_after = lock.map(|d| d.as_secs().max(1));
-            Err(f)
-        }
     }
 }
 
