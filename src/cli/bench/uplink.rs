@@ -235,15 +235,15 @@ impl Drop for VillageBox {
 // ---------------------------------------------------------------------------------------------
 // Watching: the city's consumer and the guard post
 
-/// Every event a subscriber received: its id, when, and (guard post) its delay from the event's
-/// time.
+/// Every event a subscriber received: its id, when, and its delay from the event's time (the
+/// guard post's figure; an event whose time cannot be read counts as not delayed).
 #[derive(Default)]
 struct Arrivals {
     ids: Vec<String>,
     /// When each of `ids` arrived.
     at: Vec<Instant>,
+    /// The delay of each of `ids`.
     delays_ms: Vec<f64>,
-    last: Option<Instant>,
 }
 
 /// A subscriber to `topic` on `port` in its own thread, with a persistent session
@@ -277,8 +277,7 @@ fn watch(port: u16, id: &str, topic: &str, stop: Arc<AtomicBool>) -> Arc<Mutex<A
                     if let Some(id) = v["id"].as_str() {
                         a.ids.push(id.to_string());
                         a.at.push(Instant::now());
-                        a.delays_ms.extend(delay);
-                        a.last = Some(Instant::now());
+                        a.delays_ms.push(delay.unwrap_or(0.0));
                     }
                 }
                 Ok(_) => {}
@@ -325,7 +324,6 @@ fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) -> 
 struct Figures {
     stored: usize,
     reached: usize,
-    lost: usize,
     twice: usize,
     out_of_order: usize,
     /// From the city's return to the arrival of the last event stored before it.
@@ -347,7 +345,11 @@ impl Figures {
         println!("{how}:");
         println!(
             "  stored by the village {}, reached the city {}, lost {}, arrived twice {}, out of order {}",
-            self.stored, self.reached, self.lost, self.twice, self.out_of_order
+            self.stored,
+            self.reached,
+            self.stored - self.reached,
+            self.twice,
+            self.out_of_order
         );
         match self.catch_up {
             Some(d) => println!(
@@ -445,7 +447,7 @@ fn measure(a: &UplinkArgs, way: Way, dir: &Path) -> Result<Figures, CliError> {
     std::thread::sleep(Duration::from_secs(a.outage).saturating_sub(down.elapsed()));
     let guard_during: Vec<f64> = guard
         .lock()
-        .map(|g| g.delays_ms[guard_before.min(g.delays_ms.len())..].to_vec())
+        .map(|g| g.delays_ms[guard_before..].to_vec())
         .unwrap_or_default();
     city.resume()?;
     let up = Instant::now();
@@ -466,9 +468,9 @@ fn measure(a: &UplinkArgs, way: Way, dir: &Path) -> Result<Figures, CliError> {
         let (have_all, idle) = {
             let c = at_city.lock().unwrap_or_else(|e| e.into_inner());
             let got: HashSet<&String> = c.ids.iter().collect();
-            let idle = c
-                .last
-                .is_none_or(|t| t.elapsed() > drain && up.elapsed() > drain);
+            let idle =
+                c.at.last()
+                    .is_none_or(|t| t.elapsed() > drain && up.elapsed() > drain);
             (want.iter().all(|id| got.contains(id)), idle)
         };
         if have_all || idle {
@@ -501,7 +503,6 @@ fn measure(a: &UplinkArgs, way: Way, dir: &Path) -> Result<Figures, CliError> {
     Ok(Figures {
         stored: stored.len(),
         reached,
-        lost: stored.len() - reached,
         twice,
         out_of_order,
         catch_up: c
