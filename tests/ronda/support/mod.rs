@@ -91,11 +91,26 @@ impl Drop for Proc {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Never the same port twice in this test process: a port is free when asked but bound by a
+    // child only later (a web server after its cameras start), and two tests running side by
+    // side could otherwise both be handed it (seen once: one test's web port taken by another
+    // test's broker).
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(port)
+        {
+            return port;
+        }
+    }
 }
 
 /// `ronda sim --port PORT --clip CLIP ARGS...`, returned once it listens (the first run on a
