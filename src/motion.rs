@@ -42,6 +42,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::geometry::BBox;
 use image::RgbImage;
 
 const THUMB_W: u32 = 64;
@@ -118,6 +119,10 @@ pub struct MotionGate {
     /// taken.
     fields: (Vec<i16>, Vec<i16>),
     spare: Vec<i8>,
+    /// The last picture's size (pixels), and scratch for [`MotionGate::moved_boxes`].
+    picture: (u32, u32),
+    cells: Vec<u16>,
+    stack: Vec<usize>,
 }
 
 impl MotionGate {
@@ -139,12 +144,16 @@ impl MotionGate {
             was_signs: Vec::new(),
             fields: (Vec::new(), Vec::new()),
             spare: Vec::new(),
+            picture: (0, 0),
+            cells: Vec::new(),
+            stack: Vec::new(),
         }
     }
 
     /// Should this frame go to the detector?
     pub fn pass(&mut self, img: &RgbImage, now: Instant) -> bool {
         let width = thumbnail(img, &mut self.cur);
+        self.picture = img.dimensions();
         let same_size = width == self.width && self.was_signs.len() == self.cur.len();
         self.width = width;
         let moved = if same_size && self.prev.len() == self.cur.len() && !self.prev.is_empty() {
@@ -270,6 +279,67 @@ impl MotionGate {
             true
         } else {
             false
+        }
+    }
+
+    /// Where the last picture changed, as boxes in its pixels (added to `out`): clusters of the
+    /// sharp changes the gate saw (none after a change of the whole picture's light). The
+    /// thumbnail is cut into cells of 2x2 of its pixels, a cell with a change is *on*, and cells
+    /// that touch or are one cell apart make one cluster (a walker of plain clothes changes at
+    /// his two edges only); a cluster of a single changed pixel is noise.
+    /// What regions the detector searches on an area camera (`detect::region`).
+    pub fn moved_boxes(&mut self, out: &mut Vec<BBox>) {
+        const CELL: usize = 2;
+        let (tw, signs) = (self.width, &self.was_signs);
+        if tw == 0 || signs.is_empty() || self.picture.0 == 0 {
+            return;
+        }
+        let th = signs.len() / tw;
+        let (cw, ch) = (tw.div_ceil(CELL), th.div_ceil(CELL));
+        // per cell: changed pixels in it, then 0 once taken into a cluster
+        self.cells.clear();
+        self.cells.resize(cw * ch, 0);
+        for (i, &v) in signs.iter().enumerate() {
+            if v != 0 {
+                self.cells[(i / tw / CELL) * cw + (i % tw) / CELL] += 1;
+            }
+        }
+        let (sx, sy) = (
+            self.picture.0 as f32 / tw as f32,
+            self.picture.1 as f32 / th.max(1) as f32,
+        );
+        for start in 0..self.cells.len() {
+            if self.cells[start] == 0 {
+                continue;
+            }
+            let (mut x1, mut y1, mut x2, mut y2) = (cw, ch, 0, 0);
+            let mut changed = 0u32;
+            self.stack.clear();
+            self.stack.push(start);
+            changed += self.cells[start] as u32;
+            self.cells[start] = 0;
+            while let Some(c) = self.stack.pop() {
+                let (x, y) = (c % cw, c / cw);
+                (x1, y1, x2, y2) = (x1.min(x), y1.min(y), x2.max(x), y2.max(y));
+                for ny in y.saturating_sub(2)..(y + 3).min(ch) {
+                    for nx in x.saturating_sub(2)..(x + 3).min(cw) {
+                        let n = ny * cw + nx;
+                        if self.cells[n] != 0 {
+                            changed += self.cells[n] as u32;
+                            self.cells[n] = 0;
+                            self.stack.push(n);
+                        }
+                    }
+                }
+            }
+            if changed >= 2 {
+                out.push(BBox::new(
+                    (x1 * CELL) as f32 * sx,
+                    (y1 * CELL) as f32 * sy,
+                    (((x2 + 1) * CELL).min(tw)) as f32 * sx,
+                    (((y2 + 1) * CELL).min(th)) as f32 * sy,
+                ));
+            }
         }
     }
 }
@@ -632,6 +702,25 @@ mod tests {
         assert!(!g.pass(&scene(None), t0 + Duration::from_millis(100)));
         assert!(g.pass(&scene(Some(100)), t0 + Duration::from_millis(200)));
         assert!(g.pass(&scene(Some(120)), t0 + Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn a_walker_is_boxed_where_he_moved_and_nothing_else_is() {
+        let mut g = MotionGate::new(MotionParams::default());
+        let t0 = Instant::now();
+        let mut boxes = Vec::new();
+        g.pass(&scene(None), t0);
+        g.pass(&scene(None), t0 + Duration::from_millis(100));
+        g.moved_boxes(&mut boxes);
+        assert!(boxes.is_empty(), "a still scene has no motion: {boxes:?}");
+        g.pass(&scene(Some(400)), t0 + Duration::from_millis(200));
+        g.pass(&scene(Some(420)), t0 + Duration::from_millis(300));
+        g.moved_boxes(&mut boxes);
+        assert_eq!(boxes.len(), 1, "{boxes:?}");
+        let b = boxes[0];
+        // the walker (400..460 over both pictures, rows 150..330), give or take a thumbnail cell
+        assert!(b.x1 >= 380.0 && b.x2 <= 480.0, "{b:?}");
+        assert!(b.y1 >= 130.0 && b.y1 <= 200.0 && b.y2 >= 300.0, "{b:?}");
     }
 
     /// A dark brick wall at night (bricks 14, mortar 6 of 255).

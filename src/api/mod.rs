@@ -222,6 +222,11 @@ pub struct CameraStatus {
     pub pictures_skipped: u64,
     /// The camera is quiet and decodes only its key frames now.
     pub keyframes_only: bool,
+    /// Searches for people of an area camera that searches regions (`[detector]
+    /// area_regions`): of the whole picture, of regions only, and the regions searched.
+    pub whole_searches: u64,
+    pub region_searches: u64,
+    pub regions_searched: u64,
 }
 
 /// How full one of the pipeline's queues is (for `/metrics`).

@@ -288,6 +288,7 @@ mod tests {
             first_look: false,
             pending: None,
             person_score: 0.5,
+            look: None,
         }
     }
 

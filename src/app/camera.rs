@@ -32,6 +32,13 @@ pub struct CameraFigures {
     /// came into view at some time between the two, so this bounds how late they were noticed
     /// (it includes the wait for a key frame while the camera decodes key frames only).
     pub notice_latency_ms: Samples,
+    /// Area cameras searching regions (`[detector] area_regions`): whole-picture searches and
+    /// their time, searches of regions only, the regions searched in them and their time.
+    pub whole_looks: u64,
+    pub whole_time: Duration,
+    pub region_looks: u64,
+    pub regions: u64,
+    pub region_time: Duration,
     /// Head regions searched for a face (gate cameras that check masks), and the time spent.
     pub face_looks: u64,
     pub face_time: Duration,
@@ -51,6 +58,24 @@ pub struct CameraFigures {
     pub too_dark: bool,
     /// Counters at the last rate reading: (when, delivered, analysed).
     pub(super) rate_mark: Option<(Instant, u64, u64)>,
+}
+
+impl CameraFigures {
+    /// A search of a camera that searches regions: the whole picture (`None`) or that many
+    /// regions, taking `took`.
+    pub(super) fn searched(&mut self, regions: Option<usize>, took: Duration) {
+        match regions {
+            None => {
+                self.whole_looks += 1;
+                self.whole_time += took;
+            }
+            Some(n) => {
+                self.region_looks += 1;
+                self.regions += n as u64;
+                self.region_time += took;
+            }
+        }
+    }
 }
 
 /// The most recent values of a figure, bounded.
@@ -109,6 +134,9 @@ pub(super) struct CamState {
     /// its arrival and whether it (or one it replaced) moved (motion-gated cameras only).
     pub(super) pending: Option<(Frame, Instant, bool)>,
     pub(super) person_score: f32,
+    /// Where the camera is searched, when it searches regions (area cameras with a motion gate
+    /// and `[detector] area_regions`); `None`: the whole picture every time.
+    pub(super) look: Option<crate::detect::region::RegionSearch>,
 }
 
 /// The chain of camera `c` (its tracker, lines, zones, mask watch and alert rules), each line

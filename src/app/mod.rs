@@ -245,6 +245,10 @@ impl Live {
                 first_look: false,
                 pending: None,
                 person_score: settings.tracker.high_score,
+                look: (settings.detector.area_regions
+                    && c.motion_gate
+                    && c.role != CameraRole::Gate)
+                    .then(crate::detect::region::RegionSearch::default),
             });
             cameras.push(cam);
         }

@@ -253,6 +253,9 @@ impl Village for LiveVillage {
                     alerts_suppressed: f.map_or(0, |f| f.alerts_suppressed),
                     pictures_skipped,
                     keyframes_only,
+                    whole_searches: f.map_or(0, |f| f.whole_looks),
+                    region_searches: f.map_or(0, |f| f.region_looks),
+                    regions_searched: f.map_or(0, |f| f.regions),
                 }
             })
             .collect()

@@ -124,6 +124,8 @@ impl Worker {
             gate_night,
         } = self;
         let mut next_area = 0usize;
+        // the detections of the picture in hand, their room reused
+        let mut dets = Vec::new();
         let mut last_log = Instant::now();
         let mut last_publish = Instant::now();
         while !stop.load(Ordering::Relaxed) {
@@ -139,7 +141,15 @@ impl Worker {
                     if let Some((frame, arrived)) = cam.slot.take()
                         && let Some(moved) = judge_motion(cam, &frame, arrived)
                     {
-                        let moved = moved || cam.pending.as_ref().is_some_and(|p| p.2);
+                        let replaced = cam.pending.take();
+                        if let Some(look) = &mut cam.look {
+                            // where it moved since the last search: in the pictures replaced too
+                            if replaced.is_none() {
+                                look.motion.clear();
+                            }
+                            cam.motion.moved_boxes(&mut look.motion);
+                        }
+                        let moved = moved || replaced.is_some_and(|p| p.2);
                         cam.pending = Some((frame, arrived, moved));
                     }
                 }
@@ -176,13 +186,23 @@ impl Worker {
                 };
                 cam.first_look = false;
                 let t0 = Instant::now();
-                let dets = match detector.persons_for(&frame.image, !cam.gate) {
-                    Ok(d) => d,
+                let searched = match &mut cam.look {
+                    Some(look) => {
+                        let people = cam.rules.tracks().iter().map(|t| t.bbox);
+                        look.search(&mut detector, &frame.image, people, arrived, &mut dets)
+                    }
+                    None => detector
+                        .persons_into(&frame.image, !cam.gate, &mut dets)
+                        .map(|()| None),
+                };
+                match searched {
+                    Ok(how) if cam.look.is_some() => cam.figures.searched(how, t0.elapsed()),
+                    Ok(_) => {}
                     Err(e) => {
                         telemetry::inference_failed(&cam.id, &e, &mut cam.figures.inference_errors);
                         continue;
                     }
-                };
+                }
                 cam.figures.inference += t0.elapsed();
                 cam.figures.analysed += 1;
                 if let Some((b, dark)) = detector.last_light() {

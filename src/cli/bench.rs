@@ -67,6 +67,10 @@ pub struct LiveArgs {
     /// The area cameras' person model (`[detector] area_person_model`, e.g. person_small).
     #[arg(long)]
     pub area_person_model: Option<String>,
+    /// Area cameras search regions around motion and tracked people (`[detector] area_regions`):
+    /// `on` or `off` (default: the configuration's default).
+    #[arg(long, value_parser = ["on", "off"])]
+    pub area_regions: Option<String>,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -101,6 +105,9 @@ fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, C
     }
     if let Some(m) = &a.area_person_model {
         t.push_str(&format!("area_person_model = \"{m}\"\n"));
+    }
+    if let Some(r) = &a.area_regions {
+        t.push_str(&format!("area_regions = {}\n", r == "on"));
     }
     t.push('\n');
     for i in 1..=n {
@@ -272,6 +279,8 @@ fn live(a: LiveArgs) -> CliResult {
     let mut silent = Vec::new();
     // decode per camera class: [gate, busy, quiet] x (pictures decoded, ns, pictures skipped)
     let mut decode = [(0u64, 0u64, 0u64); 3];
+    // searches per camera class: [gate, busy, quiet]
+    let mut search = [Search::default(); 3];
     for (i, c) in c1.iter().enumerate() {
         let id = &c.id;
         let was = c0.iter().find(|b| &b.id == id).cloned().unwrap_or_default();
@@ -311,6 +320,9 @@ fn live(a: LiveArgs) -> CliResult {
             analysed_busy.push(afps);
         } else {
             analysed_quiet.push(afps);
+        }
+        if let (Some(f), was) = (f1.get(id), f0.get(id).cloned().unwrap_or_default()) {
+            search[class].add(f, &was);
         }
         if let Some(f) = f1.get(id) {
             latency.extend_from_slice(f.event_latency_ms.values());
@@ -407,6 +419,41 @@ fn live(a: LiveArgs) -> CliResult {
             skipped as f64 / secs / per_cam,
         );
     }
+    for (k, name) in ["busy", "quiet"].iter().enumerate() {
+        let s = &search[k + 1];
+        if s.region_looks + s.whole_looks == 0 {
+            continue;
+        }
+        println!(
+            "  search, {name:5}:  {} whole pictures ({:.1} ms each), {} searches of regions only ({:.2} regions each, {:.1} ms each, {:.1} ms a region)",
+            s.whole_looks,
+            s.whole_s * 1000.0 / s.whole_looks.max(1) as f64,
+            s.region_looks,
+            s.regions as f64 / s.region_looks.max(1) as f64,
+            s.region_s * 1000.0 / s.region_looks.max(1) as f64,
+            s.region_s * 1000.0 / s.regions.max(1) as f64,
+        );
+    }
     let _ = (bmax, qmax);
     Ok(())
+}
+
+/// Whole-picture and region searches of a camera class over the window.
+#[derive(Clone, Copy, Debug, Default)]
+struct Search {
+    whole_looks: u64,
+    whole_s: f64,
+    region_looks: u64,
+    regions: u64,
+    region_s: f64,
+}
+
+impl Search {
+    fn add(&mut self, now: &crate::app::CameraFigures, was: &crate::app::CameraFigures) {
+        self.whole_looks += now.whole_looks - was.whole_looks;
+        self.whole_s += (now.whole_time - was.whole_time).as_secs_f64();
+        self.region_looks += now.region_looks - was.region_looks;
+        self.regions += now.regions - was.regions;
+        self.region_s += (now.region_time - was.region_time).as_secs_f64();
+    }
 }

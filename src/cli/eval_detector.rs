@@ -22,6 +22,8 @@ use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod regions;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Folder of annotated clips (default: ../shared/data beside the project).
@@ -53,6 +55,17 @@ pub struct Args {
     /// Leave out the night pictures.
     #[arg(long)]
     pub no_night: bool,
+    /// Compare region search with whole-picture search instead (`[detector] area_regions`), for
+    /// these area models (comma separated manifest keys, e.g. person,person_small), each clip
+    /// played in order at `--step`.
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    pub regions: Vec<String>,
+    /// With --regions: every Nth picture (5 of 25 fps footage: a live area camera at 5 fps).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub step: usize,
+    /// With --regions: the footage's frames per second.
+    #[arg(long, default_value_t = 25.0, value_name = "FPS")]
+    pub fps: f64,
     /// ONNX Runtime library (default: RONDA_ORT_LIB, else the copy `make setup` installed).
     #[arg(long, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
@@ -113,6 +126,15 @@ pub fn run(args: Args) -> CliResult {
         })?,
     };
     let clips = load_clips(&data, args.frames)?;
+    if !args.regions.is_empty() {
+        return regions::run(
+            &clips,
+            &args.regions,
+            args.ort_lib.clone(),
+            args.step,
+            args.fps,
+        );
+    }
     let mut candidates = person_models(&args)?;
     if candidates.is_empty() {
         return Err(CliError::Usage(format!(

@@ -1,6 +1,6 @@
 //! One file per command; `main.rs` only parses and maps [`CliError`] to the exit status.
 //!
-//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, events, geometry, hub, ingest, paths, report, rules, sinks.
+//! Uses (of the crate, besides its own folder): analyze, api, app, config, detect, events, geometry, hub, ingest, motion, paths, report, rules, sinks, track.
 //!
 //! Exit status (DESIGN.md): 0 success, 2 bad arguments or config, 1 runtime failure.
 

@@ -191,6 +191,9 @@ fn model_key(k: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// `[detector] area_regions` when not set: area cameras search around motion and tracked people.
+pub const AREA_REGIONS: bool = false;
+
 /// `[detector]`.
 pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
     let empty = Table::new();
@@ -203,6 +206,7 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
             "ort_library",
             "person_model",
             "area_person_model",
+            "area_regions",
             "model",
             "threads",
             "provider",
@@ -242,6 +246,7 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
     DetectorSettings {
         models_dir: r.string(t, "detector", "models").map(PathBuf::from),
         area_person_model,
+        area_regions: r.boolean(t, "detector", "area_regions", AREA_REGIONS),
         ort_library: r.string(t, "detector", "ort_library").map(PathBuf::from),
         person_model,
         variant,

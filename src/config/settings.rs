@@ -92,6 +92,9 @@ pub struct DetectorSettings {
     /// Manifest key of the person model for area cameras (`None`: `person_model`, the default;
     /// `person_small`: NanoDet-m at 320, 0.57 of the time). Gate cameras keep `person_model`.
     pub area_person_model: Option<String>,
+    /// Area cameras search square regions around motion and tracked people rather than the
+    /// whole picture, which is still searched every few seconds (`detect::region`).
+    pub area_regions: bool,
     pub variant: Variant,
     pub threads: usize,
     pub provider: Provider,
@@ -502,6 +505,7 @@ impl Settings {
         let mut o = DetectorOptions {
             person_model: d.person_model.clone(),
             area_person_model: d.area_person_model.clone(),
+            area_regions: d.area_regions,
             variant: d.variant,
             person_threshold: d.score_threshold.min(self.tracker.low_score),
             ..DetectorOptions::default()

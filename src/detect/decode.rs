@@ -103,17 +103,21 @@ fn expected_bin(logits: &[f32]) -> f32 {
 
 /// Greedy non-maximum suppression per class; the result is sorted by score, highest first.
 pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
+    // (a stable sort of a few dozen candidates uses a scratch on the stack; the kept ones are
+    // compacted in place: nothing allocated per frame)
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut keep: Vec<Detection> = Vec::with_capacity(dets.len());
-    for d in dets.drain(..) {
-        if keep
+    let mut kept = 0;
+    for i in 0..dets.len() {
+        let d = dets[i];
+        if dets[..kept]
             .iter()
             .all(|k| k.class != d.class || k.bbox.iou(&d.bbox) <= iou)
         {
-            keep.push(d);
+            dets[kept] = d;
+            kept += 1;
         }
     }
-    *dets = keep;
+    dets.truncate(kept);
 }
 
 /// Candidates of an SSD whose boxes are already decoded (pure; unit-tested).

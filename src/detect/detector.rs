@@ -2,6 +2,7 @@
 //! pipeline's inference worker holds one `Detector` and serves requests from all cameras; every
 //! call takes `&mut self` because a session runs one request at a time.
 
+use super::decode::nms;
 use super::error::DetectError;
 use super::face::{FaceDetector, FaceParams};
 use super::light::{Brightness, LightParams};
@@ -31,6 +32,9 @@ pub struct DetectorOptions {
     /// The person model of area cameras (a manifest key like `person_model`); `None`: the same
     /// model for every camera. The gate camera always uses `person_model`.
     pub area_person_model: Option<String>,
+    /// Area cameras search regions (`[detector] area_regions`): their model must take any input
+    /// size, or a region would cost a whole picture's look.
+    pub area_regions: bool,
     /// Person model precision: fp32 (default) or int8.
     pub variant: Variant,
     /// Minimum class score of the person detector (0.4: at 0.35 a traffic cone and a rock came
@@ -55,6 +59,7 @@ impl Default for DetectorOptions {
             runtime: RuntimeOptions::default(),
             person_model: manifest::PERSON.into(),
             area_person_model: None,
+            area_regions: false,
             variant: Variant::Fp32,
             person_threshold: 0.4,
             nms_iou: 0.45,
@@ -95,6 +100,8 @@ pub struct Detector {
     light: LightParams,
     /// The brightness of the last picture given to [`Detector::persons`].
     last_light: Option<Brightness>,
+    /// The last dark picture lifted (`detect::light`), its room reused from frame to frame.
+    lifted: RgbImage,
 }
 
 impl Detector {
@@ -127,6 +134,18 @@ impl Detector {
             }
             _ => None,
         };
+        let searcher = area.as_ref().unwrap_or(&person);
+        if opts.area_regions && !searcher.any_size() {
+            return Err(DetectError::Setting {
+                setting: "area_regions".into(),
+                reason: format!(
+                    "the area cameras' model `{}` takes only {}x{} pictures, so a region would cost                      as much as the whole picture: set area_person_model = \"person_small\" (takes                      any size), or area_regions = false",
+                    searcher.name(),
+                    searcher.input_size().0,
+                    searcher.input_size().1
+                ),
+            });
+        }
         let (face, mask) = if opts.faces {
             (
                 Some(FaceDetector::from_manifest(&manifest, opts)?),
@@ -142,6 +161,7 @@ impl Detector {
             mask,
             light: opts.light,
             last_light: None,
+            lifted: RgbImage::new(0, 0),
         })
     }
 
@@ -177,12 +197,51 @@ impl Detector {
         img: &RgbImage,
         area: bool,
     ) -> Result<Vec<Detection>, DetectError> {
-        let (seen, brightness) = self.light.correct(img);
+        let mut out = Vec::new();
+        self.persons_into(img, area, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Detector::persons_for`] into `out` (cleared first; its room reused).
+    pub fn persons_into(
+        &mut self,
+        img: &RgbImage,
+        area: bool,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), DetectError> {
+        let (lifted, brightness) = self.light.correct_into(img, &mut self.lifted);
         self.last_light = brightness;
+        let seen = if lifted { &self.lifted } else { img };
         match (&mut self.area, area) {
-            (Some(a), true) => a.detect(&seen),
-            _ => self.person.detect(&seen),
+            (Some(a), true) => a.detect_into(seen, out),
+            _ => self.person.detect_into(seen, out),
         }
+    }
+
+    /// An area camera's persons searched in `regions` of `img` only (squares inside it, see
+    /// `detect::region`), with the area cameras' model, into `out` (cleared first), suppressed
+    /// across regions. The picture's light is judged (and lifted) as a whole.
+    pub fn persons_in_regions(
+        &mut self,
+        img: &RgbImage,
+        regions: &[BBox],
+        out: &mut Vec<Detection>,
+    ) -> Result<(), DetectError> {
+        out.clear();
+        let (lifted, brightness) = self.light.correct_into(img, &mut self.lifted);
+        self.last_light = brightness;
+        let seen = if lifted { &self.lifted } else { img };
+        let model = self.area.as_mut().unwrap_or(&mut self.person);
+        for r in regions {
+            model.detect_region(seen, *r, out)?;
+        }
+        nms(out, model.nms_iou());
+        Ok(())
+    }
+
+    /// The area cameras' model's whole-picture input size (width, height).
+    pub fn area_input_size(&self) -> (usize, usize) {
+        self.area.as_ref().unwrap_or(&self.person).input_size()
     }
 
     /// The brightness of the last picture searched for persons, and whether it was lifted as

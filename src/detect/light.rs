@@ -138,6 +138,24 @@ impl LightParams {
 
     /// The picture the detector should see: `img` itself in daylight, a lifted copy when dark;
     /// with the picture's brightness (`None` when lifting is off: nothing was measured).
+    pub fn correct_into(&self, img: &RgbImage, buf: &mut RgbImage) -> (bool, Option<Brightness>) {
+        if !self.enabled {
+            return (false, None);
+        }
+        let b = measure(img);
+        let Some(lut) = self.curve(&b) else {
+            return (false, Some(b));
+        };
+        if buf.dimensions() != img.dimensions() {
+            *buf = RgbImage::new(img.width(), img.height());
+        }
+        for (o, &v) in buf.iter_mut().zip(img.iter()) {
+            *o = lut[v as usize];
+        }
+        (true, Some(b))
+    }
+
+    /// [`Self::correct_into`] as a new picture (offline tools; the live path reuses a buffer).
     pub fn correct<'a>(&self, img: &'a RgbImage) -> (Cow<'a, RgbImage>, Option<Brightness>) {
         if !self.enabled {
             return (Cow::Borrowed(img), None);

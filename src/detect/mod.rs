@@ -42,6 +42,7 @@ pub mod light;
 pub mod manifest;
 pub mod mask;
 pub mod person;
+pub mod region;
 pub(crate) mod resample;
 pub mod runtime;
 

@@ -22,6 +22,7 @@ use super::error::{DetectError, one_line};
 use super::manifest::{self, CheckedModel, Manifest};
 use super::resample;
 use super::{Detection, DetectorOptions};
+use crate::geometry::BBox;
 use image::RgbImage;
 use ort::value::TensorRef;
 
@@ -186,6 +187,10 @@ impl InputFormat {
     }
 }
 
+/// The smallest input a region is fed at (a model that takes any size): below it the network's
+/// coarsest level (stride 32) would have a cell or two.
+pub const MIN_REGION_INPUT: usize = 96;
+
 /// The person detector (and optionally other classes). One owner: `&mut self` on every call.
 pub struct PersonDetector {
     model: CheckedModel,
@@ -197,6 +202,11 @@ pub struct PersonDetector {
     input_name: String,
     input_w: usize,
     input_h: usize,
+    /// The manifest's input size: whole pictures are fed at it.
+    base_w: usize,
+    base_h: usize,
+    /// The model takes any input size (multiples of 32): regions are fed at their own size.
+    any_size: bool,
     class_names: Vec<String>,
     params: DecodeParams,
     nms_iou: f32,
@@ -430,6 +440,9 @@ impl PersonDetector {
             head,
             input_w,
             input_h,
+            base_w: input_w,
+            base_h: input_h,
+            any_size: w <= 0 && h <= 0 && matches!(architecture, Architecture::NanoDet),
             raw: fetch.iter().map(|_| Vec::new()).collect(),
             fetch,
             class_names,
@@ -451,14 +464,107 @@ impl PersonDetector {
 
     /// Persons (and the other configured classes) in `img`, boxes in its pixels, best first.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, DetectError> {
+        let mut out = Vec::new();
+        self.detect_into(img, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::detect`] into `out` (cleared first), whose room is reused from call to call.
+    pub fn detect_into(
+        &mut self,
+        img: &RgbImage,
+        out: &mut Vec<Detection>,
+    ) -> Result<(), DetectError> {
+        out.clear();
+        self.set_input_size(self.base_w, self.base_h);
         let src = self.preprocess(img);
         self.run()?;
-        Ok(self.postprocess(src))
+        self.decode_into(src, (0.0, 0.0), out);
+        nms(out, self.nms_iou);
+        Ok(())
+    }
+
+    /// Persons in `region` of `img` (a square in its pixels, inside it), added to `out` in
+    /// picture pixels, not suppressed against what `out` holds already. A model that takes any
+    /// size sees the region at its own resolution (rounded up to a multiple of 32, at least
+    /// [`MIN_REGION_INPUT`]) up to its manifest size, beyond which the region is scaled down to
+    /// it; any other model sees it at its fixed size. Returns the input side used.
+    pub fn detect_region(
+        &mut self,
+        img: &RgbImage,
+        region: BBox,
+        out: &mut Vec<Detection>,
+    ) -> Result<usize, DetectError> {
+        let (w, h) = if self.any_size {
+            let side = |s: f32, base: usize| {
+                ((s.ceil() as usize).div_ceil(32) * 32).clamp(MIN_REGION_INPUT.min(base), base)
+            };
+            (
+                side(region.width(), self.base_w),
+                side(region.height(), self.base_h),
+            )
+        } else {
+            (self.base_w, self.base_h)
+        };
+        self.set_input_size(w, h);
+        self.fill_input(img, region);
+        self.run()?;
+        let from = out.len();
+        let src = SourceSize {
+            width: region.width().round().max(1.0) as u32,
+            height: region.height().round().max(1.0) as u32,
+        };
+        self.decode_into(src, (region.x1, region.y1), out);
+        // suppressed within the region here; across regions by the caller
+        let mut mine = out.split_off(from);
+        nms(&mut mine, self.nms_iou);
+        out.append(&mut mine);
+        Ok(w.max(h))
+    }
+
+    /// The model takes any input size (regions are fed at their own).
+    pub fn any_size(&self) -> bool {
+        self.any_size
+    }
+
+    /// The NMS overlap of this model's settings (for suppressing across regions).
+    pub fn nms_iou(&self) -> f32 {
+        self.nms_iou
+    }
+
+    /// Feed the network `w` x `h` from now on (a model that takes any size; no-op otherwise or
+    /// when unchanged). The buffers keep their room, so sizes seen before cost no allocation.
+    fn set_input_size(&mut self, w: usize, h: usize) {
+        if !self.any_size || (w, h) == (self.input_w, self.input_h) {
+            return;
+        }
+        self.input_w = w;
+        self.input_h = h;
+        self.params.input_w = w as u32;
+        self.params.input_h = h as u32;
+        if let Head::Gfl { levels } = &mut self.head {
+            for l in levels.iter_mut() {
+                l.grid_w = w.div_ceil(l.stride as usize);
+                l.grid_h = h.div_ceil(l.stride as usize);
+            }
+        }
+        self.input.resize(3 * w * h, 0.0);
     }
 
     /// Fill the input tensor from `img`: stretch to the model size, then the family's channel
     /// order, normalisation and layout.
     pub fn preprocess(&mut self, img: &RgbImage) -> SourceSize {
+        self.fill_input(img, resample::full(img));
+        SourceSize {
+            width: img.width(),
+            height: img.height(),
+        }
+    }
+
+    /// Fill the input tensor from `region` of `img` (the whole picture: antialiased where the
+    /// family wants it).
+    fn fill_input(&mut self, img: &RgbImage, region: BBox) {
+        let whole = region == resample::full(img);
         let (w, h) = (self.input_w, self.input_h);
         let plane = w * h;
         let f = self.format;
@@ -475,14 +581,10 @@ impl PersonDetector {
                 }
             }
         };
-        if f.antialias {
+        if f.antialias && whole {
             resample::resize_antialiased(img, w, h, put);
         } else {
-            resample::sample_bilinear(img, resample::full(img), w, h, put);
-        }
-        SourceSize {
-            width: img.width(),
-            height: img.height(),
+            resample::sample_bilinear(img, region, w, h, put);
         }
     }
 
@@ -524,12 +626,19 @@ impl PersonDetector {
     }
 
     /// Decode and suppress the last run's outputs into detections in `src` pixels.
-    pub fn postprocess(&self, src: SourceSize) -> Vec<Detection> {
-        let params = DecodeParams {
-            source: src,
-            ..self.params.clone()
-        };
+    pub fn postprocess(&mut self, src: SourceSize) -> Vec<Detection> {
         let mut dets = Vec::new();
+        self.decode_into(src, (0.0, 0.0), &mut dets);
+        nms(&mut dets, self.nms_iou);
+        dets
+    }
+
+    /// Decode the last run's outputs (input from `src`, whose top-left corner is `offset` in
+    /// the picture) and add them to `dets`, unsuppressed.
+    fn decode_into(&mut self, src: SourceSize, offset: (f32, f32), dets: &mut Vec<Detection>) {
+        let from = dets.len();
+        self.params.source = src;
+        let params = &self.params;
         match &self.head {
             Head::Gfl { levels } => {
                 for (k, spec) in levels.iter().enumerate() {
@@ -540,17 +649,23 @@ impl PersonDetector {
                         scores: &self.raw[2 * k],
                         boxes: &self.raw[2 * k + 1],
                     };
-                    decode_level(&level, &params, &mut dets);
+                    decode_level(&level, params, dets);
                 }
             }
-            Head::Ssd { columns } => {
-                decode_ssd(&self.raw[0], &self.raw[1], *columns, &params, &mut dets)
-            }
-            Head::CenterNet => decode_centernet(&self.raw[0], &params, &mut dets),
-            Head::MoveNet => decode_movenet(&self.raw[0], &params, &mut dets),
+            Head::Ssd { columns } => decode_ssd(&self.raw[0], &self.raw[1], *columns, params, dets),
+            Head::CenterNet => decode_centernet(&self.raw[0], params, dets),
+            Head::MoveNet => decode_movenet(&self.raw[0], params, dets),
         }
-        nms(&mut dets, self.nms_iou);
-        dets
+        if offset != (0.0, 0.0) {
+            for d in &mut dets[from..] {
+                d.bbox = BBox::new(
+                    d.bbox.x1 + offset.0,
+                    d.bbox.y1 + offset.1,
+                    d.bbox.x2 + offset.0,
+                    d.bbox.y2 + offset.1,
+                );
+            }
+        }
     }
 
     /// Name of a class index (`person`, `car`, ...).

@@ -292,6 +292,67 @@ fn int8_agrees_with_fp32() {
     }
 }
 
+/// An area camera's region search on the real model: a square around each person of bus.jpg
+/// (found in the whole picture) finds that person again (all but at most one), in picture
+/// pixels; and a model that
+/// takes only one input size is refused for it, with what to set.
+#[test]
+fn a_region_search_finds_each_person_where_the_whole_picture_does() {
+    let small = DetectorOptions {
+        faces: false,
+        variant: Variant::Int8,
+        area_person_model: Some("person_small".into()),
+        area_regions: true,
+        ..DetectorOptions::default()
+    };
+    let mut det = Detector::new(&small).unwrap();
+    let img = image::open(sample("bus.jpg")).unwrap().to_rgb8();
+    let mut whole = Vec::new();
+    det.persons_into(&img, true, &mut whole).unwrap();
+    let people: Vec<BBox> = whole
+        .iter()
+        .filter(|d| d.score >= 0.4)
+        .map(|d| d.bbox)
+        .collect();
+    assert!(people.len() >= 3, "bus.jpg: {whole:?}");
+    let mut found = Vec::new();
+    let mut again = 0;
+    for p in &people {
+        // a square 1.6 times the person's height around them, inside the picture
+        let side = (p.height() * 1.6).min(img.width().min(img.height()) as f32);
+        let (cx, cy) = ((p.x1 + p.x2) / 2.0, (p.y1 + p.y2) / 2.0);
+        let x1 = (cx - side / 2.0).clamp(0.0, img.width() as f32 - side);
+        let y1 = (cy - side / 2.0).clamp(0.0, img.height() as f32 - side);
+        let region = BBox::new(x1, y1, x1 + side, y1 + side);
+        det.persons_in_regions(&img, &[region], &mut found).unwrap();
+        let best = found.iter().map(|d| d.bbox.iou(p)).fold(0.0, f32::max);
+        eprintln!("{p:?} in region {region:?}: best IoU {best:.2}");
+        again += usize::from(best > 0.6);
+        assert!(
+            found
+                .iter()
+                .all(|d| d.bbox.x1 >= region.x1 - 1.0 && d.bbox.x2 <= region.x2 + 1.0),
+            "boxes are in picture pixels, inside the region: {found:?}"
+        );
+    }
+    // (the man cut by the picture's left edge may be missed in a region that cuts him too)
+    assert!(
+        again + 1 >= people.len(),
+        "{again} of {} found again",
+        people.len()
+    );
+
+    let fixed = DetectorOptions {
+        area_person_model: None,
+        ..small
+    };
+    let err = Detector::new(&fixed).err().expect("refused").to_string();
+    assert!(
+        err.contains("area_regions") && err.contains("person_small"),
+        "{err}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Masks on labelled photos (../shared/data/masks)
 

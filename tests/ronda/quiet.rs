@@ -1,6 +1,7 @@
 //! A quiet area camera on the real pipeline (`ronda sim --quiet` and `ronda run`): while nothing
 //! moves it decodes only its key frames, and the passer-by who comes along is still found (an
-//! intrusion in a zone over the whole view), after which it decodes every picture again.
+//! intrusion in a zone over the whole view), after which it decodes every picture again; it
+//! searches regions around the walkers (`[detector] area_regions`) between whole-picture looks.
 
 use crate::support as common;
 
@@ -26,7 +27,7 @@ fn a_quiet_camera_decodes_key_frames_only_yet_finds_its_passer_by() {
             "[site]\nid = \"sepi\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
              [http]\nlisten = \"127.0.0.1:{http}\"\nmetrics_public = true\n\
              [store]\npath = \"{d}/ronda.db\"\nclips_dir = \"{d}/clips\"\n\
-             [detector]\nmodel = \"int8\"\n\
+             [detector]\nmodel = \"int8\"\narea_person_model = \"person_small\"\narea_regions = true\n\
              [[cameras]]\nid = \"kebun\"\nurl = \"rtsp://127.0.0.1:{port}/cam01\"\nanalysis_fps = 5\n\
              [[cameras.zones]]\nname = \"kebun\"\nkind = \"restricted\"\n\
              polygon = [[0, 0], [2000, 0], [2000, 2000], [0, 2000]]\n",
@@ -83,4 +84,28 @@ fn a_quiet_camera_decodes_key_frames_only_yet_finds_its_passer_by() {
         get(&m, "ronda_camera_pictures_skipped_total"),
         get(&m, "ronda_camera_frames_analysed_total")
     );
+    // the camera searches regions around the walkers between its whole-picture searches
+    let m = loop {
+        if let Some(m) = metrics(http)
+            && get(&m, "ronda_camera_region_searches_total") >= 1.0
+        {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the area camera never searched regions only"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (whole, searches, regions) = (
+        get(&m, "ronda_camera_whole_searches_total"),
+        get(&m, "ronda_camera_region_searches_total"),
+        get(&m, "ronda_camera_regions_searched_total"),
+    );
+    assert!(whole >= 1.0, "a whole-picture search comes first");
+    assert!(
+        regions >= searches,
+        "each region search searches a region or more"
+    );
+    println!("{whole} whole-picture searches, {searches} of regions ({regions} regions)");
 }

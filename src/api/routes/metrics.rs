@@ -30,6 +30,9 @@
 //! | `ronda_camera_frames_waiting` | gauge: frames waiting for the detector (0 or 1) | `camera` |
 //! | `ronda_camera_brightness` | gauge: mean luma 0-255 of the pictures analysed lately (NaN before the first) | `camera` |
 //! | `ronda_camera_frames_still_total` | counter: frames the motion gate kept from the detector | `camera` |
+//! | `ronda_camera_whole_searches_total` | counter: whole-picture searches of a camera that searches regions (`[detector] area_regions`) | `camera` |
+//! | `ronda_camera_region_searches_total` | counter: searches of regions only (around motion and tracked people) | `camera` |
+//! | `ronda_camera_regions_searched_total` | counter: regions searched in them | `camera` |
 //! | `ronda_camera_light_changes_total` | counter: whole-picture light changes (infrared switch, exposure jump) | `camera` |
 //! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
 //! | `ronda_camera_too_dark` | gauge: 1 when the camera saw motion in low light for `[detector] too_dark_after_hours` and found nobody | `camera` |
@@ -158,6 +161,24 @@ pub(crate) fn render(f: &Figures) -> String {
             "counter",
             "frames the motion gate kept from the detector (nothing moved)",
             |c| c.frames_still as f64,
+        ),
+        (
+            "ronda_camera_whole_searches_total",
+            "counter",
+            "searches of the whole picture for people by a camera that searches regions",
+            |c| c.whole_searches as f64,
+        ),
+        (
+            "ronda_camera_region_searches_total",
+            "counter",
+            "searches of regions only (around motion and tracked people) for people",
+            |c| c.region_searches as f64,
+        ),
+        (
+            "ronda_camera_regions_searched_total",
+            "counter",
+            "regions searched for people in the region searches",
+            |c| c.regions_searched as f64,
         ),
         (
             "ronda_camera_light_changes_total",
@@ -506,6 +527,9 @@ mod tests {
             alerts_suppressed: 4,
             pictures_skipped: 120,
             keyframes_only: true,
+            whole_searches: 7,
+            region_searches: 11,
+            regions_searched: 15,
         };
         let text = render(&Figures {
             cameras: vec![cam("gate-1", Health::Online), cam("a\"b", Health::Offline)],
@@ -540,6 +564,8 @@ mod tests {
         assert!(text.contains("ronda_camera_inference_errors_total{camera=\"gate-1\"} 5\n"));
         assert!(text.contains("ronda_camera_offline_total{camera=\"gate-1\"} 2\n"));
         assert!(text.contains("ronda_camera_too_dark{camera=\"gate-1\"} 1\n"));
+        assert!(text.contains("ronda_camera_region_searches_total{camera=\"gate-1\"} 11\n"));
+        assert!(text.contains("ronda_camera_regions_searched_total{camera=\"gate-1\"} 15\n"));
         assert!(text.contains("ronda_camera_online{camera=\"a\\\"b\"} 0\n"));
         assert!(text.contains("ronda_camera_delivered_fps{camera=\"gate-1\"} 12.5\n"));
         assert!(text.contains("ronda_inference_ms{camera=\"gate-1\"} NaN\n"));

@@ -98,6 +98,9 @@ impl Village for Fake {
                 alerts_suppressed: 0,
                 pictures_skipped: 0,
                 keyframes_only: false,
+                whole_searches: 0,
+                region_searches: 0,
+                regions_searched: 0,
             },
             CameraStatus {
                 id: "pos-ronda".into(),
@@ -126,6 +129,9 @@ impl Village for Fake {
                 alerts_suppressed: 0,
                 pictures_skipped: 0,
                 keyframes_only: false,
+                whole_searches: 0,
+                region_searches: 0,
+                regions_searched: 0,
             },
         ]
     }
