@@ -29,8 +29,9 @@ pub struct CameraFigures {
     /// found, ms (how fast a quiet camera reacts to a passer-by).
     pub wake_latency_ms: Samples,
     /// The same from the last picture judged still before the movement, ms: the passer-by
-    /// came into view at some time between the two, so this bounds how late they were noticed
-    /// (it includes the wait for a key frame while the camera decodes key frames only).
+    /// came into view at some time between the two, so this bounds how late they were noticed.
+    /// Judged still: by the motion gate, or, for a picture not decoded (key frames only), by
+    /// its size (`ingest::stir`).
     pub notice_latency_ms: Samples,
     /// Area cameras searching regions (`[detector] area_regions`): whole-picture searches and
     /// their time, searches of regions only, the regions searched in them and their time.

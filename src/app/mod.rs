@@ -432,6 +432,8 @@ impl Live {
                     decoded: n(&s.pictures_decoded),
                     decode_ns: n(&s.decode_ns),
                     skipped: n(&s.pictures_skipped),
+                    stirs: n(&s.stirs),
+                    caught_up: n(&s.pictures_caught_up),
                 }
             })
             .collect()
@@ -498,6 +500,9 @@ pub struct CameraCounters {
     pub decoded: u64,
     pub decode_ns: u64,
     pub skipped: u64,
+    /// Stirs seen in skipped pictures' sizes, and skipped pictures decoded after all on them.
+    pub stirs: u64,
+    pub caught_up: u64,
 }
 
 impl Drop for Live {

@@ -317,7 +317,12 @@ fn judge_motion(cam: &mut CamState, frame: &Frame, arrived: Instant) -> Option<b
             .take()
             .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE)
         {
-            cam.woke_at = Some((arrived, cam.last_still.unwrap_or(arrived)));
+            // the passer-by came after the last picture judged still: by the motion gate, or
+            // (a picture not decoded) by its size
+            let still = cam
+                .last_still
+                .max(cam.slot.last_calm().filter(|&t| t <= arrived));
+            cam.woke_at = Some((arrived, still.unwrap_or(arrived)));
             cam.first_look = true;
         }
     } else {

@@ -279,6 +279,8 @@ fn live(a: LiveArgs) -> CliResult {
     let mut silent = Vec::new();
     // decode per camera class: [gate, busy, quiet] x (pictures decoded, ns, pictures skipped)
     let mut decode = [(0u64, 0u64, 0u64); 3];
+    // quiet cameras: stirs seen in the sizes of pictures not decoded, pictures caught up on them
+    let (mut stirs, mut caught_up) = (0u64, 0u64);
     // searches per camera class: [gate, busy, quiet]
     let mut search = [Search::default(); 3];
     for (i, c) in c1.iter().enumerate() {
@@ -301,6 +303,10 @@ fn live(a: LiveArgs) -> CliResult {
         decode[class].0 += c.decoded - was.decoded;
         decode[class].1 += c.decode_ns - was.decode_ns;
         decode[class].2 += c.skipped - was.skipped;
+        if class == 2 {
+            stirs += c.stirs - was.stirs;
+            caught_up += c.caught_up - was.caught_up;
+        }
         let (a1, t1) = f1
             .get(id)
             .map_or((0, Duration::ZERO), |f| (f.analysed, f.inference));
@@ -419,6 +425,9 @@ fn live(a: LiveArgs) -> CliResult {
             skipped as f64 / secs / per_cam,
         );
     }
+    println!(
+        "  quiet cameras' stirs:  {stirs} seen in the sizes of pictures not decoded, {caught_up} pictures decoded after all on them"
+    );
     for (k, name) in ["busy", "quiet"].iter().enumerate() {
         let s = &search[k + 1];
         if s.region_looks + s.whole_looks == 0 {

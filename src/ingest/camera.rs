@@ -21,6 +21,7 @@ use gstreamer_app as gst_app;
 
 use super::init_gstreamer;
 use super::ring::{AccessUnit, EncodedRing};
+use super::stir::SizeWatch;
 use crate::backoff::Backoff;
 use crate::frame::Frame;
 use crate::telemetry;
@@ -104,6 +105,10 @@ pub struct CameraStats {
     /// Pictures of the stream not decoded at all: the camera was quiet and only its key frames
     /// were decoded (see [`FrameSlot::set_keyframes_only`]).
     pub pictures_skipped: AtomicU64,
+    /// Of those, pictures decoded after all when a later one's size showed a stir, and the
+    /// stirs (`ingest::stir`).
+    pub pictures_caught_up: AtomicU64,
+    pub stirs: AtomicU64,
 }
 
 impl CameraStats {
@@ -126,6 +131,12 @@ pub struct FrameSlot {
     keyframes_only: AtomicBool,
     /// The decoder is skipping: it waits for a key frame before it decodes again.
     skipping: AtomicBool,
+    /// A skipped picture's size showed a stir (`ingest::stir`): decode every picture until the
+    /// next key frame, whatever the worker asks.
+    stirred: AtomicBool,
+    /// When the last picture not decoded arrived whose size showed no stir: nobody had come into
+    /// view yet (as far as its size tells).
+    last_calm: Mutex<Option<Instant>>,
 }
 
 impl FrameSlot {
@@ -172,6 +183,24 @@ impl FrameSlot {
         self.skipping.load(Ordering::Relaxed)
     }
 
+    /// When the last picture not decoded arrived whose size showed no stir (see
+    /// the worker's notice time).
+    pub fn last_calm(&self) -> Option<Instant> {
+        *self.last_calm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A skipped picture showed a stir: the pictures held since the last decoded one are being
+    /// decoded, and every picture is until the next key frame (then the worker's wish holds
+    /// again). `caught_up` of the skipped ones were decoded after all.
+    fn stir(&self, caught_up: u64) {
+        self.stirred.store(true, Ordering::Relaxed);
+        self.skipping.store(false, Ordering::Relaxed);
+        self.stats
+            .pictures_caught_up
+            .fetch_add(caught_up, Ordering::Relaxed);
+        self.stats.stirs.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Should the decoder take this access unit? Called for every unit before the decoder:
     /// a key frame is always decoded and starts a run of decoding or skipping, as the worker
     /// last asked; a picture between key frames is skipped from the moment the worker asks
@@ -179,7 +208,10 @@ impl FrameSlot {
     fn decode_unit(&self, keyframe: bool) -> bool {
         let want_skip = self.keyframes_only.load(Ordering::Relaxed);
         let skipping = if keyframe {
+            self.stirred.store(false, Ordering::Relaxed);
             want_skip
+        } else if self.stirred.load(Ordering::Relaxed) {
+            false
         } else {
             self.skipping.load(Ordering::Relaxed) || want_skip
         };
@@ -257,6 +289,9 @@ impl RateGate {
     }
 }
 
+/// Skipped pictures held per camera for catching up on a stir: a GOP of 10 s at 30 fps.
+const MAX_HELD: usize = 300;
+
 /// Watch the decoder: its time per picture (for /metrics), and the analysis rate (a
 /// [`RateGate`] on its pictures, before any is converted to RGB).
 ///
@@ -281,17 +316,48 @@ fn watch_decoder(
     // decoder (the tee's or the parser's): GStreamer 1.22 warns (gst_mini_object_unref on NULL)
     // for every buffer a probe drops on a sink pad that a tee pushes to.
     if let Some(feed) = sink.peer() {
-        let (slot, alive) = (slot.clone(), alive.clone());
+        let (slot, alive, dec_sink) = (slot.clone(), alive.clone(), sink.clone());
+        // the pictures skipped since the last decoded one (references: the ring holds them
+        // anyway), whether they still make a whole chain, and their usual size
+        let held = Mutex::new((Vec::<gst::Buffer>::new(), true, SizeWatch::default()));
         feed.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let keyframe = info
-                .buffer()
-                .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            let Some(buf) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let keyframe = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
             if slot.decode_unit(keyframe) {
+                h.0.clear();
+                h.1 = true;
                 return gst::PadProbeReturn::Ok;
             }
             // a skipped picture still shows the camera is alive: a quiet camera with a long
             // GOP must not trip the watchdog between its key frames
             *alive.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            let stir = h.2.skipped(buf.size());
+            if !stir {
+                *slot.last_calm.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+            if stir && h.1 {
+                // someone came into view: decode what was skipped (in order, before this one),
+                // then this one and the rest of the GOP
+                let backlog = std::mem::take(&mut h.0);
+                drop(h);
+                slot.stir(backlog.len() as u64 + 1);
+                for b in backlog {
+                    if dec_sink.chain(b).is_err() {
+                        break;
+                    }
+                }
+                return gst::PadProbeReturn::Ok;
+            }
+            if h.0.len() < MAX_HELD {
+                h.0.push(buf.clone());
+            } else {
+                // a GOP longer than we hold: no catching up until the next key frame
+                h.0.clear();
+                h.1 = false;
+            }
             gst::PadProbeReturn::Drop
         });
     }
@@ -718,6 +784,18 @@ mod tests {
         );
         assert!(!slot.decoding_keyframes_only());
         assert_eq!(slot.stats.pictures_skipped.load(Ordering::Relaxed), 5);
+        // quiet again; a stir mid-GOP decodes the rest of the GOP though the worker still asks
+        // for key frames only, and the key frame after it follows the worker's wish again
+        slot.set_keyframes_only(true);
+        assert_eq!(feed(&[true, false, false]), [true, false, false]);
+        slot.stir(2);
+        assert!(!slot.decoding_keyframes_only());
+        assert_eq!(
+            feed(&[false, false, true, false]),
+            [true, true, true, false]
+        );
+        assert_eq!(slot.stats.pictures_caught_up.load(Ordering::Relaxed), 2);
+        assert_eq!(slot.stats.stirs.load(Ordering::Relaxed), 1);
     }
 
     #[test]

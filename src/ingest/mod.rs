@@ -7,6 +7,7 @@ pub mod camera;
 pub mod file;
 pub mod ring;
 pub mod sim;
+pub mod stir;
 
 use std::path::PathBuf;
 

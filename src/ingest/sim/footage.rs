@@ -35,14 +35,16 @@ pub struct Encoding {
 
 impl Encoding {
     fn tag(&self) -> String {
-        let q = if self.constant_quality { "q" } else { "" };
+        let q = if self.constant_quality { "qg" } else { "" };
         format!("h{}-{}fps-{}k{q}", self.height, self.fps, self.kbit)
     }
 
     fn encoder(&self) -> String {
+        // (a quiet camera's GOP is fixed, as on most cameras: no key frame where a passer-by
+        // comes in, so they come in anywhere in a GOP)
         let rate = if self.constant_quality {
             format!(
-                "pass=qual quantizer=23 vbv-buf-capacity=2000 bitrate={}",
+                "pass=qual quantizer=23 vbv-buf-capacity=2000 bitrate={} option-string=scenecut=0",
                 self.kbit
             )
         } else {
@@ -276,6 +278,8 @@ fn median_background(frames: &[image::RgbImage]) -> Option<image::RgbImage> {
 pub enum Part {
     /// The clip's empty background (median of frames spread over it), held still.
     Background { seconds: u32 },
+    /// The same for a number of pictures.
+    Pause { frames: u32 },
     /// The clip itself from `from` (0..1 of its length) for `seconds` (`None`: to its end).
     /// `speed` below 1 plays it slowed down (0.4: a 25 fps clip shown frame by frame at 10 fps).
     Footage {
@@ -293,6 +297,18 @@ pub fn prepare_quiet(
     still_s: u32,
     passer_s: u32,
 ) -> Result<PathBuf, IngestError> {
+    prepare_quiet_at(clip, enc, still_s, passer_s, 0)
+}
+
+/// [`prepare_quiet`] with `pause` more pictures of the background before the passer-by: they
+/// come in that many pictures after a key frame (the GOP is fixed), not on one.
+pub fn prepare_quiet_at(
+    clip: &Path,
+    enc: &Encoding,
+    still_s: u32,
+    passer_s: u32,
+    pause: u32,
+) -> Result<PathBuf, IngestError> {
     let enc = Encoding {
         constant_quality: true,
         ..*enc
@@ -302,6 +318,7 @@ pub fn prepare_quiet(
         &enc,
         &[
             Part::Background { seconds: still_s },
+            Part::Pause { frames: pause },
             Part::Footage {
                 from: 0.5,
                 seconds: Some(passer_s),
@@ -338,6 +355,8 @@ fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<PathBuf,
         .iter()
         .map(|p| match p {
             Part::Background { seconds } => format!("-bg{seconds}"),
+            Part::Pause { frames } if *frames == 0 => String::new(),
+            Part::Pause { frames } => format!("-p{frames}"),
             Part::Footage {
                 from,
                 seconds,
@@ -373,7 +392,10 @@ fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<PathBuf,
         .map(|d| (d * src_fps).round() as u64)
         .unwrap_or(400)
         .max(1);
-    let background = if parts.iter().any(|p| matches!(p, Part::Background { .. })) {
+    let background = if parts
+        .iter()
+        .any(|p| matches!(p, Part::Background { .. } | Part::Pause { .. }))
+    {
         let every = (total / 31).max(1);
         let mut samples = Vec::new();
         for f in file {
@@ -398,9 +420,14 @@ fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<PathBuf,
     let result = (|| -> Result<(), String> {
         for part in parts {
             match *part {
-                Part::Background { seconds } => {
+                Part::Background { .. } | Part::Pause { .. } => {
+                    let n = match *part {
+                        Part::Pause { frames } => frames,
+                        Part::Background { seconds } => seconds * enc.fps,
+                        Part::Footage { .. } => 0,
+                    };
                     let bg = background.as_ref().ok_or("no background")?;
-                    for _ in 0..seconds * enc.fps {
+                    for _ in 0..n {
                         encoder.push(bg)?;
                     }
                 }

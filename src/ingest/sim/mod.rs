@@ -98,22 +98,26 @@ fn footage_for(opts: &SimOptions) -> Result<Vec<PathBuf>, IngestError> {
             footage::prepare_clip(c, &enc)?
         });
     }
-    let quiet = if opts.quiet > 0 {
-        Some(footage::prepare_quiet(
+    // quiet cameras in turn: their passers-by come in at one of QUIET_PHASES points of a GOP
+    // (a real passer-by does not wait for a key frame)
+    let gop = enc.fps * 2;
+    let mut quiet = Vec::new();
+    for k in 0..opts.quiet.min(QUIET_PHASES) {
+        quiet.push(footage::prepare_quiet_at(
             &opts.clips[0],
             &enc,
             opts.quiet_still_s,
             opts.quiet_passer_s,
-        )?)
-    } else {
-        None
-    };
+            k as u32 * gop / QUIET_PHASES as u32,
+        )?);
+    }
     let first_quiet = opts.cameras.saturating_sub(opts.quiet) + 1;
     (1..=opts.cameras)
         .map(|n| {
-            let base = match &quiet {
-                Some(q) if n >= first_quiet => q,
-                _ => &busy[(n - 1) % busy.len()],
+            let base = if n >= first_quiet && !quiet.is_empty() {
+                &quiet[(n - first_quiet) % quiet.len()]
+            } else {
+                &busy[(n - 1) % busy.len()]
             };
             if opts.offsets {
                 footage::rotate(base, start_fraction(n))
@@ -123,6 +127,9 @@ fn footage_for(opts: &SimOptions) -> Result<Vec<PathBuf>, IngestError> {
         })
         .collect()
 }
+
+/// How many points of a GOP the quiet cameras' passers-by come in at (one file each).
+const QUIET_PHASES: usize = 6;
 
 /// A running simulator. The server lives on its own GLib main loop thread; dropping it stops it.
 pub struct Simulator {
