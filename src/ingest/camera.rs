@@ -578,12 +578,14 @@ fn run_once(
             last_frame.clone(),
             counter.clone(),
         );
+        let pool = Mutex::new(super::file::FramePool::default());
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |s| {
                     let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let n = counter.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(frame) = super::file::frame_of(&sample, n) {
+                    let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Ok(frame) = super::file::frame_from_pool(&sample, n, &mut pool) {
                         slot.put(frame);
                         bell.ring();
                     }

@@ -110,19 +110,24 @@ impl Recent {
 
     /// Record a frame's tracks (as the chain's tracker reported them).
     pub fn record(&mut self, at: &Moment, tracks: &[Track]) {
+        let oldest = at.t - self.limits.keep;
+        // room first, so that the track list of a frame that goes is reused for this one (no
+        // allocation per frame once the window is full)
+        let mut reuse = Vec::new();
+        while self.frames.front().is_some_and(|f| {
+            f.tick.t < oldest || self.frames.len() >= self.limits.max_frames.max(1)
+        }) {
+            if let Some(f) = self.frames.pop_front() {
+                reuse = f.tracks;
+            }
+        }
+        reuse.clear();
+        reuse.extend_from_slice(tracks);
         self.frames.push_back(Frame {
             tick: Tick::new(at.frame, at.t),
             utc: at.utc,
-            tracks: tracks.to_vec(),
+            tracks: reuse,
         });
-        let oldest = at.t - self.limits.keep;
-        while self
-            .frames
-            .front()
-            .is_some_and(|f| f.tick.t < oldest || self.frames.len() > self.limits.max_frames)
-        {
-            self.frames.pop_front();
-        }
         while self.looks.front().is_some_and(|l| l.t < oldest) {
             self.drop_oldest_look();
         }
