@@ -20,8 +20,8 @@ use crate::detect::{DetectError, Detector, DetectorOptions};
 use crate::events::MaskVerdict;
 use crate::frame::Frame;
 use crate::ingest::IngestError;
-use crate::ingest::camera::RateGate;
 use crate::ingest::file::VideoFile;
+use crate::ingest::rate::RateGate;
 use crate::rules::{
     CameraChain, Cooldown, CountingParams, Counts, Direction, Finding, LineCounter, LineRules,
     LineSpec, MaskParams, MaskWatch, Moment, ZoneSpec, ZoneWatch,

@@ -5,6 +5,7 @@
 
 pub mod camera;
 pub mod file;
+pub mod rate;
 pub mod ring;
 pub mod sim;
 pub mod stir;
