@@ -103,6 +103,12 @@ fn expected_bin(logits: &[f32]) -> f32 {
 
 /// Greedy non-maximum suppression per class; the result is sorted by score, highest first.
 pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
+    let kept = suppress(dets, iou);
+    dets.truncate(kept);
+}
+
+/// [`nms`] of a slice: the kept detections are moved to its front, best first; their number.
+pub fn suppress(dets: &mut [Detection], iou: f32) -> usize {
     // (a stable sort of a few dozen candidates uses a scratch on the stack; the kept ones are
     // compacted in place: nothing allocated per frame)
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -117,7 +123,7 @@ pub fn nms(dets: &mut Vec<Detection>, iou: f32) {
             kept += 1;
         }
     }
-    dets.truncate(kept);
+    kept
 }
 
 /// Candidates of an SSD whose boxes are already decoded (pure; unit-tested).

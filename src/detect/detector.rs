@@ -139,7 +139,9 @@ impl Detector {
             return Err(DetectError::Setting {
                 setting: "area_regions".into(),
                 reason: format!(
-                    "the area cameras' model `{}` takes only {}x{} pictures, so a region would cost                      as much as the whole picture: set area_person_model = \"person_small\" (takes                      any size), or area_regions = false",
+                    "the area cameras' model `{}` takes only {}x{} pictures, so a region would cost \
+                     as much as the whole picture: set area_person_model = \"person_small\" \
+                     (takes any size), or area_regions = false",
                     searcher.name(),
                     searcher.input_size().0,
                     searcher.input_size().1

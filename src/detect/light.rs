@@ -157,21 +157,11 @@ impl LightParams {
 
     /// [`Self::correct_into`] as a new picture (offline tools; the live path reuses a buffer).
     pub fn correct<'a>(&self, img: &'a RgbImage) -> (Cow<'a, RgbImage>, Option<Brightness>) {
-        if !self.enabled {
-            return (Cow::Borrowed(img), None);
+        let mut buf = RgbImage::new(0, 0);
+        match self.correct_into(img, &mut buf) {
+            (true, b) => (Cow::Owned(buf), b),
+            (false, b) => (Cow::Borrowed(img), b),
         }
-        let b = measure(img);
-        let out = match self.curve(&b) {
-            None => Cow::Borrowed(img),
-            Some(lut) => {
-                let mut out = img.clone();
-                for v in out.iter_mut() {
-                    *v = lut[*v as usize];
-                }
-                Cow::Owned(out)
-            }
-        };
-        (out, Some(b))
     }
 }
 

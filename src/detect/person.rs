@@ -16,7 +16,7 @@
 
 use super::decode::{
     DecodeParams, Level, MOVENET_ROW, SourceSize, decode_centernet, decode_level, decode_movenet,
-    decode_ssd, nms,
+    decode_ssd, nms, suppress,
 };
 use super::error::{DetectError, one_line};
 use super::manifest::{self, CheckedModel, Manifest};
@@ -190,6 +190,13 @@ impl InputFormat {
 /// The smallest input a region is fed at (a model that takes any size): below it the network's
 /// coarsest level (stride 32) would have a cell or two.
 pub const MIN_REGION_INPUT: usize = 96;
+
+/// The input side a region `side` pixels across is fed at by a model of any size whose
+/// whole-picture input is `base`: its own resolution rounded up to a multiple of 32, at least
+/// [`MIN_REGION_INPUT`], at most `base` (a larger region is scaled down to it).
+pub fn region_input_side(side: f32, base: usize) -> usize {
+    ((side.ceil().max(1.0) as usize).div_ceil(32) * 32).clamp(MIN_REGION_INPUT.min(base), base)
+}
 
 /// The person detector (and optionally other classes). One owner: `&mut self` on every call.
 pub struct PersonDetector {
@@ -486,22 +493,17 @@ impl PersonDetector {
 
     /// Persons in `region` of `img` (a square in its pixels, inside it), added to `out` in
     /// picture pixels, not suppressed against what `out` holds already. A model that takes any
-    /// size sees the region at its own resolution (rounded up to a multiple of 32, at least
-    /// [`MIN_REGION_INPUT`]) up to its manifest size, beyond which the region is scaled down to
-    /// it; any other model sees it at its fixed size. Returns the input side used.
+    /// size sees the region at [`region_input_side`]; any other model sees it at its fixed size.
     pub fn detect_region(
         &mut self,
         img: &RgbImage,
         region: BBox,
         out: &mut Vec<Detection>,
-    ) -> Result<usize, DetectError> {
+    ) -> Result<(), DetectError> {
         let (w, h) = if self.any_size {
-            let side = |s: f32, base: usize| {
-                ((s.ceil() as usize).div_ceil(32) * 32).clamp(MIN_REGION_INPUT.min(base), base)
-            };
             (
-                side(region.width(), self.base_w),
-                side(region.height(), self.base_h),
+                region_input_side(region.width(), self.base_w),
+                region_input_side(region.height(), self.base_h),
             )
         } else {
             (self.base_w, self.base_h)
@@ -515,11 +517,10 @@ impl PersonDetector {
             height: region.height().round().max(1.0) as u32,
         };
         self.decode_into(src, (region.x1, region.y1), out);
-        // suppressed within the region here; across regions by the caller
-        let mut mine = out.split_off(from);
-        nms(&mut mine, self.nms_iou);
-        out.append(&mut mine);
-        Ok(w.max(h))
+        // suppressed within the region here (in place); across regions by the caller
+        let kept = suppress(&mut out[from..], self.nms_iou);
+        out.truncate(from + kept);
+        Ok(())
     }
 
     /// The model takes any input size (regions are fed at their own).

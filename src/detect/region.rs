@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use super::person::region_input_side;
 use super::{DetectError, Detection, Detector};
 use crate::geometry::BBox;
 
@@ -116,12 +117,6 @@ pub enum Look {
     Regions,
 }
 
-/// The input side a region of side `side` is fed at by a model of any size whose whole-picture
-/// input is `base` (see `PersonDetector::detect_region`).
-pub fn input_side(side: f32, base: usize) -> usize {
-    ((side.ceil().max(1.0) as usize).div_ceil(32) * 32).clamp(96.min(base), base)
-}
-
 /// Plan the search of a `width` x `height` picture around `boxes` for a model whose whole
 /// picture input is `base_w` x `base_h`: the regions go to `out` (cleared first).
 pub fn plan(
@@ -171,7 +166,7 @@ pub fn plan(
         let x1 = r.x1.clamp(0.0, width - side);
         let y1 = r.y1.clamp(0.0, height - side);
         *r = BBox::new(x1, y1, x1 + side, y1 + side);
-        let s = input_side(side, base_w.min(base_h)) as f64;
+        let s = region_input_side(side, base_w.min(base_h)) as f64;
         cost += s * s;
     }
     if cost > p.whole_share as f64 * (base_w * base_h) as f64 {
@@ -218,7 +213,7 @@ mod tests {
         assert!((r.width() - 128.0).abs() < 1e-3 && (r.height() - 128.0).abs() < 1e-3);
         assert!(r.x2 <= 480.0 && r.x1 >= 0.0, "{r:?} moved inside");
         assert!(r.x1 <= walker.x1 && r.x2 >= walker.x2 && r.y1 <= walker.y1 && r.y2 >= walker.y2);
-        assert_eq!(input_side(r.width(), 320), 128);
+        assert_eq!(region_input_side(r.width(), 320), 128);
     }
 
     #[test]
