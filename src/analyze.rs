@@ -101,6 +101,10 @@ pub struct CrossingRecord {
     pub track_id: u64,
     pub frame: u64,
     pub time_s: f64,
+    /// Where the person was when the crossing counted: `[x1, y1, x2, y2]` in video pixels (whole
+    /// pixels), so a count can be checked against the picture or another copy of the footage.
+    #[serde(rename = "box")]
+    pub bbox: [i32; 4],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask: Option<MaskVerdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -313,6 +317,10 @@ impl GateAnalysis {
                         track_id: crossing.track_id,
                         frame: crossing.frame,
                         time_s: time_s(crossing.time),
+                        bbox: {
+                            let b = crossing.bbox;
+                            [b.x1, b.y1, b.x2, b.y2].map(|v| v.round() as i32)
+                        },
                         mask: look.map(|l| l.verdict),
                         mask_score: look.map(|l| (l.verdict_score * 1000.0).round() / 1000.0),
                     },

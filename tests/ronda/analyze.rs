@@ -75,7 +75,7 @@ fn tud_sequences_count_within_tolerance_of_the_truth() {
     println!("off in total: {total}, worst figure off by {worst} (allowed 1)");
     assert!(worst <= 1, "counts too far from the truth");
     // every crossing is listed with its frame and time, consistent with the counts
-    for v in [&c, &s] {
+    for (v, line_x) in [(&c, [360.0, 480.0]), (&s, [440.0, 560.0])] {
         let crossings = v["crossings"].as_array().unwrap();
         let listed = crossings.len() as i64;
         let counted: i64 = v["lines"]
@@ -89,6 +89,22 @@ fn tud_sequences_count_within_tolerance_of_the_truth() {
             let t = x["time_s"].as_f64().unwrap();
             let f = x["frame"].as_f64().unwrap();
             assert!((t - f / 25.0).abs() < 0.01, "{x}");
+            // the box is the person's at that moment (the tracker's filtered box, which may
+            // reach past the picture's edge), with the feet (bottom-centre) near the vertical
+            // line crossed: within half a box height
+            let b: Vec<f64> = x["box"]
+                .as_array()
+                .expect("a box with each crossing")
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(b.len() == 4 && b[0] < b[2] && b[1] < b[3], "{x}");
+            let lx = line_x[usize::from(x["line"] == "b")];
+            let feet = (b[0] + b[2]) / 2.0;
+            assert!(
+                (feet - lx).abs() <= 0.5 * (b[3] - b[1]),
+                "feet at {feet}: {x}"
+            );
         }
     }
 }
