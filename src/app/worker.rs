@@ -336,12 +336,15 @@ fn judge_motion(cam: &mut CamState, frame: &Frame, arrived: Instant) -> Option<b
     } else {
         cam.still_run.saturating_add(1)
     };
-    // still for a while with nobody in view: decode only key frames until something stirs
+    // still for a while: decode only key frames until something stirs
     // (`FrameSlot::set_keyframes_only` says why); after a stir, a run of still pictures at the
     // full rate first, so that a walker the gate could not judge on key frames alone is judged
-    // on every picture
-    let quiet = !cam.motion.occupied
-        && cam.still_run >= QUIET_AFTER_STILL_PICTURES
+    // on every picture. Whoever is in view does not keep every picture decoded: someone who
+    // stands still is re-checked all the same (every `recheck`, on the key frames), and when
+    // they move it is a stir like any passer-by's. (It used to be "nobody tracked": a weak
+    // detection of something in the background, a poster or a pile of sacks, kept by the
+    // tracker's low-score stage, then kept a camera decoding every picture for good.)
+    let quiet = cam.still_run >= QUIET_AFTER_STILL_PICTURES
         && cam
             .still_since
             .is_some_and(|t| arrived.duration_since(t) >= STILL_BEFORE_WAKE);

@@ -1,7 +1,8 @@
 //! A quiet area camera on the real pipeline (`ronda sim --quiet` and `ronda run`): while nothing
 //! moves it decodes only its key frames, and the passer-by who comes along is still found (an
 //! intrusion in a zone over the whole view), after which it decodes every picture again; it
-//! searches regions around the walkers (`[detector] area_regions`) between whole-picture looks.
+//! searches regions around the walkers (`[detector] area_regions`) between whole-picture looks,
+//! and goes back to key frames only when the view is still again.
 
 use crate::support as common;
 
@@ -108,4 +109,26 @@ fn a_quiet_camera_decodes_key_frames_only_yet_finds_its_passer_by() {
         "each region search searches a region or more"
     );
     println!("{whole} whole-picture searches, {searches} of regions ({regions} regions)");
+
+    // once the walkers have gone the view is still again, and the camera goes back to key
+    // frames only: nothing it saw meanwhile (a weak detection in the background the tracker
+    // keeps, someone standing) keeps it decoding every picture
+    let skipped_after_walkers = get(&m, "ronda_camera_pictures_skipped_total");
+    loop {
+        if let Some(m) = metrics(http)
+            && get(&m, "ronda_camera_keyframes_only") == 1.0
+            && get(&m, "ronda_camera_pictures_skipped_total") >= skipped_after_walkers + 60.0
+        {
+            println!(
+                "still again: key frames only, {} skipped in all",
+                get(&m, "ronda_camera_pictures_skipped_total")
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the camera kept decoding every picture after the walkers had gone"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
