@@ -666,6 +666,8 @@ url = "rtsp://127.0.0.1:1/cam02"
             age: 10,
             misses: 0,
             confirmed: true,
+            moved: true,
+            best_score: 0.8,
         }
     }
 

@@ -317,9 +317,10 @@ mod tests {
             chain.track(&at(f), &[]);
             assert!(chain.judge(&at(f)).is_empty(), "picture {f}");
         }
-        // then someone walks in
+        // then someone walks in (a zone wants someone who moved: half their height, 90 px,
+        // here after 23 pictures)
         let mut alerts = 0;
-        for f in 100..115 {
+        for f in 100..140 {
             let x = 200.0 + (f - 100) as f32 * 4.0;
             let person = Detection {
                 bbox: BBox::new(x, 150.0, x + 40.0, 330.0),

@@ -613,6 +613,8 @@ mod tests {
             age: hits,
             misses: 0,
             confirmed: hits >= 3,
+            moved: true,
+            best_score: 0.8,
         }
     }
 

@@ -285,6 +285,8 @@ mod tests {
             age: 10,
             misses: 0,
             confirmed: true,
+            moved: true,
+            best_score: 0.8,
         }
     }
 

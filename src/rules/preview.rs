@@ -253,6 +253,8 @@ mod tests {
             age: frame,
             misses: 0,
             confirmed: frame >= 2,
+            moved: true,
+            best_score: 0.8,
         }
     }
 

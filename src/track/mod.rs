@@ -18,7 +18,7 @@
 mod kalman;
 
 use crate::detect::{Detection, PERSON};
-use crate::geometry::BBox;
+use crate::geometry::{BBox, Point};
 pub use kalman::BoxFilter;
 
 /// Speed kept per frame while a track coasts unseen.
@@ -31,6 +31,11 @@ pub const MAX_COAST_SECONDS: f64 = 1.5;
 /// A detection whose height differs from the predicted box by more than this factor is not the
 /// same person: half a person (legs hidden behind a cart) must not drag a track's box away.
 const MAX_HEIGHT_RATIO: f32 = 1.5;
+
+/// How far (in heights of its box) a track must have gone from its first sighting to count as
+/// someone who moved ([`Track::moved`]). A person walking covers half their height in a few
+/// steps; a box on a still thing jitters by a few hundredths of it.
+pub const MOVED_HEIGHTS: f32 = 0.5;
 
 /// Tracker settings. Defaults suit pedestrians at 5-25 fps. They were chosen once on the TUD
 /// sequences of ../shared/data with the int8 NanoDet (NanoDet scores people lower than the YOLOX
@@ -83,6 +88,13 @@ pub struct Track {
     /// or raise alerts; tentative ones are reported so that counting can follow a person from
     /// the first sighting (someone who appears just before the gate line).
     pub confirmed: bool,
+    /// Has been seen [`MOVED_HEIGHTS`] of its box's height or more away from where it was first
+    /// seen: someone who came, not a thing in the background that the detector half believes
+    /// to be a person (a sack, a sign, a bollard; their box stays within a pixel or two). Zone
+    /// alerts want it, or a detection sure of itself (`best_score`).
+    pub moved: bool,
+    /// The best score of the detections matched so far.
+    pub best_score: f32,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +110,10 @@ struct Slot {
     matched: bool,
     /// Stream time of the last matched detection.
     seen_at: f64,
+    /// Centre of the first detection.
+    born: Point,
+    moved: bool,
+    best_score: f32,
 }
 
 /// The tracker of one camera. Buffers are reused between frames: no allocation once warm.
@@ -221,6 +237,9 @@ impl Tracker {
                 confirmed: false,
                 matched: true,
                 seen_at: t,
+                born: d.bbox.center(),
+                moved: false,
+                best_score: d.score,
             });
         }
         self.high = high;
@@ -239,6 +258,8 @@ impl Tracker {
                 age: s.age,
                 misses: s.misses,
                 confirmed: s.confirmed,
+                moved: s.moved,
+                best_score: s.best_score,
             });
         }
         &self.out
@@ -284,11 +305,18 @@ impl Tracker {
             let s = &mut self.slots[ti];
             s.filter.update(&d.bbox);
             s.score = d.score;
+            s.best_score = s.best_score.max(d.score);
             s.hits += 1;
             s.streak += 1;
             s.misses = 0;
             s.matched = true;
             s.seen_at = self.now;
+            if !s.moved {
+                let b = s.filter.bbox();
+                let c = b.center();
+                let dist = ((c.x - s.born.x).powi(2) + (c.y - s.born.y).powi(2)).sqrt();
+                s.moved = dist >= MOVED_HEIGHTS * b.height();
+            }
             self.det_used[di] = true;
         }
     }
@@ -318,6 +346,36 @@ mod tests {
             }
         }
         assert_eq!(ids.len(), 1, "ids {ids:?}");
+    }
+
+    #[test]
+    fn a_walker_has_moved_and_a_still_thing_has_not() {
+        let mut tr = Tracker::new(TrackerParams::default());
+        let mut walker_moved = Vec::new();
+        for i in 0..40 {
+            // a still box jittering by a pixel, and a walker 4 px a frame (boxes 100 px tall)
+            let jitter = if i % 2 == 0 { 0.5 } else { -0.5 };
+            let dets = [
+                det(100.0 + jitter, 100.0 - jitter, 0.35),
+                det(300.0 + 4.0 * i as f32, 100.0, 0.8),
+            ];
+            let out = tr.update(&dets);
+            let still = out.iter().find(|t| t.bbox.center().x < 200.0).unwrap();
+            assert!(!still.moved, "frame {i}: {still:?}");
+            walker_moved.push(
+                out.iter()
+                    .find(|t| t.bbox.center().x > 200.0)
+                    .unwrap()
+                    .moved,
+            );
+        }
+        // half of 100 px at 4 px a frame: moved from about frame 13 on, and for good
+        let first = walker_moved
+            .iter()
+            .position(|&m| m)
+            .expect("the walker moved");
+        assert!((10..=16).contains(&first), "moved from frame {first}");
+        assert!(walker_moved[first..].iter().all(|&m| m));
     }
 
     #[test]
