@@ -18,7 +18,12 @@ lint:
 # Everything CI checks: formatting, lints, unit + integration tests (real GStreamer, ONNX Runtime,
 # RTSP sim, Mosquitto, SQLite, Chromium), benches compiled but not run (criterion's harness does not
 # take the test harness's flags; the lint step's clippy --all-targets builds them).
+# The build first, once more if it fails: twice on 2026-12-04, on fresh clones only, cargo's
+# probe of rustc for the test profile (`rustc - ... --print=cfg`) failed right after the lint
+# step's fresh build, rustc parsing stray compiler output as its input; cargo caches the failed
+# probe in target/.rustc_info.json, so the retry clears it (a real build error fails twice).
 test: setup lint
+	$(CARGO) test --lib --bins --tests --no-run || { rm -f target/.rustc_info.json; $(CARGO) test --lib --bins --tests --no-run; }
 	$(CARGO) test --lib --bins --tests -- --nocapture --test-threads=$${RONDA_TEST_THREADS:-2}
 
 demo: setup
