@@ -369,7 +369,6 @@ impl ZoneWatch {
     }
 }
 
-/// One sighting of a person, `here` inside the polygon or not: the in/out hysteresis.
 /// A detection this sure is a person in a zone at once; a weaker one once its track moved.
 /// Things in the background that the detector takes for people score 0.3-0.4 (measured in the
 /// demo's footage); people in plain view 0.5-0.9.
@@ -380,6 +379,7 @@ fn is_someone(t: &Track) -> bool {
     t.moved || t.best_score >= SURE_SCORE
 }
 
+/// One sighting of a person, `here` inside the polygon or not: the in/out hysteresis.
 fn step(p: &mut Presence, here: bool, now: f64, params: &ZoneParams) {
     if here {
         p.outside_since = None;
