@@ -13,6 +13,11 @@
 //!   counts; a walker passes `confirm_heights` within a fraction of a second. Time is the
 //!   stream's own (seconds from the frame timestamps), so 5 fps and 25 fps of the same scene
 //!   behave alike.
+//! - **First seen on the line.** A person whose first sighting is inside the band has no side
+//!   yet. When they leave it, where they were [`LOOK_BACK_SECONDS`] before that first sighting
+//!   (at the pace they have kept since) gives the side they came from, if it is beyond the band:
+//!   at 5 fps a walker can be seen first right on the line, having crossed half of it between
+//!   two pictures. Someone standing on the line, or stepping off it slowly, gets no side this way.
 //! - **The gate itself.** When the change holds, the step that crossed the line (the last point
 //!   on the old side to the first on the new) must meet the segment itself: a path that passes
 //!   beside the segment's ends crosses the infinite line but not the gate, and does not count.
@@ -61,6 +66,12 @@ const HANDOVER_HEIGHT_RATIO: f32 = 1.5;
 /// Sightings past the line a lost person, followed by a track that just took over, needs for a
 /// crossing that never held to count.
 const SETTLE_SIGHTINGS: u32 = 2;
+
+/// How far back (seconds, or one frame interval if longer) a person first seen inside the band
+/// is looked for, at the pace they keep on leaving it (see [`LineCounter::update`]). A walker
+/// (about 0.8 box heights a second) covers 0.16 heights in it, well past the band (0.05); the
+/// same at every frame rate, so 5 fps and 25 fps of one walk judge it alike.
+const LOOK_BACK_SECONDS: f32 = 0.2;
 
 /// The point of a person's box that is followed across the line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +247,9 @@ struct TrackSide {
     took_over: Option<(u64, u64)>,
     /// Whether the tracker still reports this id (possibly coasting).
     alive: bool,
+    /// First seen inside the band (point, time): the side they came from is judged when they
+    /// leave it.
+    born_in_band: Option<(Point, f64)>,
 }
 
 /// Counts crossings of one line by the tracks of one camera.
@@ -325,6 +339,7 @@ impl LineCounter {
         }
         self.last_t = Some(at.t);
         let tol = self.tolerance();
+        let interval = self.frame_interval as f32;
         let seg = self.spec.segment;
         let p = self.params.clone();
         for t in self.tracks.values_mut() {
@@ -353,6 +368,7 @@ impl LineCounter {
                     retired: false,
                     took_over: None,
                     alive: true,
+                    born_in_band: None,
                 };
                 if tr.misses == 0
                     && let Some((prev_id, prev)) = self.handover_from(at, pt, height)
@@ -398,6 +414,32 @@ impl LineCounter {
             } else {
                 0
             };
+            if st.own_hits == 1 && st.side == 0 && cur == 0 && st.took_over.is_none() {
+                st.born_in_band = Some((pt, at.t));
+            }
+            if cur != 0
+                && st.side == 0
+                && let Some((first, since)) = st.born_in_band.take()
+            {
+                // First seen on the line, now off it: where was this person a moment before
+                // the first sighting, at the pace they have kept since? Beyond the band on the
+                // other side: they walked across it unseen (the picture before was too far back
+                // at a low frame rate, or the detector missed them), and that is the side they
+                // come from. Someone who stood on the line, or steps off it slowly, was still
+                // in the band a moment before and has no side yet, as before.
+                let span = (at.t - since) as f32;
+                if span > 0.0 {
+                    let k = interval.max(LOOK_BACK_SECONDS) / span;
+                    let before = Point::new(
+                        first.x - (pt.x - first.x) * k,
+                        first.y - (pt.y - first.y) * k,
+                    );
+                    if seg.signed_distance(before) * f32::from(cur) < -band {
+                        st.side = -cur;
+                        st.side_point = before;
+                    }
+                }
+            }
             if cur != 0 {
                 if st.side == 0 {
                     // first side seen: where the person comes from, nothing to count
@@ -824,6 +866,35 @@ mod tests {
             c.update(at, &[track(id, x, y, 3 + k as u32)], &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_walker_first_seen_on_the_line_counts_from_the_side_they_came_from() {
+        // first sighting 2 px right of the line (inside the 4 px band of an 80 px box), walking
+        // left at 0.7 box heights a second: at 5 fps they crossed half the band unseen
+        for fps in [5.0f64, 10.0, 25.0] {
+            let mut c = gate();
+            let step = 0.7 * 80.0 / fps as f32;
+            let ev = walk_at(&mut c, 1, &xs(102.0, 40.0, step, 100.0), fps);
+            assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "fps {fps}: {ev:?}");
+        }
+    }
+
+    #[test]
+    fn someone_first_seen_standing_on_the_line_gets_no_side_from_it() {
+        // stands 2 s with the feet on the line, then walks off to the left
+        let mut c = gate();
+        let mut pts = vec![(101.0, 100.0); 20];
+        pts.extend(xs(101.0, 40.0, 6.0, 100.0));
+        walk_at(&mut c, 1, &pts, 10.0);
+        assert_eq!(c.counts(), Counts::default());
+        // steps off the line slowly (a guard leaving the post beside it), at 5 and 25 fps
+        for fps in [5.0f64, 25.0] {
+            let mut c = gate();
+            let step = 10.0 / fps as f32; // 0.125 box heights a second
+            walk_at(&mut c, 1, &xs(101.0, 40.0, step, 100.0), fps);
+            assert_eq!(c.counts(), Counts::default(), "fps {fps}");
+        }
     }
 
     #[test]

@@ -291,7 +291,7 @@ fn worst_over_variants(
 fn tolerance(clip: &str) -> (i64, i64, usize) {
     match clip {
         "TUD-Campus" => (0, 2, 0),
-        _ => (1, 3, 2),
+        _ => (1, 2, 2),
     }
 }
 
