@@ -314,6 +314,8 @@ impl LineCounter {
                 t.side = 0;
                 t.proposal = None;
                 t.pending = None;
+                // a first sighting on the old line says nothing about the new one
+                t.born_in_band = None;
             }
         }
         self.spec = spec;
