@@ -489,6 +489,24 @@ impl ApiServer {
             reason: e.to_string(),
         };
         let std_listener = std::net::TcpListener::bind(listen).map_err(bind_err)?;
+        Self::start_on(std_listener, config, village)
+    }
+
+    /// Start serving on a listener bound beforehand: `ronda run` binds `[http] listen` before
+    /// anything else takes a port (the embedded broker's own loopback port is a free one picked
+    /// at start, which could otherwise be this very port).
+    pub fn start_on(
+        std_listener: std::net::TcpListener,
+        config: ApiConfig,
+        village: Arc<dyn Village>,
+    ) -> Result<ApiServer, ApiError> {
+        let listen = std_listener
+            .local_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+        let bind_err = |e: std::io::Error| ApiError::Bind {
+            listen: listen.clone(),
+            reason: e.to_string(),
+        };
         std_listener.set_nonblocking(true).map_err(bind_err)?;
         let addr = std_listener.local_addr().map_err(bind_err)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> CliResult {
     let password = super::passwd::new_password();
     copy_config(&shipped, &cfg, &demo_users(&password)?)?;
     let settings = Settings::load(&cfg).map_err(|e| CliError::Usage(e.to_string()))?;
-    super::run::check_web_address(&settings)?;
+    let web_port = super::run::hold_web_address(&settings)?;
     println!(
         "ronda demo: preparing 40 simulated cameras from {} (the first run encodes the footage once, about a minute)...",
         vtest.display()
@@ -100,7 +100,7 @@ pub fn run(args: Args) -> CliResult {
         }),
     )
     .map_err(|e| CliError::Runtime(crate::detect::one_line_error(e)))?;
-    let web = match super::run::start_web(&settings, Some(cfg.clone()), &live) {
+    let web = match super::run::start_web(&settings, Some(cfg.clone()), &live, web_port) {
         Ok(w) => w,
         Err(e) => {
             live.shutdown();

@@ -15,10 +15,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let settings = Settings::load(&args.config).map_err(|e| CliError::Usage(e.to_string()))?;
-    check_web_address(&settings)?;
+    let web_port = hold_web_address(&settings)?;
     let live = crate::app::Live::start(&settings, Box::new(std::io::stdout()))
         .map_err(|e| CliError::Runtime(crate::detect::one_line_error(e)))?;
-    let web = start_web(&settings, Some(args.config.clone()), &live);
+    let web = start_web(&settings, Some(args.config.clone()), &live, web_port);
     let web = match web {
         Ok(w) => w,
         Err(e) => {
@@ -39,28 +39,28 @@ pub fn run(args: Args) -> CliResult {
     Ok(())
 }
 
-/// Fail before any camera connects when the web UI's address is taken (the server itself binds
-/// it once the pipeline runs).
-pub fn check_web_address(settings: &Settings) -> Result<(), CliError> {
-    std::net::TcpListener::bind(&settings.http.listen)
-        .map(drop)
-        .map_err(|e| {
-            CliError::Usage(format!(
-                "http.listen {}: cannot listen there: {e} (another ronda running? set [http] listen to a free address)",
-                settings.http.listen
-            ))
-        })
+/// Bind the web UI's address before any camera connects: a port in use fails at once, and the
+/// port stays ronda's while the pipeline starts (its embedded broker takes a free loopback port
+/// of its own, which must not be this one). The server takes the listener over.
+pub fn hold_web_address(settings: &Settings) -> Result<std::net::TcpListener, CliError> {
+    std::net::TcpListener::bind(&settings.http.listen).map_err(|e| {
+        CliError::Usage(format!(
+            "http.listen {}: cannot listen there: {e} (another ronda running? set [http] listen to a free address)",
+            settings.http.listen
+        ))
+    })
 }
 
-/// The web UI and API on `[http] listen` in front of the running pipeline; `config_path` is the
-/// file the admin editor writes back.
+/// The web UI and API on `listener` (bound by [`hold_web_address`]) in front of the running
+/// pipeline; `config_path` is the file the admin editor writes back.
 pub fn start_web(
     settings: &Settings,
     config_path: Option<PathBuf>,
     live: &crate::app::Live,
+    listener: std::net::TcpListener,
 ) -> Result<crate::api::ApiServer, CliError> {
     let mut cfg = crate::api::ApiConfig::from_settings(settings);
     cfg.config_path = config_path;
-    crate::api::ApiServer::start(&settings.http.listen, cfg, live.village())
+    crate::api::ApiServer::start_on(listener, cfg, live.village())
         .map_err(|e| CliError::Runtime(format!("{e} (set [http] listen to a free address)")))
 }

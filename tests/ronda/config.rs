@@ -253,3 +253,39 @@ fn the_default_camera_example_is_valid_once_uncommented() {
     );
     assert!(text.contains("1 camera(s), 1 line(s), 1 zone(s)"), "{text}");
 }
+
+#[test]
+fn run_refuses_a_web_address_in_use_before_anything_starts_and_names_the_setting() {
+    // the test holds the port; `ronda run` must say which setting to change and stop, with no
+    // camera, broker or store started (the store's file is not even made)
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ronda.db");
+    let f = dir.path().join("ronda.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "[site]\nid = \"uji\"\n[mqtt]\nlisten = \"127.0.0.1:0\"\n\
+             [http]\nlisten = \"127.0.0.1:{port}\"\n\
+             [store]\npath = \"{}\"\nclips_dir = \"{}/clips\"\n",
+            db.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = ronda().args(["run", "--config"]).arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "http.listen 127.0.0.1:{port}: cannot listen there"
+        )) && err.contains("set [http] listen to a free address"),
+        "{err}"
+    );
+    assert!(
+        !db.exists(),
+        "the store was opened before the address was checked"
+    );
+    drop(taken);
+}

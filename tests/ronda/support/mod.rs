@@ -89,28 +89,44 @@ impl Drop for Proc {
     }
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, for a child to listen on later.
 pub fn free_port() -> u16 {
     // Never the same port twice in this test process: a port is free when asked but bound by a
     // child only later (a web server after its cameras start), and two tests running side by
     // side could otherwise both be handed it (seen once: one test's web port taken by another
     // test's broker).
+    //
+    // And never one the kernel hands out for port 0: every `ronda run` starts its embedded
+    // broker on a free loopback port of its own (port 0), and the kernel gave one village the
+    // port the test had just picked (with port 0 too) for another village's web UI, which then
+    // could not start. So test ports come from below the ephemeral range, which port 0 never
+    // returns; where in it to start is spread by the process id.
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if GIVEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(port)
-        {
+    const LOWEST: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&low| low > LOWEST + 1_000)
+        .unwrap_or(32_768);
+    let span = ephemeral - LOWEST;
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let start = (std::process::id().wrapping_mul(7_919) + given.len() as u32) % span;
+    for k in 0..span {
+        let port = (LOWEST + (start + k) % span) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok();
+        if free {
+            given.insert(port);
             return port;
         }
     }
+    panic!("no free port between {LOWEST} and {ephemeral}");
 }
 
 /// `ronda sim --port PORT --clip CLIP ARGS...`, returned once it listens (the first run on a

@@ -3,7 +3,6 @@
 //! browser fails the test with what to install; it is never skipped.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,14 +21,6 @@ pub struct Driver {
     _profile: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Driver {
     pub fn start() -> Driver {
         if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists()
@@ -38,7 +29,7 @@ impl Driver {
                 "{CHROMEDRIVER} or {CHROMIUM} is not installed: run `bash scripts/setup` (installs Debian's chromium and chromium-driver)"
             );
         }
-        let port = free_port();
+        let port = super::free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
