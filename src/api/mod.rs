@@ -500,15 +500,15 @@ impl ApiServer {
         config: ApiConfig,
         village: Arc<dyn Village>,
     ) -> Result<ApiServer, ApiError> {
-        let listen = std_listener
-            .local_addr()
-            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+        let addr = std_listener.local_addr().map_err(|e| ApiError::Bind {
+            listen: "the web UI's listener".into(),
+            reason: e.to_string(),
+        })?;
         let bind_err = |e: std::io::Error| ApiError::Bind {
-            listen: listen.clone(),
+            listen: addr.to_string(),
             reason: e.to_string(),
         };
         std_listener.set_nonblocking(true).map_err(bind_err)?;
-        let addr = std_listener.local_addr().map_err(bind_err)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(16)
