@@ -213,7 +213,7 @@ pub fn apply_camera_edit(
             table,
             "analysis_fps",
             Some(number(fps)),
-            Some(&Value::from(5)),
+            Some(&number(super::camera::default_analysis_fps(gate))),
             &style,
         );
     }

@@ -407,6 +407,8 @@ mask_check = true
         // mask checks are a gate rule: an area camera never raises no_mask
         let area = &s.cameras[1];
         assert!(!area.line_rules(&area.lines[0]).no_mask);
+        // the gate's short path is watched at 10 pictures a second, the rest at 5, unless set
+        assert_eq!((gate.analysis_fps, area.analysis_fps), (10.0, 5.0));
     }
 
     #[test]
