@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod regions;
+mod tracking;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,9 +64,14 @@ pub struct Args {
     /// With --regions: every Nth picture (5 of 25 fps footage: a live area camera at 5 fps).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub step: usize,
-    /// With --regions: the footage's frames per second.
+    /// With --regions or --tracking: the footage's frames per second.
     #[arg(long, default_value_t = 25.0, value_name = "FPS")]
     pub fps: f64,
+    /// Measure the tracker instead: people followed, id switches and swaps against the
+    /// annotated ids, each clip played in order at 25, 12.5 and 5 pictures a second, by day and
+    /// at night (`--no-night`: by day only).
+    #[arg(long, conflicts_with_all = ["regions", "frames"])]
+    pub tracking: bool,
     /// ONNX Runtime library (default: RONDA_ORT_LIB, else the copy `make setup` installed).
     #[arg(long, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
@@ -83,6 +89,8 @@ struct Clip {
     name: String,
     /// (picture, ground-truth boxes)
     frames: Vec<(RgbImage, Vec<crate::geometry::BBox>)>,
+    /// The same frames' annotated people with their ids.
+    people: Vec<Vec<(u32, crate::geometry::BBox)>>,
 }
 
 /// A person model to evaluate: where its manifest is and its key there.
@@ -126,6 +134,9 @@ pub fn run(args: Args) -> CliResult {
         })?,
     };
     let clips = load_clips(&data, args.frames)?;
+    if args.tracking {
+        return tracking::run(&clips, args.ort_lib.clone(), args.fps, !args.no_night);
+    }
     if !args.regions.is_empty() {
         return regions::run(
             &clips,
@@ -257,7 +268,7 @@ fn load_clips(data: &Path, limit: Option<u32>) -> Result<Vec<Clip>, CliError> {
         let gt_path = dir.join("gt").join("gt.txt");
         let text = std::fs::read_to_string(&gt_path)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", gt_path.display())))?;
-        let gt = eval::parse_gt(&text)
+        let gt = eval::parse_gt_people(&text)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", gt_path.display())))?;
         let mut wanted: Vec<u32> = gt.keys().copied().collect();
         if let Some(n) = limit {
@@ -270,9 +281,14 @@ fn load_clips(data: &Path, limit: Option<u32>) -> Result<Vec<Clip>, CliError> {
         let frames = wanted
             .iter()
             .zip(pictures)
-            .map(|(f, img)| (img, gt[f].clone()))
+            .map(|(f, img)| (img, gt[f].iter().map(|&(_, b)| b).collect()))
             .collect();
-        clips.push(Clip { name, frames });
+        let people = wanted.iter().map(|f| gt[f].clone()).collect();
+        clips.push(Clip {
+            name,
+            frames,
+            people,
+        });
     }
     Ok(clips)
 }

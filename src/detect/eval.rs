@@ -25,10 +25,21 @@ pub const CROWDED_IOU: f32 = 0.3;
 /// Ground truth of one clip: 1-based frame number -> person boxes (source pixels).
 pub type GroundTruth = BTreeMap<u32, Vec<BBox>>;
 
+/// Ground truth with each person's id: 1-based frame number -> (id, box).
+pub type GroundTruthPeople = BTreeMap<u32, Vec<(u32, BBox)>>;
+
+/// Parse MOTChallenge `gt.txt` (see [`parse_gt_people`]), boxes only.
+pub fn parse_gt(text: &str) -> Result<GroundTruth, String> {
+    Ok(parse_gt_people(text)?
+        .into_iter()
+        .map(|(f, people)| (f, people.into_iter().map(|(_, b)| b).collect()))
+        .collect())
+}
+
 /// Parse MOTChallenge `gt.txt`: `frame,id,x,y,w,h,flag,...`. Rows whose flag (7th column) is 0
 /// are "ignore" rows in MOT16+ files and are skipped; MOT15 files such as TUD's have 1 or -1.
-pub fn parse_gt(text: &str) -> Result<GroundTruth, String> {
-    let mut gt = GroundTruth::new();
+pub fn parse_gt_people(text: &str) -> Result<GroundTruthPeople, String> {
+    let mut gt = GroundTruthPeople::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
@@ -40,6 +51,7 @@ pub fn parse_gt(text: &str) -> Result<GroundTruth, String> {
             return Err(bad());
         }
         let frame: u32 = f[0].parse().map_err(|_| bad())?;
+        let id: u32 = f[1].parse::<f32>().map_err(|_| bad())? as u32;
         let mut v = [0f32; 4];
         for (k, x) in v.iter_mut().enumerate() {
             *x = f[2 + k].parse().map_err(|_| bad())?;
@@ -52,7 +64,7 @@ pub fn parse_gt(text: &str) -> Result<GroundTruth, String> {
         }
         gt.entry(frame)
             .or_default()
-            .push(BBox::new(v[0], v[1], v[0] + v[2], v[1] + v[3]));
+            .push((id, BBox::new(v[0], v[1], v[0] + v[2], v[1] + v[3])));
     }
     Ok(gt)
 }

@@ -15,6 +15,7 @@
 //! a crate: the ByteTrack crates on crates.io either pull in ndarray/nalgebra stacks or do not
 //! expose the low-score second stage.
 
+pub mod eval;
 mod kalman;
 
 use crate::detect::{Detection, PERSON};

@@ -107,3 +107,93 @@ fn eval_detector_without_data_says_where_it_looked() {
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
     assert!(stderr(&o).contains("gt/gt.txt"), "{}", stderr(&o));
 }
+
+/// People per analysed picture of a MOTChallenge gt.txt, every `step`th frame from the first.
+fn people_every(gt: &str, step: usize) -> u64 {
+    let mut per_frame = std::collections::BTreeMap::<u32, u64>::new();
+    for l in gt.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f.get(6).and_then(|s| s.trim().parse::<f32>().ok()) == Some(0.0) {
+            continue;
+        }
+        *per_frame.entry(f[0].trim().parse().unwrap()).or_default() += 1;
+    }
+    per_frame.values().step_by(step).sum()
+}
+
+#[test]
+fn eval_detector_tracking_follows_most_people_and_counts_switches() {
+    let (Some(campus), Some(stadt)) = (
+        shared(
+            "TUD-Campus/gt/gt.txt",
+            "eval_detector_tracking_follows_most_people_and_counts_switches",
+        ),
+        shared(
+            "TUD-Stadtmitte/gt/gt.txt",
+            "eval_detector_tracking_follows_most_people_and_counts_switches",
+        ),
+    ) else {
+        return;
+    };
+    let data = ronda::paths::shared_data_dir().unwrap();
+    // spreading the annotated frames apart would break the tracks: refused, naming both
+    let o = ronda()
+        .args(["eval-detector", "--tracking", "--frames", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--frames"), "{}", stderr(&o));
+
+    let o = ronda()
+        .arg("eval-detector")
+        .arg("--data")
+        .arg(&data)
+        .args(["--tracking", "--no-night"])
+        .output()
+        .unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "stdout: {out}\nstderr: {err}");
+    let rows: Vec<Vec<String>> = rows(&out).into_iter().filter(|r| r[0] != "clip").collect();
+    // clip, pictures a second, light, people, followed (share), id switches, swaps
+    assert_eq!(rows.len(), 7, "2 clips x 3 rates and the total: {out}");
+    let texts = [
+        ("TUD-Campus", std::fs::read_to_string(campus).unwrap()),
+        ("TUD-Stadtmitte", std::fs::read_to_string(stadt).unwrap()),
+    ];
+    for r in &rows[..6] {
+        assert_eq!(r.len(), 7, "{r:?}");
+        let step = match r[1].as_str() {
+            "25" => 1,
+            "12.5" => 2,
+            "5" => 5,
+            other => panic!("rate {other}: {out}"),
+        };
+        let gt = &texts
+            .iter()
+            .find(|(n, _)| *n == r[0])
+            .expect("a clip row")
+            .1;
+        let people: u64 = r[3].parse().unwrap();
+        assert_eq!(
+            people,
+            people_every(gt, step),
+            "every annotated person of the pictures played: {r:?}"
+        );
+        let followed: u64 = r[4].split(' ').next().unwrap().parse().unwrap();
+        let (switches, swaps): (u64, u64) = (r[5].parse().unwrap(), r[6].parse().unwrap());
+        assert!(followed <= people && swaps <= switches, "{r:?}");
+        // TUD's people walk in plain view most of the time: most are followed, and a person
+        // keeps their track from one picture to the next far more often than not (a tracker
+        // that lost everyone between pictures would switch at nearly every sighting)
+        assert!(followed * 2 > people, "{r:?}");
+        assert!(switches * 2 < followed, "{r:?}");
+    }
+    let total: u64 = rows[6][3].parse().unwrap();
+    assert_eq!(
+        total,
+        rows[..6]
+            .iter()
+            .map(|r| r[3].parse::<u64>().unwrap())
+            .sum::<u64>()
+    );
+}
