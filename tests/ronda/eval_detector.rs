@@ -21,15 +21,17 @@ fn rows(table: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The ground truth of both TUD clips, or None (the test says SKIPPED) when the data is absent.
+fn annotated_clips(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    Some((
+        shared("TUD-Campus/gt/gt.txt", test)?,
+        shared("TUD-Stadtmitte/gt/gt.txt", test)?,
+    ))
+}
+
 #[test]
 fn eval_detector_on_a_few_real_frames() {
-    let (Some(_), Some(_)) = (
-        shared("TUD-Campus/gt/gt.txt", "eval_detector_on_a_few_real_frames"),
-        shared(
-            "TUD-Stadtmitte/gt/gt.txt",
-            "eval_detector_on_a_few_real_frames",
-        ),
-    ) else {
+    let Some(_) = annotated_clips("eval_detector_on_a_few_real_frames") else {
         return;
     };
     let data = ronda::paths::shared_data_dir().unwrap();
@@ -123,16 +125,9 @@ fn people_every(gt: &str, step: usize) -> u64 {
 
 #[test]
 fn eval_detector_tracking_follows_most_people_and_counts_switches() {
-    let (Some(campus), Some(stadt)) = (
-        shared(
-            "TUD-Campus/gt/gt.txt",
-            "eval_detector_tracking_follows_most_people_and_counts_switches",
-        ),
-        shared(
-            "TUD-Stadtmitte/gt/gt.txt",
-            "eval_detector_tracking_follows_most_people_and_counts_switches",
-        ),
-    ) else {
+    let Some((campus, stadt)) =
+        annotated_clips("eval_detector_tracking_follows_most_people_and_counts_switches")
+    else {
         return;
     };
     let data = ronda::paths::shared_data_dir().unwrap();
