@@ -91,6 +91,8 @@ struct Clip {
     frames: Vec<(RgbImage, Vec<crate::geometry::BBox>)>,
     /// The same frames' annotated people with their ids.
     people: Vec<Vec<(u32, crate::geometry::BBox)>>,
+    /// The same frames' 1-based numbers (a frame nobody is annotated in is not loaded).
+    numbers: Vec<u32>,
 }
 
 /// A person model to evaluate: where its manifest is and its key there.
@@ -288,6 +290,7 @@ fn load_clips(data: &Path, limit: Option<u32>) -> Result<Vec<Clip>, CliError> {
             name,
             frames,
             people,
+            numbers: wanted,
         });
     }
     Ok(clips)

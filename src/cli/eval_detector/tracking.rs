@@ -53,17 +53,25 @@ pub(super) fn run(
             for (c, clip) in clips.iter().enumerate() {
                 let mut tracker = Tracker::new(params.clone());
                 let mut tally = IdTally::default();
-                for (k, (img, _)) in clip.frames.iter().enumerate().step_by(step) {
+                // by frame number, so the stream's time is right even where a frame nobody is
+                // annotated in was left out
+                let played = clip
+                    .numbers
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &n)| ((n - 1) as usize).is_multiple_of(step));
+                for (k, &number) in played {
+                    let img = &clip.frames[k].0;
                     let dark;
                     let seen = if light == "night" {
-                        dark = eval::darken(img, &night, ((c as u64) << 32) | k as u64);
+                        dark = eval::darken(img, &night, ((c as u64) << 32) | number as u64);
                         &dark
                     } else {
                         img
                     };
                     det.persons_into(seen, false, &mut out)
                         .map_err(|e| fail(&e))?;
-                    let tracks = tracker.update_at(k as f64 / fps, &out);
+                    let tracks = tracker.update_at((number - 1) as f64 / fps, &out);
                     tally.add(tracks, &clip.people[k]);
                 }
                 println!(
