@@ -17,6 +17,7 @@ use crate::detect::light::LightParams;
 use crate::detect::manifest::Manifest;
 use crate::detect::person::Architecture;
 use crate::detect::{DetectorOptions, PersonDetector, RuntimeOptions};
+use crate::geometry::BBox;
 use crate::ingest::file::VideoFile;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -87,12 +88,24 @@ const ROUNDS: usize = 3;
 
 struct Clip {
     name: String,
-    /// (picture, ground-truth boxes)
-    frames: Vec<(RgbImage, Vec<crate::geometry::BBox>)>,
-    /// The same frames' annotated people with their ids.
-    people: Vec<Vec<(u32, crate::geometry::BBox)>>,
-    /// The same frames' 1-based numbers (a frame nobody is annotated in is not loaded).
-    numbers: Vec<u32>,
+    /// The annotated frames, in order (a frame nobody is annotated in is not loaded).
+    frames: Vec<Frame>,
+}
+
+/// One annotated frame of a clip.
+struct Frame {
+    picture: RgbImage,
+    /// 1-based, as in gt.txt.
+    number: u32,
+    /// The annotated people: (id, box).
+    people: Vec<(u32, BBox)>,
+}
+
+impl Frame {
+    /// The annotated people's boxes.
+    fn boxes(&self) -> Vec<BBox> {
+        self.people.iter().map(|&(_, b)| b).collect()
+    }
 }
 
 /// A person model to evaluate: where its manifest is and its key there.
@@ -181,7 +194,8 @@ pub fn run(args: Args) -> CliResult {
         let mut det = PersonDetector::from_key(&c.manifest, &c.key, &options(1))
             .map_err(|e| CliError::Runtime(e.to_string()))?;
         for (k, clip) in clips.iter().enumerate() {
-            for (i, (img, gt)) in clip.frames.iter().enumerate() {
+            for (i, frame) in clip.frames.iter().enumerate() {
+                let (img, gt) = (&frame.picture, &frame.boxes());
                 let dets = det
                     .detect(img)
                     .map_err(|e| CliError::Runtime(e.to_string()))?;
@@ -205,7 +219,7 @@ pub fn run(args: Args) -> CliResult {
     // Timing: the first frames of the clips, every model in turn, best of the rounds.
     let timing: Vec<&RgbImage> = clips
         .iter()
-        .flat_map(|c| c.frames.iter().map(|(img, _)| img))
+        .flat_map(|c| c.frames.iter().map(|f| &f.picture))
         .take(args.timing_frames.max(1))
         .collect();
     for &threads in &args.threads {
@@ -283,15 +297,13 @@ fn load_clips(data: &Path, limit: Option<u32>) -> Result<Vec<Clip>, CliError> {
         let frames = wanted
             .iter()
             .zip(pictures)
-            .map(|(f, img)| (img, gt[f].iter().map(|&(_, b)| b).collect()))
+            .map(|(&number, picture)| Frame {
+                picture,
+                number,
+                people: gt[&number].clone(),
+            })
             .collect();
-        let people = wanted.iter().map(|f| gt[f].clone()).collect();
-        clips.push(Clip {
-            name,
-            frames,
-            people,
-            numbers: wanted,
-        });
+        clips.push(Clip { name, frames });
     }
     Ok(clips)
 }

@@ -22,19 +22,8 @@ pub const MATCH_IOU: f32 = 0.5;
 /// A ground-truth person is "crowded" when its box overlaps another's by more than this.
 pub const CROWDED_IOU: f32 = 0.3;
 
-/// Ground truth of one clip: 1-based frame number -> person boxes (source pixels).
-pub type GroundTruth = BTreeMap<u32, Vec<BBox>>;
-
-/// Ground truth with each person's id: 1-based frame number -> (id, box).
+/// Ground truth of one clip: 1-based frame number -> annotated people (id, box in source pixels).
 pub type GroundTruthPeople = BTreeMap<u32, Vec<(u32, BBox)>>;
-
-/// Parse MOTChallenge `gt.txt` (see [`parse_gt_people`]), boxes only.
-pub fn parse_gt(text: &str) -> Result<GroundTruth, String> {
-    Ok(parse_gt_people(text)?
-        .into_iter()
-        .map(|(f, people)| (f, people.into_iter().map(|(_, b)| b).collect()))
-        .collect())
-}
 
 /// Parse MOTChallenge `gt.txt`: `frame,id,x,y,w,h,flag,...`. Rows whose flag (7th column) is 0
 /// are "ignore" rows in MOT16+ files and are skipped; MOT15 files such as TUD's have 1 or -1.
@@ -339,13 +328,17 @@ mod tests {
     #[test]
     fn parses_mot_ground_truth() {
         let text = "1,1,88,99,61.5,218,1,4.4,5.5,0\n1,2,10,20,30,40,-1,-1,-1,-1\n\n3,1,0,0,5,5,0,0,0,0\n2,1,1,2,3,4,1\n";
-        let gt = parse_gt(text).unwrap();
+        let gt = parse_gt_people(text).unwrap();
         assert_eq!(gt.len(), 2, "frame 3's only row is an ignore row");
-        assert_eq!(gt[&1][0], BBox::new(88.0, 99.0, 149.5, 317.0));
+        assert_eq!(gt[&1][0], (1, BBox::new(88.0, 99.0, 149.5, 317.0)));
         assert_eq!(gt[&1].len(), 2);
-        assert_eq!(gt[&2], vec![BBox::new(1.0, 2.0, 4.0, 6.0)]);
-        assert!(parse_gt("1,1,a,2,3,4").unwrap_err().contains("line 1"));
-        assert!(parse_gt("1,1,2,3").is_err());
+        assert_eq!(gt[&2], vec![(1, BBox::new(1.0, 2.0, 4.0, 6.0))]);
+        assert!(
+            parse_gt_people("1,1,a,2,3,4")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(parse_gt_people("1,1,2,3").is_err());
     }
 
     #[test]

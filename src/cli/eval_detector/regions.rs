@@ -71,7 +71,8 @@ pub(super) fn run(
             let mut search = RegionSearch::default();
             let mut people: Vec<crate::geometry::BBox> = Vec::new();
             let start = Instant::now();
-            for (k, (img, gt)) in clip.frames.iter().enumerate().step_by(step.max(1)) {
+            for (k, frame) in clip.frames.iter().enumerate().step_by(step.max(1)) {
+                let (img, gt) = (&frame.picture, &frame.boxes());
                 let now = start + Duration::from_secs_f64(k as f64 / fps);
                 let t = Instant::now();
                 det.persons_into(img, true, &mut out)

@@ -56,12 +56,11 @@ pub(super) fn run(
                 // by frame number, so the stream's time is right even where a frame nobody is
                 // annotated in was left out
                 let played = clip
-                    .numbers
+                    .frames
                     .iter()
-                    .enumerate()
-                    .filter(|&(_, &n)| ((n - 1) as usize).is_multiple_of(step));
-                for (k, &number) in played {
-                    let img = &clip.frames[k].0;
+                    .filter(|f| ((f.number - 1) as usize).is_multiple_of(step));
+                for frame in played {
+                    let (img, number) = (&frame.picture, frame.number);
                     let dark;
                     let seen = if light == "night" {
                         dark = eval::darken(img, &night, ((c as u64) << 32) | number as u64);
@@ -72,7 +71,7 @@ pub(super) fn run(
                     det.persons_into(seen, false, &mut out)
                         .map_err(|e| fail(&e))?;
                     let tracks = tracker.update_at((number - 1) as f64 / fps, &out);
-                    tally.add(tracks, &clip.people[k]);
+                    tally.add(tracks, &frame.people);
                 }
                 println!(
                     "| {} | {} | {light} | {} | {} ({:.3}) | {} | {} |",
