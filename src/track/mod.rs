@@ -2,9 +2,10 @@
 //!
 //! Uses (of the crate, besides its own folder): detect, geometry.
 //!
-//! Each frame: predict every track with its Kalman filter; match high-score detections to all
-//! live tracks by IoU; match low-score detections to the confirmed tracks still unmatched (a
-//! person half hidden behind another scores low but is still there); match the remaining
+//! Each frame: predict every track with its Kalman filter; match high-score detections to the
+//! confirmed tracks by IoU; match low-score detections to the confirmed tracks still unmatched (a
+//! person half hidden behind another scores low but is still there), in both stages the tracks
+//! seen in the previous frame before those coasting unseen; match the remaining
 //! high-score detections to tentative tracks; start tentative tracks from what is left. A track is
 //! confirmed after `min_hits` hits in a row and dropped after `max_misses` frames without one;
 //! a tentative track dies at its first miss, so a one-frame false detection never gets an id.
@@ -204,7 +205,16 @@ impl Tracker {
             s.confirmed && s.misses > 0
         });
         // Stage 2: low-score detections keep confirmed tracks that are still unmatched.
-        self.associate(detections, &low, p.low_match_iou, |s| s.confirmed);
+        // The same cascade: a person half hidden in a group scores low, and the track that saw
+        // them a picture ago must keep them rather than one coasting nearby that happens to
+        // overlap a little more (traced on TUD-Stadtmitte: such a steal carried a person's side
+        // of the line to another and lost their crossing).
+        self.associate(detections, &low, p.low_match_iou, |s| {
+            s.confirmed && s.misses == 0
+        });
+        self.associate(detections, &low, p.low_match_iou, |s| {
+            s.confirmed && s.misses > 0
+        });
         // Stage 3: remaining high-score detections against tentative tracks.
         self.associate(detections, &high, p.match_iou, |s| !s.confirmed);
 
@@ -432,6 +442,33 @@ mod tests {
                 "low-score detection should match the track"
             );
         }
+    }
+
+    #[test]
+    fn a_weak_detection_stays_with_the_track_seen_a_picture_ago() {
+        // A stands at x=100 and is hidden from the sixth picture; B stands at x=124, seen
+        // throughout. A weak box at x=110 overlaps A's coasting box more (IoU 0.60) than B's
+        // (0.48): it is B, seen a picture ago, who keeps it.
+        let mut t = Tracker::new(TrackerParams::default());
+        let mut ids = (0, 0);
+        for i in 0..5 {
+            let out = t.update_at(
+                i as f64 * 0.1,
+                &[det(100.0, 50.0, 0.9), det(124.0, 50.0, 0.9)],
+            );
+            let a = out.iter().find(|k| k.bbox.x1 < 112.0).unwrap();
+            let b = out.iter().find(|k| k.bbox.x1 >= 112.0).unwrap();
+            ids = (a.id, b.id);
+        }
+        t.update_at(0.5, &[det(124.0, 50.0, 0.9)]);
+        let out = t.update_at(0.6, &[det(110.0, 50.0, 0.2)]);
+        let a = out
+            .iter()
+            .find(|k| k.id == ids.0)
+            .expect("A still coasting");
+        let b = out.iter().find(|k| k.id == ids.1).expect("B kept");
+        assert_eq!(b.misses, 0, "B should keep the weak box");
+        assert_eq!(a.misses, 2, "the coasting A should not take it");
     }
 
     #[test]
