@@ -61,6 +61,8 @@ pub fn start_web(
 ) -> Result<crate::api::ApiServer, CliError> {
     let mut cfg = crate::api::ApiConfig::from_settings(settings);
     cfg.config_path = config_path;
+    // The address is already ronda's (held by `hold_web_address`): what can fail here is the
+    // machine (no threads, no descriptors), not the setting, so no advice to change it.
     crate::api::ApiServer::start_on(listener, cfg, live.village())
-        .map_err(|e| CliError::Runtime(format!("{e} (set [http] listen to a free address)")))
+        .map_err(|e| CliError::Runtime(format!("web UI did not start: {e}")))
 }
