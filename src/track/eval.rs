@@ -22,7 +22,8 @@ use crate::geometry::BBox;
 /// IoU from which a track follows an annotated person.
 pub const MATCH_IOU: f32 = 0.5;
 
-/// Identity figures over any number of pictures and clips.
+/// Identity figures over any number of pictures: one tally per clip (who followed whom belongs
+/// to the clip), summed with [`IdTally::merge`].
 #[derive(Clone, Debug, Default)]
 pub struct IdTally {
     /// Annotated people, summed over pictures.
@@ -39,12 +40,6 @@ pub struct IdTally {
 }
 
 impl IdTally {
-    /// Forget who followed whom (a new clip): figures are kept.
-    pub fn new_clip(&mut self) {
-        self.last_track.clear();
-        self.last_person.clear();
-    }
-
     /// One picture: the tracker's output and the annotated people (id, box).
     pub fn add(&mut self, tracks: &[Track], people: &[(u32, BBox)]) {
         self.people += people.len() as u64;
@@ -158,10 +153,5 @@ mod tests {
         coasting.misses = 2;
         t.add(&[coasting, track(2, 300.0)], &[person(7, 0.0)]);
         assert_eq!((t.people, t.followed), (1, 0));
-        // a new clip forgets who followed whom
-        t.add(&[track(3, 0.0)], &[person(7, 0.0)]);
-        t.new_clip();
-        t.add(&[track(4, 0.0)], &[person(7, 0.0)]);
-        assert_eq!(t.switches, 0);
     }
 }

@@ -195,26 +195,13 @@ impl Tracker {
         // Stage 1: high-score detections against confirmed tracks (seen or coasting).
         let high = std::mem::take(&mut self.high);
         let low = std::mem::take(&mut self.low);
-        // Tracks seen in the previous frame choose first, then those coasting: a prediction
-        // that has drifted for a second must not steal the detection of a person in plain view
-        // (DeepSORT's matching cascade, in two steps).
-        self.associate(detections, &high, p.match_iou, |s| {
-            s.confirmed && s.misses == 0
-        });
-        self.associate(detections, &high, p.match_iou, |s| {
-            s.confirmed && s.misses > 0
-        });
-        // Stage 2: low-score detections keep confirmed tracks that are still unmatched.
-        // The same cascade: a person half hidden in a group scores low, and the track that saw
-        // them a picture ago must keep them rather than one coasting nearby that happens to
-        // overlap a little more (traced on TUD-Stadtmitte: such a steal carried a person's side
-        // of the line to another and lost their crossing).
-        self.associate(detections, &low, p.low_match_iou, |s| {
-            s.confirmed && s.misses == 0
-        });
-        self.associate(detections, &low, p.low_match_iou, |s| {
-            s.confirmed && s.misses > 0
-        });
+        self.associate_confirmed(detections, &high, p.match_iou);
+        // Stage 2: low-score detections keep confirmed tracks that are still unmatched, by the
+        // same cascade: a person half hidden in a group scores low, and the track that saw them
+        // a picture ago must keep them rather than one coasting nearby that happens to overlap
+        // a little more (traced on TUD-Stadtmitte: such a steal carried a person's side of the
+        // line to another and lost their crossing).
+        self.associate_confirmed(detections, &low, p.low_match_iou);
         // Stage 3: remaining high-score detections against tentative tracks.
         self.associate(detections, &high, p.match_iou, |s| !s.confirmed);
 
@@ -274,6 +261,15 @@ impl Tracker {
             });
         }
         &self.out
+    }
+
+    /// The given detections to the unmatched confirmed tracks: those seen in the previous frame
+    /// choose first, then those coasting, so a prediction that has drifted for a second does
+    /// not steal the detection of a person in plain view (DeepSORT's matching cascade, in two
+    /// steps).
+    fn associate_confirmed(&mut self, dets: &[Detection], which: &[u32], min_iou: f32) {
+        self.associate(dets, which, min_iou, |s| s.confirmed && s.misses == 0);
+        self.associate(dets, which, min_iou, |s| s.confirmed && s.misses > 0);
     }
 
     /// Greedy IoU matching of the given detections to the unmatched tracks passing `eligible`.
