@@ -300,6 +300,16 @@ pub fn run(args: Args) -> CliResult {
             times.wall.as_secs_f64(),
             result.frames as f64 / times.wall.as_secs_f64().max(1e-9)
         );
+        let d = &result.detector;
+        let _ = match d.int8_arithmetic {
+            Some(a) => writeln!(
+                out,
+                "detector: {} {} ({a} int8 arithmetic on this CPU: compare counts with another \
+                 machine's only where it says the same)",
+                d.model, d.precision
+            ),
+            None => writeln!(out, "detector: {} {}", d.model, d.precision),
+        };
         if result.lines.is_empty() {
             let _ = writeln!(
                 out,

@@ -170,6 +170,29 @@ fn same_file(a: &Path, b: &Path) -> bool {
         }
 }
 
+/// How this CPU computes an int8 model's u8 x s8 products, for reports: `"exact"` with VNNI
+/// (AVX-512 VNNI or AVX-VNNI) and on ARM, `"saturating"` on x86 without it (AVX2 or AVX-512
+/// alone), where ONNX Runtime's kernel adds two products into 16 bits (VPMADDUBSW) and some
+/// sums overflow. The same int8 model then scores a person a few hundredths apart on the two
+/// kinds of CPU, and a count in a crowd can move by one (README "Measuring"); fp32 models
+/// compute alike on both.
+pub fn int8_arithmetic() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+        {
+            "exact"
+        } else {
+            "saturating"
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "exact"
+    }
+}
+
 fn ort_log(level: LogLevel, category: &str, _id: &str, location: &str, message: &str) {
     match level {
         LogLevel::Verbose | LogLevel::Info => {
@@ -238,4 +261,24 @@ fn with_cuda(
         ))
     })?;
     Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probe agrees with what the kernel says of the CPU (Linux x86-64: /proc/cpuinfo flags).
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    fn int8_arithmetic_follows_the_cpus_vnni_flags() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo readable");
+        let flags = info
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .expect("a flags line");
+        let vnni = flags
+            .split_whitespace()
+            .any(|f| f == "avx512_vnni" || f == "avx_vnni");
+        assert_eq!(int8_arithmetic(), if vnni { "exact" } else { "saturating" });
+    }
 }

@@ -51,6 +51,17 @@ fn tud_sequences_count_within_tolerance_of_the_truth() {
         "--line",
         "b=560,200,560,380",
     ]);
+    // which arithmetic made these counts (README "Measuring": int8 differs between CPUs)
+    assert_eq!(c["detector"]["precision"], "int8");
+    let arithmetic = c["detector"]["int8_arithmetic"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ["exact", "saturating"].contains(&arithmetic),
+        "{}",
+        c["detector"]
+    );
+    println!("int8 arithmetic on this CPU: {arithmetic}");
     assert_eq!(c["frames"], 71);
     assert_eq!(s["frames"], 179);
     let truth = [
@@ -90,8 +101,11 @@ fn tud_sequences_count_within_tolerance_of_the_truth() {
             let f = x["frame"].as_f64().unwrap();
             assert!((t - f / 25.0).abs() < 0.01, "{x}");
             // the box is the person's at that moment (the tracker's filtered box, which may
-            // reach past the picture's edge), with the feet (bottom-centre) near the vertical
-            // line crossed: within half a box height
+            // reach past the picture's edge), with the feet (bottom-centre) on the side the
+            // crossing went to and near the vertical line crossed: within one box height (a
+            // person taken over from a lost track counts where they are seen again, up to
+            // `handover_heights` and more past the line: on an AVX2 CPU TUD-Campus's last
+            // walker on line a counts 0.75 heights past it)
             let b: Vec<f64> = x["box"]
                 .as_array()
                 .expect("a box with each crossing")
@@ -101,10 +115,13 @@ fn tud_sequences_count_within_tolerance_of_the_truth() {
             assert!(b.len() == 4 && b[0] < b[2] && b[1] < b[3], "{x}");
             let lx = line_x[usize::from(x["line"] == "b")];
             let feet = (b[0] + b[2]) / 2.0;
-            assert!(
-                (feet - lx).abs() <= 0.5 * (b[3] - b[1]),
-                "feet at {feet}: {x}"
-            );
+            // both lines run top to bottom: `in` is right to left, so `in` ends left of them
+            let past = if x["direction"] == "in" {
+                lx - feet
+            } else {
+                feet - lx
+            };
+            assert!(past >= 0.0 && past <= b[3] - b[1], "feet at {feet}: {x}");
         }
     }
 }

@@ -303,18 +303,21 @@ fn a_region_search_finds_each_person_where_the_whole_picture_does() {
         variant: Variant::Int8,
         area_person_model: Some("person_small".into()),
         area_regions: true,
+        // down to 0.25 (the default is 0.4): see `people` below
+        person_threshold: 0.25,
         ..DetectorOptions::default()
     };
     let mut det = Detector::new(&small).unwrap();
     let img = image::open(sample("bus.jpg")).unwrap().to_rgb8();
     let mut whole = Vec::new();
     det.persons_into(&img, true, &mut whole).unwrap();
-    let people: Vec<BBox> = whole
-        .iter()
-        .filter(|d| d.score >= 0.4)
-        .map(|d| d.bbox)
-        .collect();
-    assert!(people.len() >= 3, "bus.jpg: {whole:?}");
+    // the three people the whole picture is surest of (bus.jpg has four; NanoDet-m at 320
+    // scores the man at the right edge 0.32 on an AVX2 CPU and over 0.4 on the CPU the test
+    // was written on, so a fixed 0.4 would find two or four: the int8 arithmetic differs,
+    // README "Counts and the CPU")
+    whole.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let people: Vec<BBox> = whole.iter().take(3).map(|d| d.bbox).collect();
+    assert!(people.len() == 3, "bus.jpg: {whole:?}");
     let mut found = Vec::new();
     let mut again = 0;
     for p in &people {
