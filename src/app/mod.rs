@@ -172,6 +172,14 @@ impl Live {
             .iter()
             .any(|c| c.role == CameraRole::Gate && c.mask_check);
         let detector = Detector::new(&dopts)?;
+        // so that a count compared with `ronda analyze` on another machine can be read right
+        // (README "Counts and the CPU")
+        tracing::info!(
+            model = %dopts.person_model,
+            precision = dopts.variant.as_str(),
+            int8_arithmetic = crate::detect::runtime::int8_arithmetic(),
+            "person detector loaded"
+        );
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let bell = Arc::new(Doorbell::default());
