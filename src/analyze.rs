@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::detect::{DetectError, Detector, DetectorOptions};
+use crate::detect::{DetectError, Detector, DetectorInfo, DetectorOptions};
 use crate::events::MaskVerdict;
 use crate::frame::Frame;
 use crate::ingest::IngestError;
@@ -142,19 +142,8 @@ pub struct Analysis {
     pub crossings: Vec<CrossingRecord>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<AlertRecord>,
-    /// The person model's precision and, for int8, how this CPU computes it
-    /// ([`crate::detect::runtime::int8_arithmetic`]): counts of two machines compare only
-    /// when these agree.
+    /// The person model, its precision and, for int8, how this CPU computes it.
     pub detector: DetectorInfo,
-}
-
-/// Which detector arithmetic produced an analysis.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DetectorInfo {
-    pub model: String,
-    pub precision: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub int8_arithmetic: Option<&'static str>,
 }
 
 /// A crop of the person whose crossing counted, from the frame where it counted.
@@ -377,15 +366,7 @@ impl GateAnalysis {
 
     pub fn finish(mut self, video: &Path, frames: u64, fps: f64) -> (Analysis, Vec<CrossingCrop>) {
         self.end_of_stream(frames);
-        let detector = {
-            let p = self.detector.person_detector();
-            let int8 = p.variant() == crate::detect::Variant::Int8;
-            DetectorInfo {
-                model: p.name().to_string(),
-                precision: p.variant().as_str(),
-                int8_arithmetic: int8.then(crate::detect::runtime::int8_arithmetic),
-            }
-        };
+        let detector = self.detector.info();
         let mut records = self.records;
         records.sort_by_key(|(c, _)| (c.frame, c.track_id));
         let mut crops = Vec::new();

@@ -174,10 +174,11 @@ impl Live {
         let detector = Detector::new(&dopts)?;
         // so that a count compared with `ronda analyze` on another machine can be read right
         // (README "Counts and the CPU")
+        let info = detector.info();
         tracing::info!(
-            model = %dopts.person_model,
-            precision = dopts.variant.as_str(),
-            int8_arithmetic = crate::detect::runtime::int8_arithmetic(),
+            model = %info.model,
+            precision = info.precision,
+            int8_arithmetic = info.int8_arithmetic.unwrap_or("-"),
             "person detector loaded"
         );
         let start = Instant::now();

@@ -277,6 +277,27 @@ impl Detector {
     pub fn person_detector(&mut self) -> &mut PersonDetector {
         &mut self.person
     }
+
+    /// Which model and arithmetic find the persons (the gate's model), for reports and logs.
+    pub fn info(&self) -> DetectorInfo {
+        let int8 = self.person.variant() == Variant::Int8;
+        DetectorInfo {
+            model: self.person.name().to_string(),
+            precision: self.person.variant().as_str(),
+            int8_arithmetic: int8.then(super::runtime::int8_arithmetic),
+        }
+    }
+}
+
+/// Which detector arithmetic produced a result: counts of two machines compare only when these
+/// agree (README "Counts and the CPU").
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DetectorInfo {
+    pub model: String,
+    pub precision: &'static str,
+    /// For an int8 model, how this CPU computes it ([`super::runtime::int8_arithmetic`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int8_arithmetic: Option<&'static str>,
 }
 
 /// Share of a person box's height searched for the face.

@@ -48,8 +48,8 @@ pub mod runtime;
 
 pub use decode::SourceSize;
 pub use detector::{
-    Detector, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV, default_models_dir,
-    head_region,
+    Detector, DetectorInfo, DetectorOptions, HEAD_FRACTION, ImageResult, MODELS_DIR_ENV,
+    default_models_dir, head_region,
 };
 pub use error::{DetectError, one_line as one_line_error};
 pub use face::{FaceDetector, FaceParams};
