@@ -7,19 +7,11 @@ use crate::support as common;
 use common::{ronda, sample, shared, stdout};
 use serde_json::Value;
 
+/// `ronda analyze ARGS... --json` (once per test process for the same arguments: `counting.rs`
+/// analyses the same clips with the same lines).
 fn analyze_json(args: &[&str]) -> Value {
-    let out = ronda()
-        .arg("analyze")
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("ronda runs");
-    assert!(
-        out.status.success(),
-        "ronda analyze {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout(&out)).expect("one JSON object on stdout")
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    common::analyze_json(&args)
 }
 
 fn count(v: &Value, line: &str, dir: &str) -> i64 {
@@ -142,8 +134,16 @@ fn vtest_is_read_to_the_last_frame() {
 
 #[test]
 fn a_bare_sample_name_is_found_and_the_table_is_readable() {
+    // one picture a second is enough for the table (every frame is still read and counted)
     let out = ronda()
-        .args(["analyze", "vtest.avi", "--line", "mid=384,150,384,576"])
+        .args([
+            "analyze",
+            "vtest.avi",
+            "--line",
+            "mid=384,150,384,576",
+            "--fps",
+            "1",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -28,7 +28,7 @@ use crate::support as common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ronda, sample, shared, stdout};
+use common::{ronda, sample, shared};
 use serde_json::Value;
 
 /// A re-encoding of a clip: its name, the GStreamer elements between the decoder and x264enc,
@@ -99,25 +99,20 @@ fn scale_of(v: &Variant, native_width: f32) -> f32 {
     }
 }
 
-/// `ronda analyze VIDEO --line ... --json` with the lines scaled by `scale`.
+/// `ronda analyze VIDEO --line ... EXTRA... --json` with the lines scaled by `scale` (once per
+/// test process for the same arguments: `common::analyze_json`).
 fn analyze(video: &Path, lines: &[(&str, [f32; 4])], scale: f32, extra: &[&str]) -> Value {
-    let mut cmd = ronda();
-    cmd.arg("analyze").arg(video).arg("--json").args(extra);
+    let mut args = vec![video.display().to_string()];
     for (name, p) in lines {
         let s: Vec<String> = p
             .iter()
             .map(|v| format!("{}", (v * scale).round()))
             .collect();
-        cmd.args(["--line", &format!("{name}={}", s.join(","))]);
+        args.push("--line".into());
+        args.push(format!("{name}={}", s.join(",")));
     }
-    let out = cmd.output().expect("ronda runs");
-    assert!(
-        out.status.success(),
-        "ronda analyze {}: {}",
-        video.display(),
-        common::stderr(&out)
-    );
-    serde_json::from_str(&stdout(&out)).expect("one JSON object")
+    args.extend(extra.iter().map(|e| e.to_string()));
+    common::analyze_json(&args)
 }
 
 fn counts(v: &Value, line: &str) -> (i64, i64) {
@@ -429,11 +424,12 @@ fn the_counting_report_shows_each_crossing_and_a_contact_sheet() {
     let v = sample("vtest.mp4");
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
+    // at 5 pictures a second, as a busy camera might analyse: the report is the point here
     let r = analyze(
         &v,
         &[("mid", [384.0, 150.0, 384.0, 576.0])],
         1.0,
-        &["--report", report.to_str().unwrap()],
+        &["--report", report.to_str().unwrap(), "--fps", "5"],
     );
     let n = r["crossings"].as_array().unwrap().len();
     assert!(n >= 5, "{r}");

@@ -6,8 +6,10 @@ pub mod browser_driver;
 pub mod fake_village;
 pub mod web;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The `ronda` binary cargo built for these tests.
 pub fn ronda() -> Command {
@@ -37,6 +39,39 @@ pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// `ronda analyze ARGS... --json`, run once per test process for the same ARGS (in the same
+/// order): several tests check their own property of one analysis (vtest.avi's whole clip keeps
+/// a core busy for 20 s), and an analysis of the same file with the same settings gives the same
+/// result every time (`live.rs` holds live and offline to the same crossings on it).
+pub fn analyze_json(args: &[String]) -> serde_json::Value {
+    type Cell = Arc<OnceLock<serde_json::Value>>;
+    static DONE: OnceLock<Mutex<HashMap<Vec<String>, Cell>>> = OnceLock::new();
+    let cell = DONE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(args.to_vec())
+        .or_default()
+        .clone();
+    // a test that asks while another runs the same analysis waits for it (a failed run leaves
+    // the cell empty, and the next asker runs it again)
+    cell.get_or_init(|| {
+        let out = ronda()
+            .arg("analyze")
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("ronda runs");
+        assert!(
+            out.status.success(),
+            "ronda analyze {args:?} failed: {}",
+            stderr(&out)
+        );
+        serde_json::from_str(&stdout(&out)).expect("one JSON object on stdout")
+    })
+    .clone()
 }
 
 pub fn stdout(o: &Output) -> String {
