@@ -4,15 +4,8 @@
 
 use crate::support as common;
 
-use common::{ronda, sample, shared, stdout};
+use common::{analyze_json, ronda, sample, shared, stdout};
 use serde_json::Value;
-
-/// `ronda analyze ARGS... --json` (once per test process for the same arguments: `counting.rs`
-/// analyses the same clips with the same lines).
-fn analyze_json(args: &[&str]) -> Value {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    common::analyze_json(&args)
-}
 
 fn count(v: &Value, line: &str, dir: &str) -> i64 {
     v["lines"][line][dir].as_i64().expect("count present")

@@ -45,14 +45,15 @@ pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
 /// order): several tests check their own property of one analysis (vtest.avi's whole clip keeps
 /// a core busy for 20 s), and an analysis of the same file with the same settings gives the same
 /// result every time (`live.rs` holds live and offline to the same crossings on it).
-pub fn analyze_json(args: &[String]) -> serde_json::Value {
+pub fn analyze_json(args: &[impl AsRef<str>]) -> serde_json::Value {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
     type Cell = Arc<OnceLock<serde_json::Value>>;
     static DONE: OnceLock<Mutex<HashMap<Vec<String>, Cell>>> = OnceLock::new();
     let cell = DONE
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .entry(args.to_vec())
+        .entry(args.clone())
         .or_default()
         .clone();
     // a test that asks while another runs the same analysis waits for it (a failed run leaves
@@ -60,7 +61,7 @@ pub fn analyze_json(args: &[String]) -> serde_json::Value {
     cell.get_or_init(|| {
         let out = ronda()
             .arg("analyze")
-            .args(args)
+            .args(&args)
             .arg("--json")
             .output()
             .expect("ronda runs");
