@@ -37,7 +37,10 @@
 //!   (a one-frame flicker has no side to lend) and the new box must be of a like size (at most
 //!   1.5 times taller or shorter, the tracker's own bound). If the tracker finds the old id
 //!   again, it was someone else: both carry on, except that a crossing the new track counted
-//!   from the old one's side is the old person's and is not counted for them again.
+//!   from the old one's side is the old person's and is not counted for them again. A track that
+//!   has only just taken over (fewer than `min_track_hits` sightings of its own) needs two
+//!   sightings past the line before its crossing counts: one is as likely a duplicate box born
+//!   beside someone.
 //! - **Last seen past the line.** A person the counter stops following (the tracker dropped
 //!   them, or the file ended) whose change of side was proposed through the gate and never taken
 //!   back counts then: someone who walks out of the picture right after the line still counts.
@@ -462,8 +465,15 @@ impl LineCounter {
                     });
                     prop.reach = prop.reach.max(d.abs() / height);
                     prop.seen += 1;
-                    if prop.reach >= p.confirm_heights
-                        || at.t - prop.since >= p.confirm_seconds as f64 - tol
+                    // A track that has only just taken over a lost one proves nothing with one
+                    // sighting past the line (a duplicate box born beside someone): it needs
+                    // two, as when it is settled.
+                    let proven = prop.seen >= SETTLE_SIGHTINGS
+                        || st.took_over.is_none()
+                        || st.own_hits >= p.min_track_hits;
+                    if proven
+                        && (prop.reach >= p.confirm_heights
+                            || at.t - prop.since >= p.confirm_seconds as f64 - tol)
                     {
                         let prop = *prop;
                         st.proposal = None;
@@ -1073,6 +1083,26 @@ mod tests {
         c.update(tk(10), &[track(2, 94.0, 100.0, 1)], &mut out);
         c.update(tk(11), &[track(2, 93.0, 100.0, 2)], &mut out);
         c.flush(&mut out);
+        assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
+    }
+
+    #[test]
+    fn a_track_that_just_took_over_needs_two_sightings_past_the_line_to_count() {
+        // A is lost 4 px before the line; a new box takes over 20 px past it (a quarter of its
+        // height: past confirm_heights) and is seen once (a duplicate box beside someone on the
+        // stream's last picture): nothing counts, not even when the stream ends
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        c.update(tk(10), &[track(2, 80.0, 100.0, 1)], &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        c.flush(&mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // seen a second time past it, the crossing counts then
+        let mut c = gate();
+        let mut out = walk(&mut c, 1, &xs(150.0, 104.0, 6.0, 100.0), 0);
+        c.update(tk(10), &[track(2, 80.0, 100.0, 1)], &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        c.update(tk(11), &[track(2, 78.0, 100.0, 2)], &mut out);
         assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
     }
 
