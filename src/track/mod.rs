@@ -9,7 +9,7 @@
 //! frame after a break, then those coasting unseen; match the remaining high-score detections to
 //! tentative tracks; start tentative tracks from what is left. A walker is not given a box that
 //! would have them step back against the way they have been walking faster than anyone turns
-//! round, while a weaker box lies along it or someone else may take it ([`heading`]). A track is
+//! round, while a weaker box does not or someone else may take it ([`heading`]). A track is
 //! confirmed after `min_hits` hits in a row and dropped after `max_misses` frames without one;
 //! a tentative track dies at its first miss, so a one-frame false detection never gets an id.
 //!
@@ -148,7 +148,7 @@ pub struct Tracker {
 enum Choice {
     /// The detection itself.
     Keep,
-    /// This weaker one instead (it lies along their way).
+    /// This weaker one instead (it does not have them step back).
     Weaker(usize),
     /// Nothing yet: the detection would have them step back; they get it only if nobody else
     /// takes it and they find nothing else in this picture.
@@ -413,7 +413,7 @@ impl Tracker {
 
     /// A weaker detection for track `ti` in place of `di`, when `di` would have the person step
     /// back against the way they have been walking, faster than anyone turns round, and one of
-    /// `weaker` lies along that way, fits the predicted box (`low_match_iou`) and is of their
+    /// `weaker` does not, fits the predicted box (`low_match_iou`) and is of their
     /// size. Two walkers passing each other part with the other one's box the stronger; `di`
     /// stays free for whoever it belongs to.
     fn steadier(&self, ti: usize, di: usize, dets: &[Detection], weaker: &[u32]) -> Choice {
