@@ -266,8 +266,11 @@
     try {
       const r = await api("/api/cameras");
       if (!r.ok) return;
+      // read first, then swap: an alert arriving while the list is read must still find its
+      // camera's name (it did not, when the map was cleared before the read)
+      const list = await r.json();
       cams.clear();
-      for (const c of await r.json()) cams.set(c.id, c);
+      for (const c of list) cams.set(c.id, c);
       renderCameras();
     } catch (e) { /* next time */ }
   }
