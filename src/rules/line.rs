@@ -27,7 +27,8 @@
 //!   observed are used (a coasting prediction can wander across a line nobody crossed).
 //! - **One crossing counted once.** Consecutive counts of one person alternate direction: a
 //!   person who crosses and comes back counts once each way (occupancy stays right), never `in`
-//!   twice without an `out` between.
+//!   twice without an `out` between, unless they went back round the segment's end (not through
+//!   the gate) in between: then the next crossing of the gate counts whichever way it goes.
 //! - **Continuity at the line.** When the tracker loses a person (occlusion: two people crossing
 //!   together, one hidden behind the other) and a new track is born near where the lost one would
 //!   be by now at the pace they were walking (`handover_heights`, growing with the time lost),
@@ -488,8 +489,13 @@ impl LineCounter {
                             st.pending = (st.last_counted != Some(dir))
                                 .then_some((dir, prop.frame, prop.since, cur));
                         } else {
-                            // passed beside the segment: a crossing pending the other way is void
+                            // passed beside the segment: a crossing pending the other way is void,
+                            // and the person came round to this side without the gate, so their
+                            // next crossing of it counts whichever way it goes (a track that
+                            // coasted and came back on someone else ends here too: it must not
+                            // hold the first person's last count against the second)
                             st.pending = None;
+                            st.last_counted = None;
                         }
                     }
                 }
@@ -708,6 +714,23 @@ mod tests {
         let mut c = gate();
         walk(&mut c, 1, &xs(160.0, 40.0, 6.0, 260.0), 0); // below the end at y=200
         assert_eq!(c.counts(), Counts::default());
+    }
+
+    #[test]
+    fn going_round_the_end_and_through_the_gate_again_counts_again() {
+        // in through the gate, back out round the segment's end (not through the gate), and in
+        // through the gate again: two `in`s through the gate, as a guard beside it would count
+        // (traced on TUD-Stadtmitte: a track that coasted a second and came back on another
+        // person kept the first one's last count, and that person's own crossing was lost)
+        let mut c = gate();
+        let mut path = xs(160.0, 40.0, 6.0, 100.0);
+        path.extend(xs(40.0, 40.0, 6.0, 100.0));
+        path.extend((1..=27).map(|k| (40.0, 100.0 + 6.0 * k as f32))); // down past the end
+        path.extend(xs(40.0, 160.0, 6.0, 262.0)); // across, beside the segment
+        path.extend((1..=27).map(|k| (160.0, 262.0 - 6.0 * k as f32))); // back up
+        path.extend(xs(160.0, 40.0, 6.0, 100.0));
+        let ev = walk(&mut c, 1, &path, 0);
+        assert_eq!(c.counts(), Counts { in_: 2, out: 0 }, "{ev:?}");
     }
 
     #[test]
@@ -1176,7 +1199,11 @@ mod tests {
         }
 
         #[test]
-        fn counts_alternate_per_track(path in path_strategy()) {
+        fn counts_alternate_per_track(
+            // within the segment's span: every change of side goes through the gate (one round
+            // its end lets the next count go the same way, as the test above shows)
+            path in proptest::collection::vec((-300f32..300.0, 5f32..195.0), 2..40)
+        ) {
             let mut c = gate();
             let ev = walk(&mut c, 1, &path, 0);
             for w in ev.windows(2) {
