@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{Counts, Direction, UnknownName};
 use crate::geometry::{BBox, Point, Segment};
-use crate::track::Track;
+use crate::track::{Pace, Track};
 
 /// How fast the uncertainty of a lost person's position grows, in box heights per second: a
 /// person may change pace or turn while hidden (walking is about 0.8 heights a second).
@@ -262,10 +262,8 @@ pub struct LineCounter {
     params: CountingParams,
     counts: Counts,
     tracks: HashMap<u64, TrackSide>,
-    /// The last frame's time and the typical time between frames (smoothed), for the
-    /// tolerance of the time thresholds.
-    last_t: Option<f64>,
-    frame_interval: f64,
+    /// The typical time between frames, for the tolerance of the time thresholds.
+    pace: Pace,
 }
 
 impl LineCounter {
@@ -280,17 +278,8 @@ impl LineCounter {
             params,
             counts,
             tracks: HashMap::with_capacity(64),
-            last_t: None,
-            frame_interval: 0.0,
+            pace: Pace::default(),
         }
-    }
-
-    /// How near a time threshold counts as reached: a third of a frame interval. A live
-    /// camera's timestamps jitter by a few milliseconds; without this a dwell of exactly five
-    /// frames at 5 fps would be 0.999 s live and 1.000 s in the recording, and the two would
-    /// judge the same person differently.
-    fn tolerance(&self) -> f64 {
-        self.frame_interval / 3.0 + 1e-6
     }
 
     pub fn spec(&self) -> &LineSpec {
@@ -332,20 +321,9 @@ impl LineCounter {
     /// Feed the tracks of one frame (as returned by the tracker); crossings counted in this
     /// frame are appended to `out`.
     pub fn update(&mut self, at: Tick, tracks: &[Track], out: &mut Vec<Crossing>) {
-        if let Some(prev) = self.last_t {
-            let dt = at.t - prev;
-            // a gap of seconds (a camera's stall, a still camera skipped) is not the pace
-            if dt > 0.0 && dt < 2.0 {
-                self.frame_interval = if self.frame_interval == 0.0 {
-                    dt
-                } else {
-                    0.9 * self.frame_interval + 0.1 * dt
-                };
-            }
-        }
-        self.last_t = Some(at.t);
-        let tol = self.tolerance();
-        let interval = self.frame_interval as f32;
+        self.pace.observe(at.t);
+        let tol = self.pace.slack();
+        let interval = self.pace.interval() as f32;
         let seg = self.spec.segment;
         let p = self.params.clone();
         for t in self.tracks.values_mut() {
@@ -545,7 +523,7 @@ impl LineCounter {
 
     /// The stream ended (end of a file): every person still followed is settled as if lost.
     pub fn flush(&mut self, out: &mut Vec<Crossing>) {
-        let tol = self.tolerance();
+        let tol = self.pace.slack();
         let seg = self.spec.segment;
         let p = self.params.clone();
         let mut ids: Vec<u64> = self.tracks.keys().copied().collect();
@@ -560,7 +538,7 @@ impl LineCounter {
     /// The nearest recently lost (or coasting) track whose expected position (its last
     /// sighting moved on at its pace) is near `pt`; it is retired.
     fn handover_from(&mut self, at: Tick, pt: Point, height: f32) -> Option<(u64, TrackSide)> {
-        let window = self.params.handover_seconds as f64 + self.tolerance();
+        let window = self.params.handover_seconds as f64 + self.pace.slack();
         let mut best: Option<(f32, u64)> = None;
         for (&id, t) in &self.tracks {
             // candidates: not seen this frame (lost or coasting), recently observed

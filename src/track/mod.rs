@@ -22,10 +22,12 @@
 pub mod eval;
 mod heading;
 mod kalman;
+mod pace;
 
 use crate::detect::{Detection, PERSON};
 use crate::geometry::{BBox, Point};
 pub use kalman::BoxFilter;
+pub use pace::Pace;
 
 /// Speed kept per frame while a track coasts unseen.
 const COAST_DAMPING: f32 = 0.8;
@@ -129,10 +131,8 @@ pub struct Tracker {
     params: TrackerParams,
     /// Stream time of the last frame.
     now: f64,
-    /// The stream's frame interval (seconds, a running mean; 0 until two timed frames).
-    frame_interval: f64,
-    /// Frames seen.
-    updates: u64,
+    /// The stream's frame interval, for the slack of the heading's time windows.
+    pace: Pace,
     slots: Vec<Slot>,
     next_id: u64,
     out: Vec<Track>,
@@ -160,8 +160,7 @@ impl Tracker {
         Self {
             params,
             now: 0.0,
-            frame_interval: 0.0,
-            updates: 0,
+            pace: Pace::default(),
             slots: Vec::with_capacity(64),
             next_id: 1,
             out: Vec::with_capacity(64),
@@ -194,18 +193,8 @@ impl Tracker {
     /// As [`Tracker::update`], for a frame at stream time `t` (seconds): a hidden person is kept
     /// at most `max_misses` frames and [`MAX_COAST_SECONDS`], whichever is shorter.
     pub fn update_at(&mut self, t: f64, detections: &[Detection]) -> &[Track] {
-        let dt = t - self.now;
-        // the first frame has nothing before it (`now` starts at 0, a live stream's time does
-        // not), and a gap of seconds (a camera's stall, a still camera skipped) is not the pace
-        if self.updates > 0 && dt > 0.0 && dt < 2.0 {
-            self.frame_interval = if self.frame_interval == 0.0 {
-                dt
-            } else {
-                0.9 * self.frame_interval + 0.1 * dt
-            };
-        }
+        self.pace.observe(t);
         self.now = t;
-        self.updates += 1;
         let p = self.params.clone();
         for s in &mut self.slots {
             if s.misses > 0 {
@@ -423,7 +412,7 @@ impl Tracker {
         let s = &self.slots[ti];
         let predicted = s.filter.bbox();
         let h = predicted.height();
-        let slack = self.frame_interval / 3.0 + 1e-6;
+        let slack = self.pace.slack();
         if !s.trail.steps_back(&dets[di].bbox, h, self.now, slack) {
             return Choice::Keep;
         }
