@@ -1,14 +1,17 @@
 //! `ronda analyze VIDEO [--line NAME=x1,y1,x2,y2]... [--config FILE --camera ID] [--json]`.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{CliError, CliResult};
 use crate::analyze::{self, AnalyzeError, AnalyzeOptions, detector_options_for_tracking};
 use crate::config::Settings;
 use crate::detect::Variant;
+use crate::detect::eval::{GroundTruthPeople, parse_gt_people};
+use crate::events::Direction;
 use crate::geometry::Point;
 use crate::rules::LineSpec;
+use crate::rules::truth::{match_crossings, true_crossings};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelArg {
@@ -79,6 +82,165 @@ pub struct Args {
     /// Frames decoded into memory for --bench.
     #[arg(long, default_value_t = 300, value_name = "N")]
     pub bench_frames: usize,
+    /// Judge the counts against this video's ground truth: a MOTChallenge `gt.txt`
+    /// (`frame,id,x,y,w,h,...`, frames from 1). Adds the true counts and each crossing counted
+    /// falsely or missed (README "Lines, directions and counting").
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// The frame rate the ground truth's frame numbers count at (default: the video's own; give
+    /// the original's for a copy at another rate).
+    #[arg(long, value_name = "N", value_parser = parse_fps, requires = "truth")]
+    pub truth_fps: Option<f64>,
+    /// The ground truth's pixels times this are the video's (e.g. 0.75 for a 480x360 copy of
+    /// 640x480 footage annotated at its own size).
+    #[arg(long, value_name = "S", value_parser = parse_scale, requires = "truth")]
+    pub truth_scale: Option<f32>,
+}
+
+fn parse_scale(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && (0.01..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a scale between 0.01 and 100 (e.g. 0.75 for a 480x360 copy of 640x480)"
+        )),
+    }
+}
+
+/// The ground truth of `--truth`, read before the (long) analysis so that a wrong file is said
+/// at once.
+fn read_truth(file: &Path, lines: &[LineSpec]) -> Result<GroundTruthPeople, CliError> {
+    if lines.is_empty() {
+        return Err(CliError::Usage(
+            "--truth: give the lines to judge (--line NAME=x1,y1,x2,y2, or --config --camera)"
+                .into(),
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        CliError::Usage(format!(
+            "--truth {}: {e} (give the MOTChallenge gt.txt of this video)",
+            file.display()
+        ))
+    })?;
+    let gt = parse_gt_people(&text)
+        .map_err(|e| CliError::Usage(format!("--truth {}: {e}", file.display())))?;
+    if gt.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--truth {}: no annotated person in it",
+            file.display()
+        )));
+    }
+    Ok(gt)
+}
+
+/// The counts of `result` judged against the ground truth, as the `truth` object of the JSON.
+fn judge(
+    args: &Args,
+    gt: &GroundTruthPeople,
+    lines: &[LineSpec],
+    result: &analyze::Analysis,
+) -> Result<serde_json::Value, CliError> {
+    let fps = args.truth_fps.unwrap_or(result.fps);
+    if fps <= 0.0 {
+        return Err(CliError::Usage(format!(
+            "--truth: {} declares no frame rate; give the annotation's with --truth-fps",
+            result.video
+        )));
+    }
+    let scale = args.truth_scale.unwrap_or(1.0);
+    let truth = true_crossings(gt, lines, fps, scale);
+    let counted: Vec<(&str, Direction, f64)> = result
+        .crossings
+        .iter()
+        .map(|c| (c.line.as_str(), c.direction, c.time_s))
+        .collect();
+    let m = match_crossings(&counted, &truth);
+    let mut per_line = serde_json::Map::new();
+    for l in lines {
+        let of = |d| {
+            truth
+                .iter()
+                .filter(|c| c.line == l.name && c.direction == d)
+                .count()
+        };
+        per_line.insert(
+            l.name.clone(),
+            serde_json::json!({"in": of(Direction::In), "out": of(Direction::Out)}),
+        );
+    }
+    let false_crossings: Vec<serde_json::Value> = result
+        .crossings
+        .iter()
+        .zip(&m.counted)
+        .filter(|(_, t)| t.is_none())
+        .map(|(c, _)| {
+            serde_json::json!({"line": c.line, "direction": c.direction, "track_id": c.track_id,
+                "time_s": c.time_s})
+        })
+        .collect();
+    let missed: Vec<serde_json::Value> = m
+        .missed
+        .iter()
+        .map(|&k| {
+            let c = &truth[k];
+            serde_json::json!({"line": c.line, "direction": c.direction, "person": c.person,
+                "time_s": (c.time * 100.0).round() / 100.0})
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "file": args.truth.as_ref().map(|f| f.display().to_string()),
+        "fps": fps,
+        "scale": scale,
+        "lines": per_line,
+        "true": m.true_count(),
+        "false": m.false_count(),
+        "missed": m.missed.len(),
+        "false_crossings": false_crossings,
+        "missed_crossings": missed,
+    }))
+}
+
+/// The `truth` object as text, after the crossings.
+fn print_truth(out: &mut impl Write, t: &serde_json::Value) {
+    let _ = writeln!(
+        out,
+        "\ntruth: {} (frames at {} fps)\n{:<16} {:>6} {:>6}",
+        t["file"].as_str().unwrap_or(""),
+        t["fps"],
+        "line",
+        "in",
+        "out"
+    );
+    if let Some(lines) = t["lines"].as_object() {
+        for (name, c) in lines {
+            let n = |k: &str| c[k].as_u64().unwrap_or(0);
+            let _ = writeln!(out, "{:<16} {:>6} {:>6}", name, n("in"), n("out"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "crossings: {} true, {} false, {} missed",
+        t["true"], t["false"], t["missed"]
+    );
+    for c in t["false_crossings"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  false:  {} {} at {:.2} s (track {})",
+            c["line"].as_str().unwrap_or(""),
+            c["direction"].as_str().unwrap_or(""),
+            c["time_s"].as_f64().unwrap_or(0.0),
+            c["track_id"]
+        );
+    }
+    for c in t["missed_crossings"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  missed: {} {} at {:.2} s (person {})",
+            c["line"].as_str().unwrap_or(""),
+            c["direction"].as_str().unwrap_or(""),
+            c["time_s"].as_f64().unwrap_or(0.0),
+            c["person"]
+        );
+    }
 }
 
 /// `KEY=VALUE` of `[counting]` onto `c`.
@@ -237,6 +399,10 @@ pub fn run(args: Args) -> CliResult {
     if args.bench {
         return bench(&args, &video, &opts);
     }
+    let gt = match &args.truth {
+        Some(file) => Some(read_truth(file, &opts.lines)?),
+        None => None,
+    };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -280,9 +446,21 @@ pub fn run(args: Args) -> CliResult {
             result.crossings.len()
         );
     }
+    let truth = match &gt {
+        Some(gt) => Some(judge(&args, gt, &opts.lines, &result)?),
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let text = serde_json::to_string(&result).map_err(|e| CliError::Runtime(e.to_string()))?;
+        let mut text =
+            serde_json::to_string(&result).map_err(|e| CliError::Runtime(e.to_string()))?;
+        // appended as the last key, so the object's other keys keep their order
+        if let Some(t) = &truth
+            && text.ends_with('}')
+        {
+            text.pop();
+            text.push_str(&format!(",\"truth\":{t}}}"));
+        }
         let _ = writeln!(out, "{text}");
     } else {
         let _ = writeln!(
@@ -352,6 +530,9 @@ pub fn run(args: Args) -> CliResult {
                     c.time_s
                 );
             }
+        }
+        if let Some(t) = &truth {
+            print_truth(&mut out, t);
         }
     }
     Ok(())

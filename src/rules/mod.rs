@@ -9,6 +9,7 @@ pub mod camera;
 pub mod line;
 pub mod mask;
 pub mod preview;
+pub mod truth;
 pub mod zone;
 
 pub use crate::events::{Counts, Direction};

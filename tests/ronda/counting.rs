@@ -9,7 +9,7 @@
 //!   exact / within 1; what is left is the detector and tracker losing people in the crowd (two
 //!   walkers through each other, one box for two), not the crossing rule. Counts alone hide
 //!   that (a false count can cancel a miss), so each counted crossing is also matched to a true
-//!   one (same line and direction, within a second; the truth read from `gt/gt.txt`): the
+//!   one (`ronda analyze --truth gt/gt.txt`: same line and direction, within a second): the
 //!   table of true / false / missed printed here is the measure to improve on;
 //! - vtest.avi (setup's sample as Debian ships it, no ground truth): every variant within 2 per
 //!   direction of vtest's own native counts (issue 12 asks for 1).
@@ -21,7 +21,8 @@
 //! few hundredths and a count in the crowd can move by one (README "Measuring": figures of both).
 //! The tolerances hold on both kinds of CPU measured; they are not fitted to one.
 //!
-//! Also `analyze --fps` (the live rate gate offline) and `--report` (the counting report).
+//! Also `analyze --fps` (the live rate gate offline), `--report` (the counting report) and a bad
+//! `--truth` file refused before the analysis.
 
 use crate::support as common;
 
@@ -122,101 +123,6 @@ fn counts(v: &Value, line: &str) -> (i64, i64) {
     )
 }
 
-/// A crossing: line, direction ("in" / "out"), seconds into the clip.
-type Event = (String, String, f64);
-
-/// The true crossings of `lines` in a MOTChallenge ground truth (`frame,id,x,y,w,h,...`, frames
-/// from 1, at `fps`): the feet (bottom centre) of each annotated person, from the last point on
-/// one side of the line to the next on the other, where that step meets the segment; `in` is
-/// A->B turned a quarter turn clockwise on screen. The rule of
-/// ../shared/data/tools/compute_crossings.py (margin 0), which made the README's true counts.
-fn true_events(gt: &Path, lines: &[(&str, [f32; 4])], fps: f64) -> Vec<Event> {
-    let text = std::fs::read_to_string(gt).unwrap();
-    let mut feet: std::collections::BTreeMap<i64, Vec<(i64, f64, f64)>> = Default::default();
-    for row in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Vec<f64> = row.split(',').map(|c| c.trim().parse().unwrap()).collect();
-        let (frame, id) = (v[0] as i64, v[1] as i64);
-        feet.entry(id)
-            .or_default()
-            .push((frame, v[2] + v[4] / 2.0, v[3] + v[5]));
-    }
-    let mut events = Vec::new();
-    for path in feet.values_mut() {
-        path.sort_by_key(|p| p.0);
-        for (name, l) in lines {
-            let (a, b) = ((l[0] as f64, l[1] as f64), (l[2] as f64, l[3] as f64));
-            let s = (b.0 - a.0, b.1 - a.1);
-            // which side of the line: the sign of (B - A) x (P - A); a point on it has none
-            let side = |p: (f64, f64)| (s.0 * (p.1 - a.1) - s.1 * (p.0 - a.0)).signum() as i8;
-            let mut last: Option<(i8, (f64, f64))> = None;
-            for &(frame, x, y) in path.iter() {
-                let p = (x, y);
-                let cur = side(p);
-                if cur == 0 {
-                    continue;
-                }
-                if let Some((was, from)) = last
-                    && was != cur
-                {
-                    // where the step from the last point with a side meets the line A-B,
-                    // as a fraction of A-B: on the segment when within [0, 1]
-                    let r = (p.0 - from.0, p.1 - from.1);
-                    let den = r.0 * s.1 - r.1 * s.0;
-                    let pa = (from.0 - a.0, from.1 - a.1);
-                    let t = (pa.0 * r.1 - pa.1 * r.0) / -den;
-                    if den != 0.0 && (0.0..=1.0).contains(&t) {
-                        // `in` = (B - A) turned a quarter turn clockwise on screen (y down)
-                        let inward = (-s.1, s.0);
-                        let dir = if r.0 * inward.0 + r.1 * inward.1 > 0.0 {
-                            "in"
-                        } else {
-                            "out"
-                        };
-                        events.push((name.to_string(), dir.to_string(), (frame - 1) as f64 / fps));
-                    }
-                }
-                last = Some((cur, p));
-            }
-        }
-    }
-    events
-}
-
-/// The crossings an analysis counted.
-fn counted_events(v: &Value) -> Vec<Event> {
-    v["crossings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["line"].as_str().unwrap().to_string(),
-                c["direction"].as_str().unwrap().to_string(),
-                c["time_s"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Counted crossings matched one to one with true ones (same line and direction, at most a
-/// second apart, nearest first): (matched, false, missed).
-fn match_events(counted: &[Event], truth: &[Event]) -> (usize, usize, usize) {
-    let mut used = vec![false; truth.len()];
-    let mut matched = 0;
-    for (line, dir, t) in counted {
-        let best = truth
-            .iter()
-            .enumerate()
-            .filter(|(k, (l, d, tt))| !used[*k] && l == line && d == dir && (tt - t).abs() <= 1.0)
-            .min_by(|a, b| (a.1.2 - t).abs().total_cmp(&(b.1.2 - t).abs()));
-        if let Some((k, _)) = best {
-            used[k] = true;
-            matched += 1;
-        }
-    }
-    (matched, counted.len() - matched, truth.len() - matched)
-}
-
 struct Clip {
     name: &'static str,
     video: PathBuf,
@@ -253,18 +159,36 @@ fn tud() -> Option<Vec<Clip>> {
     ])
 }
 
+/// `ronda analyze --truth`'s arguments for TUD's ground truth (25 fps, the native pixels) on a
+/// copy scaled by `scale`.
+fn truth_args(gt: &Path, scale: f32) -> Vec<String> {
+    vec![
+        "--truth".into(),
+        gt.display().to_string(),
+        "--truth-fps".into(),
+        "25".into(),
+        "--truth-scale".into(),
+        scale.to_string(),
+    ]
+}
+
+/// (true, false, missed) crossings of an analysis run with `--truth`.
+fn judged(r: &Value) -> (u64, u64, u64) {
+    let n = |k: &str| r["truth"][k].as_u64().unwrap();
+    (n("true"), n("false"), n("missed"))
+}
+
 /// Every variant of `clip` against `reference(line index)`; returns the worst difference per
-/// direction and prints the table. With `truth`, also the most false crossings in one variant.
-fn worst_over_variants(
-    clip: &Clip,
-    reference: &[(i64, i64)],
-    truth: Option<&[Event]>,
-) -> (i64, usize) {
+/// direction and prints the table. With the ground truth `gt`, also the most false crossings in
+/// one variant.
+fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)], gt: Option<&Path>) -> (i64, u64) {
     let (mut worst, mut most_false) = (0, 0);
     for v in &VARIANTS {
         let file = variant(&clip.video, v);
         let scale = scale_of(v, clip.width);
-        let r = analyze(&file, &clip.lines, scale, &[]);
+        let extra = gt.map(|gt| truth_args(gt, scale)).unwrap_or_default();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let r = analyze(&file, &clip.lines, scale, &extra);
         for (k, (line, _)) in clip.lines.iter().enumerate() {
             let (i, o) = counts(&r, line);
             let (ri, ro) = reference[k];
@@ -273,9 +197,19 @@ fn worst_over_variants(
                 clip.name, v.name
             );
             worst = worst.max((i - ri).abs()).max((o - ro).abs());
+            if gt.is_some() {
+                // the annotation, at its own rate and size, read onto the copy's
+                assert_eq!(
+                    counts(&r["truth"], line),
+                    reference[k],
+                    "{} {}",
+                    clip.name,
+                    v.name
+                );
+            }
         }
-        if let Some(truth) = truth {
-            let (hit, wrong, missed) = match_events(&counted_events(&r), truth);
+        if gt.is_some() {
+            let (hit, wrong, missed) = judged(&r);
             println!(
                 "{:<15} {:<8} crossings: {hit} true, {wrong} false, {missed} missed",
                 clip.name, v.name
@@ -288,7 +222,7 @@ fn worst_over_variants(
 
 /// How far each TUD clip may be off: native counts per direction; variants' counts per
 /// direction; false crossings in one variant (at native quality: none).
-fn tolerance(clip: &str) -> (i64, i64, usize) {
+fn tolerance(clip: &str) -> (i64, i64, u64) {
     match clip {
         // one false crossing in a variant: TUD-Campus at 480x360 on an AVX2 CPU (three tracks
         // cross where two people walk, two of them boxes inside the third's); none on the CPU
@@ -305,19 +239,20 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
     for clip in &clips {
         let truth = clip.truth.as_ref().unwrap();
         let gt = clip.video.parent().unwrap().join("gt/gt.txt");
-        let events = true_events(&gt, &clip.lines, 25.0);
+        let (native_each, variants, variant_false) = tolerance(clip.name);
+        let extra = truth_args(&gt, 1.0);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let r = analyze(&clip.video, &clip.lines, 1.0, &extra);
+        // the crossings `--truth` reads from the annotation give the README's true counts
         for (k, (line, _)) in clip.lines.iter().enumerate() {
-            let of = |d: &str| events.iter().filter(|e| e.0 == *line && e.1 == d).count() as i64;
             assert_eq!(
-                (of("in"), of("out")),
+                counts(&r["truth"], line),
                 truth[k],
                 "{} {line}: the crossings read from {} disagree with ../shared/data/README.md",
                 clip.name,
                 gt.display()
             );
         }
-        let (native_each, variants, variant_false) = tolerance(clip.name);
-        let r = analyze(&clip.video, &clip.lines, 1.0, &[]);
         // the figures below hold for this CPU's int8 arithmetic (see the top of this file)
         println!("{:<15} detector {}", clip.name, r["detector"]);
         for (k, (line, _)) in clip.lines.iter().enumerate() {
@@ -336,7 +271,7 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
         }
         // Every crossing counted at native quality is a true one: a miss is the detector losing
         // someone in the crowd; a false count is the rule's fault.
-        let (hit, wrong, missed) = match_events(&counted_events(&r), &events);
+        let (hit, wrong, missed) = judged(&r);
         println!(
             "{:<15} native   crossings: {hit} true, {wrong} false, {missed} missed",
             clip.name
@@ -344,7 +279,7 @@ fn tud_counts_hold_at_native_quality_and_for_every_variant() {
         if wrong > 0 {
             failures.push(format!("{} native: {wrong} false crossings", clip.name));
         }
-        let (worst, most_false) = worst_over_variants(clip, truth, Some(&events));
+        let (worst, most_false) = worst_over_variants(clip, truth, Some(&gt));
         if worst > variants {
             failures.push(format!(
                 "{}: a variant is {worst} off the truth in one direction (allowed {variants})",
@@ -455,4 +390,39 @@ fn the_counting_report_shows_each_crossing_and_a_contact_sheet() {
         serde_json::from_str(&std::fs::read_to_string(report.join("analysis.json")).unwrap())
             .unwrap();
     assert_eq!(json["lines"], r["lines"]);
+}
+
+#[test]
+fn analyze_truth_refuses_a_bad_annotation_before_analysing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |truth: &Path, extra: &[&str]| {
+        let out = ronda()
+            .args([
+                "analyze",
+                "vtest.avi",
+                "--line",
+                "mid=384,150,384,576",
+                "--truth",
+            ])
+            .arg(truth)
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), common::stderr(&out))
+    };
+    let absent = dir.path().join("gt.txt");
+    let (code, err) = run(&absent, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("gt.txt") && err.contains("MOTChallenge"),
+        "{err}"
+    );
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "1,1,10,20,30,40,1\n2,1,ten,20,30,40,1\n").unwrap();
+    let (code, err) = run(&bad, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bad.txt") && err.contains("line 2"), "{err}");
+    let (code, err) = run(&bad, &["--truth-scale", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("scale"), "{err}");
 }
