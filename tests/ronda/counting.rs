@@ -1,6 +1,6 @@
-//! Gate counts must not depend on how the footage reached the box. Each clip is re-encoded with
-//! GStreamer (a low bitrate, 480x360 with the lines scaled with the picture, 5 fps, 10 fps; made
-//! once into `.cache/variants/`) and analysed with the built binary at default settings:
+//! Gate counts must not depend on how the footage reached the box. Each clip is re-encoded by
+//! `scripts/reencode` (a low bitrate, 480x360 with the lines scaled with the picture, 5 fps, 10
+//! fps; made once into `.cache/variants/`) and analysed with the built binary at default settings:
 //! - TUD-Campus (../shared/data, with true counts): exact at native quality, every variant within
 //!   2 per direction of the truth (at 5 fps the 2.8 s clip is 14 pictures), at most one false
 //!   crossing in a variant (none at native quality);
@@ -32,68 +32,33 @@ use std::process::Command;
 use common::{ronda, sample, shared};
 use serde_json::Value;
 
-/// A re-encoding of a clip: its name, the GStreamer elements between the decoder and x264enc,
-/// and the x264enc settings. One encoder thread: x264's output then depends only on its input
-/// and version (with several threads it varies from run to run, and so would the counts).
-struct Variant {
-    name: &'static str,
-    filter: &'static str,
-    encoder: &'static str,
-}
+/// The re-encodings of `scripts/reencode` (its recipes: 300 kbit/s, 480x360, 5 and 10 pictures
+/// a second, each by x264 with one thread, so that the same packages make the same file on every
+/// run and the counts printed here do not vary from run to run).
+const VARIANTS: [&str; 4] = ["300k", "480x360", "5fps", "10fps"];
 
-const VARIANTS: [Variant; 4] = [
-    Variant {
-        name: "300k",
-        filter: "identity",
-        encoder: "bitrate=300 threads=1",
-    },
-    Variant {
-        name: "480x360",
-        filter: "videoscale ! video/x-raw,width=480,height=360",
-        encoder: "threads=1",
-    },
-    Variant {
-        name: "5fps",
-        filter: "videorate drop-only=true ! video/x-raw,framerate=5/1",
-        encoder: "threads=1",
-    },
-    Variant {
-        name: "10fps",
-        filter: "videorate drop-only=true ! video/x-raw,framerate=10/1",
-        encoder: "threads=1",
-    },
-];
-
-/// The variant of `src` (made once, atomically, into .cache/variants).
-fn variant(src: &Path, v: &Variant) -> PathBuf {
+/// The variant `v` of `src` (made once by `scripts/reencode` into .cache/variants).
+fn variant(src: &Path, v: &str) -> PathBuf {
     let dir = ronda::paths::cache_dir().join("variants");
-    std::fs::create_dir_all(&dir).unwrap();
     let stem = src.file_stem().unwrap().to_string_lossy();
-    let out = dir.join(format!("{stem}-{}.mp4", v.name));
+    let out = dir.join(format!("{stem}-{v}.mp4"));
     if out.exists() {
         return out;
     }
-    let tmp = dir.join(format!(".{stem}-{}.{}.mp4", v.name, std::process::id()));
-    let pipeline = format!(
-        "filesrc location={} ! decodebin ! videoconvert ! {} ! x264enc {} ! h264parse ! mp4mux ! filesink location={}",
-        src.display(),
-        v.filter,
-        v.encoder,
-        tmp.display()
-    );
-    let st = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/reencode");
+    let st = Command::new(&script)
+        .arg(src)
+        .arg(&dir)
+        .arg(v)
         .status()
-        .expect("gst-launch-1.0 runs (make setup installs gstreamer1.0-tools)");
-    assert!(st.success(), "making {}: {pipeline}", out.display());
-    std::fs::rename(&tmp, &out).unwrap();
+        .expect("scripts/reencode runs");
+    assert!(st.success(), "making {}", out.display());
     out
 }
 
 /// How much a variant's picture is scaled from the native width (lines scale with it).
-fn scale_of(v: &Variant, native_width: f32) -> f32 {
-    if v.name == "480x360" {
+fn scale_of(v: &str, native_width: f32) -> f32 {
+    if v == "480x360" {
         480.0 / native_width
     } else {
         1.0
@@ -183,7 +148,7 @@ fn judged(r: &Value) -> (u64, u64, u64) {
 /// one variant.
 fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)], gt: Option<&Path>) -> (i64, u64) {
     let (mut worst, mut most_false) = (0, 0);
-    for v in &VARIANTS {
+    for v in VARIANTS {
         let file = variant(&clip.video, v);
         let scale = scale_of(v, clip.width);
         let extra = gt.map(|gt| truth_args(gt, scale)).unwrap_or_default();
@@ -194,7 +159,7 @@ fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)], gt: Option<&Path>)
             let (ri, ro) = reference[k];
             println!(
                 "{:<15} {:<8} line {line}: in {i} out {o} (reference {ri} / {ro})",
-                clip.name, v.name
+                clip.name, v
             );
             worst = worst.max((i - ri).abs()).max((o - ro).abs());
             if gt.is_some() {
@@ -204,7 +169,7 @@ fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)], gt: Option<&Path>)
                     reference[k],
                     "{} {}",
                     clip.name,
-                    v.name
+                    v
                 );
             }
         }
@@ -212,7 +177,7 @@ fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)], gt: Option<&Path>)
             let (hit, wrong, missed) = judged(&r);
             println!(
                 "{:<15} {:<8} crossings: {hit} true, {wrong} false, {missed} missed",
-                clip.name, v.name
+                clip.name, v
             );
             most_false = most_false.max(wrong);
         }
