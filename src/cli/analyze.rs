@@ -182,8 +182,10 @@ fn judge(
         .iter()
         .map(|&k| {
             let c = &truth[k];
+            let b = &c.bbox;
+            let bbox = [b.x1, b.y1, b.x2, b.y2].map(|v| v.round() as i32);
             serde_json::json!({"line": c.line, "direction": c.direction, "person": c.person,
-                "time_s": (c.time * 100.0).round() / 100.0})
+                "time_s": (c.time * 100.0).round() / 100.0, "box": bbox})
         })
         .collect();
     Ok(serde_json::json!({
@@ -234,11 +236,12 @@ fn print_truth(out: &mut impl Write, t: &serde_json::Value) {
     for c in t["missed_crossings"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "  missed: {} {} at {:.2} s (person {})",
+            "  missed: {} {} at {:.2} s (person {}, box {})",
             c["line"].as_str().unwrap_or(""),
             c["direction"].as_str().unwrap_or(""),
             c["time_s"].as_f64().unwrap_or(0.0),
-            c["person"]
+            c["person"],
+            c["box"]
         );
     }
 }

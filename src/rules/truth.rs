@@ -19,7 +19,7 @@
 use super::LineSpec;
 use crate::detect::eval::GroundTruthPeople;
 use crate::events::Direction;
-use crate::geometry::Point;
+use crate::geometry::{BBox, Point};
 
 /// How far apart in time a counted crossing and a true one may be and still be the same: the
 /// counter dates a crossing at the first picture past the band, the annotation at the picture
@@ -35,6 +35,8 @@ pub struct TrueCrossing {
     pub time: f64,
     /// The annotation's id of the person.
     pub person: u32,
+    /// Their annotated box then, in the video's pixels: where to look for them.
+    pub bbox: BBox,
 }
 
 /// The true crossings of `lines` in `gt`, whose frames are numbered from 1 at `fps` pictures a
@@ -47,14 +49,11 @@ pub fn true_crossings(
     scale: f32,
 ) -> Vec<TrueCrossing> {
     // each person's feet, in frame order (the annotation is by frame)
-    let mut paths: std::collections::BTreeMap<u32, Vec<(u32, Point)>> = Default::default();
+    let mut paths: std::collections::BTreeMap<u32, Vec<(u32, BBox)>> = Default::default();
     for (&frame, people) in gt {
         for (id, b) in people {
-            let feet = b.bottom_center();
-            paths
-                .entry(*id)
-                .or_default()
-                .push((frame, Point::new(feet.x * scale, feet.y * scale)));
+            let b = BBox::new(b.x1 * scale, b.y1 * scale, b.x2 * scale, b.y2 * scale);
+            paths.entry(*id).or_default().push((frame, b));
         }
     }
     let mut out = Vec::new();
@@ -62,7 +61,8 @@ pub fn true_crossings(
         for line in lines {
             let seg = line.segment;
             let mut last: Option<(bool, Point)> = None;
-            for &(frame, p) in path {
+            for &(frame, b) in path {
+                let p = b.bottom_center();
                 let s = seg.side(p);
                 if s == 0.0 {
                     continue;
@@ -81,6 +81,7 @@ pub fn true_crossings(
                         },
                         time: f64::from(frame - 1) / fps,
                         person,
+                        bbox: b,
                     });
                 }
                 last = Some((inside, p));
@@ -191,7 +192,15 @@ mod tests {
             Point::new(50.0, 0.0),
             Point::new(50.0, 100.0),
         )];
-        assert_eq!(true_crossings(&gt, &half, 25.0, 0.5), t);
+        let h = true_crossings(&gt, &half, 25.0, 0.5);
+        let strip = |v: &[TrueCrossing]| -> Vec<(u32, Direction, f64)> {
+            v.iter().map(|c| (c.person, c.direction, c.time)).collect()
+        };
+        assert_eq!(strip(&h), got);
+        // the boxes come in the copy's pixels: person 1's first box past the line, feet at
+        // (90, 150) in the annotation, is (40, 50)-(50, 75) in the copy
+        assert_eq!(h[2].bbox, BBox::new(40.0, 50.0, 50.0, 75.0));
+        assert_eq!(t[2].bbox, BBox::new(80.0, 100.0, 100.0, 150.0));
     }
 
     #[test]
@@ -201,6 +210,7 @@ mod tests {
             direction,
             time,
             person: 1,
+            bbox: BBox::new(0.0, 0.0, 1.0, 1.0),
         };
         let truth = vec![
             truth("a", Direction::In, 1.0),
