@@ -1,14 +1,19 @@
 //! `ronda analyze VIDEO [--line NAME=x1,y1,x2,y2]... [--config FILE --camera ID] [--json]`.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use super::{CliError, CliResult};
-use crate::analyze::{self, AnalyzeError, AnalyzeOptions, detector_options_for_tracking};
+use crate::analyze::{
+    self, AnalyzeError, AnalyzeOptions, CrossingRecord, detector_options_for_tracking,
+};
 use crate::config::Settings;
 use crate::detect::Variant;
 use crate::detect::eval::{GroundTruthPeople, parse_gt_people};
-use crate::events::Direction;
+use crate::events::{Counts, Direction};
 use crate::geometry::Point;
 use crate::rules::LineSpec;
 use crate::rules::truth::{match_crossings, true_crossings};
@@ -132,13 +137,44 @@ fn read_truth(file: &Path, lines: &[LineSpec]) -> Result<GroundTruthPeople, CliE
     Ok(gt)
 }
 
-/// The counts of `result` judged against the ground truth, as the `truth` object of the JSON.
-fn judge(
+/// The counts judged against the ground truth: the `truth` object of the JSON.
+#[derive(Debug, Serialize)]
+struct Judged<'a> {
+    file: String,
+    /// The annotation's frame rate and scale onto this video.
+    fps: f64,
+    scale: f32,
+    /// The true counts per line.
+    lines: BTreeMap<String, Counts>,
+    #[serde(rename = "true")]
+    hits: usize,
+    #[serde(rename = "false")]
+    wrong: usize,
+    missed: usize,
+    false_crossings: Vec<&'a CrossingRecord>,
+    missed_crossings: Vec<Missed>,
+}
+
+/// A true crossing nobody counted.
+#[derive(Debug, Serialize)]
+struct Missed {
+    line: String,
+    direction: Direction,
+    /// The annotation's id of the person.
+    person: u32,
+    time_s: f64,
+    /// Their annotated box then, in the video's pixels.
+    #[serde(rename = "box")]
+    bbox: [i32; 4],
+}
+
+/// The counts of `result` judged against the ground truth `gt` of `--truth`.
+fn judge<'a>(
     args: &Args,
     gt: &GroundTruthPeople,
     lines: &[LineSpec],
-    result: &analyze::Analysis,
-) -> Result<serde_json::Value, CliError> {
+    result: &'a analyze::Analysis,
+) -> Result<Judged<'a>, CliError> {
     let fps = args.truth_fps.unwrap_or(result.fps);
     if fps <= 0.0 {
         return Err(CliError::Usage(format!(
@@ -154,94 +190,85 @@ fn judge(
         .map(|c| (c.line.as_str(), c.direction, c.time_s))
         .collect();
     let m = match_crossings(&counted, &truth);
-    let mut per_line = serde_json::Map::new();
-    for l in lines {
-        let of = |d| {
-            truth
-                .iter()
-                .filter(|c| c.line == l.name && c.direction == d)
-                .count()
-        };
-        per_line.insert(
-            l.name.clone(),
-            serde_json::json!({"in": of(Direction::In), "out": of(Direction::Out)}),
-        );
+    let mut per_line: BTreeMap<String, Counts> = lines
+        .iter()
+        .map(|l| (l.name.clone(), Counts::default()))
+        .collect();
+    for c in &truth {
+        if let Some(n) = per_line.get_mut(&c.line) {
+            n.add(c.direction);
+        }
     }
-    let false_crossings: Vec<serde_json::Value> = result
-        .crossings
-        .iter()
-        .zip(&m.counted)
-        .filter(|(_, t)| t.is_none())
-        .map(|(c, _)| {
-            serde_json::json!({"line": c.line, "direction": c.direction, "track_id": c.track_id,
-                "time_s": c.time_s})
-        })
-        .collect();
-    let missed: Vec<serde_json::Value> = m
-        .missed
-        .iter()
-        .map(|&k| {
-            let c = &truth[k];
-            let b = &c.bbox;
-            let bbox = [b.x1, b.y1, b.x2, b.y2].map(|v| v.round() as i32);
-            serde_json::json!({"line": c.line, "direction": c.direction, "person": c.person,
-                "time_s": (c.time * 100.0).round() / 100.0, "box": bbox})
-        })
-        .collect();
-    Ok(serde_json::json!({
-        "file": args.truth.as_ref().map(|f| f.display().to_string()),
-        "fps": fps,
-        "scale": scale,
-        "lines": per_line,
-        "true": m.true_count(),
-        "false": m.false_count(),
-        "missed": m.missed.len(),
-        "false_crossings": false_crossings,
-        "missed_crossings": missed,
-    }))
+    Ok(Judged {
+        file: args
+            .truth
+            .as_ref()
+            .map_or_else(String::new, |f| f.display().to_string()),
+        fps,
+        scale,
+        lines: per_line,
+        hits: m.true_count(),
+        wrong: m.false_count(),
+        missed: m.missed.len(),
+        false_crossings: result
+            .crossings
+            .iter()
+            .zip(&m.counted)
+            .filter(|(_, t)| t.is_none())
+            .map(|(c, _)| c)
+            .collect(),
+        missed_crossings: m
+            .missed
+            .iter()
+            .map(|&k| {
+                let c = &truth[k];
+                let b = &c.bbox;
+                Missed {
+                    line: c.line.clone(),
+                    direction: c.direction,
+                    person: c.person,
+                    time_s: (c.time * 100.0).round() / 100.0,
+                    bbox: [b.x1, b.y1, b.x2, b.y2].map(|v| v.round() as i32),
+                }
+            })
+            .collect(),
+    })
 }
 
-/// The `truth` object as text, after the crossings.
-fn print_truth(out: &mut impl Write, t: &serde_json::Value) {
+/// The judgement as text, after the crossings.
+fn print_truth(out: &mut impl Write, t: &Judged) {
     let _ = writeln!(
         out,
         "\ntruth: {} (frames at {} fps)\n{:<16} {:>6} {:>6}",
-        t["file"].as_str().unwrap_or(""),
-        t["fps"],
-        "line",
-        "in",
-        "out"
+        t.file, t.fps, "line", "in", "out"
     );
-    if let Some(lines) = t["lines"].as_object() {
-        for (name, c) in lines {
-            let n = |k: &str| c[k].as_u64().unwrap_or(0);
-            let _ = writeln!(out, "{:<16} {:>6} {:>6}", name, n("in"), n("out"));
-        }
+    for (name, c) in &t.lines {
+        let _ = writeln!(out, "{:<16} {:>6} {:>6}", name, c.in_, c.out);
     }
     let _ = writeln!(
         out,
         "crossings: {} true, {} false, {} missed",
-        t["true"], t["false"], t["missed"]
+        t.hits, t.wrong, t.missed
     );
-    for c in t["false_crossings"].as_array().into_iter().flatten() {
+    for c in &t.false_crossings {
         let _ = writeln!(
             out,
             "  false:  {} {} at {:.2} s (track {})",
-            c["line"].as_str().unwrap_or(""),
-            c["direction"].as_str().unwrap_or(""),
-            c["time_s"].as_f64().unwrap_or(0.0),
-            c["track_id"]
+            c.line,
+            c.direction.as_str(),
+            c.time_s,
+            c.track_id
         );
     }
-    for c in t["missed_crossings"].as_array().into_iter().flatten() {
+    for c in &t.missed_crossings {
         let _ = writeln!(
             out,
-            "  missed: {} {} at {:.2} s (person {}, box {})",
-            c["line"].as_str().unwrap_or(""),
-            c["direction"].as_str().unwrap_or(""),
-            c["time_s"].as_f64().unwrap_or(0.0),
-            c["person"],
-            c["box"]
+            "  missed: {} {} at {:.2} s (person {}, box {:?})",
+            c.line,
+            c.direction.as_str(),
+            c.time_s,
+            c.person,
+            c.bbox
         );
     }
 }
@@ -462,6 +489,7 @@ pub fn run(args: Args) -> CliResult {
             && text.ends_with('}')
         {
             text.pop();
+            let t = serde_json::to_string(t).map_err(|e| CliError::Runtime(e.to_string()))?;
             text.push_str(&format!(",\"truth\":{t}}}"));
         }
         let _ = writeln!(out, "{text}");
