@@ -48,7 +48,7 @@ pub fn true_crossings(
     fps: f64,
     scale: f32,
 ) -> Vec<TrueCrossing> {
-    // each person's feet, in frame order (the annotation is by frame)
+    // each person's boxes, in frame order (the annotation is by frame)
     let mut paths: std::collections::BTreeMap<u32, Vec<(u32, BBox)>> = Default::default();
     for (&frame, people) in gt {
         for (id, b) in people {
