@@ -137,6 +137,15 @@ fn read_truth(file: &Path, lines: &[LineSpec]) -> Result<GroundTruthPeople, CliE
     Ok(gt)
 }
 
+/// What `--json` prints: the analysis, and with `--truth` its judgement as the last key.
+#[derive(Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    analysis: &'a analyze::Analysis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truth: Option<&'a Judged<'a>>,
+}
+
 /// The counts judged against the ground truth: the `truth` object of the JSON.
 #[derive(Debug, Serialize)]
 struct Judged<'a> {
@@ -482,16 +491,11 @@ pub fn run(args: Args) -> CliResult {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut text =
-            serde_json::to_string(&result).map_err(|e| CliError::Runtime(e.to_string()))?;
-        // appended as the last key, so the object's other keys keep their order
-        if let Some(t) = &truth
-            && text.ends_with('}')
-        {
-            text.pop();
-            let t = serde_json::to_string(t).map_err(|e| CliError::Runtime(e.to_string()))?;
-            text.push_str(&format!(",\"truth\":{t}}}"));
-        }
+        let whole = Output {
+            analysis: &result,
+            truth: truth.as_ref(),
+        };
+        let text = serde_json::to_string(&whole).map_err(|e| CliError::Runtime(e.to_string()))?;
         let _ = writeln!(out, "{text}");
     } else {
         let _ = writeln!(
