@@ -69,17 +69,27 @@ pub fn measure(img: &RgbImage) -> Brightness {
     let mut hist = [0u32; 256];
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
-    let mut sum = 0u64;
-    let mut n = 0u32;
     for y in (0..h).step_by(GRID) {
         let row = &raw[y * w * 3..(y + 1) * w * 3];
         for px in row.chunks_exact(3).step_by(GRID) {
             let l = (299 * px[0] as u32 + 587 * px[1] as u32 + 114 * px[2] as u32) / 1000;
             hist[l as usize] += 1;
-            sum += l as u64;
-            n += 1;
         }
     }
+    of_histogram(&hist)
+}
+
+/// The brightness of grey levels already taken (the motion gate's thumbnail).
+pub fn measure_levels(levels: &[u8]) -> Brightness {
+    let mut hist = [0u32; 256];
+    for &l in levels {
+        hist[l as usize] += 1;
+    }
+    of_histogram(&hist)
+}
+
+fn of_histogram(hist: &[u32; 256]) -> Brightness {
+    let n: u32 = hist.iter().sum();
     if n == 0 {
         return Brightness {
             mean: 0.0,
@@ -87,6 +97,11 @@ pub fn measure(img: &RgbImage) -> Brightness {
             high: 0.0,
         };
     }
+    let sum: u64 = hist
+        .iter()
+        .enumerate()
+        .map(|(v, &c)| v as u64 * c as u64)
+        .sum();
     let percentile = |p: f32| -> f32 {
         let want = (p * n as f32).ceil().max(1.0) as u32;
         let mut seen = 0;
