@@ -98,6 +98,22 @@ const BIG_FRACTION: f32 = 0.025;
 /// averaged over a thumbnail pixel, stays under it.
 const DARK_DELTA_FLOOR: u8 = 2;
 
+/// A view with changes in this share of its blocks ([`NOISY_BLOCK`] thumbnail pixels square),
+/// two pictures running, is noisy ([`MotionGate::noisy`]): rain, snow or a swarm of insects lit
+/// by the infrared lamp, or a shaking camera. People change part of the view: in the test
+/// clips at most 0.62 of the blocks (TUD-Campus, people near the camera; vtest 0.38), heavy
+/// rain 0.94 or more.
+const NOISY_COVER: f32 = 0.85;
+const NOISY_BLOCK: usize = 8;
+
+/// How long pictures that repeat the one before (see [`MotionGate::pass`]) keep what the last
+/// changing picture changed: a camera or relay repeating frames to keep its rate repeats one
+/// or two; longer, the scene is still.
+const REPEAT_HOLD: Duration = Duration::from_millis(500);
+
+/// How often a noisy camera is looked at: someone crossing a zone takes several seconds.
+const NOISY_RECHECK: Duration = Duration::from_secs(1);
+
 /// Pictures in a row, dim and steady to their brightest level, before the threshold comes down
 /// (insects lit by the infrared lamp come and go: their brightest level seldom holds that long).
 const DIM_STEADY_PICTURES: u32 = 3;
@@ -122,6 +138,13 @@ pub struct MotionGate {
     /// sees one picture per GOP, too far apart for a walker's change to hold; it goes back to
     /// every picture on this and lets `moved` judge there.
     pub stirred: bool,
+    /// Whether the last picture was judged noisy: changes all over the view, this picture and
+    /// the one before ([`NOISY_COVER`]). Who walks in rain cannot be told from the rain picture
+    /// by picture: such a camera is not woken by motion but looked at every [`NOISY_RECHECK`].
+    pub noisy: bool,
+    was_everywhere: bool,
+    /// When the last picture that was not a repeat of the one before came.
+    last_change: Option<Instant>,
     /// Whether the detector saw someone at its last look (set by the caller): re-check sooner.
     pub occupied: bool,
     /// Changes of the whole picture's light seen (infrared switch, exposure jump, flicker
@@ -163,6 +186,9 @@ impl MotionGate {
             last_fraction: 0.0,
             moved: false,
             stirred: false,
+            noisy: false,
+            was_everywhere: false,
+            last_change: None,
             occupied: true,
             light_changes: 0,
             was_global: false,
@@ -183,9 +209,8 @@ impl MotionGate {
     /// Should this frame go to the detector?
     pub fn pass(&mut self, img: &RgbImage, now: Instant) -> bool {
         let width = thumbnail(img, &mut self.cur);
-        // `pixel_delta` is meant for a picture that spans the whole range of grey levels; a dark
-        // one (by the detector's own rule, `detect::light`) spans a fraction of it, and someone
-        // walking in it changes it by that fraction only: the threshold comes down with the span
+        // in a dim scene the threshold comes down with the levels the picture spans (see the
+        // module's notes)
         let light = (
             light::measure_levels(&self.cur),
             self.cur.iter().copied().max().unwrap_or(0),
@@ -205,6 +230,35 @@ impl MotionGate {
             }
         };
         self.light = Some(light);
+        let repeat = width == self.width
+            && self.prev.len() == self.cur.len()
+            && !self.prev.is_empty()
+            && self
+                .prev
+                .iter()
+                .zip(&self.cur)
+                .all(|(a, b)| a.abs_diff(*b) <= DARK_DELTA_FLOOR);
+        if repeat {
+            // the same picture again, give or take the encoder (a camera or a relay repeating
+            // frames to keep its rate; the simulator does, serving a 10 fps clip at 15), or a
+            // scene with nothing moving: no change the gate could count at any threshold. What
+            // the last changing picture changed is kept for the next one, or a walker's change
+            // would never be seen to hold across a repeat, nor rain to go on; for a moment
+            // only: repeats for longer are a still scene, and what changed before is forgotten
+            self.was_relit = false;
+            self.moved = false;
+            self.stirred = false;
+            if self
+                .last_change
+                .is_none_or(|t| now.saturating_duration_since(t) > REPEAT_HOLD)
+            {
+                self.noisy = false;
+                self.was_everywhere = false;
+                self.was_signs.iter_mut().for_each(|s| *s = 0);
+            }
+            return self.due(now, false);
+        }
+        self.last_change = Some(now);
         let delta = ((self.params.pixel_delta as f32 / gain).round() as u8).max(DARK_DELTA_FLOOR);
         self.picture = img.dimensions();
         let same_size = width == self.width && self.was_signs.len() == self.cur.len();
@@ -279,9 +333,15 @@ impl MotionGate {
             let n = self.cur.len() as f32;
             self.last_fraction = changed as f32 / n;
             let held_fraction = held as f32 / n;
+            // changes all over the view, this picture and the last: the weather, not people
+            let everywhere = coverage(&self.signs, w) >= NOISY_COVER;
+            let noisy = std::mem::replace(&mut self.was_everywhere, everywhere) && everywhere;
             let global = raw as f32 / n > GLOBAL_FRACTION;
             self.stirred = !global && !relit && 2.0 * self.last_fraction > self.params.min_fraction;
             let again = std::mem::replace(&mut self.was_global, global);
+            // (a noisy picture still stirs: the camera keeps decoding every picture, so that its
+            // looks come every NOISY_RECHECK and not only on key frames, seconds apart)
+            self.noisy = noisy && !global && !relit;
             if global && !again {
                 if !relit {
                     self.light_changes += 1;
@@ -295,6 +355,10 @@ impl MotionGate {
                 // the picture just changed its light (and the encoder's blocks with it): only
                 // something big counts; the next picture is compared with the relit one
                 self.last_fraction > RELIT_FRACTION
+            } else if self.noisy {
+                // rain, snow or a swarm lit by the lamp: looked at every NOISY_RECHECK instead
+                // (below)
+                false
             } else {
                 // something big at once (someone stepping in), or something that stays where
                 // it was: a small change that jumps about from picture to picture is an insect
@@ -318,8 +382,16 @@ impl MotionGate {
         self.moved = moved;
         self.stirred |= moved;
         std::mem::swap(&mut self.prev, &mut self.cur);
+        self.due(now, moved)
+    }
+
+    /// Whether a picture that `moved` (or not) goes to the detector now: when it moved, or when
+    /// the camera's re-check is due.
+    fn due(&mut self, now: Instant, moved: bool) -> bool {
         let due = self.last_pass.is_none_or(|t| {
-            let every = if self.occupied {
+            let every = if self.noisy {
+                NOISY_RECHECK.min(self.params.recheck)
+            } else if self.occupied {
                 self.params.recheck
             } else {
                 self.params.recheck_empty
@@ -551,6 +623,21 @@ fn held_changes(signs: &[i8], before: &[i8], w: usize) -> usize {
         }
     }
     held
+}
+
+/// The share of the view's blocks ([`NOISY_BLOCK`] thumbnail pixels square) with a change in
+/// `signs` (`w` wide).
+fn coverage(signs: &[i8], w: usize) -> f32 {
+    if w == 0 || signs.is_empty() {
+        return 0.0;
+    }
+    let h = signs.len() / w;
+    let (bw, bh) = (w.div_ceil(NOISY_BLOCK), h.div_ceil(NOISY_BLOCK));
+    let mut hit = vec![false; bw * bh];
+    for (i, _) in signs.iter().enumerate().filter(|&(_, &s)| s != 0) {
+        hit[(i / w / NOISY_BLOCK) * bw + (i % w) / NOISY_BLOCK] = true;
+    }
+    hit.iter().filter(|&&b| b).count() as f32 / hit.len() as f32
 }
 
 /// The tone curve that best turns `prev` into `cur`: each grey level of `prev` goes to the level
@@ -968,6 +1055,49 @@ mod tests {
     }
 
     #[test]
+    fn rain_lit_by_the_lamp_wakes_no_camera_but_it_is_looked_at_every_second() {
+        // heavy rain in front of the infrared lamp: 300 thin bright streaks (2 x 18 px) all over
+        // the view, new in every picture, 5 pictures a second
+        let mut seed = 7u32;
+        let mut next = |n: u32| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (seed >> 16) % n
+        };
+        let street = ir_street();
+        let mut g = MotionGate::new(MotionParams::default());
+        let t0 = Instant::now();
+        g.pass(&street, t0);
+        g.occupied = false;
+        let (mut moved, mut looked) = (0, 0);
+        for i in 1..=50u64 {
+            let mut img = street.clone();
+            for _ in 0..300 {
+                let (x0, y0) = (next(638), next(342));
+                for y in y0..y0 + 18 {
+                    for x in x0..x0 + 2 {
+                        let p = img.get_pixel_mut(x, y);
+                        p.0 = p.0.map(|v| v.saturating_add(150));
+                    }
+                }
+            }
+            let pass = g.pass(&img, t0 + Duration::from_millis(200 * i));
+            // the first two pictures of rain are judged as any others (it takes two running)
+            if i > 2 {
+                moved += g.moved as u32;
+                looked += pass as u32;
+                assert!(g.noisy, "picture {i}: rain not seen as such");
+            }
+        }
+        assert_eq!(moved, 0, "rain woke the camera");
+        // 48 pictures over 9.6 s: looked at about once a second, not five times
+        assert!((8..=11).contains(&looked), "looked at {looked} times");
+        // and when the rain stops, the gate judges motion again
+        g.pass(&street, t0 + Duration::from_millis(10_400));
+        g.pass(&street, t0 + Duration::from_millis(10_600));
+        assert!(!g.noisy);
+    }
+
+    #[test]
     fn a_small_walker_far_away_wakes_the_camera() {
         // someone 40 px tall (far down the street), lit by the infrared lamp, walking 4 px per
         // picture: found from the second picture they move in (a small change must hold)
@@ -1000,6 +1130,22 @@ mod tests {
         assert!(
             woke[1] && woke.iter().filter(|&&w| w).count() >= 4,
             "the walker woke the camera at {woke:?}"
+        );
+        // the same walk with every picture sent twice (a camera or relay repeating frames):
+        // the repeats tell nothing and the walker is found as before
+        let mut g = MotionGate::new(MotionParams::default());
+        g.pass(&street, t0);
+        g.occupied = false;
+        assert!(!g.pass(&street, t0 + Duration::from_millis(200)));
+        let mut woke = Vec::new();
+        for i in 0..6u32 {
+            let at = t0 + Duration::from_millis(400 + 200 * i as u64);
+            woke.push(g.pass(&walker(300 + 4 * i), at));
+            assert!(!g.pass(&walker(300 + 4 * i), at + Duration::from_millis(100)));
+        }
+        assert!(
+            woke[1] && woke.iter().filter(|&&w| w).count() >= 4,
+            "with repeats, the walker woke the camera at {woke:?}"
         );
     }
 }
