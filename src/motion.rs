@@ -51,6 +51,13 @@
 //! dim one's before, 378 and 391 after; by day 394 both; a dark or dim test card with nobody in
 //! it 1 of 75 both; the headlight's sweep unchanged.
 //!
+//! Rain, snow or a swarm of insects lit by the infrared lamp (or a shaking camera) change the
+//! whole view, picture after picture; people change part of it. A view with changes all over
+//! ([`NOISY_COVER`]), two pictures running, is noisy ([`MotionGate::noisy`]): it wakes nobody,
+//! and the camera is looked at every [`NOISY_RECHECK`] instead. A picture that repeats the one
+//! before (a camera or relay repeating frames to keep its rate) tells nothing: what the last
+//! changing picture changed is kept across it ([`REPEAT_HOLD`]).
+//!
 //! Zone alerts never come from motion alone: they need a person found by the detector (the
 //! rules take the detector's people only; `rules::camera` tests it).
 
