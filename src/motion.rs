@@ -152,6 +152,8 @@ pub struct MotionGate {
     was_everywhere: bool,
     /// When the last picture that was not a repeat of the one before came.
     last_change: Option<Instant>,
+    /// Scratch for [`coverage`].
+    blocks: Vec<bool>,
     /// Whether the detector saw someone at its last look (set by the caller): re-check sooner.
     pub occupied: bool,
     /// Changes of the whole picture's light seen (infrared switch, exposure jump, flicker
@@ -196,6 +198,7 @@ impl MotionGate {
             noisy: false,
             was_everywhere: false,
             last_change: None,
+            blocks: Vec::new(),
             occupied: true,
             light_changes: 0,
             was_global: false,
@@ -341,7 +344,7 @@ impl MotionGate {
             self.last_fraction = changed as f32 / n;
             let held_fraction = held as f32 / n;
             // changes all over the view, this picture and the last: the weather, not people
-            let everywhere = coverage(&self.signs, w) >= NOISY_COVER;
+            let everywhere = coverage(&self.signs, w, &mut self.blocks) >= NOISY_COVER;
             let noisy = std::mem::replace(&mut self.was_everywhere, everywhere) && everywhere;
             let global = raw as f32 / n > GLOBAL_FRACTION;
             self.stirred = !global && !relit && 2.0 * self.last_fraction > self.params.min_fraction;
@@ -634,13 +637,15 @@ fn held_changes(signs: &[i8], before: &[i8], w: usize) -> usize {
 
 /// The share of the view's blocks ([`NOISY_BLOCK`] thumbnail pixels square) with a change in
 /// `signs` (`w` wide).
-fn coverage(signs: &[i8], w: usize) -> f32 {
+/// `hit` is scratch (one flag a block; its room reused).
+fn coverage(signs: &[i8], w: usize, hit: &mut Vec<bool>) -> f32 {
     if w == 0 || signs.is_empty() {
         return 0.0;
     }
     let h = signs.len() / w;
     let (bw, bh) = (w.div_ceil(NOISY_BLOCK), h.div_ceil(NOISY_BLOCK));
-    let mut hit = vec![false; bw * bh];
+    hit.clear();
+    hit.resize(bw * bh, false);
     for (i, _) in signs.iter().enumerate().filter(|&(_, &s)| s != 0) {
         hit[(i / w / NOISY_BLOCK) * bw + (i % w) / NOISY_BLOCK] = true;
     }

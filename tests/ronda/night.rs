@@ -166,6 +166,24 @@ impl TwoCameras {
     }
 }
 
+/// `/metrics` once each of `cams` has taken `n` pictures (analysed, or kept from the detector
+/// as still): judged on the pictures each camera handed to the analysis, not on seconds (a busy
+/// box drops pictures, which changes nothing here).
+fn after_pictures(v: &TwoCameras, cams: &[&str], n: f64) -> String {
+    v.metrics_when(|m| {
+        cams.iter()
+            .all(|c| looked(m, c).map_or(0.0, |(a, s)| a + s) >= n)
+    })
+}
+
+/// A camera's pictures analysed and kept from the detector as still, from `/metrics` text.
+fn looked(text: &str, cam: &str) -> Option<(f64, f64)> {
+    Some((
+        metric(text, "ronda_camera_frames_analysed_total", cam)?,
+        metric(text, "ronda_camera_frames_still_total", cam).unwrap_or(0.0),
+    ))
+}
+
 #[test]
 fn a_camera_at_night_shows_its_brightness_and_night_mode_beside_one_in_daylight() {
     let dark_clip = night(&sample("vtest.avi"), "dark");
@@ -249,21 +267,10 @@ fn a_flickering_lamp_and_an_infrared_switch_wake_no_camera() {
     let ir = relit_scene("ir-switch", &switch, 30);
     let zone = whole_view_zone(5);
     let v = TwoCameras::start(("lampu", &lamp, &zone), ("ir", &ir, &zone));
-    // judged on the pictures each camera handed to the analysis (taken = analysed + still), not
-    // on seconds: a busy box drops pictures, which changes nothing here
-    let text = v.metrics_when(|m| {
-        let taken = |c| {
-            metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
-                + metric(m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
-        };
-        taken("lampu") >= 100.0 && taken("ir") >= 100.0
-    });
+    let text = after_pictures(&v, &["lampu", "ir"], 100.0);
     for cam in ["lampu", "ir"] {
         let get = |n| metric(&text, n, cam).unwrap_or_else(|| panic!("no {n} for {cam}"));
-        let (analysed, still) = (
-            get("ronda_camera_frames_analysed_total"),
-            get("ronda_camera_frames_still_total"),
-        );
+        let (analysed, still) = looked(&text, cam).expect("the camera's figures");
         let changes = get("ronda_camera_light_changes_total");
         println!(
             "{cam}: analysed {analysed}, kept from the detector {still}, light changes {changes}"
@@ -307,21 +314,10 @@ fn whole_view_zone(fps: u32) -> String {
 fn wakes_no_camera(clip: &Path, cams: [&str; 2], what: &str) {
     let (five, ten) = (whole_view_zone(5), whole_view_zone(10));
     let v = TwoCameras::start((cams[0], clip, &five), (cams[1], clip, &ten));
-    // judged on the pictures each camera handed to the analysis (taken = analysed + still),
-    // not on seconds
-    let text = v.metrics_when(|m| {
-        let taken = |c| {
-            metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
-                + metric(m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
-        };
-        cams.iter().all(|c| taken(c) >= 100.0)
-    });
+    let text = after_pictures(&v, &cams, 100.0);
     for cam in cams {
         let get = |n| metric(&text, n, cam).unwrap_or_else(|| panic!("no {n} for {cam}"));
-        let (analysed, still) = (
-            get("ronda_camera_frames_analysed_total"),
-            get("ronda_camera_frames_still_total"),
-        );
+        let (analysed, still) = looked(&text, cam).expect("the camera's figures");
         println!(
             "{what}, {cam}: analysed {analysed}, kept from the detector {still}, light changes {}, too dark {}",
             get("ronda_camera_light_changes_total"),
@@ -369,19 +365,10 @@ fn walkers_in_a_dim_street_wake_the_camera() {
     let zone = whole_view_zone(5);
     let v = TwoCameras::start(("gang-gelap", &dark, &zone), ("gang-redup", &dim, &zone));
     let cams = ["gang-gelap", "gang-redup"];
-    let text = v.metrics_when(|m| {
-        let taken = |c| {
-            metric(m, "ronda_camera_frames_analysed_total", c).unwrap_or(0.0)
-                + metric(m, "ronda_camera_frames_still_total", c).unwrap_or(0.0)
-        };
-        cams.iter().all(|c| taken(c) >= 100.0)
-    });
+    let text = after_pictures(&v, &cams, 100.0);
     for cam in cams {
         let get = |n| metric(&text, n, cam).unwrap_or_else(|| panic!("no {n} for {cam}"));
-        let (analysed, still) = (
-            get("ronda_camera_frames_analysed_total"),
-            get("ronda_camera_frames_still_total"),
-        );
+        let (analysed, still) = looked(&text, cam).expect("the camera's figures");
         println!(
             "{cam}: analysed {analysed}, kept from the detector {still}, brightness {:.1}",
             get("ronda_camera_brightness")
