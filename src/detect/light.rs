@@ -38,16 +38,21 @@ pub struct LightParams {
     pub max_gain: f32,
 }
 
+impl LightParams {
+    /// The defaults, in a constant (the motion gate shares the lift's idea of dark).
+    pub const DEFAULT: Self = Self {
+        enabled: true,
+        dark_mean: 60.0,
+        dark_top: 140.0,
+        target_mean: 100.0,
+        min_gamma: 0.4,
+        max_gain: 8.0,
+    };
+}
+
 impl Default for LightParams {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            dark_mean: 60.0,
-            dark_top: 140.0,
-            target_mean: 100.0,
-            min_gamma: 0.4,
-            max_gain: 8.0,
-        }
+        Self::DEFAULT
     }
 }
 

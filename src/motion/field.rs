@@ -23,8 +23,9 @@ pub(super) const IDENTITY: [u8; 256] = {
 };
 
 /// Mark in `signs` (+1 brighter, -1 darker, 0 not) the thumbnail pixels of `cur` that differ
-/// from `prev` seen through `map` by more than `delta` (where `keep` says the difference is not
-/// explained otherwise) and that lie on a sharp change; their number. `fields` is scratch.
+/// from `prev` seen through `map` by more than their threshold in `deltas` (where `keep`, given
+/// the two levels and the threshold, says the difference is not explained otherwise) and that
+/// lie on a sharp change; their number. `fields` is scratch.
 ///
 /// Sharp: light falls off smoothly (a headlight's pool, a lamp's cone, the soft edge of an
 /// out-of-focus insect), so the change it makes bends gently; a person has edges, and the
@@ -40,8 +41,8 @@ pub(super) fn sharp_changes(
     cur: &[u8],
     w: usize,
     map: &[u8; 256],
-    keep: impl Fn(u8, u8) -> bool,
-    delta: u8,
+    keep: impl Fn(u8, u8, u8) -> bool,
+    deltas: &[u8],
     fields: &mut (Vec<i16>, Vec<i16>),
     signs: &mut Vec<i8>,
 ) -> usize {
@@ -68,8 +69,8 @@ pub(super) fn sharp_changes(
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
-            let d = diff[i];
-            if d.unsigned_abs() <= delta as u16 || !keep(prev[i], cur[i]) {
+            let (d, delta) = (diff[i], deltas[i]);
+            if d.unsigned_abs() <= delta as u16 || !keep(prev[i], cur[i], delta) {
                 continue;
             }
             let near = |f: &[i16]| {
@@ -114,6 +115,42 @@ fn bends(f: &[i16], w: usize, h: usize, x: usize, y: usize, floor: u8) -> bool {
         }
     }
     2 * near >= most
+}
+
+/// Per block of the thumbnail ([`NOISY_BLOCK`] pixels square, `w` wide), the darkest and the
+/// brightest level of its region: the block and the eight around it (a square of 24 thumbnail
+/// pixels, room for someone and what is around them). Into `out`, one pair a block, row by row.
+/// `scratch` holds each block's own pair.
+pub(super) fn region_levels(
+    cur: &[u8],
+    w: usize,
+    scratch: &mut Vec<(u8, u8)>,
+    out: &mut Vec<(u8, u8)>,
+) {
+    out.clear();
+    if w == 0 || cur.is_empty() {
+        return;
+    }
+    let h = cur.len() / w;
+    let (bw, bh) = (w.div_ceil(NOISY_BLOCK), h.div_ceil(NOISY_BLOCK));
+    scratch.clear();
+    scratch.resize(bw * bh, (u8::MAX, 0));
+    for (i, &v) in cur.iter().enumerate() {
+        let b = &mut scratch[(i / w / NOISY_BLOCK) * bw + (i % w) / NOISY_BLOCK];
+        *b = (b.0.min(v), b.1.max(v));
+    }
+    for by in 0..bh {
+        for bx in 0..bw {
+            let mut r = (u8::MAX, 0u8);
+            for y in by.saturating_sub(1)..=(by + 1).min(bh - 1) {
+                for x in bx.saturating_sub(1)..=(bx + 1).min(bw - 1) {
+                    let (lo, hi) = scratch[y * bw + x];
+                    r = (r.0.min(lo), r.1.max(hi));
+                }
+            }
+            out.push(r);
+        }
+    }
 }
 
 /// Grey level to a logarithmic scale of like range (46 ln((v + 16) / 16): 0 to 130), for
