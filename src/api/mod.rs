@@ -209,6 +209,9 @@ pub struct CameraStatus {
     /// The camera saw motion in low light for hours and found nobody: too dark to detect
     /// (`detect::dark`).
     pub too_dark: bool,
+    /// The motion gate saw changes all over the view lately (rain, snow, a swarm in front of
+    /// the lamp, a shaking camera): not woken by motion, looked at every second instead.
+    pub noisy: bool,
     /// Head regions searched for a face (gate cameras that check masks), and searches that
     /// failed, since the start.
     pub face_looks: u64,

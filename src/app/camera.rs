@@ -57,6 +57,9 @@ pub struct CameraFigures {
     pub light_changes: u64,
     /// Motion in low light for hours and nobody found (`detect::dark`).
     pub too_dark: bool,
+    /// When the motion gate last judged the view noisy (rain, snow, a swarm in front of the
+    /// lamp, a shaking camera: `motion::MotionGate::noisy`).
+    pub last_noisy: Option<Instant>,
     /// Counters at the last rate reading: (when, delivered, analysed).
     pub(super) rate_mark: Option<(Instant, u64, u64)>,
 }

@@ -33,6 +33,11 @@ const APPLY_WAIT: Duration = Duration::from_secs(5);
 /// A snapshot older than this is not "live": the camera stopped delivering.
 const PICTURE_FRESH: Duration = Duration::from_secs(10);
 
+/// How long a camera shows as noisy (`ronda_camera_noisy`, the admin and guard pages) after the
+/// motion gate last judged its view so: rain does not stop between two pictures, but the gate's
+/// judgement can (a picture that repeats the one before), and a scrape every 15 s must see it.
+const NOISY_SHOWN: Duration = Duration::from_secs(10);
+
 /// A camera's health and since when it holds (`None`: since the start).
 type Since = (Health, Option<DateTime<Utc>>);
 
@@ -247,6 +252,9 @@ impl Village for LiveVillage {
                     frames_still: f.map_or(0, |f| f.skipped_still),
                     light_changes: f.map_or(0, |f| f.light_changes),
                     too_dark: f.is_some_and(|f| f.too_dark),
+                    // (a noisy view comes and goes picture by picture: shown for a while)
+                    noisy: f
+                        .is_some_and(|f| f.last_noisy.is_some_and(|t| t.elapsed() < NOISY_SHOWN)),
                     face_looks: f.map_or(0, |f| f.face_looks),
                     face_errors: f.map_or(0, |f| f.face_errors),
                     inference_errors: f.map_or(0, |f| f.inference_errors),

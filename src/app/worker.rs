@@ -311,6 +311,9 @@ fn judge_motion(cam: &mut CamState, frame: &Frame, arrived: Instant) -> Option<b
     let pass = cam.motion.pass(&frame.image, Instant::now());
     let stirred_key = on_key_frames && cam.motion.stirred && !cam.motion.moved;
     cam.figures.light_changes = cam.motion.light_changes;
+    if cam.motion.noisy {
+        cam.figures.last_noisy = Some(arrived);
+    }
     if cam.motion.moved || stirred_key {
         if cam
             .still_since

@@ -219,6 +219,7 @@ fn camera_json(c: &Camera, status: Option<&CameraStatus>) -> Value {
         "brightness": status.and_then(|s| s.brightness).map(|b| (b * 10.0).round() / 10.0),
         "low_light": status.is_some_and(|s| s.low_light),
         "too_dark": status.is_some_and(|s| s.too_dark),
+        "noisy": status.is_some_and(|s| s.noisy),
         "analysis_fps": c.analysis_fps,
         "mask_check": c.mask_check,
         "lines": c.lines.iter().map(|l| json!({

@@ -31,6 +31,7 @@ fn camera_json(st: &Shared, c: &CameraStatus) -> Value {
         "decode_ms": c.decode_ms.map(round2),
         "brightness": c.brightness.map(round2),
         "low_light": c.low_light,
+        "noisy": c.noisy,
     })
 }
 

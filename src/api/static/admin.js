@@ -45,6 +45,7 @@ Object.assign(DICT.id, {
   adm_minutes: "{m} menit {s} detik", adm_seconds: "{s} detik",
   adm_light_day: "terang {b}/255", adm_light_night: "gelap {b}/255: mode malam (gambar dicerahkan)",
   adm_too_dark: "terlalu gelap: berjam-jam ada gerakan, tak seorang pun terdeteksi (periksa lampu/IR kamera)",
+  adm_noisy: "gambar berisik: seluruh gambar bergerak (hujan, serangga di depan lampu, kamera goyang); diperiksa tiap detik",
 });
 Object.assign(DICT.en, {
   adm_title: "Camera lines and zones", adm_to_guard: "Guard post", adm_area: "Area",
@@ -87,6 +88,7 @@ Object.assign(DICT.en, {
   adm_minutes: "{m} min {s} s", adm_seconds: "{s} s",
   adm_light_day: "brightness {b}/255", adm_light_night: "dark {b}/255: night mode (picture lifted)",
   adm_too_dark: "too dark: motion for hours, nobody detected (check the camera's lamp/IR)",
+  adm_noisy: "noisy view: the whole picture moves (rain, insects at the lamp, a shaking camera); looked at every second",
 });
 // i18n.js translated the page before these words were known
 applyLang();
@@ -155,6 +157,8 @@ applyLang();
       }
       // a camera that cannot see people in the dark: the admin must go and look at it
       if (c.too_dark) b.appendChild(el("span", "clight too-dark", t("adm_too_dark")));
+      // rain or insects all over the view: motion cannot wake it, it is looked at every second
+      if (c.noisy) b.appendChild(el("span", "clight noisy", t("adm_noisy")));
       b.addEventListener("click", () => pickCamera(c.id));
       li.appendChild(b);
       ul.appendChild(li);

@@ -258,6 +258,7 @@
       const fps = c.state === "online" ? c.delivered_fps.toFixed(1) + " fps" : (c.since ? t("since", { time: when(c.since) }) : "");
       li.appendChild(el("span", "cfps", fps));
       if (c.low_light) li.appendChild(el("span", "cnight", t("night_mode")));
+      if (c.noisy) li.appendChild(el("span", "cnight", t("noisy_view")));
       ul.appendChild(li);
     }
     $("cams-summary").textContent = cams.size ? t("active", { n: online, m: cams.size }) : "";
