@@ -9,24 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::night_copy as night;
 use common::{Proc, free_port, metric, metrics, ronda, sample, start_sim_with};
 use serde_json::Value;
-
-/// `scripts/night-footage SRC .cache/night VARIANT`: the variant's file (made once).
-fn night(src: &Path, variant: &str) -> PathBuf {
-    let dir = ronda::paths::cache_dir().join("night");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/night-footage");
-    let st = Command::new("bash")
-        .arg(&script)
-        .arg(src)
-        .arg(&dir)
-        .arg(variant)
-        .status()
-        .expect("bash runs");
-    assert!(st.success(), "{} {variant} failed", script.display());
-    let stem = src.file_stem().unwrap().to_string_lossy();
-    dir.join(format!("{stem}-{variant}.mp4"))
-}
 
 /// Pictures at 0.1 per second from `video` into a fresh directory, as PNG.
 fn stills(video: &Path, into: &Path) -> Vec<PathBuf> {

@@ -28,6 +28,23 @@ pub fn sample(name: &str) -> PathBuf {
     p
 }
 
+/// `scripts/night-footage SRC .cache/night VARIANT`: the night copy's file (made once; tests
+/// making the same copy at once each write their own and the last one's rename wins).
+pub fn night_copy(src: &Path, variant: &str) -> PathBuf {
+    let dir = ronda::paths::cache_dir().join("night");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/night-footage");
+    let st = Command::new("bash")
+        .arg(&script)
+        .arg(src)
+        .arg(&dir)
+        .arg(variant)
+        .status()
+        .expect("bash runs");
+    assert!(st.success(), "{} {variant} failed", script.display());
+    let stem = src.file_stem().unwrap().to_string_lossy();
+    dir.join(format!("{stem}-{variant}.mp4"))
+}
+
 /// `../shared/data/<rel>`, or `None` with a message saying the test is skipped.
 pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
     match ronda::paths::shared_data_dir() {
