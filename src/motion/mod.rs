@@ -309,7 +309,7 @@ impl MotionGate {
             return self.due(now, false);
         }
         self.last_change = Some(now);
-        self.pixel_thresholds(width);
+        self.pixel_thresholds(width, delta);
         self.picture = img.dimensions();
         let same_size = width == self.width && self.was_signs.len() == self.cur.len();
         self.width = width;
@@ -450,11 +450,20 @@ impl MotionGate {
     /// and brightest level), as a dim picture does as a whole.
     fn region_thresholds(&mut self, width: usize, delta: u8, lamps: bool) {
         let (now, was, scratch) = &mut self.regions;
+        self.region_deltas.clear();
+        if !lamps {
+            // (by day, or a picture dim as a whole: one threshold, and the regions start
+            // afresh when a lamp's night comes)
+            now.clear();
+            return;
+        }
         std::mem::swap(now, was);
         region_levels(&self.cur, width, scratch, now);
-        let comparable = lamps && was.len() == now.len() && width == self.width;
+        let comparable = was.len() == now.len() && width == self.width;
+        if !comparable {
+            self.region_runs.clear();
+        }
         self.region_runs.resize(now.len(), 0);
-        self.region_deltas.clear();
         let as_light = |(lo, hi): (u8, u8)| {
             let b = Brightness {
                 mean: 0.0,
@@ -482,10 +491,12 @@ impl MotionGate {
         }
     }
 
-    /// Each thumbnail pixel's threshold, from its block's ([`MotionGate::region_thresholds`]).
-    fn pixel_thresholds(&mut self, width: usize) {
+    /// Each thumbnail pixel's threshold: its block's ([`MotionGate::region_thresholds`]), or
+    /// `delta` everywhere when the picture was not judged by regions.
+    fn pixel_thresholds(&mut self, width: usize, delta: u8) {
         self.deltas.clear();
-        if width == 0 {
+        if width == 0 || self.region_deltas.is_empty() {
+            self.deltas.resize(self.cur.len(), delta);
             return;
         }
         let bw = width.div_ceil(NOISY_BLOCK);
