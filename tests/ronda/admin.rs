@@ -23,7 +23,7 @@ use common::web::{Reply, agent, reply};
 use browser_driver::{
     Driver, click_at, log_in_at, on_canvas, pointer, screenshot, scroll_to_middle, wait,
 };
-use fake_village::{ADMIN_PW, Fake, GUARD_PW, REVIEWER_PW, Server, config_text, start_fake};
+use fake_village::{ADMIN_PW, Fake, GUARD_PW, REVIEWER_PW, Server, Sight, config_text, start_fake};
 
 // ---------------------------------------------------------------- HTTP
 
@@ -724,6 +724,13 @@ fn without_a_config_file_the_editor_says_what_to_do() {
 fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_field() {
     let v = village(true);
     v.fake.set_picture(picture());
+    // gate-1 at night in the rain, too dark to find anyone: the camera list must say all three
+    v.fake.set_sight(Sight {
+        brightness: Some(14.4),
+        low_light: true,
+        too_dark: true,
+        noisy: true,
+    });
     let admin = login(&v.s, "pak-rw", ADMIN_PW);
     let page = get(&v.s, "/admin", Some(&admin));
     assert_eq!(page.status, 200);
@@ -742,6 +749,28 @@ fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_
         "return document.querySelectorAll('#camera-list button').length === 2;",
         json!([]),
         10,
+    );
+    let marks = |id: &str| {
+        d.exec(
+            "return Array.from(document.querySelectorAll('#camera-list button[data-id=\"' + arguments[0] + '\"] .clight')).map((e) => e.textContent);",
+            json!([id]),
+        )
+    };
+    let gate = marks("gate-1");
+    let gate: Vec<&str> = gate
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(gate.len(), 3, "{gate:?}");
+    assert!(gate[0].starts_with("gelap 14/255: mode malam"), "{gate:?}");
+    assert!(gate[1].starts_with("terlalu gelap"), "{gate:?}");
+    assert!(gate[2].starts_with("gambar berisik"), "{gate:?}");
+    assert_eq!(
+        marks("pos-ronda"),
+        json!([]),
+        "pos-ronda is as the camera reports it"
     );
     d.click("#camera-list button[data-id=\"gate-1\"]");
     wait(
@@ -870,6 +899,12 @@ fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_
         json!([card]),
         3,
     );
+    d.wait_for(
+        "return document.querySelector('#camera-list button[data-id=\"gate-1\"] .clight.noisy').textContent.startsWith('noisy view');",
+        json!([]),
+        std::time::Duration::from_secs(10),
+    )
+    .expect("the noisy marker is not in English");
     // the wide layout (cameras, editor and history side by side), to look at by eye
     d.cmd(
         "POST",

@@ -11,7 +11,7 @@ use crate::support::browser_driver;
 use crate::support::fake_village;
 
 use browser_driver::{Driver, screenshot};
-use fake_village::{GUARD_PW, start};
+use fake_village::{GUARD_PW, Sight, start};
 
 fn live_feeds(base: &str) -> u64 {
     let text = ureq::get(&format!("{base}/metrics"))
@@ -30,6 +30,13 @@ fn live_feeds(base: &str) -> u64 {
 fn a_guard_sees_a_new_alert_at_once_and_acknowledges_it() {
     let d = Driver::start();
     let s = start();
+    // gate-1 at night in the rain: the guard's camera list marks both
+    s.fake.set_sight(Sight {
+        brightness: Some(14.4),
+        low_light: true,
+        too_dark: false,
+        noisy: true,
+    });
 
     d.goto(&s.url("/guard"));
     assert!(
@@ -61,6 +68,15 @@ fn a_guard_sees_a_new_alert_at_once_and_acknowledges_it() {
         Duration::from_secs(60),
     )
     .expect("counts and cameras shown");
+    let marks = d.exec(
+        "return Array.from(document.querySelectorAll('#cameras li')).map((li) => li.dataset.camera + ':' + Array.from(li.querySelectorAll('.cnight')).map((e) => e.textContent).join('|'));",
+        json!([]),
+    );
+    assert_eq!(
+        marks,
+        json!(["gate-1:mode malam|hujan/berisik", "pos-ronda:"]),
+        "the night and rain marks"
+    );
 
     let e = s.fake.raise(EventKind::NoMask, Severity::Alert);
     let took = d
@@ -113,5 +129,11 @@ fn a_guard_sees_a_new_alert_at_once_and_acknowledges_it() {
         english.is_some(),
         "the English switch did not translate the feed"
     );
+    d.wait_for(
+        "return Array.from(document.querySelectorAll('#cameras li[data-camera=\"gate-1\"] .cnight')).map((e) => e.textContent).join('|') === 'night mode|rain/noisy';",
+        json!([]),
+        Duration::from_secs(60),
+    )
+    .expect("the night and rain marks in English");
     screenshot(&d, "guard-en.png");
 }

@@ -30,6 +30,17 @@ pub struct Fake {
     pub picture: Mutex<Option<CameraPicture>>,
     /// Every settings `apply_settings` was given, in order.
     pub applied: Mutex<Vec<Settings>>,
+    /// What gate-1 sees (brightness, night mode, too dark, noisy), as the tests set it.
+    pub sight: Mutex<Sight>,
+}
+
+/// What a camera's picture looks like to the pipeline (the `CameraStatus` fields the pages mark).
+#[derive(Clone, Copy, Default)]
+pub struct Sight {
+    pub brightness: Option<f64>,
+    pub low_light: bool,
+    pub too_dark: bool,
+    pub noisy: bool,
 }
 
 impl Fake {
@@ -41,11 +52,16 @@ impl Fake {
             store: Mutex::new(None),
             picture: Mutex::new(None),
             applied: Mutex::new(Vec::new()),
+            sight: Mutex::new(Sight::default()),
         })
     }
 
     pub fn set_store(&self, store: Arc<Store>) {
         *self.store.lock().unwrap() = Some(store);
+    }
+
+    pub fn set_sight(&self, sight: Sight) {
+        *self.sight.lock().unwrap() = sight;
     }
 
     pub fn set_picture(&self, picture: CameraPicture) {
@@ -70,6 +86,7 @@ impl Fake {
 
 impl Village for Fake {
     fn cameras(&self) -> Vec<CameraStatus> {
+        let sight = *self.sight.lock().unwrap();
         vec![
             CameraStatus {
                 id: "gate-1".into(),
@@ -87,12 +104,12 @@ impl Village for Fake {
                 inference_ms: Some(21.4),
                 decode_ms: Some(1.2),
                 frames_waiting: 0,
-                brightness: None,
-                low_light: false,
+                brightness: sight.brightness,
+                low_light: sight.low_light,
                 frames_still: 0,
                 light_changes: 0,
-                too_dark: false,
-                noisy: false,
+                too_dark: sight.too_dark,
+                noisy: sight.noisy,
                 face_looks: 0,
                 face_errors: 0,
                 inference_errors: 0,
