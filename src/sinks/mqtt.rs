@@ -28,6 +28,7 @@
 
 mod driver;
 mod options;
+mod readers;
 mod role;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub(super) use driver::{Control, Hints, Outbox, Role, State};
 
 pub use options::{MqttOptions, Tls};
 pub(crate) use options::{parse_url, read_ca};
+pub use readers::{Hold, READER_GRACE, Readers};
 
 use super::SinkError;
 use crate::store::{Store, StoreError};

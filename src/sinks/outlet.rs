@@ -79,6 +79,7 @@ impl Outlet {
                 prefix: m.topic_prefix.clone(),
                 users: broker_users(settings, |var| std::env::var(var).ok())?,
                 tls,
+                reader_grace: crate::sinks::mqtt::READER_GRACE,
             })?;
             tracing::info!(listen = %b.addr(), "embedded MQTT broker running");
             Some(b)

@@ -401,6 +401,64 @@ fn embedded_broker_serves_mosquitto_sub() {
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 }
 
+/// A box that went down with events in its outbox (stored, not yet taken by the broker) comes
+/// back with a new embedded broker, which knows none of the guard posts' sessions: the events
+/// wait for a guard post to subscribe again instead of going out to nobody (before: published
+/// and acknowledged at once, and lost to the guard post, which the city-outage test in
+/// `hub.rs` once caught). The retained state does not wait.
+#[test]
+fn after_a_restart_the_embedded_broker_holds_the_events_until_a_guard_post_reads() {
+    init_log();
+    let mut opts = BrokerOptions::new("127.0.0.1:0", PREFIX);
+    // long enough that only a reader can release them here, however slow the machine
+    opts.reader_grace = Duration::from_secs(3600);
+    let broker = Broker::start(opts).unwrap();
+    let port = broker.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path());
+    let want: Vec<String> = (0..3)
+        .map(|i| {
+            let e = event(i);
+            store.append(&e).unwrap();
+            e.id
+        })
+        .collect();
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    // a client reading only the availability: the sink is connected and has published its
+    // `online` (in the same round as the backlog, were the events not held) ...
+    let status = Subscriber::new(port, AVAILABILITY);
+    assert!(
+        wait_for(Duration::from_secs(60), || !status
+            .on(AVAILABILITY)
+            .is_empty()),
+        "no `online` from the sink"
+    );
+    // ... and the events are still in the outbox
+    assert_eq!(
+        store.backlog().unwrap(),
+        3,
+        "the events went out before any guard post was back"
+    );
+    // the guard post subscribes: every event comes, once, in order
+    let guard = Subscriber::new(port, &format!("{PREFIX}/#"));
+    assert!(
+        wait_for(Duration::from_secs(60), || guard.distinct_events() == 3),
+        "the guard post got {} of the 3 held events",
+        guard.distinct_events()
+    );
+    assert_eq!(check_delivery(&guard.events(), &want), 0);
+    assert!(wait_for(Duration::from_secs(60), || store
+        .backlog()
+        .unwrap()
+        == 0));
+    assert_eq!(
+        status.distinct_events(),
+        0,
+        "the status reader reads no events"
+    );
+    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+}
+
 #[test]
 fn embedded_broker_on_a_used_port_says_so() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

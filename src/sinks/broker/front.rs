@@ -38,6 +38,7 @@ use super::packet::{self, Connect, Hello, PacketError};
 use super::rights::Rights;
 use super::{BrokerUser, SinkError};
 use crate::config::MqttRole;
+use crate::sinks::mqtt::Readers;
 use crate::topic::shown;
 
 /// The most clients connected at once (rumqttd's own limit is a little above).
@@ -79,6 +80,8 @@ pub(super) struct Setup {
     pub upstream_login: BrokerUser,
     pub users: Vec<BrokerUser>,
     pub rights: Rights,
+    /// Told when a client's subscription to the events is in place.
+    pub readers: Arc<Readers>,
 }
 
 /// The running front: its thread serves until this is dropped.
@@ -121,6 +124,7 @@ impl Front {
             logged: Mutex::default(),
             refusals: Arc::default(),
             brake: Brake::default(),
+            readers: setup.readers,
         });
         let refusals = ctx.refusals.clone();
         let (stop, mut stopped) = oneshot::channel();
@@ -205,6 +209,7 @@ struct Ctx {
     refusals: Arc<Refusals>,
     /// Wrong passwords per user name and address.
     brake: Brake,
+    readers: Arc<Readers>,
 }
 
 impl Ctx {
@@ -454,7 +459,7 @@ async fn serve(sock: TcpStream, peer: SocketAddr, ctx: &Ctx) {
     let (notes, notes_rx) = mpsc::unbounded_channel();
     let end = tokio::select! {
         end = upward(&mut cr, &mut uw, buf, role, &who, ctx, &notes) => end,
-        end = downward(&mut ur, &mut cw, notes_rx) => end,
+        end = downward(&mut ur, &mut cw, notes_rx, &ctx.readers) => end,
     };
     debug!("MQTT front: {who}: {end}");
     let _ = tokio::time::timeout(Duration::from_secs(1), cw.shutdown()).await;
@@ -525,6 +530,8 @@ enum Note {
     Narrowed { pkid: u16, allowed: Vec<bool> },
     /// Send this to the client (a SUBACK refusing every filter, answered by the front).
     Answer(Vec<u8>),
+    /// SUBSCRIBE `pkid` reads the events: once its SUBACK comes back, a reader is in.
+    Reader { pkid: u16 },
 }
 
 /// Client -> broker: packets in order, the PUBLISH and SUBSCRIBE ones checked.
@@ -581,15 +588,18 @@ fn not_mqtt(ctx: &Ctx, who: &Who, e: &PacketError) {
 }
 
 /// Broker -> client: packets in order; a SUBACK of a narrowed SUBSCRIBE gets its refusals
-/// back; the front's own answers go in between packets.
+/// back; the front's own answers go in between packets; the SUBACK of a subscription to the
+/// events tells `readers` a guard post is in.
 async fn downward(
     ur: &mut OwnedReadHalf,
     cw: &mut WriteHalf<Box<dyn Io>>,
     mut notes: mpsc::UnboundedReceiver<Note>,
+    readers: &Readers,
 ) -> End {
     let mut buf = Vec::with_capacity(CHUNK);
     let mut out = Vec::with_capacity(CHUNK);
     let mut narrowed: HashMap<u16, Vec<bool>> = HashMap::new();
+    let mut reading: Vec<u16> = Vec::new();
     loop {
         buf.reserve(CHUNK);
         tokio::select! {
@@ -602,6 +612,7 @@ async fn downward(
                 Some(Note::Narrowed { pkid, allowed }) => {
                     narrowed.insert(pkid, allowed);
                 }
+                Some(Note::Reader { pkid }) => reading.push(pkid),
                 None => return End::ClientClosed,
             },
             r = ur.read_buf(&mut buf) => {
@@ -619,9 +630,17 @@ async fn downward(
                                     narrowed.insert(pkid, allowed);
                                 }
                                 Note::Answer(bytes) => out.extend_from_slice(&bytes),
+                                Note::Reader { pkid } => reading.push(pkid),
                             }
                         }
-                        if let Ok((pkid, codes)) = packet::parse_suback(p)
+                        let acked = packet::parse_suback(p);
+                        if let Ok((pkid, _)) = &acked
+                            && let Some(i) = reading.iter().position(|r| r == pkid)
+                        {
+                            reading.swap_remove(i);
+                            readers.arrived();
+                        }
+                        if let Ok((pkid, codes)) = acked
                             && let Some(allowed) = narrowed.remove(&pkid)
                         {
                             out.extend_from_slice(&packet::encode_suback(
@@ -675,6 +694,7 @@ mod tests {
             logged: Mutex::default(),
             refusals: Arc::default(),
             brake: Brake::default(),
+            readers: Readers::new("ronda/rw9/events".into()),
         }
     }
 

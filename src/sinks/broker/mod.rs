@@ -39,7 +39,7 @@ use tracing::info;
 pub use rights::Rights;
 
 use super::SinkError;
-use super::mqtt::MqttOptions;
+use super::mqtt::{Hold, MqttOptions, READER_GRACE, Readers};
 use crate::config::MqttRole;
 use front::Front;
 pub use front::Refusals;
@@ -129,6 +129,9 @@ pub struct BrokerOptions {
     pub users: Vec<BrokerUser>,
     /// TLS on `listen` when given.
     pub tls: Option<BrokerTls>,
+    /// How long after the start ronda's own client holds events for a reader at most
+    /// ([`READER_GRACE`]; `super::mqtt::readers`).
+    pub reader_grace: Duration,
 }
 
 impl BrokerOptions {
@@ -139,6 +142,7 @@ impl BrokerOptions {
             prefix: prefix.to_string(),
             users: Vec::new(),
             tls: None,
+            reader_grace: READER_GRACE,
         }
     }
 }
@@ -151,6 +155,9 @@ pub struct Broker {
     inner: SocketAddr,
     /// The login rumqttd takes, made at this start; the front and ronda's client use it.
     own: BrokerUser,
+    /// Whether a guard post has subscribed to the events since this start, and until when
+    /// ronda's own client holds events for one (`super::mqtt::readers`).
+    hold: Hold,
     /// Dropped first: clients are gone before anything else.
     _front: Front,
     _thread: JoinHandle<()>,
@@ -242,6 +249,7 @@ impl Broker {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
+        let readers = Readers::new(crate::topic::full(&opts.prefix, crate::topic::EVENTS));
         let front = Front::start(front::Setup {
             listener,
             tls,
@@ -249,12 +257,17 @@ impl Broker {
             upstream_login: own.clone(),
             users: opts.users,
             rights: Rights::new(&opts.prefix),
+            readers: readers.clone(),
         })?;
         info!("embedded MQTT broker listening on {addr}, {how}; users: {who}");
         Ok(Broker {
             addr,
             inner,
             own,
+            hold: Hold {
+                readers,
+                until: Instant::now() + opts.reader_grace,
+            },
             _front: front,
             _thread: thread,
         })
@@ -276,13 +289,15 @@ impl Broker {
     }
 
     /// Point ronda's own client at rumqttd itself, with this start's login: it is the one
-    /// client that publishes under the prefix, and no client of the front can be it.
+    /// client that publishes under the prefix, and no client of the front can be it. Its
+    /// events wait for a guard post's subscription, at most [`READER_GRACE`] from this start.
     pub fn connect_own(&self, o: &mut MqttOptions) {
         o.host = self.inner.ip().to_string();
         o.port = self.inner.port();
         o.tls = None;
         o.username = Some(self.own.name.clone());
         o.password = Some(self.own.password.clone());
+        o.hold = Some(self.hold.clone());
     }
 }
 

@@ -174,6 +174,8 @@ impl Driver {
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
                     if deadline.is_some() => {}
+                // events held for a reader go out as soon as one comes (or nobody did)
+                _ = released(&self.opts.hold), if holding(&self.opts.hold) => {}
             }
             self.pump();
             // Shutdown steps (queue `offline`, DISCONNECT) take effect now, not at the next tick.
@@ -229,6 +231,18 @@ impl Driver {
                 self.role.name,
                 self.opts.broker()
             ),
+        }
+        if let Some(h) = self
+            .opts
+            .hold
+            .as_ref()
+            .filter(|h| h.holding(Instant::now()))
+        {
+            info!(
+                "events wait for a guard post to subscribe to the embedded broker (at most \
+                 {:.0?} more; a restart took the readers' sessions)",
+                h.until.saturating_duration_since(Instant::now())
+            );
         }
         let mut link = Link {
             read_to: self.cursor,
@@ -390,6 +404,7 @@ impl Driver {
         let outbox = self.role.outbox;
         let name = self.role.name;
         let more_events = !matches!(outbox, Outbox::Off)
+            && !holding(&self.opts.hold)
             && self
                 .shutdown
                 .as_ref()
@@ -640,6 +655,17 @@ impl Driver {
             Some(hard) if !sd.disconnect_sent => hard,
             Some(hard) => hard + DISCONNECT_GRACE,
         })
+    }
+}
+
+/// Events wait for a reader (`super::readers`); retained state does not.
+fn holding(hold: &Option<super::Hold>) -> bool {
+    hold.as_ref().is_some_and(|h| h.holding(Instant::now()))
+}
+
+async fn released(hold: &Option<super::Hold>) {
+    if let Some(h) = hold {
+        h.released().await;
     }
 }
 

@@ -40,6 +40,8 @@ pub struct MqttOptions {
     pub backoff_max: Duration,
     /// How long a connection attempt (TCP, TLS and CONNACK) may take.
     pub connect_timeout: Duration,
+    /// Events wait for a reader (the embedded broker just started; `super::readers`).
+    pub hold: Option<super::Hold>,
 }
 
 impl std::fmt::Debug for MqttOptions {
@@ -72,6 +74,7 @@ impl MqttOptions {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            hold: None,
         }
     }
 

@@ -46,6 +46,16 @@ pub(super) fn check(
                 .iter()
                 .map(|(f, _)| ctx.rights.may_subscribe(f))
                 .collect();
+            // a guard post reading the events: the sink may stop holding them once the
+            // broker's SUBACK is on its way back (`crate::sinks::mqtt::Readers`)
+            if sub
+                .filters
+                .iter()
+                .zip(&allowed)
+                .any(|((f, _), a)| *a && ctx.readers.wants(f))
+            {
+                let _ = notes.send(Note::Reader { pkid: sub.pkid });
+            }
             if allowed.iter().all(|a| *a) {
                 out.extend_from_slice(p);
                 return true;
