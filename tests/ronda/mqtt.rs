@@ -14,9 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ronda::config::MqttRole;
 use ronda::events::Event;
 use ronda::sinks::mqtt::Tls;
-use ronda::sinks::{Broker, BrokerOptions, MqttOptions, MqttSink};
+use ronda::sinks::{Broker, BrokerOptions, BrokerUser, MqttOptions, MqttSink};
 use ronda::store::Store;
 use serde_json::Value;
 
@@ -456,6 +457,65 @@ fn after_a_restart_the_embedded_broker_holds_the_events_until_a_guard_post_reads
         0,
         "the status reader reads no events"
     );
+    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+}
+
+/// With guard posts as users of the embedded broker, each of them is waited for after a start,
+/// not only the first one back; a reader account does not count.
+#[test]
+fn after_a_restart_every_guard_post_is_waited_for() {
+    init_log();
+    let mut opts = BrokerOptions::new("127.0.0.1:0", PREFIX);
+    opts.reader_grace = Duration::from_secs(3600);
+    for (name, role) in [
+        ("pos1", MqttRole::Guard),
+        ("pos2", MqttRole::Guard),
+        ("layar", MqttRole::Reader),
+    ] {
+        opts.users.push(BrokerUser {
+            name: name.into(),
+            password: format!("{name}-sandi"),
+            role,
+        });
+    }
+    let broker = Broker::start(opts).unwrap();
+    let port = broker.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path());
+    let want: Vec<String> = (0..3)
+        .map(|i| {
+            let e = event(i);
+            store.append(&e).unwrap();
+            e.id
+        })
+        .collect();
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let login = |name: &str| {
+        let mut o = Subscriber::options(port);
+        o.set_credentials(name, format!("{name}-sandi"));
+        let s = Subscriber::start(o, &format!("{PREFIX}/#"));
+        assert!(
+            s.subscribed(1, Duration::from_secs(60)),
+            "{name} subscribes"
+        );
+        s
+    };
+    let screen = login("layar");
+    let pos1 = login("pos1");
+    // both have `online` (retained, so it came with their subscriptions) and no event yet
+    assert!(wait_for(Duration::from_secs(60), || !pos1
+        .on(AVAILABILITY)
+        .is_empty()));
+    assert_eq!(store.backlog().unwrap(), 3, "pos2 is not back yet");
+    let pos2 = login("pos2");
+    for (name, s) in [("pos1", &pos1), ("pos2", &pos2), ("layar", &screen)] {
+        assert!(
+            wait_for(Duration::from_secs(60), || s.distinct_events() == 3),
+            "{name} got {} of the 3 held events",
+            s.distinct_events()
+        );
+        assert_eq!(check_delivery(&s.events(), &want), 0, "{name}");
+    }
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 }
 

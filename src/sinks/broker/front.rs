@@ -459,7 +459,7 @@ async fn serve(sock: TcpStream, peer: SocketAddr, ctx: &Ctx) {
     let (notes, notes_rx) = mpsc::unbounded_channel();
     let end = tokio::select! {
         end = upward(&mut cr, &mut uw, buf, role, &who, ctx, &notes) => end,
-        end = downward(&mut ur, &mut cw, notes_rx, &ctx.readers) => end,
+        end = downward(&mut ur, &mut cw, notes_rx, (&ctx.readers, who.user.as_deref())) => end,
     };
     debug!("MQTT front: {who}: {end}");
     let _ = tokio::time::timeout(Duration::from_secs(1), cw.shutdown()).await;
@@ -594,7 +594,7 @@ async fn downward(
     ur: &mut OwnedReadHalf,
     cw: &mut WriteHalf<Box<dyn Io>>,
     mut notes: mpsc::UnboundedReceiver<Note>,
-    readers: &Readers,
+    (readers, user): (&Readers, Option<&str>),
 ) -> End {
     let mut buf = Vec::with_capacity(CHUNK);
     let mut out = Vec::with_capacity(CHUNK);
@@ -638,7 +638,7 @@ async fn downward(
                             && let Some(i) = reading.iter().position(|r| r == pkid)
                         {
                             reading.swap_remove(i);
-                            readers.arrived();
+                            readers.arrived(user);
                         }
                         if let Ok((pkid, codes)) = acked
                             && let Some(allowed) = narrowed.remove(&pkid)
@@ -694,7 +694,7 @@ mod tests {
             logged: Mutex::default(),
             refusals: Arc::default(),
             brake: Brake::default(),
-            readers: Readers::new("ronda/rw9/events".into()),
+            readers: Readers::new("ronda/rw9/events".into(), []),
         }
     }
 

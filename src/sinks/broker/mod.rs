@@ -249,7 +249,11 @@ impl Broker {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
-        let readers = Readers::new(crate::topic::full(&opts.prefix, crate::topic::EVENTS));
+        let guards = opts.users.iter().filter(|u| u.role == MqttRole::Guard);
+        let readers = Readers::new(
+            crate::topic::full(&opts.prefix, crate::topic::EVENTS),
+            guards.map(|u| u.name.clone()),
+        );
         let front = Front::start(front::Setup {
             listener,
             tls,

@@ -240,7 +240,7 @@ impl Driver {
         {
             info!(
                 "events wait for a guard post to subscribe to the embedded broker (at most \
-                 {:.0?} more; a restart took the readers' sessions)",
+                 {:.0?} more: it started afresh, without their sessions)",
                 h.until.saturating_duration_since(Instant::now())
             );
         }

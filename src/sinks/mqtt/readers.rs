@@ -10,12 +10,17 @@
 //! [`READER_GRACE`] has passed since the broker started: nobody reading by then is nobody to
 //! lose them to. The retained camera status, counts and `online` go out at once.
 //!
-//! One reader is waited for, not every one: a second app coming back later misses what the
-//! first got, as with any broker that keeps no session for it (an external broker with
-//! persistent sessions keeps them; README "Alerts and MQTT").
+//! Who is waited for: every guard post, when the broker has `[[mqtt.users]]` with the `guard`
+//! role (each post logs in by its name, so the front knows who subscribed); otherwise (no guard
+//! users: anonymous readers, or `reader` accounts only) the first reader. A guard post that does
+//! not come back within the grace costs the others those seconds, never an event. An app that
+//! is not waited for misses what went out before it subscribed, as with any broker that keeps
+//! no session for it (an external broker with persistent sessions keeps them; README "Alerts
+//! and MQTT").
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -28,15 +33,19 @@ pub const READER_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Readers {
     topic: String,
+    /// The guard posts' user names still to come (empty: the first reader will do).
+    awaited: Mutex<HashSet<String>>,
     present: AtomicBool,
     arrived: Notify,
 }
 
 impl Readers {
-    /// Waiting for a subscriber of `events_topic` (`<prefix>/events`).
-    pub fn new(events_topic: String) -> Arc<Readers> {
+    /// Waiting for a subscriber of `events_topic` (`<prefix>/events`): each of `guards` (the
+    /// broker's users with the guard role), or anyone when there are none.
+    pub fn new(events_topic: String, guards: impl IntoIterator<Item = String>) -> Arc<Readers> {
         Arc::new(Readers {
             topic: events_topic,
+            awaited: Mutex::new(guards.into_iter().collect()),
             present: AtomicBool::new(false),
             arrived: Notify::new(),
         })
@@ -47,10 +56,20 @@ impl Readers {
         filter_matches(filter, &self.topic)
     }
 
-    /// A reader's subscription to the events is in place.
-    pub fn arrived(&self) {
-        self.present.store(true, Ordering::Release);
-        self.arrived.notify_waiters();
+    /// A subscription to the events by `user` (its login, if any) is in place.
+    pub fn arrived(&self, user: Option<&str>) {
+        let all_in = {
+            let mut awaited = self.awaited.lock().unwrap_or_else(PoisonError::into_inner);
+            if awaited.is_empty() {
+                true
+            } else {
+                user.is_some_and(|u| awaited.remove(u)) && awaited.is_empty()
+            }
+        };
+        if all_in {
+            self.present.store(true, Ordering::Release);
+            self.arrived.notify_waiters();
+        }
     }
 
     pub fn present(&self) -> bool {
@@ -104,7 +123,7 @@ mod tests {
 
     #[test]
     fn filters_that_receive_the_events_and_filters_that_do_not() {
-        let r = Readers::new("ronda/rw9/events".into());
+        let r = Readers::new("ronda/rw9/events".into(), []);
         for f in [
             "ronda/rw9/events",
             "ronda/rw9/#",
@@ -132,26 +151,38 @@ mod tests {
     fn events_are_held_until_a_reader_comes_or_the_grace_runs_out() {
         let t0 = Instant::now();
         let hold = Hold {
-            readers: Readers::new("p/events".into()),
+            readers: Readers::new("p/events".into(), []),
             until: t0 + READER_GRACE,
         };
         assert!(hold.holding(t0));
         assert!(!hold.holding(t0 + READER_GRACE), "the grace ran out");
-        hold.readers.arrived();
+        hold.readers.arrived(None);
         assert!(!hold.holding(t0), "a reader came");
+    }
+
+    #[test]
+    fn with_guard_posts_each_of_them_is_waited_for() {
+        let r = Readers::new("p/events".into(), ["pos1".to_string(), "pos2".to_string()]);
+        r.arrived(None);
+        r.arrived(Some("hass"));
+        r.arrived(Some("pos1"));
+        r.arrived(Some("pos1"));
+        assert!(!r.present(), "pos2 is not back");
+        r.arrived(Some("pos2"));
+        assert!(r.present());
     }
 
     #[tokio::test]
     async fn released_wakes_when_the_reader_comes() {
         let hold = Hold {
-            readers: Readers::new("p/events".into()),
+            readers: Readers::new("p/events".into(), []),
             until: Instant::now() + READER_GRACE,
         };
         let h = hold.clone();
         let waiter = tokio::spawn(async move { h.released().await });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
-        hold.readers.arrived();
+        hold.readers.arrived(None);
         waiter.await.unwrap();
     }
 }
