@@ -402,6 +402,28 @@ fn embedded_broker_serves_mosquitto_sub() {
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 }
 
+/// The embedded broker started afresh (`opts`) and ronda's sink on a store in `dir` holding 3
+/// events it never sent (a box that went down with them in its outbox): the broker, the store,
+/// the events' ids and the sink.
+fn restarted_with_a_backlog(
+    mut opts: BrokerOptions,
+    dir: &Path,
+) -> (Broker, Arc<Store>, Vec<String>, MqttSink) {
+    // long enough that only a reader can release the events here, however slow the machine
+    opts.reader_grace = Duration::from_secs(3600);
+    let broker = Broker::start(opts).unwrap();
+    let store = temp_store(dir);
+    let want = (0..3)
+        .map(|i| {
+            let e = event(i);
+            store.append(&e).unwrap();
+            e.id
+        })
+        .collect();
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    (broker, store, want, sink)
+}
+
 /// A box that went down with events in its outbox (stored, not yet taken by the broker) comes
 /// back with a new embedded broker, which knows none of the guard posts' sessions: the events
 /// wait for a guard post to subscribe again instead of going out to nobody (before: published
@@ -410,21 +432,10 @@ fn embedded_broker_serves_mosquitto_sub() {
 #[test]
 fn after_a_restart_the_embedded_broker_holds_the_events_until_a_guard_post_reads() {
     init_log();
-    let mut opts = BrokerOptions::new("127.0.0.1:0", PREFIX);
-    // long enough that only a reader can release them here, however slow the machine
-    opts.reader_grace = Duration::from_secs(3600);
-    let broker = Broker::start(opts).unwrap();
-    let port = broker.addr().port();
     let dir = tempfile::tempdir().unwrap();
-    let store = temp_store(dir.path());
-    let want: Vec<String> = (0..3)
-        .map(|i| {
-            let e = event(i);
-            store.append(&e).unwrap();
-            e.id
-        })
-        .collect();
-    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let (broker, store, want, sink) =
+        restarted_with_a_backlog(BrokerOptions::new("127.0.0.1:0", PREFIX), dir.path());
+    let port = broker.addr().port();
     // a client reading only the availability: the sink is connected and has published its
     // `online` (in the same round as the backlog, were the events not held) ...
     let status = Subscriber::new(port, AVAILABILITY);
@@ -466,7 +477,6 @@ fn after_a_restart_the_embedded_broker_holds_the_events_until_a_guard_post_reads
 fn after_a_restart_every_guard_post_is_waited_for() {
     init_log();
     let mut opts = BrokerOptions::new("127.0.0.1:0", PREFIX);
-    opts.reader_grace = Duration::from_secs(3600);
     for (name, role) in [
         ("pos1", MqttRole::Guard),
         ("pos2", MqttRole::Guard),
@@ -478,18 +488,9 @@ fn after_a_restart_every_guard_post_is_waited_for() {
             role,
         });
     }
-    let broker = Broker::start(opts).unwrap();
-    let port = broker.addr().port();
     let dir = tempfile::tempdir().unwrap();
-    let store = temp_store(dir.path());
-    let want: Vec<String> = (0..3)
-        .map(|i| {
-            let e = event(i);
-            store.append(&e).unwrap();
-            e.id
-        })
-        .collect();
-    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let (broker, store, want, sink) = restarted_with_a_backlog(opts, dir.path());
+    let port = broker.addr().port();
     let login = |name: &str| {
         let mut o = Subscriber::options(port);
         o.set_credentials(name, format!("{name}-sandi"));
