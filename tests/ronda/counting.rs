@@ -224,8 +224,9 @@ fn tolerance(clip: &str) -> Tolerance {
         // The crowded street: which way a track goes where two walkers pass through each other
         // on the line turns on a few hundredths of a score, so the CPU's int8 arithmetic moves
         // it. Native, no false crossing where the sums saturate (AVX2), three where they are
-        // exact (VNNI: a track on weak boxes drifting onto a far passer-by, and one walker
-        // counted by two tracks after a swap); at night line b 0/4 in the flat infrared copy
+        // exact (VNNI: tracks on a far passer-by's boxes at the end of line b, one of them
+        // slid there from a walker; a box born beside someone standing at line a, taking over a
+        // lost track's side); at night line b 0/4 in the flat infrared copy
         // and 0/5 with a lamp in view on VNNI, 1/4 and 2/3 on AVX2 (truth 3/3).
         "TUD-Stadtmitte" => Tolerance {
             native: 1,
