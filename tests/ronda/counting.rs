@@ -235,6 +235,7 @@ fn tolerance(clip: &str) -> Tolerance {
             variant_false: 2,
             night: 3,
         },
+        // vtest, against its own native counts (no truth: no false crossings to judge)
         _ => Tolerance {
             native: 0,
             native_false: 0,
@@ -329,9 +330,10 @@ fn vtest_counts_hold_within_two_of_native_for_every_variant() {
     println!("vtest native: {native:?}");
     assert!(native[0].0 >= 5 && native[0].1 >= 5, "implausible: {r}");
     let (worst, _) = worst_over_variants(&clip, &native, None);
+    let allowed = tolerance(clip.name).variants;
     assert!(
-        worst <= 2,
-        "a re-encoded variant of vtest is {worst} off its native counts (see above)"
+        worst <= allowed,
+        "a re-encoded variant of vtest is {worst} off its native counts (allowed {allowed}; see above)"
     );
 }
 
