@@ -31,6 +31,15 @@ pub enum LowLight {
     Off,
 }
 
+/// `--int8-arithmetic`: see `detect::RuntimeOptions::int8_exact`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Int8Arithmetic {
+    /// The same on every CPU.
+    Exact,
+    /// ONNX Runtime's quicker kernels, whose sums saturate on x86 without VNNI.
+    Fast,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The video file (MP4, MKV, AVI, ...). A bare name such as vtest.avi is also looked up
@@ -60,6 +69,12 @@ pub struct Args {
     /// `[detector] low_light` with --config, else auto.
     #[arg(long, value_enum, value_name = "MODE")]
     pub low_light: Option<LowLight>,
+    /// How an int8 model computes on an x86 CPU without VNNI: `exact` (the same as on every
+    /// other CPU) or `fast` (quicker, sums that saturate: counts can differ from other
+    /// machines'). Default: the configuration's `[detector] int8_arithmetic` with --config, else
+    /// exact.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub int8_arithmetic: Option<Int8Arithmetic>,
     /// Person model, by its key in the models' manifest (`<key>_int8` for int8): `person` is
     /// the default; e.g. `ssdlite` with RONDA_MODELS_DIR=.cache/candidates (issue 13's
     /// candidates). Default: the configuration's, else `person`.
@@ -411,6 +426,9 @@ fn options(args: &Args) -> Result<AnalyzeOptions, CliError> {
     };
     if let Some(mode) = args.low_light {
         opts.detector.light.enabled = mode == LowLight::Auto;
+    }
+    if let Some(mode) = args.int8_arithmetic {
+        opts.detector.runtime.int8_exact = mode == Int8Arithmetic::Exact;
     }
     opts.mask = args.mask;
     opts.fps = args.fps;

@@ -71,6 +71,10 @@ pub struct LiveArgs {
     /// `on` or `off` (default: the configuration's default).
     #[arg(long, value_parser = ["on", "off"])]
     pub area_regions: Option<String>,
+    /// How the int8 model computes on an x86 CPU without VNNI (`[detector] int8_arithmetic`):
+    /// `exact` (the default) or `fast`; run both to see what exact costs on such a CPU.
+    #[arg(long, value_parser = ["exact", "fast"])]
+    pub int8_arithmetic: Option<String>,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -108,6 +112,9 @@ fn village(a: &LiveArgs, port: u16, dir: &std::path::Path) -> Result<Settings, C
     }
     if let Some(r) = &a.area_regions {
         t.push_str(&format!("area_regions = {}\n", r == "on"));
+    }
+    if let Some(m) = &a.int8_arithmetic {
+        t.push_str(&format!("int8_arithmetic = \"{m}\"\n"));
     }
     t.push('\n');
     for i in 1..=n {
@@ -352,6 +359,11 @@ fn live(a: LiveArgs) -> CliResult {
             .take(3)
             .collect::<Vec<_>>()
             .join(" ")
+    );
+    // what the inference figures below were measured with (README "Counts and the CPU")
+    println!(
+        "  int8 arithmetic:       {}",
+        crate::detect::runtime::int8_arithmetic(settings.detector.int8_exact)
     );
     println!("  pipeline CPU:          {cores:.2} cores");
     println!(

@@ -67,6 +67,10 @@ pub struct Args {
     /// Dark pictures: `auto` lifts them before person detection, `off` leaves them.
     #[arg(long, value_enum, value_name = "MODE", default_value = "auto")]
     pub low_light: super::analyze::LowLight,
+    /// How an int8 model computes on an x86 CPU without VNNI: `exact` (the same as on every
+    /// other CPU) or `fast` (quicker, sums that saturate).
+    #[arg(long, value_enum, value_name = "MODE", default_value = "exact")]
+    pub int8_arithmetic: super::analyze::Int8Arithmetic,
 }
 
 impl Args {
@@ -93,6 +97,7 @@ impl Args {
                     ProviderArg::Cuda => Provider::Cuda,
                 },
                 threads,
+                int8_exact: self.int8_arithmetic == super::analyze::Int8Arithmetic::Exact,
             },
             variant: if self.int8 || self.model == ModelArg::Int8 {
                 Variant::Int8

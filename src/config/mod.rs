@@ -227,6 +227,23 @@ mod tests {
     }
 
     #[test]
+    fn int8_arithmetic_is_exact_unless_fast_is_asked() {
+        let s = parse("[site]\nid = \"a\"\n").unwrap();
+        assert!(s.detector_options().runtime.int8_exact);
+        let s = parse("[site]\nid = \"a\"\n[detector]\nint8_arithmetic = \"fast\"\n").unwrap();
+        assert!(!s.detector_options().runtime.int8_exact);
+        let e = parse("[site]\nid = \"a\"\n[detector]\nint8_arithmetic = \"quick\"\n").unwrap_err();
+        let text: Vec<String> = e.issues().iter().map(|i| i.to_string()).collect();
+        assert!(
+            text.len() == 1
+                && text[0].starts_with("detector.int8_arithmetic:")
+                && text[0].contains("exact")
+                && text[0].contains("fast"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn all_problems_are_reported_with_places() {
         let e = parse(
             r#"

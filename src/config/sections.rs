@@ -212,6 +212,7 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
             "provider",
             "score_threshold",
             "low_light",
+            "int8_arithmetic",
             "too_dark_after_hours",
         ],
     );
@@ -254,6 +255,13 @@ pub(super) fn read_detector(r: &mut Reader, root: &Table) -> DetectorSettings {
         provider,
         score_threshold: r.number(t, "detector", "score_threshold", 0.4, 0.05..=0.99) as f32,
         low_light: r.choice(t, "detector", "low_light", "auto", &["auto", "off"]) == "auto",
+        int8_exact: r.choice(
+            t,
+            "detector",
+            "int8_arithmetic",
+            "exact",
+            &["exact", "fast"],
+        ) == "exact",
         too_dark_after: Duration::from_secs_f64(
             3600.0 * r.number(t, "detector", "too_dark_after_hours", 3.0, 0.05..=168.0),
         ),

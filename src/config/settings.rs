@@ -101,6 +101,10 @@ pub struct DetectorSettings {
     pub score_threshold: f32,
     /// Lift dark pictures before person detection (`low_light = "auto"`, the default; `"off"`).
     pub low_light: bool,
+    /// Int8 models computed exactly on every CPU (`int8_arithmetic = "exact"`, the default) or
+    /// with the fast kernels that saturate on x86 without VNNI (`"fast"`): see
+    /// [`crate::detect::RuntimeOptions::int8_exact`].
+    pub int8_exact: bool,
     /// A camera whose motion gate saw motion in low light this long with no person found is
     /// flagged too dark to detect (`too_dark_after_hours`, default 3; see `detect::dark`).
     pub too_dark_after: Duration,
@@ -512,6 +516,7 @@ impl Settings {
         };
         o.runtime.threads = d.threads;
         o.runtime.provider = d.provider;
+        o.runtime.int8_exact = d.int8_exact;
         o.light.enabled = d.low_light;
         o.runtime.library = d.ort_library.clone();
         if let Some(m) = &d.models_dir {

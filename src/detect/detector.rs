@@ -102,6 +102,8 @@ pub struct Detector {
     last_light: Option<Brightness>,
     /// The last dark picture lifted (`detect::light`), its room reused from frame to frame.
     lifted: RgbImage,
+    /// Int8 models asked to compute exactly ([`RuntimeOptions::int8_exact`]), for [`Self::info`].
+    int8_exact: bool,
 }
 
 impl Detector {
@@ -164,6 +166,7 @@ impl Detector {
             light: opts.light,
             last_light: None,
             lifted: RgbImage::new(0, 0),
+            int8_exact: opts.runtime.int8_exact,
         })
     }
 
@@ -284,7 +287,7 @@ impl Detector {
         DetectorInfo {
             model: self.person.name().to_string(),
             precision: self.person.variant().as_str(),
-            int8_arithmetic: int8.then(super::runtime::int8_arithmetic),
+            int8_arithmetic: int8.then(|| super::runtime::int8_arithmetic(self.int8_exact)),
         }
     }
 }

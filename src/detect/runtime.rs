@@ -69,6 +69,13 @@ pub struct RuntimeOptions {
     /// Intra-op threads of each session (at least 1). On the 2-core box the live pipeline uses 1
     /// or 2: decode needs the rest.
     pub threads: usize,
+    /// Int8 models computed exactly on every CPU (`[detector] int8_arithmetic = "exact"`, the
+    /// default): on x86 without VNNI ONNX Runtime then multiplies by weights moved to u8 (its
+    /// `session.x64quantprecision`, U8U8 kernels) instead of adding two u8 x s8 products into 16
+    /// bits, which saturates. `false` (`"fast"`): the quicker saturating kernels there, and a
+    /// crowd's counts that differ from other machines' by one to three. Nothing changes on a
+    /// CPU with VNNI or on ARM, which compute exactly either way.
+    pub int8_exact: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -77,6 +84,7 @@ impl Default for RuntimeOptions {
             library: None,
             provider: Provider::Cpu,
             threads: 1,
+            int8_exact: true,
         }
     }
 }
@@ -171,15 +179,17 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// How this CPU computes an int8 model's u8 x s8 products, for reports: `"exact"` with VNNI
-/// (AVX-512 VNNI or AVX-VNNI) and on ARM, `"saturating"` on x86 without it (AVX2 or AVX-512
-/// alone), where ONNX Runtime's kernel adds two products into 16 bits (VPMADDUBSW) and some
-/// sums overflow. The same int8 model then scores a person a few hundredths apart on the two
-/// kinds of CPU, and a count in a crowd can move by one (README "Measuring"); fp32 models
-/// compute alike on both.
-pub fn int8_arithmetic() -> &'static str {
+/// (AVX-512 VNNI or AVX-VNNI), on ARM, or when `exact` was asked ([`RuntimeOptions::int8_exact`]);
+/// `"saturating"` on x86 without VNNI (SSE4.1, AVX2 or AVX-512 alone) with the fast kernels,
+/// which add two products into 16 bits (VPMADDUBSW) where some sums overflow. The same int8
+/// model then scores a person a few hundredths apart from an exact machine, and a count in a
+/// crowd can move by one to three (README "Counts and the CPU"); fp32 models compute alike
+/// everywhere.
+pub fn int8_arithmetic(exact: bool) -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512vnni")
+        if exact
+            || std::arch::is_x86_feature_detected!("avx512vnni")
             || std::arch::is_x86_feature_detected!("avxvnni")
         {
             "exact"
@@ -189,6 +199,7 @@ pub fn int8_arithmetic() -> &'static str {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = exact;
         "exact"
     }
 }
@@ -225,6 +236,11 @@ pub fn session(opts: &RuntimeOptions, model: &Path) -> Result<Session, DetectErr
         // Spinning worker threads would steal the cores that decode the cameras between frames.
         .with_intra_op_spinning(false)
         .map_err(|e| load_err(&e))?;
+    if opts.int8_exact {
+        // ONNX Runtime applies it only where sums can saturate (x86 without VNNI); elsewhere the
+        // session is the same with or without it.
+        builder = builder.with_precise_qmm().map_err(|e| load_err(&e))?;
+    }
     if opts.provider == Provider::Cuda {
         builder = with_cuda(builder)?;
     }
@@ -267,7 +283,8 @@ fn with_cuda(
 mod tests {
     use super::*;
 
-    /// The probe agrees with what the kernel says of the CPU (Linux x86-64: /proc/cpuinfo flags).
+    /// The probe agrees with what the kernel says of the CPU (Linux x86-64: /proc/cpuinfo flags),
+    /// and exact arithmetic asked for is exact everywhere.
     #[test]
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     fn int8_arithmetic_follows_the_cpus_vnni_flags() {
@@ -279,6 +296,10 @@ mod tests {
         let vnni = flags
             .split_whitespace()
             .any(|f| f == "avx512_vnni" || f == "avx_vnni");
-        assert_eq!(int8_arithmetic(), if vnni { "exact" } else { "saturating" });
+        assert_eq!(
+            int8_arithmetic(false),
+            if vnni { "exact" } else { "saturating" }
+        );
+        assert_eq!(int8_arithmetic(true), "exact");
     }
 }

@@ -16,12 +16,13 @@
 //!   direction of vtest's own native counts (issue 12 asks for 1).
 //!
 //! The variants are encoded with one x264 thread, so that the same packages make the same files
-//! and the figures printed here are the same on every run of one machine. Not between machines:
-//! the int8 detector's arithmetic depends on the CPU (with AVX-512 VNNI or AVX-VNNI it is exact;
-//! on AVX2 alone ONNX Runtime's u8 x s8 kernel saturates some sums), so a person's score moves a
-//! few hundredths and a count in the crowd can move by one to three (README "Counts and the
-//! CPU": figures of both). Each bound (`tolerance`) is the worse of the two machines' figures,
-//! not fitted to either: CI runs on whichever it is given.
+//! and the figures printed here are the same on every run of one machine, and, since the int8
+//! detector computes exactly on every CPU (`[detector] int8_arithmetic = "exact"`, the default),
+//! on every machine. Before that, ONNX Runtime's fast u8 x s8 kernels saturated some sums on x86
+//! without VNNI (AVX2 alone), a person's score moved a few hundredths and a count in the crowd by
+//! one to three (README "Counts and the CPU": figures of both). Each bound (`tolerance`) was set
+//! then as the worse of the two kinds' figures, not fitted to either, and stays: a box that asks
+//! for `"fast"` still computes the other way.
 //!
 //! Night copies (`scripts/night-footage`: dim, infrared flat and lit in the middle by the
 //! camera's lamp, dim with a street lamp in view) are held like the variants: TUD-Campus within
@@ -196,7 +197,8 @@ fn worst_over_variants(clip: &Clip, reference: &[(i64, i64)], gt: Option<&Path>)
 
 /// How far a clip's counts may be off, per direction, and how many false crossings a copy may
 /// have. Each bound holds on both kinds of CPU measured (README "Counts and the CPU"): where the
-/// two differ, the bound is the worse of the two, so neither machine's figures are fitted.
+/// two differed (before exact int8 arithmetic everywhere), the bound is the worse of the two, so
+/// neither machine's figures are fitted.
 struct Tolerance {
     /// Native quality, per direction.
     native: i64,

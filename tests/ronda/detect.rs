@@ -602,3 +602,67 @@ fn detector_facade_finds_faces_in_person_boxes() {
         assert_eq!(f.mask.map(|m| m.0), Some(MaskVerdict::NoMask));
     }
 }
+
+// the same int8 arithmetic on every CPU
+
+/// `ronda detect --int8` run on an emulated AMD EPYC (`qemu-x86_64 -cpu EPYC`: AVX2, no VNNI, the
+/// kind of CPU whose int8 sums saturate with ONNX Runtime's fast kernels) prints exactly what it
+/// prints on this machine: `[detector] int8_arithmetic = "exact"` (the default) makes a count the
+/// same on every box (README "Counts and the CPU"). With `fast` the emulated CPU's scores move,
+/// which is what the setting is for: were the option not reaching ONNX Runtime, or ONNX Runtime
+/// not honouring it, the first comparison fails on a VNNI machine and the second on any.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn the_int8_model_computes_alike_on_a_cpu_without_vnni() {
+    let qemu = "qemu-x86_64";
+    let present = std::process::Command::new(qemu).arg("--version").output();
+    assert!(
+        present.is_ok_and(|o| o.status.success()),
+        "{qemu} is missing: run `make setup` (Debian package qemu-user)"
+    );
+    let pictures = [sample("bus.jpg"), sample("zidane.jpg")];
+    // every person the model scores 0.1 or more: the weak boxes the tracker keeps people with
+    let args = |mode: &str| {
+        let mut a: Vec<String> = vec!["detect".into()];
+        a.extend(pictures.iter().map(|p| p.display().to_string()));
+        a.extend(
+            ["--json", "--int8", "--no-faces", "--threads", "1"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        a.extend(["--threshold", "0.1", "--int8-arithmetic", mode].map(String::from));
+        a
+    };
+    let run = |emulated: bool, mode: &str| {
+        let mut c = ronda();
+        if emulated {
+            let inner = c;
+            c = std::process::Command::new(qemu);
+            c.args(["-cpu", "EPYC"]).arg(inner.get_program());
+            for (k, v) in inner.get_envs() {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+            }
+        }
+        let out = c.args(args(mode)).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        text
+    };
+    let here = run(false, "exact");
+    let epyc = run(true, "exact");
+    println!("this CPU, exact:\n{here}EPYC (emulated), exact:\n{epyc}");
+    assert_eq!(
+        here, epyc,
+        "exact int8 arithmetic gave other boxes or scores on a CPU without VNNI"
+    );
+    let fast = run(true, "fast");
+    println!("EPYC (emulated), fast:\n{fast}");
+    assert_ne!(
+        fast, epyc,
+        "the fast kernels saturate on a CPU without VNNI: they should have moved a score"
+    );
+}
