@@ -471,6 +471,45 @@ fn after_a_restart_the_embedded_broker_holds_the_events_until_a_guard_post_reads
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 }
 
+/// A box stopped while its events wait for the guard posts (within the grace after a start)
+/// stops without sitting out its flush deadline: nobody could take the events before it, and
+/// they stay in the store for the next start. Before, every stop in the first 30 s after a start
+/// with events in the outbox waited its whole 5 s flush. The deadline here is an hour: a stop that
+/// waited for it would not return within the watchdog's ten minutes.
+#[test]
+fn a_stop_while_events_wait_for_the_guard_posts_keeps_them_and_does_not_wait() {
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, store, _want, sink) =
+        restarted_with_a_backlog(BrokerOptions::new("127.0.0.1:0", PREFIX), dir.path());
+    let status = Subscriber::new(broker.addr().port(), AVAILABILITY);
+    assert!(
+        wait_for(Duration::from_secs(60), || !status
+            .on(AVAILABILITY)
+            .is_empty()),
+        "no `online` from the sink"
+    );
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(sink.shutdown(Duration::from_secs(3600)));
+    });
+    let left = stopped
+        .recv_timeout(Duration::from_secs(600))
+        .expect("the stop waited for its flush deadline although the events are held")
+        .unwrap();
+    assert_eq!(left, 3, "the held events stay unsent");
+    assert_eq!(store.backlog().unwrap(), 3, "and in the store");
+    // the sink said goodbye properly (`offline`, not the broker's will after a dropped link)
+    assert!(
+        wait_for(Duration::from_secs(60), || status
+            .on(AVAILABILITY)
+            .last()
+            .is_some_and(|m| m.payload == "offline")),
+        "no `offline` after the stop: {:?}",
+        status.on(AVAILABILITY)
+    );
+}
+
 /// With guard posts as users of the embedded broker, each of them is waited for after a start,
 /// not only the first one back; a reader account does not count.
 #[test]

@@ -614,7 +614,10 @@ impl Driver {
                             .is_ok_and(|v| v.is_empty()),
                         Outbox::Off => true,
                     };
-                if flushed || now >= sd.deadline {
+                // Events held for the guard posts (`holding`) wait for them, not for this stop:
+                // they stay in the store for the next start, which holds them again, so the stop
+                // does not sit out its deadline for nothing.
+                if flushed || holding(&self.opts.hold) || now >= sd.deadline {
                     // Events and acks still queued stay in the store for the next start.
                     link.queue
                         .retain(|o| matches!(o.tag, Tag::State | Tag::Clear(_)));
