@@ -45,7 +45,7 @@ pub(super) use driver::{Control, Hints, Outbox, Role, State};
 
 pub use options::{MqttOptions, Tls};
 pub(crate) use options::{parse_url, read_ca};
-pub use readers::{Hold, READER_GRACE, Readers};
+pub use readers::{Hold, READER_GRACE, RESEND_AFTER_CRASH, Readers};
 
 use super::SinkError;
 use crate::store::{Store, StoreError};

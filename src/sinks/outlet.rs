@@ -24,6 +24,7 @@ use super::{
 use crate::config::{MqttRole, Settings};
 use crate::events::{Event, EventKind};
 use crate::rules::Counts;
+use crate::sinks::mqtt::RESEND_AFTER_CRASH;
 use crate::store::{Store, StoreError};
 use crate::topic;
 
@@ -88,6 +89,9 @@ impl Outlet {
         };
         let store = Arc::new(Store::open(&settings.store.path)?);
         prune_retained(&store, settings)?;
+        if broker.is_some() {
+            resend_after_crash(&store)?;
+        }
         let mut opts = MqttOptions::from_settings(settings)?;
         if let Some(b) = &broker {
             // behind the broker's front, with the login of this start (see `Broker`)
@@ -349,9 +353,33 @@ impl Outlet {
                 "events not yet acknowledged by the broker; they are sent at the next start"
             );
         }
-        drop(self.broker.take());
+        if let Some(broker) = self.broker.take() {
+            drop(broker);
+            // only now is nothing the broker acknowledged in doubt (`Store::begin_broker_run`)
+            if let Err(e) = self.store.end_broker_run() {
+                tracing::warn!("{e}; the next start sends the last minute's events again");
+            }
+        }
         left
     }
+}
+
+/// The embedded broker starts: if its run before ended in a crash, what that broker may have
+/// taken down with it goes out again (`Store::begin_broker_run`), held for the guard posts
+/// like any backlog after a start.
+fn resend_after_crash(store: &Store) -> Result<(), StoreError> {
+    let crashed = store.begin_broker_run(Utc::now(), RESEND_AFTER_CRASH)?;
+    if let Some(started) = crashed.run_started {
+        tracing::warn!(
+            run_started = %started.to_rfc3339(),
+            events = crashed.events,
+            acks = crashed.acks,
+            "ronda did not stop cleanly last time: the events the embedded broker took in its \
+             last {} s are sent again (a guard post may see some twice; they keep their ids)",
+            RESEND_AFTER_CRASH.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// Who the embedded broker takes: `[mqtt] username` (a reader) and `[[mqtt.users]]`, each

@@ -1,7 +1,7 @@
 //! The SQLite store (bundled SQLite, WAL): events and the MQTT outbox, gate counts, retained MQTT
 //! state, the webhook's place in the outbox, the incidents reviewers search (incidents.rs), the
-//! gate book (gatebook/). Every event is written here before anything else sees it (DESIGN.md
-//! "Storage").
+//! gate book (gatebook/), whether the embedded broker's last run stopped cleanly (runs.rs).
+//! Every event is written here before anything else sees it (DESIGN.md "Storage").
 //!
 //! Uses (of the crate, besides its own folder): events, rules.
 //!
@@ -21,6 +21,7 @@ mod incidents;
 mod outbox;
 mod quarantine;
 mod retained;
+mod runs;
 mod schema;
 mod versions;
 
@@ -46,6 +47,7 @@ pub use incidents::{
 };
 pub use outbox::StoredEvent;
 pub use quarantine::Quarantined;
+pub use runs::Crashed;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use versions::{ConfigVersion, FILE_AUTHOR, FILE_SUMMARY, StoredConfig};
 

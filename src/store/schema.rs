@@ -278,6 +278,15 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 7: whether the embedded broker's last run ended with a clean stop (runs.rs).
+    r#"
+    -- One row while a run of the embedded broker is in progress: made at its start, deleted at
+    -- its clean stop. Found at a start, the run before it ended in a crash or a power cut.
+    CREATE TABLE broker_run (
+        id         INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        started_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::broker::{Mosquitto, Proxy, Subscriber, checked, free_port, wait_for};
 use common::{Proc, ronda, sample};
+use ronda::events::EventKind;
 use serde_json::Value;
 
 fn start_sim(port: u16) -> Proc {
@@ -312,5 +313,114 @@ fn the_demo_shows_alerts() {
     assert!(
         status.success(),
         "the demo stops cleanly on SIGTERM: {status:?}"
+    );
+}
+
+/// Whether the store at `db` has event `id` marked sent (acknowledged by the broker).
+fn marked_sent(db: &Path, id: &str) -> bool {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row("SELECT sent_at FROM events WHERE id = ?1", [id], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .ok()
+    .flatten()
+    .is_some()
+}
+
+/// The ids of the events a subscriber got.
+fn ids_of(sub: &Subscriber, topic: &str) -> Vec<String> {
+    sub.on(topic)
+        .iter()
+        .map(|m| checked(&m.payload).id)
+        .collect()
+}
+
+/// The embedded broker lives in ronda's process: an event it acknowledged (marked sent) and
+/// had not yet handed to a guard post when the box crashed would be lost for good. After a
+/// crash (SIGKILL here) the next start sends what it acknowledged in its last minute again, to
+/// the guard post that reconnects; after a clean stop (SIGTERM) nothing is sent twice. The
+/// events are the `camera_offline` of a camera nobody serves, one per run: no video needed.
+#[test]
+fn after_a_crash_the_embedded_broker_sends_again_what_it_had_last_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt = common::free_port();
+    let db = dir.path().join("ronda.db");
+    let cfg = dir.path().join("ronda.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nid = \"rw9\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [store]\npath = \"{db}\"\nclips_dir = \"{d}/clips\"\n\
+             [detector]\nmodel = \"int8\"\n\
+             [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:{dead}/cam01\"\n",
+            http = common::free_port(),
+            dead = common::free_port(),
+            db = db.display(),
+            d = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let topic = "ronda/rw9/events";
+    let guard = |what: &str| {
+        let s = Subscriber::start(Subscriber::options(mqtt), topic);
+        assert!(
+            s.subscribed(1, Duration::from_secs(120)),
+            "the guard post could not subscribe to the embedded broker {what}"
+        );
+        s
+    };
+    // the one camera_offline of a run, once the guard post has it and the store has it sent
+    let offline_of_run = |sub: &Subscriber, not: &[String]| -> String {
+        let mut id = None;
+        assert!(
+            wait_for(Duration::from_secs(180), || {
+                id = sub
+                    .on(topic)
+                    .iter()
+                    .map(|m| checked(&m.payload))
+                    .find(|e| e.kind == EventKind::CameraOffline && !not.contains(&e.id))
+                    .map(|e| e.id);
+                id.as_ref().is_some_and(|id| marked_sent(&db, id))
+            }),
+            "no camera_offline of this run delivered and marked sent: {:?}",
+            ids_of(sub, topic)
+        );
+        id.unwrap()
+    };
+
+    // 1. a run that crashes once its event is delivered and acknowledged
+    let (run, _printed) = common::run_printing_events(&cfg);
+    let first = offline_of_run(&guard("(first run)"), &[]);
+    drop(run); // SIGKILL
+
+    // 2. the restart sends it again to the guard post coming back, before its own event
+    let (mut run, _printed) = common::run_printing_events(&cfg);
+    let back = guard("after the crash");
+    let second = offline_of_run(&back, std::slice::from_ref(&first));
+    let got = ids_of(&back, topic);
+    let at = |id: &String| got.iter().position(|g| g == id);
+    assert!(
+        at(&first).is_some_and(|a| Some(a) < at(&second)),
+        "the event acknowledged just before the crash did not come again first: {got:?}"
+    );
+    // a clean stop
+    unsafe {
+        libc::kill(run.0.id() as i32, libc::SIGTERM);
+    }
+    let status = run.0.wait().unwrap();
+    assert!(status.success(), "ronda run after SIGTERM: {status}");
+
+    // 3. after a clean stop nothing comes twice: the next run's own event is the first
+    let (_run, _printed) = common::run_printing_events(&cfg);
+    let again = guard("after a clean stop");
+    let third = offline_of_run(&again, &[first.clone(), second.clone()]);
+    let got = ids_of(&again, topic);
+    assert_eq!(
+        got.first(),
+        Some(&third),
+        "events of the runs before came again after a clean stop: {got:?}"
     );
 }

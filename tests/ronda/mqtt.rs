@@ -857,3 +857,42 @@ fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
         "{err}"
     );
 }
+
+/// A guard's phone loses its connection on the round (out of the village wifi, mobile data
+/// gone) while alerts go out. An app that connects with a fixed client id and a persistent
+/// session (clean session off, QoS 1) gets what it missed when it comes back: the embedded
+/// broker keeps its session and subscription meanwhile. The phone's second connection
+/// subscribes to nothing but the availability: the events can only come from the kept session.
+#[test]
+fn a_guard_phone_back_in_reach_gets_what_it_missed() {
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = embedded();
+    let port = broker.addr().port();
+    let store = temp_store(dir.path());
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let mut o = Subscriber::options(port);
+    o.set_client_id(format!("pos1-phone-{}", std::process::id()));
+    o.set_clean_session(false);
+    let phone = Subscriber::start(o.clone(), EVENTS);
+    assert!(phone.subscribed(1, Duration::from_secs(60)));
+    let seen = append(&store, &sink, 0..2);
+    assert!(wait_for(Duration::from_secs(60), || phone
+        .distinct_events()
+        == 2));
+    drop(phone); // out of reach
+    let missed = append(&store, &sink, 2..5);
+    assert!(
+        wait_for(Duration::from_secs(60), || store.backlog().unwrap() == 0),
+        "the broker did not take the events while the phone was away"
+    );
+    let phone = Subscriber::start(o, AVAILABILITY);
+    assert!(
+        wait_for(Duration::from_secs(60), || phone.distinct_events() == 3),
+        "the phone back in reach got {} of the 3 events it missed",
+        phone.distinct_events()
+    );
+    assert_eq!(check_delivery(&phone.events(), &missed), 0);
+    assert!(phone.events().iter().all(|e| !seen.contains(&e.id)));
+    assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
+}

@@ -29,6 +29,12 @@ use tokio::sync::Notify;
 /// reconnect with a back-off that grows to about half a minute.
 pub const READER_GRACE: Duration = Duration::from_secs(30);
 
+/// After a crash of the box, the events the embedded broker acknowledged this long before its
+/// last acknowledgement are sent again (`Store::begin_broker_run`): what it may not yet have
+/// handed to every guard post, bytes on their way or queued for an app that was reconnecting
+/// (whose back-off grows to about half a minute, as above).
+pub const RESEND_AFTER_CRASH: Duration = Duration::from_secs(60);
+
 /// Whether a reader of the events topic has come (shared by the broker's front and the sink).
 #[derive(Debug)]
 pub struct Readers {
