@@ -369,13 +369,24 @@ impl Outlet {
 /// like any backlog after a start.
 fn resend_after_crash(store: &Store) -> Result<(), StoreError> {
     let crashed = store.begin_broker_run(Utc::now(), RESEND_AFTER_CRASH)?;
-    if let Some(started) = crashed.run_started {
+    let Some(started) = crashed.run_started else {
+        return Ok(());
+    };
+    if crashed.events + crashed.acks == 0 {
         tracing::warn!(
             run_started = %started.to_rfc3339(),
-            events = crashed.events,
-            acks = crashed.acks,
-            "ronda did not stop cleanly last time: the events the embedded broker took in its \
-             last {} s are sent again (a guard post may see some twice; they keep their ids)",
+            "ronda did not stop cleanly last time; the embedded broker had taken nothing in its \
+             last {} s, so nothing is sent again",
+            RESEND_AFTER_CRASH.as_secs()
+        );
+    } else {
+        tracing::warn!(
+            run_started = %started.to_rfc3339(),
+            "ronda did not stop cleanly last time: {} event(s) and {} acknowledgement(s) the \
+             embedded broker took in its last {} s are sent again (a guard post may see them \
+             twice; they keep their ids)",
+            crashed.events,
+            crashed.acks,
             RESEND_AFTER_CRASH.as_secs()
         );
     }
