@@ -195,11 +195,10 @@ mod tests {
         let (_d, store) = store();
         let t0 = Utc::now() - TimeDelta::hours(1);
         store.begin_broker_run(at(t0, -100), MINUTE).unwrap();
-        let before = event_sent(&store, Some(at(t0, -10)));
+        event_sent(&store, Some(at(t0, -10)));
         // crashed; the next run crashes too before the broker acknowledged anything
         let found = store.begin_broker_run(t0, MINUTE).unwrap();
         assert_eq!(found.events, 1);
-        store.mark_sent(before).unwrap();
         store
             .conn()
             .execute(
