@@ -145,6 +145,21 @@ pub fn line_counts(camera: &str, line: &str) -> String {
     format!("lines/{}/{}/counts", level(camera), level(line))
 }
 
+/// Does MQTT filter `filter` receive `topic` (`+` one level, `#` this level and everything
+/// below)?
+pub fn matches(filter: &str, topic: &str) -> bool {
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (f, Some(level)) if f == level => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
 /// The whole topic: `<prefix>/<suffix>`.
 pub fn full(prefix: &str, suffix: &str) -> String {
     format!("{prefix}/{suffix}")

@@ -43,6 +43,7 @@ use tracing::warn;
 use driver::{Command, Driver};
 pub(super) use driver::{Control, Hints, Outbox, Role, State};
 
+pub(crate) use driver::ack_payload;
 pub use options::{MqttOptions, Tls};
 pub(crate) use options::{parse_url, read_ca};
 pub use readers::{Hold, READER_GRACE, RESEND_AFTER_CRASH, Readers};

@@ -67,7 +67,10 @@ impl Outlet {
             tracing::warn!("{w}");
         }
         let m = &settings.mqtt;
+        let store = Arc::new(Store::open(&settings.store.path)?);
+        prune_retained(&store, settings)?;
         let broker = if m.embedded {
+            resend_after_crash(&store)?;
             let tls = match (&m.tls_cert, &m.tls_key) {
                 (Some(cert), Some(key)) => Some(BrokerTls {
                     cert: cert.clone(),
@@ -75,23 +78,31 @@ impl Outlet {
                 }),
                 _ => None,
             };
-            let b = Broker::start(BrokerOptions {
-                listen: m.listen.clone(),
-                prefix: m.topic_prefix.clone(),
-                users: broker_users(settings, |var| std::env::var(var).ok())?,
-                tls,
-                reader_grace: crate::sinks::mqtt::READER_GRACE,
-            })?;
+            let started = broker_users(settings, |var| std::env::var(var).ok())
+                .map_err(OutletError::from)
+                .and_then(|users| {
+                    Ok(Broker::start(BrokerOptions {
+                        listen: m.listen.clone(),
+                        prefix: m.topic_prefix.clone(),
+                        users,
+                        tls,
+                        reader_grace: crate::sinks::mqtt::READER_GRACE,
+                        store: Some(store.clone()),
+                    })?)
+                });
+            let b = match started {
+                Ok(b) => b,
+                Err(e) => {
+                    // this run's broker took nothing: not a crash to the next start
+                    let _ = store.end_broker_run();
+                    return Err(e);
+                }
+            };
             tracing::info!(listen = %b.addr(), "embedded MQTT broker running");
             Some(b)
         } else {
             None
         };
-        let store = Arc::new(Store::open(&settings.store.path)?);
-        prune_retained(&store, settings)?;
-        if broker.is_some() {
-            resend_after_crash(&store)?;
-        }
         let mut opts = MqttOptions::from_settings(settings)?;
         if let Some(b) = &broker {
             // behind the broker's front, with the login of this start (see `Broker`)

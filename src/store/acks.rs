@@ -31,9 +31,9 @@ pub enum Acked {
     UnknownEvent,
 }
 
-const ACK_COLUMNS: &str = "seq, event_id, user, at_ms, time";
+pub(super) const ACK_COLUMNS: &str = "seq, event_id, user, at_ms, time";
 
-fn read_ack(r: &rusqlite::Row<'_>) -> rusqlite::Result<Ack> {
+pub(super) fn read_ack(r: &rusqlite::Row<'_>) -> rusqlite::Result<Ack> {
     Ok(Ack {
         seq: r.get(0)?,
         event_id: r.get(1)?,

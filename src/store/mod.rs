@@ -1,6 +1,7 @@
 //! The SQLite store (bundled SQLite, WAL): events and the MQTT outbox, gate counts, retained MQTT
 //! state, the webhook's place in the outbox, the incidents reviewers search (incidents.rs), the
-//! gate book (gatebook/), whether the embedded broker's last run stopped cleanly (runs.rs).
+//! gate book (gatebook/), whether the embedded broker's last run stopped cleanly (runs.rs), the
+//! guard apps' persistent sessions on it (sessions.rs).
 //! Every event is written here before anything else sees it (DESIGN.md "Storage").
 //!
 //! Uses (of the crate, besides its own folder): events, rules.
@@ -23,6 +24,7 @@ mod quarantine;
 mod retained;
 mod runs;
 mod schema;
+mod sessions;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +51,7 @@ pub use outbox::StoredEvent;
 pub use quarantine::Quarantined;
 pub use runs::Crashed;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use sessions::MqttSession;
 pub use versions::{ConfigVersion, FILE_AUTHOR, FILE_SUMMARY, StoredConfig};
 
 /// How long a statement waits for a lock held by another connection to the same file (the HTTP

@@ -287,6 +287,22 @@ const MIGRATIONS: &[&str] = &[
         started_ms INTEGER NOT NULL
     );
     "#,
+    // 8: the guard apps' persistent sessions on the embedded broker (sessions.rs).
+    r#"
+    -- One row per app connected with a fixed client id and clean session off: made again at the
+    -- next start, and sent what came after its last event.
+    CREATE TABLE mqtt_sessions (
+        client_id  TEXT    NOT NULL PRIMARY KEY,
+        user       TEXT,
+        -- JSON: [["ronda/rw9/#", 1], ...], each filter with the QoS the broker granted.
+        filters    TEXT    NOT NULL,
+        -- The id of the last event, and the event id of the last acknowledgement, the app took.
+        last_event TEXT,
+        last_ack   TEXT,
+        since_ms   INTEGER NOT NULL,
+        heard_ms   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -474,7 +474,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_outbox() {
     conn.execute_batch(
         "DROP TABLE gate_record_changes; DROP TABLE gate_records; DROP TABLE gate_entries; \
              DROP TABLE gate_reports; DROP TABLE gate_start_occupancy; DROP TABLE gate_meta; \
-             DROP TABLE broker_run; \
+             DROP TABLE broker_run; DROP TABLE mqtt_sessions; \
              DROP TABLE acks; DROP TABLE config_versions; DROP TABLE incident_types; DROP TABLE incident_events; DROP TABLE incidents; \
          DROP TABLE sink_cursors; DROP TABLE quarantine; \
          ALTER TABLE events DROP COLUMN quarantined_ms; PRAGMA user_version = 1;",

@@ -896,3 +896,98 @@ fn a_guard_phone_back_in_reach_gets_what_it_missed() {
     assert!(phone.events().iter().all(|e| !seen.contains(&e.id)));
     assert_eq!(sink.shutdown(Duration::from_secs(2)).unwrap(), 0);
 }
+
+/// The embedded broker with the guard apps' sessions kept in `store` across its restarts.
+fn embedded_keeping_sessions(store: &Arc<Store>) -> Broker {
+    let mut o = BrokerOptions::new("127.0.0.1:0", PREFIX);
+    o.store = Some(store.clone());
+    Broker::start(o).unwrap()
+}
+
+/// A guard app with a persistent session (fixed client id, clean session off) on `port`.
+fn persistent_app(id: &str, port: u16) -> rumqttc::MqttOptions {
+    let mut o = Subscriber::options(port);
+    o.set_client_id(format!("{id}-{}", std::process::id()));
+    o.set_clean_session(false);
+    o
+}
+
+/// The box restarts while one guard's phone is out of reach: the phone back in reach gets what
+/// it missed before the restart (which the broker had queued in memory), then the new run's
+/// events; the other guard's phone, in reach until the stop, gets only the new run's events,
+/// nothing twice. Before, the restart emptied the queue: the phone got only the new run's.
+#[test]
+fn a_guard_phone_away_while_the_box_restarts_gets_what_it_missed() {
+    init_log();
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path());
+    let broker = embedded_keeping_sessions(&store);
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let port = broker.addr().port();
+    let away = Subscriber::start(persistent_app("pos1-phone", port), EVENTS);
+    let near = Subscriber::start(persistent_app("pos2-phone", port), EVENTS);
+    assert!(away.subscribed(1, Duration::from_secs(60)));
+    assert!(near.subscribed(1, Duration::from_secs(60)));
+    let seen = append(&store, &sink, 0..2);
+    assert!(wait_for(Duration::from_secs(60), || away.distinct_events()
+        == 2
+        && near.distinct_events() == 2));
+    drop(away); // out of reach
+    let missed = append(&store, &sink, 2..5);
+    assert!(wait_for(Duration::from_secs(60), || near.distinct_events() == 5));
+    // what each phone took is written down (within seconds of its PUBACK)
+    let written = |id: &str, last: &str| {
+        store
+            .mqtt_sessions()
+            .unwrap()
+            .iter()
+            .any(|s| s.client_id.starts_with(id) && s.last_event.as_deref() == Some(last))
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || written("pos1-phone", &seen[1])
+            && written("pos2-phone", &missed[2])),
+        "the phones' sessions were not written down: {:?}",
+        store.mqtt_sessions().unwrap()
+    );
+    // the box restarts (a clean stop); the near phone loses its connection with it
+    assert_eq!(sink.shutdown(Duration::from_secs(5)).unwrap(), 0);
+    drop(broker);
+    drop(near);
+    let broker = embedded_keeping_sessions(&store);
+    let sink = MqttSink::start(own_opts(&broker), store.clone()).unwrap();
+    let port = broker.addr().port();
+    let new_run = append(&store, &sink, 5..6);
+    assert!(wait_for(Duration::from_secs(60), || store
+        .backlog()
+        .unwrap()
+        == 0));
+    // both phones come back: one subscribing again as mosquitto_sub does, the other to nothing
+    // new (an app that trusts the session it finds)
+    let away = Subscriber::start(persistent_app("pos1-phone", port), EVENTS);
+    let near = Subscriber::start(persistent_app("pos2-phone", port), AVAILABILITY);
+    // one more event as a fence: once it is there, everything before it is
+    let fence = append(&store, &sink, 6..7);
+    assert!(
+        wait_for(Duration::from_secs(60), || away
+            .events()
+            .iter()
+            .any(|e| e.id == fence[0])
+            && near.events().iter().any(|e| e.id == fence[0])),
+        "the phones back in reach got {} and {} events",
+        away.distinct_events(),
+        near.distinct_events()
+    );
+    let ids = |s: &Subscriber| s.events().into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let want_away: Vec<String> = [&missed[..], &new_run, &fence].concat();
+    assert_eq!(
+        ids(&away),
+        want_away,
+        "the phone away during the restart: what it missed, then the new run's, once each"
+    );
+    assert_eq!(
+        ids(&near),
+        [&new_run[..], &fence].concat(),
+        "the phone in reach until the stop: only the new run's, nothing twice"
+    );
+    assert_eq!(sink.shutdown(Duration::from_secs(5)).unwrap(), 0);
+}

@@ -36,6 +36,7 @@ use tracing::{debug, warn};
 
 use super::packet::{self, Connect, Hello, PacketError};
 use super::rights::Rights;
+use super::sessions::{Book, Deliveries};
 use super::{BrokerUser, SinkError};
 use crate::config::MqttRole;
 use crate::sinks::mqtt::Readers;
@@ -61,7 +62,7 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 /// and they do not come through here).
 const MAX_FROM_CLIENT: usize = crate::sinks::mqtt::MAX_PACKET;
 /// The largest packet rumqttd sends: a message of the largest size with a long topic.
-const MAX_FROM_BROKER: usize = crate::sinks::mqtt::MAX_PACKET + 70 * 1024;
+pub(super) const MAX_FROM_BROKER: usize = crate::sinks::mqtt::MAX_PACKET + 70 * 1024;
 /// Bytes read at a time.
 const CHUNK: usize = 16 * 1024;
 /// Client ids ronda's own client uses; nobody else may.
@@ -82,6 +83,8 @@ pub(super) struct Setup {
     pub rights: Rights,
     /// Told when a client's subscription to the events is in place.
     pub readers: Arc<Readers>,
+    /// Where persistent sessions are written down (`None`: they are not).
+    pub book: Option<Arc<Book>>,
 }
 
 /// The running front: its thread serves until this is dropped.
@@ -125,6 +128,7 @@ impl Front {
             refusals: Arc::default(),
             brake: Brake::default(),
             readers: setup.readers,
+            book: setup.book,
         });
         let refusals = ctx.refusals.clone();
         let (stop, mut stopped) = oneshot::channel();
@@ -210,6 +214,7 @@ struct Ctx {
     /// Wrong passwords per user name and address.
     brake: Brake,
     readers: Arc<Readers>,
+    book: Option<Arc<Book>>,
 }
 
 impl Ctx {
@@ -455,11 +460,21 @@ async fn serve(sock: TcpStream, peer: SocketAddr, ctx: &Ctx) {
         return unavailable(client, ctx, &who, e.to_string()).await;
     }
     debug!("MQTT front: {who} logged in as a {}", role.as_str());
+    // a persistent session is written down, with what it takes (`super::sessions`)
+    let deliveries = match &ctx.book {
+        Some(book) if !forwarded.client_id.is_empty() => {
+            let (id, user) = (&forwarded.client_id, who.user.as_deref());
+            book.connected(id, user, forwarded.clean_session, chrono::Utc::now());
+            (!forwarded.clean_session).then(|| Deliveries::new(book.clone(), id))
+        }
+        _ => None,
+    };
     let (mut cr, mut cw) = tokio::io::split(client);
     let (notes, notes_rx) = mpsc::unbounded_channel();
+    let by = (role, deliveries.as_ref());
     let end = tokio::select! {
-        end = upward(&mut cr, &mut uw, buf, role, &who, ctx, &notes) => end,
-        end = downward(&mut ur, &mut cw, notes_rx, (&ctx.readers, who.user.as_deref())) => end,
+        end = upward(&mut cr, &mut uw, buf, by, &who, ctx, &notes) => end,
+        end = downward(&mut ur, &mut cw, notes_rx, (&ctx.readers, who.user.as_deref()), by.1) => end,
     };
     debug!("MQTT front: {who}: {end}");
     let _ = tokio::time::timeout(Duration::from_secs(1), cw.shutdown()).await;
@@ -539,7 +554,7 @@ async fn upward(
     cr: &mut ReadHalf<Box<dyn Io>>,
     uw: &mut OwnedWriteHalf,
     mut buf: Vec<u8>,
-    role: MqttRole,
+    (role, deliveries): (MqttRole, Option<&Deliveries>),
     who: &Who,
     ctx: &Ctx,
     notes: &mpsc::UnboundedSender<Note>,
@@ -560,6 +575,9 @@ async fn upward(
             };
             let p = &buf[at..at + n];
             at += n;
+            if let Some(d) = deliveries {
+                d.up(p, |f| ctx.rights.may_subscribe(f));
+            }
             cut = !check(p, role, who, ctx, notes, &mut out);
         }
         // what came before a refused packet was the client's right: it goes on
@@ -595,6 +613,7 @@ async fn downward(
     cw: &mut WriteHalf<Box<dyn Io>>,
     mut notes: mpsc::UnboundedReceiver<Note>,
     (readers, user): (&Readers, Option<&str>),
+    deliveries: Option<&Deliveries>,
 ) -> End {
     let mut buf = Vec::with_capacity(CHUNK);
     let mut out = Vec::with_capacity(CHUNK);
@@ -623,6 +642,9 @@ async fn downward(
                 while let Ok(Some(n)) = packet::frame_len(&buf[at..], MAX_FROM_BROKER) {
                     let p = &buf[at..at + n];
                     at += n;
+                    if let Some(d) = deliveries {
+                        d.down(p);
+                    }
                     if packet::kind(p[0]) == packet::SUBACK {
                         while let Ok(note) = notes.try_recv() {
                             match note {
@@ -695,6 +717,7 @@ mod tests {
             refusals: Arc::default(),
             brake: Brake::default(),
             readers: Readers::new("ronda/rw9/events".into(), []),
+            book: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The embedded MQTT broker, so that one box needs nothing else installed: the sink publishes
 //! to it and the guard post's app (or `mosquitto_sub`) subscribes to it.
 //!
-//! Uses (of the crate, besides its own folder): api, config, topic.
+//! Uses (of the crate, besides its own folder): api, config, store, topic.
 //!
 //! Two parts: rumqttd, listening only on loopback on a free port with a login made afresh at
 //! every start that only ronda knows, and in front of it our own small MQTT front
@@ -19,10 +19,17 @@
 //! warn when it listens beyond loopback without users, or with users but without TLS.
 //! rumqttd 0.20 cannot be stopped: dropping a [`Broker`] closes the front (its port and its
 //! clients) and leaves rumqttd idle on its loopback port until the process exits.
+//!
+//! rumqttd keeps the guard apps' persistent sessions (and what it queued for an app out of
+//! reach) in memory. Given the store, the front writes those sessions down ([`sessions`]) and
+//! the next start makes them again before any client can connect, sending each app what it
+//! missed ([`restore`]).
 
 mod front;
 mod packet;
+mod restore;
 mod rights;
+mod sessions;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -34,15 +41,17 @@ use std::time::{Duration, Instant};
 use rumqttc::tokio_rustls::rustls;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tracing::info;
+use tracing::{info, warn};
 
 pub use rights::Rights;
 
 use super::SinkError;
 use super::mqtt::{Hold, MqttOptions, READER_GRACE, Readers};
 use crate::config::MqttRole;
+use crate::store::{MqttSession, Store};
 use front::Front;
 pub use front::Refusals;
+use sessions::{Book, Keeper};
 
 /// How long the broker may take to answer its first CONNECT.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,6 +141,9 @@ pub struct BrokerOptions {
     /// How long after the start ronda's own client holds events for a reader at most
     /// ([`READER_GRACE`]; `super::mqtt::readers`).
     pub reader_grace: Duration,
+    /// Where the guard apps' persistent sessions are kept across restarts (`None`: they are
+    /// not, as with rumqttd alone).
+    pub store: Option<Arc<Store>>,
 }
 
 impl BrokerOptions {
@@ -143,6 +155,7 @@ impl BrokerOptions {
             users: Vec::new(),
             tls: None,
             reader_grace: READER_GRACE,
+            store: None,
         }
     }
 }
@@ -160,6 +173,8 @@ pub struct Broker {
     hold: Hold,
     /// Dropped first: clients are gone before anything else.
     _front: Front,
+    /// Then the sessions' last write: what the apps took up to the stop.
+    _keeper: Option<Keeper>,
     _thread: JoinHandle<()>,
 }
 
@@ -254,6 +269,20 @@ impl Broker {
             crate::topic::full(&opts.prefix, crate::topic::EVENTS),
             guards.map(|u| u.name.clone()),
         );
+        let (book, keeper) = match &opts.store {
+            Some(store) => {
+                let made = remake_sessions(store, &opts, inner, &own);
+                // an app whose session is back reads the events as if it had subscribed
+                for s in &made {
+                    if s.filters.iter().any(|(f, _)| readers.wants(f)) {
+                        readers.arrived(s.user.as_deref());
+                    }
+                }
+                let book = Book::new(&opts.prefix, made);
+                (Some(book.clone()), Some(Keeper::start(book, store.clone())))
+            }
+            None => (None, None),
+        };
         let front = Front::start(front::Setup {
             listener,
             tls,
@@ -262,6 +291,7 @@ impl Broker {
             users: opts.users,
             rights: Rights::new(&opts.prefix),
             readers: readers.clone(),
+            book,
         })?;
         info!("embedded MQTT broker listening on {addr}, {how}; users: {who}");
         Ok(Broker {
@@ -273,6 +303,7 @@ impl Broker {
                 until: Instant::now() + opts.reader_grace,
             },
             _front: front,
+            _keeper: keeper,
             _thread: thread,
         })
     }
@@ -303,6 +334,38 @@ impl Broker {
         o.password = Some(self.own.password.clone());
         o.hold = Some(self.hold.clone());
     }
+}
+
+/// Make the guard apps' sessions written down in `store` again ([`restore`]) and return them
+/// (those kept). A failure is logged: the apps then get only what comes from now on.
+fn remake_sessions(
+    store: &Store,
+    opts: &BrokerOptions,
+    inner: SocketAddr,
+    own: &BrokerUser,
+) -> Vec<MqttSession> {
+    let r = match restore::prepare(store, &opts.prefix, &opts.users, chrono::Utc::now()) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!("{e}; the guard apps' sessions are not made again: they get what comes from now");
+            return Vec::new();
+        }
+    };
+    if r.sessions.is_empty() {
+        return r.sessions;
+    }
+    match r.run(inner, own) {
+        Ok(()) => info!(
+            "guard apps' sessions made again, each sent what it had not taken: {}",
+            r.summary()
+        ),
+        Err(e) => warn!(
+            "the guard apps' sessions could not all be made again ({e}); those not made get \
+             what comes from now: {}",
+            r.summary()
+        ),
+    }
+    r.sessions
 }
 
 /// A broker is ready when it accepts an MQTT 3.1.1 CONNECT (not merely a TCP connection).

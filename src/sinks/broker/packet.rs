@@ -1,7 +1,8 @@
 //! Just enough of MQTT 3.1.1's wire format for the broker's front ([`super::front`]): where a
 //! packet ends in a byte stream, and the packets the front looks into or writes itself
-//! (CONNECT, CONNACK, PUBLISH's topic, SUBSCRIBE, SUBACK). Everything else crosses the front as
-//! bytes, unread.
+//! (CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE; PUBLISH and SUBSCRIBE also
+//! for restoring the guard apps' sessions at a start, `super::restore`). Everything else crosses
+//! the front as bytes, unread.
 //!
 //! Why by hand: rumqttd has users but no per-topic rights, and what the front decides on is a
 //! few fields of three packet types; a parser of our own, tested against hostile input, is
@@ -10,8 +11,10 @@
 /// Packet types (the high four bits of the first byte).
 pub const CONNECT: u8 = 1;
 pub const PUBLISH: u8 = 3;
+pub const PUBACK: u8 = 4;
 pub const SUBSCRIBE: u8 = 8;
 pub const SUBACK: u8 = 9;
+pub const UNSUBSCRIBE: u8 = 10;
 
 /// CONNACK return codes of MQTT 3.1.1.
 pub const UNACCEPTABLE_VERSION: u8 = 0x01;
@@ -374,6 +377,66 @@ pub fn encode_suback(pkid: u16, codes: &[u8]) -> Vec<u8> {
     packet(0x90, &b)
 }
 
+/// A whole PUBLISH: where it goes, its QoS, its packet id (QoS 1 and 2 only) and its message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Publish<'a> {
+    pub topic: &'a str,
+    pub qos: u8,
+    pub pkid: Option<u16>,
+    pub payload: &'a [u8],
+}
+
+pub fn parse_publish(p: &[u8]) -> Result<Publish<'_>, PacketError> {
+    let head = publish_head(p)?;
+    let mut f = Fields {
+        rest: body(p),
+        what: "PUBLISH",
+    };
+    f.text()?;
+    let pkid = match head.qos {
+        0 => None,
+        _ => Some(f.u16()?),
+    };
+    Ok(Publish {
+        topic: head.topic,
+        qos: head.qos,
+        pkid,
+        payload: f.rest,
+    })
+}
+
+/// A QoS 1 PUBLISH, not retained.
+pub fn encode_publish(topic: &str, pkid: u16, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(topic.len() + payload.len() + 4);
+    put_bytes(&mut b, topic.as_bytes());
+    b.extend_from_slice(&pkid.to_be_bytes());
+    b.extend_from_slice(payload);
+    packet(0x32, &b)
+}
+
+/// The packet id of a PUBACK.
+pub fn parse_puback(p: &[u8]) -> Result<u16, PacketError> {
+    Fields {
+        rest: body(p),
+        what: "PUBACK",
+    }
+    .u16()
+}
+
+/// The filters an UNSUBSCRIBE gives up.
+pub fn parse_unsubscribe(p: &[u8]) -> Result<Vec<String>, PacketError> {
+    let mut f = Fields {
+        rest: body(p),
+        what: "UNSUBSCRIBE",
+    };
+    f.u16()?;
+    let mut filters = Vec::new();
+    while !f.rest.is_empty() {
+        filters.push(f.text()?.to_string());
+    }
+    Ok(filters)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,6 +537,34 @@ mod tests {
         assert_eq!(parse_suback(&a), Ok((9, vec![0x80, 0])));
     }
 
+    #[test]
+    fn whole_publish_puback_and_unsubscribe() {
+        let p = encode_publish("ronda/rw9/events", 300, b"{\"id\":\"x\"}");
+        assert_eq!(
+            parse_publish(&p),
+            Ok(Publish {
+                topic: "ronda/rw9/events",
+                qos: 1,
+                pkid: Some(300),
+                payload: b"{\"id\":\"x\"}",
+            })
+        );
+        let q0 = packet(0x30, &[0, 1, b'a', b'h', b'i']);
+        assert_eq!(
+            parse_publish(&q0),
+            Ok(Publish {
+                topic: "a",
+                qos: 0,
+                pkid: None,
+                payload: b"hi",
+            })
+        );
+        assert_eq!(parse_puback(&[0x40, 2, 1, 44]), Ok(300));
+        assert!(parse_puback(&[0x40, 1, 1]).is_err());
+        let u = packet(0xa2, &[0, 5, 0, 1, b'#', 0, 3, b'a', b'/', b'b']);
+        assert_eq!(parse_unsubscribe(&u), Ok(vec!["#".into(), "a/b".into()]));
+    }
+
     proptest! {
         /// Whatever a client sends, the parsers answer (an error or a packet), never panic.
         #[test]
@@ -484,6 +575,9 @@ mod tests {
                 let _ = publish_head(p);
                 let _ = parse_subscribe(p);
                 let _ = parse_suback(p);
+                let _ = parse_publish(p);
+                let _ = parse_puback(p);
+                let _ = parse_unsubscribe(p);
             }
         }
 
@@ -496,6 +590,9 @@ mod tests {
             let _ = publish_head(&p);
             let _ = parse_subscribe(&p);
             let _ = parse_suback(&p);
+            let _ = parse_publish(&p);
+            let _ = parse_puback(&p);
+            let _ = parse_unsubscribe(&p);
         }
     }
 }

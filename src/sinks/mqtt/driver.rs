@@ -18,7 +18,8 @@ use super::{MAX_PACKET, MqttOptions, Shared, inflight_limit};
 use crate::backoff::Backoff;
 use crate::store::{Store, StoreError};
 use crate::{telemetry, topic};
-use helpers::{ack_payload, bad_seq, hint, quarantine};
+pub(crate) use helpers::ack_payload;
+use helpers::{bad_seq, hint, quarantine};
 
 /// After the shutdown deadline: how long `offline` and DISCONNECT may still take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);

@@ -59,7 +59,7 @@ impl Readers {
 
     /// Does a subscription to `filter` receive the events?
     pub fn wants(&self, filter: &str) -> bool {
-        filter_matches(filter, &self.topic)
+        crate::topic::matches(filter, &self.topic)
     }
 
     /// A subscription to the events by `user` (its login, if any) is in place.
@@ -107,20 +107,6 @@ impl Hold {
             _ = tokio::time::sleep_until(self.until.into()) => {}
         }
     }
-}
-
-/// MQTT topic filter matching (`+` one level, `#` this level and everything below).
-fn filter_matches(filter: &str, topic: &str) -> bool {
-    let mut t = topic.split('/');
-    for f in filter.split('/') {
-        match (f, t.next()) {
-            ("#", _) => return true,
-            ("+", Some(_)) => {}
-            (f, Some(level)) if f == level => {}
-            _ => return false,
-        }
-    }
-    t.next().is_none()
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub(super) fn hint(e: &ConnectionError, hints: &Hints) -> &'static str {
 }
 
 /// `<prefix>/acks`: `{"schema": 1, "event_id": ..., "user": ..., "time": ...}` (site time).
-pub(super) fn ack_payload(a: &crate::store::Ack) -> Vec<u8> {
+pub(crate) fn ack_payload(a: &crate::store::Ack) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "schema": 1,
         "event_id": a.event_id,
