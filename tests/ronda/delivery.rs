@@ -424,3 +424,95 @@ fn after_a_crash_the_embedded_broker_sends_again_what_it_had_last_taken() {
         "events of the runs before came again after a clean stop: {got:?}"
     );
 }
+
+/// The last event the app with client id `app` took, as ronda wrote its session down.
+fn session_took(db: &Path, app: &str) -> Option<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row(
+        "SELECT last_event FROM mqtt_sessions WHERE client_id = ?1",
+        [app],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .ok()
+    .flatten()
+}
+
+/// `ronda run` keeps a guard phone's persistent session across a crash of the box: the phone,
+/// away when the box comes back, finds its session on the new embedded broker and gets the new
+/// run's event it was not there for, without subscribing again. Before, the crash took the
+/// session with it: a phone that trusted it (or came back after the 30 s hold) got nothing.
+/// The event is the `camera_offline` of a camera nobody serves, one per run.
+#[test]
+fn a_guard_phones_session_outlives_a_crash_of_the_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt = common::free_port();
+    let db = dir.path().join("ronda.db");
+    let cfg = dir.path().join("ronda.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nid = \"rw9\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [store]\npath = \"{db}\"\nclips_dir = \"{d}/clips\"\n\
+             [detector]\nmodel = \"int8\"\n\
+             [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:{dead}/cam01\"\n",
+            http = common::free_port(),
+            dead = common::free_port(),
+            db = db.display(),
+            d = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let topic = "ronda/rw9/events";
+    let app = format!("pos1-phone-{}", std::process::id());
+    let phone = |filter: &str| {
+        let mut o = Subscriber::options(mqtt);
+        o.set_client_id(app.clone());
+        o.set_clean_session(false);
+        Subscriber::start(o, filter)
+    };
+    let offline = |sub: &Subscriber| -> Vec<String> {
+        sub.on(topic)
+            .iter()
+            .map(|m| checked(&m.payload))
+            .filter(|e| e.kind == EventKind::CameraOffline)
+            .map(|e| e.id)
+            .collect()
+    };
+
+    // 1. the phone takes the first run's event; ronda writes down that it did; the phone
+    //    goes out of reach, and the box crashes
+    let (run, _printed) = common::run_printing_events(&cfg);
+    let first = phone(topic);
+    assert!(
+        first.subscribed(1, Duration::from_secs(120)),
+        "the phone could not subscribe to the embedded broker"
+    );
+    let mut took = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(180), || {
+            took = offline(&first);
+            took.len() == 1 && session_took(&db, &app).as_ref() == took.first()
+        }),
+        "the phone's session was not written down with the event it took: got {took:?}, \
+         written {:?}",
+        session_took(&db, &app)
+    );
+    drop(first);
+    drop(run); // SIGKILL
+
+    // 2. the box comes back and raises its own event while the phone is away; the phone
+    //    comes back subscribing to nothing: its session is there, and the event with it
+    let (_run, _printed) = common::run_printing_events(&cfg);
+    let back = phone("ronda/rw9/availability");
+    let mut got = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(180), || {
+            got = offline(&back);
+            got.iter().any(|id| !took.contains(id))
+        }),
+        "the phone back in reach got no event of the run after the crash: {got:?}"
+    );
+}

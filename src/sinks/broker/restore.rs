@@ -339,6 +339,73 @@ mod tests {
     }
 
     #[test]
+    fn only_recent_sessions_of_todays_users_are_made_again_with_what_they_missed() {
+        use crate::config::MqttRole;
+        use crate::events::{Event, EventKind, Severity};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ronda.db")).unwrap();
+        let now = Utc::now();
+        let ids: Vec<String> = (0..4)
+            .map(|_| {
+                let e = Event::new(
+                    "rw9",
+                    chrono_tz::Asia::Jakarta,
+                    "gate-1",
+                    EventKind::CameraOffline,
+                    Severity::Warning,
+                    now,
+                );
+                let seq = store.append(&e).unwrap();
+                store.mark_sent(seq).unwrap();
+                e.id
+            })
+            .collect();
+        let session = |id: &str, user: &str, heard_days: i64, last: usize| MqttSession {
+            client_id: id.into(),
+            user: Some(user.into()),
+            filters: vec![("ronda/rw9/#".into(), 1)],
+            last_event: Some(ids[last].clone()),
+            last_ack: None,
+            since: now - chrono::TimeDelta::days(30),
+            heard: now - chrono::TimeDelta::days(heard_days),
+        };
+        store
+            .save_mqtt_sessions(&[
+                session("pos1-phone", "pos1", 1, 1),
+                session("pos2-phone", "pos2", 0, 3),
+                session("old-phone", "pos1", 8, 0),
+                session("gone-phone", "bekas", 0, 0),
+            ])
+            .unwrap();
+        let user = |name: &str| BrokerUser {
+            name: name.into(),
+            password: "x".into(),
+            role: MqttRole::Guard,
+        };
+        let r = prepare(&store, "ronda/rw9", &[user("pos1"), user("pos2")], now).unwrap();
+        let kept: Vec<&str> = r.sessions.iter().map(|s| s.client_id.as_str()).collect();
+        assert_eq!(kept, ["pos1-phone", "pos2-phone"]);
+        assert_eq!(r.missed, [2, 0]);
+        let published: Vec<String> = r
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Publish { payload, .. } => {
+                    Some(serde_json::from_slice::<Event>(payload).unwrap().id)
+                }
+                Step::Session(_) => None,
+            })
+            .collect();
+        assert_eq!(published, ids[2..]);
+        assert!(matches!(r.steps[0], Step::Session(0)));
+        assert!(matches!(r.steps.last(), Some(Step::Session(1))));
+        assert!(
+            r.summary()
+                .contains("`pos1-phone` (user `pos1`): 2 event(s)")
+        );
+    }
+
+    #[test]
     fn a_session_that_took_everything_gets_nothing_again() {
         assert_eq!(plan(&[Some(10)], &[]), [S(0)]);
         assert_eq!(
