@@ -147,3 +147,41 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests;
+
+/// For the tests of the store and of its users.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::events::{Event, EventKind, Severity};
+
+    /// A store in a temporary directory (kept while the directory is).
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ronda.db")).unwrap();
+        (dir, store)
+    }
+
+    /// A `camera_offline` stored and, when `sent`, acknowledged by the broker at that time:
+    /// its seq and id.
+    pub fn stored_event(store: &Store, sent: Option<DateTime<Utc>>) -> (i64, String) {
+        let e = Event::new(
+            "rw9",
+            chrono_tz::Asia::Jakarta,
+            "gate-1",
+            EventKind::CameraOffline,
+            Severity::Warning,
+            Utc::now(),
+        );
+        let seq = store.append(&e).unwrap();
+        if let Some(t) = sent {
+            store
+                .conn()
+                .execute(
+                    "UPDATE events SET sent_at = ?2 WHERE seq = ?1",
+                    rusqlite::params![seq, to_ms(t)],
+                )
+                .unwrap();
+        }
+        (seq, e.id)
+    }
+}

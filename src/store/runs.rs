@@ -94,37 +94,16 @@ mod tests {
 
     use super::super::to_ms;
     use super::*;
-    use crate::events::{Event, EventKind, Severity};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ronda.db")).unwrap();
-        (dir, store)
+        super::super::testing::temp_store()
     }
 
     /// An event stored and acknowledged by the broker at `sent` (None: still unsent).
     fn event_sent(store: &Store, sent: Option<DateTime<Utc>>) -> i64 {
-        let e = Event::new(
-            "rw9",
-            chrono_tz::Asia::Jakarta,
-            "gate-1",
-            EventKind::CameraOffline,
-            Severity::Warning,
-            Utc::now(),
-        );
-        let seq = store.append(&e).unwrap();
-        if let Some(t) = sent {
-            store
-                .conn()
-                .execute(
-                    "UPDATE events SET sent_at = ?2 WHERE seq = ?1",
-                    params![seq, to_ms(t)],
-                )
-                .unwrap();
-        }
-        seq
+        super::super::testing::stored_event(store, sent).0
     }
 
     fn unsent(store: &Store) -> Vec<i64> {

@@ -176,13 +176,8 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
-    use crate::events::{EventKind, Severity};
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ronda.db")).unwrap();
-        (dir, store)
-    }
+    use super::super::testing::{stored_event as event, temp_store as store};
 
     fn session(id: &str, heard: DateTime<Utc>) -> MqttSession {
         MqttSession {
@@ -194,29 +189,6 @@ mod tests {
             since: heard - TimeDelta::minutes(5),
             heard,
         }
-    }
-
-    /// An event stored and, when `sent`, acknowledged by the broker at that time.
-    fn event(store: &Store, sent: Option<DateTime<Utc>>) -> (i64, String) {
-        let e = Event::new(
-            "rw9",
-            chrono_tz::Asia::Jakarta,
-            "gate-1",
-            EventKind::CameraOffline,
-            Severity::Warning,
-            Utc::now(),
-        );
-        let seq = store.append(&e).unwrap();
-        if let Some(t) = sent {
-            store
-                .conn()
-                .execute(
-                    "UPDATE events SET sent_at = ?2 WHERE seq = ?1",
-                    params![seq, to_ms(t)],
-                )
-                .unwrap();
-        }
-        (seq, e.id)
     }
 
     #[test]

@@ -345,24 +345,7 @@ fn ids_of(sub: &Subscriber, topic: &str) -> Vec<String> {
 #[test]
 fn after_a_crash_the_embedded_broker_sends_again_what_it_had_last_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let mqtt = common::free_port();
-    let db = dir.path().join("ronda.db");
-    let cfg = dir.path().join("ronda.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[site]\nid = \"rw9\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
-             [http]\nlisten = \"127.0.0.1:{http}\"\n\
-             [store]\npath = \"{db}\"\nclips_dir = \"{d}/clips\"\n\
-             [detector]\nmodel = \"int8\"\n\
-             [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:{dead}/cam01\"\n",
-            http = common::free_port(),
-            dead = common::free_port(),
-            db = db.display(),
-            d = dir.path().display(),
-        ),
-    )
-    .unwrap();
+    let (cfg, db, mqtt) = box_with_a_dead_camera(dir.path());
     let topic = "ronda/rw9/events";
     let guard = |what: &str| {
         let s = Subscriber::start(Subscriber::options(mqtt), topic);
@@ -425,6 +408,30 @@ fn after_a_crash_the_embedded_broker_sends_again_what_it_had_last_taken() {
     );
 }
 
+/// A box's configuration in `dir` with the embedded broker and one camera nobody serves (its
+/// `camera_offline` is the one event of each run): the file, the store and the MQTT port.
+fn box_with_a_dead_camera(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, u16) {
+    let mqtt = common::free_port();
+    let db = dir.join("ronda.db");
+    let cfg = dir.join("ronda.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nid = \"rw9\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http}\"\n\
+             [store]\npath = \"{db}\"\nclips_dir = \"{d}/clips\"\n\
+             [detector]\nmodel = \"int8\"\n\
+             [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:{dead}/cam01\"\n",
+            http = common::free_port(),
+            dead = common::free_port(),
+            db = db.display(),
+            d = dir.display(),
+        ),
+    )
+    .unwrap();
+    (cfg, db, mqtt)
+}
+
 /// The last event the app with client id `app` took, as ronda wrote its session down.
 fn session_took(db: &Path, app: &str) -> Option<String> {
     let conn =
@@ -447,24 +454,7 @@ fn session_took(db: &Path, app: &str) -> Option<String> {
 #[test]
 fn a_guard_phones_session_outlives_a_crash_of_the_box() {
     let dir = tempfile::tempdir().unwrap();
-    let mqtt = common::free_port();
-    let db = dir.path().join("ronda.db");
-    let cfg = dir.path().join("ronda.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[site]\nid = \"rw9\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
-             [http]\nlisten = \"127.0.0.1:{http}\"\n\
-             [store]\npath = \"{db}\"\nclips_dir = \"{d}/clips\"\n\
-             [detector]\nmodel = \"int8\"\n\
-             [[cameras]]\nid = \"gate-1\"\nurl = \"rtsp://127.0.0.1:{dead}/cam01\"\n",
-            http = common::free_port(),
-            dead = common::free_port(),
-            db = db.display(),
-            d = dir.path().display(),
-        ),
-    )
-    .unwrap();
+    let (cfg, db, mqtt) = box_with_a_dead_camera(dir.path());
     let topic = "ronda/rw9/events";
     let app = format!("pos1-phone-{}", std::process::id());
     let phone = |filter: &str| {

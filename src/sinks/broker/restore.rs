@@ -341,24 +341,11 @@ mod tests {
     #[test]
     fn only_recent_sessions_of_todays_users_are_made_again_with_what_they_missed() {
         use crate::config::MqttRole;
-        use crate::events::{Event, EventKind, Severity};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ronda.db")).unwrap();
+        use crate::events::Event;
+        let (_dir, store) = crate::store::testing::temp_store();
         let now = Utc::now();
         let ids: Vec<String> = (0..4)
-            .map(|_| {
-                let e = Event::new(
-                    "rw9",
-                    chrono_tz::Asia::Jakarta,
-                    "gate-1",
-                    EventKind::CameraOffline,
-                    Severity::Warning,
-                    now,
-                );
-                let seq = store.append(&e).unwrap();
-                store.mark_sent(seq).unwrap();
-                e.id
-            })
+            .map(|_| crate::store::testing::stored_event(&store, Some(now)).1)
             .collect();
         let session = |id: &str, user: &str, heard_days: i64, last: usize| MqttSession {
             client_id: id.into(),
