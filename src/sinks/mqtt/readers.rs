@@ -16,7 +16,8 @@
 //! not come back within the grace costs the others those seconds, never an event. An app that
 //! is not waited for misses what went out before it subscribed, as with any broker that keeps
 //! no session for it (an external broker with persistent sessions keeps them; README "Alerts
-//! and MQTT").
+//! and MQTT"). An app with a persistent session that the start made again
+//! (`crate::sinks::broker`'s `restore`) is in from the start: the broker queues for it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
