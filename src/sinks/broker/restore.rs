@@ -171,7 +171,8 @@ fn plan(places: &[Option<i64>], seqs: &[i64]) -> Vec<Planned> {
 
 impl Restoration {
     /// Make the sessions and send what they missed, through rumqttd on `inner` with ronda's
-    /// own login. Stops at the first failure (the sessions not made yet get only what comes).
+    /// own login. A session the broker does not take is logged and passed over; a publish that
+    /// fails stops it all (the sessions not made yet get only what comes).
     pub fn run(&self, inner: SocketAddr, own: &BrokerUser) -> std::io::Result<()> {
         let mut publisher: Option<Conn> = None;
         let mut pkid: u16 = 0;
@@ -179,9 +180,18 @@ impl Restoration {
             match step {
                 Step::Session(i) => {
                     let s = &self.sessions[*i];
-                    let mut c = Conn::open(inner, own, &s.client_id, false)?;
-                    c.subscribe(&s.filters)?;
-                    c.close()?;
+                    let made = Conn::open(inner, own, &s.client_id, false).and_then(|mut c| {
+                        c.subscribe(&s.filters)?;
+                        c.close()
+                    });
+                    // one session the broker will not take does not keep the others back
+                    if let Err(e) = made {
+                        tracing::warn!(
+                            "the session of guard app `{}` could not be made again ({e}); it \
+                             gets what comes from now on",
+                            shown(&s.client_id)
+                        );
+                    }
                 }
                 Step::Publish { topic, payload } => {
                     let p = match &mut publisher {
