@@ -27,6 +27,11 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// The most sessions written down: an app that makes a new client id at every connection would
 /// otherwise grow the list without end. The least recently heard go first.
 pub const MAX_SESSIONS: usize = 200;
+/// A client id longer than this is not written down (MQTT asks brokers to take 23 characters;
+/// an app's id is seldom longer than a phone's name), so the store's table stays small.
+const MAX_ID_BYTES: usize = 256;
+/// The most filters written down per session: an app reads a handful of topics.
+const MAX_FILTERS: usize = 32;
 
 /// Which kind of message an app took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +77,7 @@ impl Book {
     /// An app logged in. With a clean session it is forgotten (the broker forgets it too).
     pub fn connected(&self, client_id: &str, user: Option<&str>, clean: bool, now: DateTime<Utc>) {
         self.with(|b| {
-            if clean {
+            if clean || client_id.len() > MAX_ID_BYTES {
                 b.dirty |= b.sessions.remove(client_id).is_some();
                 return;
             }
@@ -114,7 +119,9 @@ impl Book {
                     continue;
                 }
                 s.filters.retain(|(f, _)| f != filter);
-                s.filters.push((filter.clone(), *code));
+                if s.filters.len() < MAX_FILTERS {
+                    s.filters.push((filter.clone(), *code));
+                }
             }
             b.dirty = true;
         });
@@ -378,6 +385,9 @@ mod tests {
         assert!(book.changed().unwrap()[0].filters.is_empty());
         book.connected("pos1-phone", Some("pos1"), true, t);
         assert_eq!(book.changed().unwrap(), []);
+        // an id too long to keep is not written down
+        book.connected(&"x".repeat(MAX_ID_BYTES + 1), None, false, t);
+        assert!(book.changed().is_none());
     }
 
     #[test]
