@@ -221,7 +221,11 @@ impl Deliveries {
             packet::SUBSCRIBE => {
                 if let Ok(sub) = packet::parse_subscribe(p) {
                     let filters = sub.filters.into_iter().map(|(f, _)| f).filter(|f| may(f));
-                    lock(&self.asked).insert(sub.pkid, filters.collect());
+                    let filters: Vec<String> = filters.collect();
+                    // none allowed: the front answers it, the broker never sees it
+                    if !filters.is_empty() {
+                        lock(&self.asked).insert(sub.pkid, filters);
+                    }
                 }
             }
             packet::UNSUBSCRIBE => {
