@@ -65,7 +65,9 @@ impl Book {
                     .into_iter()
                     .map(|s| (s.client_id.clone(), s))
                     .collect(),
-                dirty: false,
+                // written once at the start: the sessions not made again (too old, of a user
+                // the configuration no longer has) leave the store
+                dirty: true,
             }),
         })
     }
@@ -341,6 +343,11 @@ mod tests {
     #[test]
     fn an_app_is_written_down_with_what_it_took_and_forgotten_when_it_asks() {
         let book = Book::new("ronda/rw9", Vec::new());
+        assert_eq!(
+            book.changed(),
+            Some(Vec::new()),
+            "written once at the start"
+        );
         let t = Utc::now();
         book.connected("pos1-phone", Some("pos1"), false, t);
         book.connected("screen", None, true, t);
