@@ -32,8 +32,7 @@ mod rights;
 mod sessions;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -370,24 +369,8 @@ fn remake_sessions(
 
 /// A broker is ready when it accepts an MQTT 3.1.1 CONNECT (not merely a TCP connection).
 fn probe(addr: SocketAddr, user: &BrokerUser) -> std::io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(1)))?;
-    s.write_all(&packet::encode_connect(&packet::Connect {
-        clean_session: true,
-        keep_alive: 5,
-        client_id: "ronda-broker-probe".into(),
-        will: None,
-        username: Some(user.name.clone()),
-        password: Some(user.password.as_bytes().to_vec()),
-    }))?;
-    let mut connack = [0u8; 4];
-    s.read_exact(&mut connack)?;
-    if connack != packet::connack(0) {
-        return Err(std::io::Error::other(format!(
-            "unexpected answer {connack:02x?} to CONNECT"
-        )));
-    }
-    s.write_all(&[0xe0, 0])?; // DISCONNECT
+    let timeout = Duration::from_secs(1);
+    restore::Conn::open(addr, user, "ronda-broker-probe", true, timeout)?.leave()?;
     Ok(())
 }
 

@@ -180,7 +180,8 @@ impl Restoration {
             match step {
                 Step::Session(i) => {
                     let s = &self.sessions[*i];
-                    let made = Conn::open(inner, own, &s.client_id, false).and_then(|mut c| {
+                    let made = Conn::open(inner, own, &s.client_id, false, ANSWER_TIMEOUT);
+                    let made = made.and_then(|mut c| {
                         c.subscribe(&s.filters)?;
                         c.close()
                     });
@@ -198,7 +199,7 @@ impl Restoration {
                         Some(p) => p,
                         None => {
                             let id = format!("ronda-restore-{:08x}", rand::random::<u32>());
-                            publisher.insert(Conn::open(inner, own, &id, true)?)
+                            publisher.insert(Conn::open(inner, own, &id, true, ANSWER_TIMEOUT)?)
                         }
                     };
                     pkid = pkid.checked_add(1).unwrap_or(1);
@@ -230,21 +231,24 @@ impl Restoration {
     }
 }
 
-/// A connection to rumqttd: a few packets, each answered before the next.
-struct Conn {
+/// A connection to rumqttd: a few packets, each answered before the next (also the broker's
+/// readiness probe, `super::probe`).
+pub(super) struct Conn {
     s: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    fn open(
+    /// Connected and logged in with `own`, each step within `timeout`.
+    pub(super) fn open(
         inner: SocketAddr,
         own: &BrokerUser,
         client_id: &str,
         clean: bool,
+        timeout: Duration,
     ) -> std::io::Result<Conn> {
-        let mut s = TcpStream::connect_timeout(&inner, ANSWER_TIMEOUT)?;
-        s.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+        let mut s = TcpStream::connect_timeout(&inner, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
         s.set_nodelay(true)?;
         s.write_all(&packet::encode_connect(&Connect {
             clean_session: clean,
@@ -305,12 +309,18 @@ impl Conn {
         Ok(())
     }
 
+    /// DISCONNECT, without waiting for anything.
+    pub(super) fn leave(mut self) -> std::io::Result<TcpStream> {
+        self.s.write_all(&[0xe0, 0])?;
+        Ok(self.s)
+    }
+
     /// DISCONNECT, and wait for the broker to close: it has then put the session away, before
     /// anything published after this.
-    fn close(mut self) -> std::io::Result<()> {
-        self.s.write_all(&[0xe0, 0])?;
+    fn close(self) -> std::io::Result<()> {
+        let mut s = self.leave()?;
         let mut sink = [0u8; 1024];
-        while self.s.read(&mut sink)? > 0 {}
+        while s.read(&mut sink)? > 0 {}
         Ok(())
     }
 }
