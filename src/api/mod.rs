@@ -99,6 +99,12 @@ pub trait Village: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The guard apps with a persistent session on the embedded broker (the admin page's list);
+    /// `None` with an external broker, which keeps its sessions itself.
+    fn guard_apps(&self) -> Option<Vec<GuardApp>> {
+        None
+    }
+
     /// The up-link to the city's broker; `None` when there is none.
     fn uplink(&self) -> Option<UplinkFigures> {
         None
@@ -252,6 +258,17 @@ pub struct UplinkFigures {
     /// Times the city's broker became unreachable since the start.
     pub outages: u64,
     pub connected: bool,
+}
+
+/// A guard app's persistent session on the embedded broker (the admin page's list).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuardApp {
+    /// The session as the broker keeps it (client id, user, filters, last heard).
+    pub session: crate::store::MqttSession,
+    /// Connected now.
+    pub online: bool,
+    /// One of its filters takes the alerts (`<prefix>/events`).
+    pub reads_events: bool,
 }
 
 /// One phone destination's outages (for `/metrics`).

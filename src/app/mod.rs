@@ -285,7 +285,7 @@ impl Live {
                 uplink: outlet.uplink_status(),
             },
             gate_status.clone(),
-            outlet.broker_refusals(),
+            outlet.broker_watch(),
             outlet.outages(),
         ));
         // a press of a phone's acknowledge button goes the guard page's way

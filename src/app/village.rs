@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 use super::apply::RulesChange;
 use super::camera::CameraFigures;
 use crate::api::{
-    AckError, AckRecord, CameraPicture, CameraStatus, DestinationOutages, FeedItem, LineCount,
-    QueueDepth, Village,
+    AckError, AckRecord, CameraPicture, CameraStatus, DestinationOutages, FeedItem, GuardApp,
+    LineCount, QueueDepth, Village,
 };
 use crate::config::{CameraRole, Settings};
 use crate::events::{CountsView, Event, Severity};
@@ -115,8 +115,8 @@ pub struct LiveVillage {
     acks: broadcast::Sender<AckRecord>,
     /// The gate book's keeper: its clock and the next daily report.
     gate: crate::gate::SharedStatus,
-    /// What the embedded broker refused (none with an external broker).
-    refusals: Option<Arc<crate::sinks::broker::Refusals>>,
+    /// What the embedded broker refused, and its guard apps (none with an external broker).
+    broker: Option<crate::sinks::broker::BrokerWatch>,
     /// The webhook's and the phone destinations' outages.
     outages: SinkOutages,
 }
@@ -134,7 +134,7 @@ impl LiveVillage {
         rules: SyncSender<RulesChange>,
         queues: Queues,
         gate: crate::gate::SharedStatus,
-        refusals: Option<Arc<crate::sinks::broker::Refusals>>,
+        broker: Option<crate::sinks::broker::BrokerWatch>,
         outages: SinkOutages,
     ) -> LiveVillage {
         LiveVillage {
@@ -160,7 +160,7 @@ impl LiveVillage {
             queues,
             acks: broadcast::channel(FEED_CAPACITY).0,
             gate,
-            refusals,
+            broker,
             outages,
         }
     }
@@ -377,10 +377,14 @@ impl Village for LiveVillage {
     }
 
     fn mqtt_refusals(&self) -> Vec<(&'static str, u64)> {
-        self.refusals
+        self.broker
             .as_ref()
-            .map(|r| r.by_cause())
+            .map(|b| b.refusals.by_cause())
             .unwrap_or_default()
+    }
+
+    fn guard_apps(&self) -> Option<Vec<GuardApp>> {
+        self.broker.as_ref()?.apps.as_ref().map(|book| book.apps())
     }
 
     fn queues(&self) -> Vec<QueueDepth> {

@@ -151,9 +151,10 @@ impl Outlet {
         self.store.clone()
     }
 
-    /// What the embedded broker's front has refused, by cause (none with an external broker).
-    pub fn broker_refusals(&self) -> Option<Arc<crate::sinks::broker::Refusals>> {
-        self.broker.as_ref().map(|b| b.refusals())
+    /// What the embedded broker's front has refused and its guard apps (none with an external
+    /// broker).
+    pub fn broker_watch(&self) -> Option<crate::sinks::broker::BrokerWatch> {
+        self.broker.as_ref().map(|b| b.watch())
     }
 
     /// The up-link's figures for `/metrics` (none without `[uplink]`).

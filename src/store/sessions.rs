@@ -155,6 +155,19 @@ impl Store {
             .collect())
     }
 
+    /// How many events the broker acknowledged with a seq above `after`: what an app standing
+    /// there has still to take (the admin page's "missed").
+    pub fn sent_events_count_after(&self, after: i64) -> Result<u64, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "SELECT count(*) FROM events WHERE seq > ?1 AND sent_at IS NOT NULL AND \
+                 quarantined_ms IS NULL",
+            )
+            .and_then(|mut st| st.query_row([after], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(self.err("counting the events a guard app missed"))
+    }
+
     /// The newest `limit` guards' acknowledgements the broker took with a seq above `after`,
     /// in seq order.
     pub fn sent_acks_after(&self, after: i64, limit: usize) -> Result<Vec<Ack>, StoreError> {
@@ -227,6 +240,8 @@ mod tests {
             .map(|(s, _)| s)
             .collect();
         assert_eq!(missed, [s2, s3]);
+        assert_eq!(store.sent_events_count_after(s1).unwrap(), 2);
+        assert_eq!(store.sent_events_count_after(s3).unwrap(), 0);
         let newest: Vec<i64> = store
             .sent_events_after(0, 1)
             .unwrap()

@@ -469,7 +469,7 @@ fn five_wrong_passwords_brake_that_name_from_that_address_only() {
     );
     // the guard post, on its own address, gets in
     assert_eq!(connack_from(v.port(), post, GUARD.0, GUARD.1), 0);
-    let counted = v.broker.refusals().by_cause();
+    let counted = v.broker.watch().refusals.by_cause();
     assert!(
         counted.iter().any(|&(c, n)| c == "bad_login" && n >= 5)
             && counted.iter().any(|&(c, n)| c == "braked" && n >= 1),

@@ -844,3 +844,123 @@ fn in_the_browser_an_admin_draws_a_line_on_the_live_picture_and_the_guard_view_c
         "the camera went offline: the change restarted it"
     );
 }
+
+/// The admin page lists the guard apps the embedded broker keeps a persistent session for:
+/// the phone in reach as connected, the phone away with when it was last heard and how many
+/// alerts wait for it, never a clean-session client (it asked to be forgotten). The events are
+/// the camera's own: offline while nobody serves it (before the away phone's session began),
+/// online once the sim starts (while that phone is away).
+#[test]
+fn in_the_browser_an_admin_sees_which_guard_phones_are_away_and_what_waits_for_them() {
+    use browser_driver::{Driver, log_in_at, screenshot, wait};
+    use ronda::events::EventKind;
+    use serde_json::json;
+    let _one = one_at_a_time();
+    let v = Village::new((2, 2), "");
+    let (_run, _events) = v.run(); // the sim is not up yet: the camera goes offline
+    let phone = |id: &str| {
+        let mut o = Subscriber::options(v.mqtt);
+        o.set_client_id(id.to_string());
+        o.set_clean_session(false);
+        let s = Subscriber::start(o, "ronda/rw9/events");
+        assert!(
+            s.subscribed(1, Duration::from_secs(60)),
+            "{id} could not subscribe"
+        );
+        s
+    };
+    let got = |s: &Subscriber, kind: EventKind| s.events().iter().any(|e| e.kind == kind);
+    let near = phone("hp-pos1");
+    assert!(
+        wait_for(Duration::from_secs(120), || got(
+            &near,
+            EventKind::CameraOffline
+        )),
+        "the phone in reach never got the camera's camera_offline"
+    );
+    drop(phone("hp-pos2")); // subscribed, then out of reach
+    let _screen = Subscriber::new(v.mqtt, "ronda/rw9/events");
+    let _sim = v.sim();
+    assert!(
+        wait_for(Duration::from_secs(180), || got(
+            &near,
+            EventKind::CameraOnline
+        )),
+        "the phone in reach never got the camera's camera_online"
+    );
+
+    let admin = v.web("pak-rw", ADMIN_PW);
+    let mut apps = Value::Null;
+    let away_missed = |apps: &Value| {
+        apps["apps"].as_array().and_then(|all| {
+            all.iter()
+                .find(|a| a["client_id"] == "hp-pos2" && a["online"] == false)
+                .and_then(|a| a["missed"].as_u64())
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            apps = admin.get("/api/admin/apps").json();
+            away_missed(&apps).is_some_and(|n| n >= 1)
+        }),
+        "the away phone is not listed with the camera_online it missed: {apps}"
+    );
+    assert_eq!(apps["broker"], "embedded");
+    let ids: Vec<&str> = apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["hp-pos1", "hp-pos2"],
+        "connected first, and no clean session: {apps}"
+    );
+    let near_app = &apps["apps"][0];
+    assert_eq!(near_app["online"], true, "{apps}");
+    assert_eq!(near_app["missed"], Value::Null, "{apps}");
+    assert_eq!(
+        near_app["topics"],
+        json!([{"filter": "ronda/rw9/events", "qos": 1}]),
+        "{apps}"
+    );
+    assert!(apps["apps"][1]["heard"].as_str().is_some(), "{apps}");
+    assert_eq!(
+        v.web("pos1", GUARD_PW).get("/api/admin/apps").status,
+        403,
+        "a guard may not see the list"
+    );
+
+    let d = Driver::start();
+    log_in_at(&d, &format!("{}/admin", v.base()), "pak-rw", ADMIN_PW);
+    d.goto(&format!("{}/admin", v.base()));
+    wait(
+        &d,
+        "the page does not show the away phone with the alerts waiting for it",
+        "const a = document.querySelector('#app-list li[data-client=\"hp-pos2\"]'); \
+         const n = document.querySelector('#app-list li[data-client=\"hp-pos1\"]'); \
+         return !!a && !!n && a.classList.contains('away') && /\\d+ peringatan menunggu/.test(a.textContent) \
+           && a.textContent.includes('terakhir terdengar') && n.classList.contains('online') \
+           && n.textContent.includes('tersambung');",
+        json!([]),
+        20,
+    );
+    assert_eq!(
+        d.exec(
+            "return document.querySelectorAll('#app-list li').length;",
+            json!([])
+        ),
+        2
+    );
+    d.click("#lang");
+    wait(
+        &d,
+        "the list did not switch to English",
+        "const a = document.querySelector('#app-list li[data-client=\"hp-pos2\"]'); \
+         return !!a && /(\\d+ alerts|1 alert) waiting/.test(a.textContent) && a.textContent.includes('last heard');",
+        json!([]),
+        5,
+    );
+    screenshot(&d, "admin-guard-apps.png");
+}

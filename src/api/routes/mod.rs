@@ -302,6 +302,7 @@ pub(crate) fn router(st: Shared) -> Router {
         )
         .route("/api/admin/cameras/{id}/snapshot.jpg", get(admin::snapshot))
         .route("/api/admin/cameras/{id}/preview", post(admin::preview))
+        .route("/api/admin/apps", get(admin::apps))
         .route("/api/admin/versions", get(admin::versions))
         .route("/api/admin/versions/{n}", get(admin::version))
         .route("/api/admin/versions/{n}/revert", post(admin::revert))

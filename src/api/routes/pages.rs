@@ -25,6 +25,7 @@ const NOTE_BODY: &str = include_str!("../static/note.html");
 const ADMIN_BODY: &str = include_str!("../static/admin.html");
 const ADMIN_JS: &str = include_str!("../static/admin.js");
 const ADMIN_CSS: &str = include_str!("../static/admin.css");
+const APPS_JS: &str = include_str!("../static/apps.js");
 const REVIEW_BODY: &str = include_str!("../static/review.html");
 const REVIEW_JS: &str = include_str!("../static/review.js");
 const REVIEW_CSS: &str = include_str!("../static/review.css");
@@ -168,7 +169,7 @@ impl Pages {
                 "admin",
                 "admin-page",
                 ADMIN_BODY,
-                &with(ADMIN_JS),
+                &with(&format!("{ADMIN_JS}\n{APPS_JS}")),
                 &format!("{STYLE}\n{ADMIN_CSS}"),
                 "",
             ),

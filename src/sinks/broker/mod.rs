@@ -50,7 +50,8 @@ use crate::config::MqttRole;
 use crate::store::{MqttSession, Store};
 use front::Front;
 pub use front::Refusals;
-use sessions::{Book, Keeper};
+pub use sessions::Book;
+use sessions::Keeper;
 
 /// How long the broker may take to answer its first CONNECT.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,6 +73,15 @@ impl std::fmt::Debug for BrokerUser {
             .field("role", &self.role)
             .finish()
     }
+}
+
+/// What the web UI may see of the embedded broker while it runs.
+#[derive(Clone)]
+pub struct BrokerWatch {
+    /// What the front has refused since the start, by cause.
+    pub refusals: Arc<Refusals>,
+    /// The guard apps' persistent sessions (`None` when the broker keeps none: no store).
+    pub apps: Option<Arc<Book>>,
 }
 
 /// The embedded broker's TLS (`[mqtt] tls_cert`, `tls_key`): PEM files of its certificate
@@ -170,6 +180,8 @@ pub struct Broker {
     /// Whether a guard post has subscribed to the events since this start, and until when
     /// ronda's own client holds events for one (`super::mqtt::readers`).
     hold: Hold,
+    /// The guard apps' persistent sessions (with a store).
+    book: Option<Arc<Book>>,
     /// Dropped first: clients are gone before anything else.
     _front: Front,
     /// Then the sessions' last write: what the apps took up to the stop.
@@ -290,7 +302,7 @@ impl Broker {
             users: opts.users,
             rights: Rights::new(&opts.prefix),
             readers: readers.clone(),
-            book,
+            book: book.clone(),
         })?;
         info!("embedded MQTT broker listening on {addr}, {how}; users: {who}");
         Ok(Broker {
@@ -301,15 +313,19 @@ impl Broker {
                 readers,
                 until: Instant::now() + opts.reader_grace,
             },
+            book,
             _front: front,
             _keeper: keeper,
             _thread: thread,
         })
     }
 
-    /// What the front has refused since the start, by cause.
-    pub fn refusals(&self) -> Arc<Refusals> {
-        self._front.refusals.clone()
+    /// What the web UI may see of this broker: what the front refused, and the guard apps.
+    pub fn watch(&self) -> BrokerWatch {
+        BrokerWatch {
+            refusals: self._front.refusals.clone(),
+            apps: self.book.clone(),
+        }
     }
 
     /// The address clients connect to (with the real port when `listen` asked for port 0).

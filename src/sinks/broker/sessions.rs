@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tracing::warn;
 
 use super::packet;
+use crate::api::GuardApp;
 use crate::store::{MqttSession, Store};
 
 /// How soon a change reaches the store. A crash loses at most this much of the apps' progress:
@@ -43,6 +44,8 @@ enum Kind {
 #[derive(Default)]
 struct Inner {
     sessions: HashMap<String, MqttSession>,
+    /// Open connections by client id (in memory only): an app is online while one is open.
+    online: HashMap<String, u32>,
     dirty: bool,
 }
 
@@ -65,6 +68,7 @@ impl Book {
                     .into_iter()
                     .map(|s| (s.client_id.clone(), s))
                     .collect(),
+                online: HashMap::new(),
                 // written once at the start: the sessions not made again (too old, of a user
                 // the configuration no longer has) leave the store
                 dirty: true,
@@ -139,6 +143,32 @@ impl Book {
         });
     }
 
+    /// Every session with whether the app is connected now, most recently heard first: the
+    /// admin page's list of guard apps.
+    pub fn apps(&self) -> Vec<GuardApp> {
+        let mut all: Vec<GuardApp> = self.with(|b| {
+            b.sessions
+                .values()
+                .map(|s| GuardApp {
+                    online: b.online.contains_key(&s.client_id),
+                    reads_events: s
+                        .filters
+                        .iter()
+                        .any(|(f, _)| crate::topic::matches(f, &self.events)),
+                    session: s.clone(),
+                })
+                .collect()
+        });
+        all.sort_by(|a, b| {
+            (b.online, b.session.heard, &a.session.client_id).cmp(&(
+                a.online,
+                a.session.heard,
+                &b.session.client_id,
+            ))
+        });
+        all
+    }
+
     fn took(&self, client_id: &str, kind: Kind, id: String, now: DateTime<Utc>) {
         self.with(|b| {
             if let Some(s) = b.sessions.get_mut(client_id) {
@@ -198,7 +228,9 @@ pub struct Deliveries {
 }
 
 impl Deliveries {
+    /// The app's connection is open until this is dropped.
     pub fn new(book: Arc<Book>, client_id: &str) -> Deliveries {
+        book.with(|b| *b.online.entry(client_id.to_string()).or_default() += 1);
         Deliveries {
             book,
             client_id: client_id.to_string(),
@@ -268,6 +300,25 @@ impl Deliveries {
             }
             _ => {}
         }
+    }
+}
+
+impl Drop for Deliveries {
+    /// The connection closed: the app was last heard now (what the admin page shows).
+    fn drop(&mut self) {
+        let now = Utc::now();
+        self.book.with(|b| {
+            if let Some(n) = b.online.get_mut(&self.client_id) {
+                *n -= 1;
+                if *n == 0 {
+                    b.online.remove(&self.client_id);
+                }
+            }
+            if let Some(s) = b.sessions.get_mut(&self.client_id) {
+                s.heard = now;
+                b.dirty = true;
+            }
+        });
     }
 }
 
@@ -399,6 +450,45 @@ mod tests {
         // an id too long to keep is not written down
         book.connected(&"x".repeat(MAX_ID_BYTES + 1), None, false, t);
         assert!(book.changed().is_none());
+    }
+
+    #[test]
+    fn apps_are_online_while_a_connection_is_open_and_heard_when_it_closes() {
+        let book = Book::new("ronda/rw9", Vec::new());
+        let t0 = Utc::now() - chrono::TimeDelta::hours(1);
+        book.connected("pos1-phone", Some("pos1"), false, t0);
+        book.connected("pos2-phone", None, false, t0 - chrono::TimeDelta::hours(1));
+        let d1 = Deliveries::new(book.clone(), "pos1-phone");
+        let d2 = Deliveries::new(book.clone(), "pos2-phone");
+        d2.up(
+            &packet::encode_subscribe(&packet::Subscribe {
+                pkid: 1,
+                filters: vec![("ronda/rw9/+".to_string(), 1)],
+            }),
+            |_| true,
+        );
+        d2.down(&packet::encode_suback(1, &[1]));
+        // the same app again (a takeover): online until both connections closed
+        let again = Deliveries::new(book.clone(), "pos1-phone");
+        drop(d1);
+        let apps = book.apps();
+        let ids: Vec<(&str, bool, bool)> = apps
+            .iter()
+            .map(|a| (a.session.client_id.as_str(), a.online, a.reads_events))
+            .collect();
+        assert_eq!(
+            ids,
+            [("pos1-phone", true, false), ("pos2-phone", true, true)],
+            "online, then the most recently heard"
+        );
+        drop(again);
+        let apps = book.apps();
+        let ids: Vec<(&str, bool)> = apps
+            .iter()
+            .map(|a| (a.session.client_id.as_str(), a.online))
+            .collect();
+        assert_eq!(ids, [("pos2-phone", true), ("pos1-phone", false)]);
+        assert!(apps[1].session.heard > t0, "heard when it left");
     }
 
     #[test]

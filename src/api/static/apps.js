@@ -1,0 +1,68 @@
+// The admin page's list of guard apps: the phones (and screens) with a persistent session on the
+// embedded broker, whether each is connected, when it was last heard, and how many alerts one
+// out of reach has still to take (it gets them when it connects again, also after a restart of
+// the box). Refreshed every 30 s: a phone coming back on its round shows within that.
+Object.assign(DICT.id, {
+  apps_title: "Aplikasi penjaga (MQTT)",
+  apps_none: "Belum ada aplikasi dengan sesi tetap (clean session mati).",
+  apps_external: "Broker MQTT luar menyimpan sesi aplikasi sendiri: lihat daftarnya di broker itu.",
+  apps_online: "tersambung", apps_away: "tidak tersambung",
+  apps_heard: "terakhir terdengar {time}", apps_user: "akun {user}",
+  apps_missed: "{n} peringatan menunggu", apps_no_alerts: "tidak berlangganan peringatan",
+  apps_hint: "Aplikasi yang tidak tersambung mendapat peringatan yang terlewat begitu tersambung lagi (sesi disimpan 7 hari).",
+});
+Object.assign(DICT.en, {
+  apps_title: "Guard apps (MQTT)",
+  apps_none: "No app with a persistent session yet (clean session off).",
+  apps_external: "An external MQTT broker keeps the apps' sessions itself: see its list there.",
+  apps_online: "connected", apps_away: "not connected",
+  apps_heard: "last heard {time}", apps_user: "account {user}",
+  apps_missed: "{n} alerts waiting", apps_missed_one: "1 alert waiting", apps_no_alerts: "not subscribed to alerts",
+  apps_hint: "An app away gets the alerts it missed as soon as it connects again (sessions kept 7 days).",
+});
+
+(function () {
+  const list = document.getElementById("app-list");
+  const note = document.getElementById("apps-note");
+  let last = null;
+
+  function render() {
+    list.textContent = "";
+    if (!last) return;
+    if (last.error) {
+      note.textContent = last.error;
+      return;
+    }
+    if (last.broker === "external") {
+      note.textContent = t("apps_external");
+      return;
+    }
+    note.textContent = last.apps.length ? t("apps_hint") : t("apps_none");
+    for (const a of last.apps) {
+      const li = el("li", a.online ? "online" : "away");
+      li.dataset.client = a.client_id;
+      li.appendChild(el("span", "aid", a.client_id));
+      const state = a.online ? t("apps_online") : t("apps_away") + " · " + t("apps_heard", { time: a.heard.slice(0, 16).replace("T", " ") });
+      li.appendChild(el("span", "astate", state));
+      if (a.user) li.appendChild(el("span", "dim", t("apps_user", { user: a.user })));
+      if (!a.reads_events) li.appendChild(el("span", "amissed", t("apps_no_alerts")));
+      else if (a.missed) li.appendChild(el("span", "amissed", a.missed === 1 && LANG === "en" ? t("apps_missed_one") : t("apps_missed", { n: a.missed })));
+      list.appendChild(li);
+    }
+  }
+
+  async function load() {
+    try {
+      const r = await api("/api/admin/apps");
+      const b = await r.json().catch(() => ({}));
+      last = r.ok ? b : { error: b.error || String(r.status) };
+    } catch (e) {
+      return; // offline: the list stays as it was
+    }
+    render();
+  }
+
+  langListeners.push(render);
+  load();
+  setInterval(load, 30000);
+})();
