@@ -105,6 +105,13 @@ pub trait Village: Send + Sync + 'static {
         None
     }
 
+    /// Forget guard app `client_id`'s persistent session on the embedded broker (a phone lost
+    /// or replaced): the broker drops what it queued for it, and it leaves the list.
+    fn forget_guard_app(&self, client_id: &str) -> Result<(), ForgetAppError> {
+        let _ = client_id;
+        Err(ForgetAppError::NotKept)
+    }
+
     /// The up-link to the city's broker; `None` when there is none.
     fn uplink(&self) -> Option<UplinkFigures> {
         None
@@ -307,6 +314,29 @@ pub enum AckError {
     #[error("no event with this id")]
     UnknownEvent,
     /// The store failed (answered 500 with this message: no secrets in it).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why a guard app's session was not forgotten.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ForgetAppError {
+    /// No embedded broker keeps sessions here (answered 503).
+    #[error(
+        "this box keeps no guard apps' sessions: the MQTT broker is an external one, which \
+         keeps its sessions itself"
+    )]
+    NotKept,
+    /// No session has this client id (answered 404).
+    #[error("no guard app with client id `{0}`")]
+    Unknown(String),
+    /// The app is connected now (answered 409): forgetting it would cut it off mid-round.
+    #[error(
+        "guard app `{0}` is connected now: only an app that is away can be forgotten (switch \
+         it off, or change its user's password in [[mqtt.users]] first)"
+    )]
+    Connected(String),
+    /// The broker did not drop the session (answered 500 with this message: no secrets).
     #[error("{0}")]
     Failed(String),
 }

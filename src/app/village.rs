@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 use super::apply::RulesChange;
 use super::camera::CameraFigures;
 use crate::api::{
-    AckError, AckRecord, CameraPicture, CameraStatus, DestinationOutages, FeedItem, GuardApp,
-    LineCount, QueueDepth, Village,
+    AckError, AckRecord, CameraPicture, CameraStatus, DestinationOutages, FeedItem, ForgetAppError,
+    GuardApp, LineCount, QueueDepth, Village,
 };
 use crate::config::{CameraRole, Settings};
 use crate::events::{CountsView, Event, Severity};
@@ -385,6 +385,13 @@ impl Village for LiveVillage {
 
     fn guard_apps(&self) -> Option<Vec<GuardApp>> {
         self.broker.as_ref()?.apps.as_ref().map(|book| book.apps())
+    }
+
+    fn forget_guard_app(&self, client_id: &str) -> Result<(), ForgetAppError> {
+        match &self.broker {
+            Some(b) => b.forget_app(client_id),
+            None => Err(ForgetAppError::NotKept),
+        }
     }
 
     fn queues(&self) -> Vec<QueueDepth> {

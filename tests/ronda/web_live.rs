@@ -880,7 +880,7 @@ fn in_the_browser_an_admin_sees_which_guard_phones_are_away_and_what_waits_for_t
     );
     drop(phone("hp-pos2")); // subscribed, then out of reach
     let _screen = Subscriber::new(v.mqtt, "ronda/rw9/events");
-    let _sim = v.sim();
+    let sim = v.sim();
     assert!(
         wait_for(Duration::from_secs(180), || got(
             &near,
@@ -963,4 +963,63 @@ fn in_the_browser_an_admin_sees_which_guard_phones_are_away_and_what_waits_for_t
         5,
     );
     screenshot(&d, "admin-guard-apps.png");
+
+    // the away phone was lost: the admin forgets it (two presses); the connected one cannot be
+    let forget = "#app-list li[data-client=\"hp-pos2\"] button.forget";
+    assert_eq!(
+        d.exec(
+            "return document.querySelectorAll('#app-list li[data-client=\"hp-pos1\"] button.forget').length;",
+            json!([])
+        ),
+        0,
+        "a connected app offers no forget"
+    );
+    d.click(forget);
+    d.click(forget);
+    wait(
+        &d,
+        "the page did not say the phone was forgotten",
+        "return document.getElementById('apps-result').textContent.startsWith('hp-pos2 forgotten') \
+           && document.querySelectorAll('#app-list li').length === 1;",
+        json!([]),
+        15,
+    );
+    screenshot(&d, "admin-guard-app-forgotten.png");
+    let apps = admin.get("/api/admin/apps").json();
+    assert_eq!(apps["apps"].as_array().unwrap().len(), 1, "{apps}");
+    let refused = admin.send("DELETE", "/api/admin/apps/hp-pos1", None);
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(
+        refused.error().contains("connected now"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        admin.send("DELETE", "/api/admin/apps/hp-pos2", None).status,
+        404
+    );
+    // the broker dropped what it kept for it: back on the same id without subscribing again,
+    // it gets nothing, not even the next camera_offline (the fence the near phone gets)
+    let mut o = Subscriber::options(v.mqtt);
+    o.set_client_id("hp-pos2".to_string());
+    o.set_clean_session(false);
+    let back = Subscriber::start(o, "ronda/rw9/availability");
+    assert!(back.subscribed(1, Duration::from_secs(60)));
+    drop(sim);
+    let offline = |s: &Subscriber| {
+        s.events()
+            .iter()
+            .filter(|e| e.kind == EventKind::CameraOffline)
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(120), || offline(&near) == 2),
+        "the phone in reach did not get the second camera_offline"
+    );
+    assert_eq!(
+        back.events().len(),
+        0,
+        "the forgotten session still held events: {:?}",
+        back.events()
+    );
 }

@@ -8,6 +8,7 @@
 //! | `PUT /api/admin/cameras/{id}` | `{base_version, lines, zones, mask_check}` -> `{version, summary, changed, applied}` |
 //! | `POST /api/admin/cameras/{id}/preview` | `{lines, zones}` (a draft) -> what its lines would have counted over the last minutes ([`preview`]) |
 //! | `GET /api/admin/apps` | the guard apps' persistent sessions on the embedded broker ([`apps`]) |
+//! | `DELETE /api/admin/apps/{client_id}` | forget one that is away (a phone lost or replaced) |
 //! | `GET /api/admin/versions` | `{current, versions: [{version, saved_by, saved_at, summary, reverted_from}]}` |
 //! | `GET /api/admin/versions/{n}` | one version: its `text` and a line `diff` against the one before |
 //! | `POST /api/admin/versions/{n}/revert` | write version n back as a new version; as a save |
@@ -30,7 +31,7 @@ mod diff;
 mod file;
 mod preview;
 
-pub(super) use apps::apps;
+pub(super) use apps::{apps, forget as forget_app};
 pub(super) use preview::preview;
 
 use std::path::{Path as FsPath, PathBuf};

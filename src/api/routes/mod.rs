@@ -303,6 +303,10 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/admin/cameras/{id}/snapshot.jpg", get(admin::snapshot))
         .route("/api/admin/cameras/{id}/preview", post(admin::preview))
         .route("/api/admin/apps", get(admin::apps))
+        .route(
+            "/api/admin/apps/{client_id}",
+            axum::routing::delete(admin::forget_app),
+        )
         .route("/api/admin/versions", get(admin::versions))
         .route("/api/admin/versions/{n}", get(admin::version))
         .route("/api/admin/versions/{n}/revert", post(admin::revert))

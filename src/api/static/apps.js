@@ -1,7 +1,8 @@
 // The admin page's list of guard apps: the phones (and screens) with a persistent session on the
 // embedded broker, whether each is connected, when it was last heard, and how many alerts one
 // out of reach has still to take (it gets them when it connects again, also after a restart of
-// the box). Refreshed every 30 s: a phone coming back on its round shows within that.
+// the box). Refreshed every 30 s: a phone coming back on its round shows within that. An app
+// away can be forgotten (a phone lost or replaced): two presses, as a revert.
 Object.assign(DICT.id, {
   apps_title: "Aplikasi penjaga (MQTT)",
   apps_none: "Belum ada aplikasi dengan sesi tetap (clean session mati).",
@@ -10,6 +11,8 @@ Object.assign(DICT.id, {
   apps_heard: "terakhir terdengar {time}", apps_user: "akun {user}",
   apps_missed: "{n} peringatan menunggu", apps_no_alerts: "tidak berlangganan peringatan",
   apps_hint: "Aplikasi yang tidak tersambung mendapat peringatan yang terlewat begitu tersambung lagi (sesi disimpan 7 hari).",
+  apps_forget: "Lupakan", apps_forget_sure: "Yakin? Lupakan {id}",
+  apps_forgotten: "{id} dilupakan: peringatan yang menunggu dibuang. Jika HP ini hilang, ganti juga kata sandi akunnya.",
 });
 Object.assign(DICT.en, {
   apps_title: "Guard apps (MQTT)",
@@ -19,15 +22,40 @@ Object.assign(DICT.en, {
   apps_heard: "last heard {time}", apps_user: "account {user}",
   apps_missed: "{n} alerts waiting", apps_missed_one: "1 alert waiting", apps_no_alerts: "not subscribed to alerts",
   apps_hint: "An app away gets the alerts it missed as soon as it connects again (sessions kept 7 days).",
+  apps_forget: "Forget", apps_forget_sure: "Sure? Forget {id}",
+  apps_forgotten: "{id} forgotten: the alerts waiting for it were dropped. If this phone was lost, change its account's password too.",
 });
 
 (function () {
   const list = document.getElementById("app-list");
   const note = document.getElementById("apps-note");
   let last = null;
+  let told = "";
+  let confirmTimer = null;
+
+  async function forget(id, btn) {
+    if (!btn.classList.contains("confirm")) {
+      btn.classList.add("confirm");
+      btn.textContent = t("apps_forget_sure", { id });
+      clearTimeout(confirmTimer);
+      confirmTimer = setTimeout(() => { btn.classList.remove("confirm"); btn.textContent = t("apps_forget"); }, 6000);
+      return;
+    }
+    clearTimeout(confirmTimer);
+    btn.disabled = true;
+    try {
+      const r = await api("/api/admin/apps/" + encodeURIComponent(id), { method: "DELETE" });
+      const b = await r.json().catch(() => ({}));
+      told = r.ok ? t("apps_forgotten", { id }) : (b.error || String(r.status));
+    } catch (e) {
+      told = t("offline");
+    }
+    await load();
+  }
 
   function render() {
     list.textContent = "";
+    document.getElementById("apps-result").textContent = told;
     if (!last) return;
     if (last.error) {
       note.textContent = last.error;
@@ -47,6 +75,12 @@ Object.assign(DICT.en, {
       if (a.user) li.appendChild(el("span", "dim", t("apps_user", { user: a.user })));
       if (!a.reads_events) li.appendChild(el("span", "amissed", t("apps_no_alerts")));
       else if (a.missed) li.appendChild(el("span", "amissed", a.missed === 1 && LANG === "en" ? t("apps_missed_one") : t("apps_missed", { n: a.missed })));
+      if (!a.online) {
+        const b = el("button", "tool forget", t("apps_forget"));
+        b.type = "button";
+        b.addEventListener("click", () => forget(a.client_id, b));
+        li.appendChild(b);
+      }
       list.appendChild(li);
     }
   }

@@ -75,13 +75,45 @@ impl std::fmt::Debug for BrokerUser {
     }
 }
 
-/// What the web UI may see of the embedded broker while it runs.
+/// What the web UI may see of the embedded broker while it runs, and the one change it may make:
+/// forget a guard app's session.
 #[derive(Clone)]
 pub struct BrokerWatch {
     /// What the front has refused since the start, by cause.
     pub refusals: Arc<Refusals>,
     /// The guard apps' persistent sessions (`None` when the broker keeps none: no store).
     pub apps: Option<Arc<Book>>,
+    /// rumqttd itself and this start's login to it: a forgotten session is dropped there.
+    inner: SocketAddr,
+    own: BrokerUser,
+}
+
+impl BrokerWatch {
+    /// Forget app `client_id`'s persistent session (a phone lost or replaced): rumqttd drops it
+    /// and what it queued (a connection with its client id and a clean session, the way MQTT
+    /// asks a broker to forget one), and the book leaves it out at its next write. Refused
+    /// while the app is connected: that connection would be cut off.
+    pub fn forget_app(&self, client_id: &str) -> Result<(), crate::api::ForgetAppError> {
+        use crate::api::ForgetAppError as E;
+        let book = self.apps.as_ref().ok_or(E::NotKept)?;
+        match book.online(client_id) {
+            None => return Err(E::Unknown(client_id.to_string())),
+            Some(true) => return Err(E::Connected(client_id.to_string())),
+            Some(false) => {}
+        }
+        restore::forget(self.inner, &self.own, client_id).map_err(|e| {
+            E::Failed(format!(
+                "the embedded broker did not drop the session of `{}`: {e}",
+                crate::topic::shown(client_id)
+            ))
+        })?;
+        book.forget(client_id);
+        info!(
+            "guard app `{}`'s session forgotten: the broker dropped what it kept for it",
+            crate::topic::shown(client_id)
+        );
+        Ok(())
+    }
 }
 
 /// The embedded broker's TLS (`[mqtt] tls_cert`, `tls_key`): PEM files of its certificate
@@ -325,6 +357,8 @@ impl Broker {
         BrokerWatch {
             refusals: self._front.refusals.clone(),
             apps: self.book.clone(),
+            inner: self.inner,
+            own: self.own.clone(),
         }
     }
 

@@ -231,6 +231,13 @@ impl Restoration {
     }
 }
 
+/// Make rumqttd forget `client_id`'s session: connect with its client id and a clean session,
+/// and leave (MQTT 3.1.1: a clean session discards the one before). Waits for the broker to
+/// close, so the session is gone when this returns.
+pub fn forget(inner: SocketAddr, own: &BrokerUser, client_id: &str) -> std::io::Result<()> {
+    Conn::open(inner, own, client_id, true, ANSWER_TIMEOUT)?.close()
+}
+
 /// A connection to rumqttd: a few packets, each answered before the next (also the broker's
 /// readiness probe, `super::probe`).
 pub(super) struct Conn {

@@ -169,6 +169,20 @@ impl Book {
         all
     }
 
+    /// Whether `client_id` has a session here (`None`: none), and whether it is connected now.
+    pub fn online(&self, client_id: &str) -> Option<bool> {
+        self.with(|b| {
+            b.sessions
+                .contains_key(client_id)
+                .then(|| b.online.contains_key(client_id))
+        })
+    }
+
+    /// Take `client_id`'s session out (an admin forgot it); written at the next round.
+    pub fn forget(&self, client_id: &str) {
+        self.with(|b| b.dirty |= b.sessions.remove(client_id).is_some());
+    }
+
     fn took(&self, client_id: &str, kind: Kind, id: String, now: DateTime<Utc>) {
         self.with(|b| {
             if let Some(s) = b.sessions.get_mut(client_id) {

@@ -137,6 +137,7 @@ impl Web {
                 )
             }
             ("POST", None) => reply(self.agent.post(&url).header("Cookie", &cookie).send_empty()),
+            ("DELETE", None) => reply(self.agent.delete(&url).header("Cookie", &cookie).call()),
             (other, None) => panic!("method {other}"),
         }
     }

@@ -7,14 +7,18 @@
 //! heard, online, reads_events, missed}]}`: online apps first, then the most recently heard.
 //! `missed` is counted for an app away that reads the alerts (else `null`). With an external
 //! broker the list is empty: that broker keeps its sessions itself.
+//!
+//! `DELETE /api/admin/apps/{client_id}` forgets an app's session (a phone lost or replaced):
+//! the broker drops what it queued for it and the app leaves the list; `{forgotten}`. 404 for an
+//! unknown id, 409 while it is connected, 503 with an external broker.
 
-use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::super::{Failure, Shared};
-use crate::api::GuardApp;
+use super::super::{Failure, Me, Shared};
+use crate::api::{ForgetAppError, GuardApp};
 use crate::store::Store;
 
 pub(in crate::api::routes) async fn apps(State(st): State<Shared>) -> Result<Json<Value>, Failure> {
@@ -56,4 +60,27 @@ fn app_json(st: &Shared, store: Option<&Store>, a: &GuardApp) -> Result<Value, F
         "reads_events": a.reads_events,
         "missed": missed,
     }))
+}
+
+pub(in crate::api::routes) async fn forget(
+    State(st): State<Shared>,
+    Extension(me): Me,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>, Failure> {
+    let id = client_id.clone();
+    match st.ask(move |v| v.forget_guard_app(&id)).await? {
+        Ok(()) => {
+            tracing::info!(admin = %me.name, "guard app's session forgotten from the admin page");
+            Ok(Json(json!({"forgotten": client_id})))
+        }
+        Err(e) => {
+            let status = match e {
+                ForgetAppError::NotKept => StatusCode::SERVICE_UNAVAILABLE,
+                ForgetAppError::Unknown(_) => StatusCode::NOT_FOUND,
+                ForgetAppError::Connected(_) => StatusCode::CONFLICT,
+                ForgetAppError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            Err(Failure::new(status, e.to_string()))
+        }
+    }
 }
