@@ -16,9 +16,11 @@
 //!   direction of vtest's own native counts (issue 12 asks for 1).
 //!
 //! The variants are encoded with one x264 thread, so that the same packages make the same files
-//! and the figures printed here are the same on every run of one machine, and, since the int8
-//! detector computes exactly on every CPU (`[detector] int8_arithmetic = "exact"`, the default),
-//! on every machine. Before that, ONNX Runtime's fast u8 x s8 kernels saturated some sums on x86
+//! and the figures printed here are the same on every run of one machine. The int8 detector
+//! computes exactly on every CPU (`[detector] int8_arithmetic = "exact"`, the default), so the
+//! native clips count the same on every machine; the copies themselves come out a little
+//! different on another kind of CPU (README "Counts and the CPU": an AVX2 machine's figures
+//! beside a VNNI machine's), and the bounds hold on both. Before that, ONNX Runtime's fast u8 x s8 kernels saturated some sums on x86
 //! without VNNI (AVX2 alone), a person's score moved a few hundredths and a count in the crowd by
 //! one to three (README "Counts and the CPU": figures of both). Each bound (`tolerance`) was set
 //! then as the worse of the two kinds' figures, not fitted to either, and stays: a box that asks
