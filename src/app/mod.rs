@@ -181,6 +181,18 @@ impl Live {
             int8_arithmetic = info.int8_arithmetic.unwrap_or("-"),
             "person detector loaded"
         );
+        // exact on a CPU without VNNI is ONNX Runtime's slower U8U8 kernels: measured 1.36x the
+        // fast kernels' time on an AVX2 Xeon, enough to hold a 40-camera gate under its rate
+        if info.int8_arithmetic.is_some()
+            && dopts.runtime.int8_exact
+            && crate::detect::runtime::int8_arithmetic(false) == "saturating"
+        {
+            tracing::info!(
+                "this CPU has no VNNI: the int8 model's exact arithmetic takes about 1.4 times as \
+                 long here; if `ronda bench live` shows the gate short of its analysis_fps, set \
+                 [detector] int8_arithmetic = \"fast\" (README \"Counts and the CPU\")"
+            );
+        }
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let bell = Arc::new(Doorbell::default());
