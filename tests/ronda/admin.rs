@@ -922,4 +922,22 @@ fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_
         5,
     );
     screenshot(&d, "admin-wide.png");
+
+    // revert to version 1: the first press asks, the second reverts
+    let revert = "#versions li[data-version=\"1\"] button.revert";
+    d.click(revert);
+    let asked = d.exec(
+        "return document.querySelector(arguments[0]).textContent;",
+        json!([revert]),
+    );
+    assert_eq!(asked, "Sure? Revert to version 1");
+    assert_eq!(v.applied().len(), 1, "one press reverted nothing");
+    d.click(revert);
+    wait(
+        &d,
+        "the revert was not confirmed",
+        "return document.getElementById('result').textContent.startsWith('Reverted to version 1, saved as version 3.');",
+        json!([]),
+        10,
+    );
 }

@@ -846,7 +846,6 @@ applyLang();
   }
 
   // ---- history
-  let confirmTimer = null;
   async function loadVersions() {
     let r;
     try { r = await api("/api/admin/versions"); } catch (e) { return; }
@@ -882,14 +881,7 @@ applyLang();
     }
   }
   async function revert(n, btn) {
-    if (!btn.classList.contains("confirm")) {
-      btn.classList.add("confirm");
-      btn.textContent = t("adm_revert_sure", { n });
-      clearTimeout(confirmTimer);
-      confirmTimer = setTimeout(() => { btn.classList.remove("confirm"); btn.textContent = t("adm_revert"); }, 6000);
-      return;
-    }
-    clearTimeout(confirmTimer);
+    if (!secondPress(btn, t("adm_revert_sure", { n }), t("adm_revert"))) return;
     btn.disabled = true;
     try {
       const r = await api("/api/admin/versions/" + n + "/revert", { method: "POST" });

@@ -31,17 +31,9 @@ Object.assign(DICT.en, {
   const note = document.getElementById("apps-note");
   let last = null;
   let told = "";
-  let confirmTimer = null;
 
   async function forget(id, btn) {
-    if (!btn.classList.contains("confirm")) {
-      btn.classList.add("confirm");
-      btn.textContent = t("apps_forget_sure", { id });
-      clearTimeout(confirmTimer);
-      confirmTimer = setTimeout(() => { btn.classList.remove("confirm"); btn.textContent = t("apps_forget"); }, 6000);
-      return;
-    }
-    clearTimeout(confirmTimer);
+    if (!secondPress(btn, t("apps_forget_sure", { id }), t("apps_forget"))) return;
     btn.disabled = true;
     try {
       const r = await api("/api/admin/apps/" + encodeURIComponent(id), { method: "DELETE" });

@@ -99,6 +99,17 @@ async function api(path, opts) {
   return r;
 }
 
+// A button that asks before it acts (revert a version, forget a phone): the first press shows
+// `sure` for 6 s, a second press within them returns true (act now); else it shows `label` again.
+function secondPress(btn, sure, label) {
+  clearTimeout(btn.confirmTimer);
+  if (btn.classList.contains("confirm")) return true;
+  btn.classList.add("confirm");
+  btn.textContent = sure;
+  btn.confirmTimer = setTimeout(() => { btn.classList.remove("confirm"); btn.textContent = label; }, 6000);
+  return false;
+}
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;

@@ -108,10 +108,6 @@ impl BrokerWatch {
             ))
         })?;
         book.forget(client_id);
-        info!(
-            "guard app `{}`'s session forgotten: the broker dropped what it kept for it",
-            crate::topic::shown(client_id)
-        );
         Ok(())
     }
 }

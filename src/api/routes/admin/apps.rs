@@ -70,7 +70,11 @@ pub(in crate::api::routes) async fn forget(
     let id = client_id.clone();
     match st.ask(move |v| v.forget_guard_app(&id)).await? {
         Ok(()) => {
-            tracing::info!(admin = %me.name, "guard app's session forgotten from the admin page");
+            tracing::info!(
+                admin = %me.name,
+                app = %crate::topic::shown(&client_id),
+                "guard app's session forgotten: the broker dropped what it kept for it"
+            );
             Ok(Json(json!({"forgotten": client_id})))
         }
         Err(e) => {
