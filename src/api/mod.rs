@@ -101,7 +101,7 @@ pub trait Village: Send + Sync + 'static {
 
     /// The guard apps with a persistent session on the embedded broker (the admin page's list);
     /// `None` with an external broker, which keeps its sessions itself.
-    fn guard_apps(&self) -> Option<Vec<GuardApp>> {
+    fn guard_apps(&self) -> Option<GuardApps> {
         None
     }
 
@@ -265,6 +265,16 @@ pub struct UplinkFigures {
     /// Times the city's broker became unreachable since the start.
     pub outages: u64,
     pub connected: bool,
+}
+
+/// The guard apps the embedded broker keeps a session for, and for how long.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuardApps {
+    /// Connected ones first, then the most recently heard.
+    pub apps: Vec<GuardApp>,
+    /// A session not heard from for this long is forgotten at the next start of the box (the
+    /// admin page says so, with the figure ronda uses, not one written into the page).
+    pub keep: std::time::Duration,
 }
 
 /// A guard app's persistent session on the embedded broker (the admin page's list).

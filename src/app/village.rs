@@ -15,7 +15,7 @@ use super::apply::RulesChange;
 use super::camera::CameraFigures;
 use crate::api::{
     AckError, AckRecord, CameraPicture, CameraStatus, DestinationOutages, FeedItem, ForgetAppError,
-    GuardApp, LineCount, QueueDepth, Village,
+    GuardApps, LineCount, QueueDepth, Village,
 };
 use crate::config::{CameraRole, Settings};
 use crate::events::{CountsView, Event, Severity};
@@ -383,8 +383,11 @@ impl Village for LiveVillage {
             .unwrap_or_default()
     }
 
-    fn guard_apps(&self) -> Option<Vec<GuardApp>> {
-        self.broker.as_ref()?.apps.as_ref().map(|book| book.apps())
+    fn guard_apps(&self) -> Option<GuardApps> {
+        self.broker.as_ref()?.apps.as_ref().map(|book| GuardApps {
+            apps: book.apps(),
+            keep: crate::sinks::broker::KEEP_SESSIONS,
+        })
     }
 
     fn forget_guard_app(&self, client_id: &str) -> Result<(), ForgetAppError> {

@@ -906,6 +906,8 @@ fn in_the_browser_an_admin_sees_which_guard_phones_are_away_and_what_waits_for_t
         "the away phone is not listed with the camera_online it missed: {apps}"
     );
     assert_eq!(apps["broker"], "embedded");
+    // the page's hint takes the figure ronda forgets sessions by, not one of its own
+    assert_eq!(apps["keep_days"], 7, "{apps}");
     let ids: Vec<&str> = apps["apps"]
         .as_array()
         .unwrap()
@@ -958,7 +960,8 @@ fn in_the_browser_an_admin_sees_which_guard_phones_are_away_and_what_waits_for_t
         &d,
         "the list did not switch to English",
         "const a = document.querySelector('#app-list li[data-client=\"hp-pos2\"]'); \
-         return !!a && /(\\d+ alerts|1 alert) waiting/.test(a.textContent) && a.textContent.includes('last heard');",
+         return !!a && /(\\d+ alerts|1 alert) waiting/.test(a.textContent) && a.textContent.includes('last heard') \
+           && document.getElementById('apps-note').textContent.includes('over 7 days');",
         json!([]),
         5,
     );

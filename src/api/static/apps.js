@@ -10,7 +10,7 @@ Object.assign(DICT.id, {
   apps_online: "tersambung", apps_away: "tidak tersambung",
   apps_heard: "terakhir terdengar {time}", apps_user: "akun {user}",
   apps_missed: "{n} peringatan menunggu", apps_no_alerts: "tidak berlangganan peringatan",
-  apps_hint: "Aplikasi yang tidak tersambung mendapat peringatan yang terlewat begitu tersambung lagi (sesi disimpan 7 hari).",
+  apps_hint: "Aplikasi yang tidak tersambung mendapat peringatan yang terlewat begitu tersambung lagi (sesi yang tidak terdengar lebih dari {days} hari dilupakan saat kotak dinyalakan ulang).",
   apps_forget: "Lupakan", apps_forget_sure: "Yakin? Lupakan {id}",
   apps_forgotten: "{id} dilupakan: peringatan yang menunggu dibuang. Jika HP ini hilang, ganti juga kata sandi akunnya.",
 });
@@ -21,7 +21,7 @@ Object.assign(DICT.en, {
   apps_online: "connected", apps_away: "not connected",
   apps_heard: "last heard {time}", apps_user: "account {user}",
   apps_missed: "{n} alerts waiting", apps_missed_one: "1 alert waiting", apps_no_alerts: "not subscribed to alerts",
-  apps_hint: "An app away gets the alerts it missed as soon as it connects again (sessions kept 7 days).",
+  apps_hint: "An app away gets the alerts it missed as soon as it connects again (a session not heard from for over {days} days is forgotten when the box restarts).",
   apps_forget: "Forget", apps_forget_sure: "Sure? Forget {id}",
   apps_forgotten: "{id} forgotten: the alerts waiting for it were dropped. If this phone was lost, change its account's password too.",
 });
@@ -57,7 +57,7 @@ Object.assign(DICT.en, {
       note.textContent = t("apps_external");
       return;
     }
-    note.textContent = last.apps.length ? t("apps_hint") : t("apps_none");
+    note.textContent = last.apps.length ? t("apps_hint", { days: last.keep_days }) : t("apps_none");
     for (const a of last.apps) {
       const li = el("li", a.online ? "online" : "away");
       li.dataset.client = a.client_id;

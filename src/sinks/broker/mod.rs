@@ -42,6 +42,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{info, warn};
 
+pub use restore::KEEP_SESSIONS;
 pub use rights::Rights;
 
 use super::SinkError;

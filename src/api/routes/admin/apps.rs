@@ -3,8 +3,10 @@
 //! alerts one out of reach has still to take (it gets them when it connects again, also after a
 //! restart of the box: `crate::sinks::broker::restore`).
 //!
-//! `{broker: "embedded" | "external", apps: [{client_id, user, topics: [{filter, qos}], since,
-//! heard, online, reads_events, missed}]}`: online apps first, then the most recently heard.
+//! `{broker: "embedded" | "external", keep_days, apps: [{client_id, user, topics: [{filter,
+//! qos}], since, heard, online, reads_events, missed}]}`: online apps first, then the most
+//! recently heard; `keep_days` (embedded only): a session not heard from for longer is
+//! forgotten at the next start of the box.
 //! `missed` is counted for an app away that reads the alerts (else `null`). With an external
 //! broker the list is empty: that broker keeps its sessions itself.
 //!
@@ -24,15 +26,19 @@ use crate::store::Store;
 pub(in crate::api::routes) async fn apps(State(st): State<Shared>) -> Result<Json<Value>, Failure> {
     let st2 = st.clone();
     st.ask(move |v| {
-        let Some(apps) = v.guard_apps() else {
+        let Some(kept) = v.guard_apps() else {
             return Ok(Json(json!({"broker": "external", "apps": []})));
         };
         let store = v.store();
-        let list: Vec<Value> = apps
+        let list: Vec<Value> = kept
+            .apps
             .iter()
             .map(|a| app_json(&st2, store.as_deref(), a))
             .collect::<Result<_, _>>()?;
-        Ok(Json(json!({"broker": "embedded", "apps": list})))
+        let keep_days = kept.keep.as_secs().div_ceil(24 * 3600);
+        Ok(Json(
+            json!({"broker": "embedded", "keep_days": keep_days, "apps": list}),
+        ))
     })
     .await?
 }
