@@ -880,7 +880,7 @@ fn a_guard_phone_back_in_reach_gets_what_it_missed() {
     assert!(wait_for(Duration::from_secs(60), || phone
         .distinct_events()
         == 2));
-    drop(phone); // out of reach
+    phone.leave(); // out of reach
     let missed = append(&store, &sink, 2..5);
     assert!(
         wait_for(Duration::from_secs(60), || store.backlog().unwrap() == 0),
@@ -943,7 +943,7 @@ fn a_guard_phone_away_while_the_box_restarts_gets_what_it_missed() {
         "the phones' sessions were not written down with the 2 events they took: {:?}",
         store.mqtt_sessions().unwrap()
     );
-    drop(away); // out of reach
+    away.leave(); // out of reach
     let missed = append(&store, &sink, 2..5);
     assert!(
         wait_for(Duration::from_secs(60), || written(

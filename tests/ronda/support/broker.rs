@@ -147,6 +147,8 @@ pub struct Subscriber {
     pub subacks: Arc<AtomicU64>,
     pub stop: Arc<AtomicBool>,
     pub client: rumqttc::Client,
+    /// The thread reading the connection (see [`Subscriber::leave`]).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 pub static SUBSCRIBERS: AtomicU64 = AtomicU64::new(0);
@@ -179,15 +181,16 @@ impl Subscriber {
     /// never get in (see [`Subscriber::subscribed`]).
     pub fn start(o: rumqttc::MqttOptions, filter: &str) -> Subscriber {
         let (client, mut conn) = rumqttc::Client::new(o, 64);
-        let s = Subscriber {
+        let mut s = Subscriber {
             msgs: Arc::default(),
             subacks: Arc::default(),
             stop: Arc::default(),
             client: client.clone(),
+            reader: None,
         };
         let (msgs, subacks, stop) = (s.msgs.clone(), s.subacks.clone(), s.stop.clone());
         let filter = filter.to_string();
-        std::thread::spawn(move || {
+        s.reader = Some(std::thread::spawn(move || {
             for ev in conn.iter() {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -211,8 +214,19 @@ impl Subscriber {
                     Err(_) => std::thread::sleep(Duration::from_millis(100)),
                 }
             }
-        });
+        }));
         s
+    }
+
+    /// Go out of reach and return once the connection is closed: after this nothing published
+    /// can reach this app any more (a plain drop closes it a moment later, in the background,
+    /// and an event published in that moment is still taken, and acknowledged, by this app).
+    pub fn leave(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.client.try_disconnect();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 
     pub fn subscribed(&self, times: u64, timeout: Duration) -> bool {
