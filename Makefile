@@ -19,8 +19,8 @@ lint:
 # RTSP sim, Mosquitto, SQLite, Chromium), benches compiled but not run (criterion's harness does not
 # take the test harness's flags; the lint step's clippy --all-targets builds them).
 # Three tests at once on a 2-core box: most integration tests wait on streams played in real
-# time, so two left the cores a third idle (measured 2026-12-07 on 2 cores: 2 threads 1082 s,
-# 3 threads 731 s at 159% CPU). The tests wait for conditions, never for the clock, so the extra
+# time, so even three keep the two cores only 80% busy (measured 2026-12-07 on 2 cores: 2
+# threads 1082 s, 3 threads 731 s at 159% CPU). The tests wait for conditions, never for the clock, so the extra
 # load only makes them slower, not wrong; RONDA_TEST_THREADS overrides.
 test: setup lint
 	$(CARGO) test --lib --bins --tests -- --nocapture --test-threads=$${RONDA_TEST_THREADS:-3}

@@ -222,9 +222,9 @@ impl Subscriber {
     /// can reach this app any more (a plain drop closes it a moment later, in the background,
     /// and an event published in that moment is still taken, and acknowledged, by this app).
     pub fn leave(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.client.try_disconnect();
-        if let Some(reader) = self.reader.take() {
+        let reader = self.reader.take();
+        drop(self); // stops the reader and disconnects
+        if let Some(reader) = reader {
             let _ = reader.join();
         }
     }
