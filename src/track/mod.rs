@@ -13,12 +13,13 @@
 //! confirmed after `min_hits` hits in a row and dropped after `max_misses` frames without one;
 //! a tentative track dies at its first miss, so a one-frame false detection never gets an id.
 //!
-//! Matching is greedy by IoU (best pair first) rather than Hungarian: with people as the only
-//! class and IoU gates of 0.2 or more, the two differ only in rare crowded ties, and greedy needs
-//! no cost matrix, no allocation and is easy to reason about. Written here rather than taken from
-//! a crate: the ByteTrack crates on crates.io either pull in ndarray/nalgebra stacks or do not
-//! expose the low-score second stage.
+//! In each step people and boxes are paired by IoU as ByteTrack pairs them: the pairing with the
+//! largest summed IoU over the whole picture ([`assign`]), not the best pair first, which in a
+//! crowd gives the box two people overlap to the one who overlaps it a little more and leaves
+//! the other with nothing. Written here rather than taken from a crate: the ByteTrack crates on
+//! crates.io either pull in ndarray/nalgebra stacks or do not expose the low-score second stage.
 
+mod assign;
 pub mod eval;
 mod heading;
 mod kalman;
@@ -137,6 +138,10 @@ pub struct Tracker {
     next_id: u64,
     out: Vec<Track>,
     pairs: Vec<(f32, u32, u32)>,
+    /// The best pairing's own buffers ([`assign::Pairing`]).
+    pairing: assign::Pairing,
+    chosen: Vec<usize>,
+    order: Vec<(f32, u32, u32)>,
     det_used: Vec<bool>,
     high: Vec<u32>,
     low: Vec<u32>,
@@ -165,6 +170,9 @@ impl Tracker {
             next_id: 1,
             out: Vec::with_capacity(64),
             pairs: Vec::with_capacity(256),
+            pairing: assign::Pairing::default(),
+            chosen: Vec::with_capacity(64),
+            order: Vec::with_capacity(256),
             det_used: Vec::with_capacity(64),
             high: Vec::with_capacity(64),
             low: Vec::with_capacity(64),
@@ -329,7 +337,7 @@ impl Tracker {
         self.associate(dets, which, min_iou, &[], |s| s.confirmed && s.misses > 0);
     }
 
-    /// Greedy IoU matching of the given detections to the unmatched tracks passing `eligible`.
+    /// IoU matching of the given detections to the unmatched tracks passing `eligible`.
     fn associate(
         &mut self,
         dets: &[Detection],
@@ -360,6 +368,29 @@ impl Tracker {
             }
         }
         self.pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        // The pairs of the best pairing over the whole picture first (each worth its IoU above
+        // the bar, as ByteTrack's assignment with a cost limit weighs them), best first; then
+        // the rest, best first, for whoever the heading turned away from their pair.
+        self.order.clear();
+        self.order.extend(
+            self.pairs
+                .iter()
+                .map(|&(iou, t, d)| (iou - min_iou + 1e-3, t, d)),
+        );
+        self.pairing.best(&self.order, &mut self.chosen);
+        self.chosen.sort_unstable();
+        self.order.clear();
+        self.order
+            .extend(self.chosen.iter().map(|&k| self.pairs[k]));
+        let mut c = 0;
+        for (k, &p) in self.pairs.iter().enumerate() {
+            if self.chosen.get(c) == Some(&k) {
+                c += 1;
+            } else {
+                self.order.push(p);
+            }
+        }
+        std::mem::swap(&mut self.pairs, &mut self.order);
         for k in 0..self.pairs.len() {
             let (_, ti, di) = self.pairs[k];
             let (ti, di) = (ti as usize, di as usize);
