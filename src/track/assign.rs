@@ -39,6 +39,11 @@ impl Pairing {
         self.cols.extend(pairs.iter().map(|p| p.2));
         self.cols.sort_unstable();
         self.cols.dedup();
+        if self.rows.len() == pairs.len() && self.cols.len() == pairs.len() {
+            // nobody overlaps two boxes and no box two people (most pictures): every pair
+            chosen.extend(0..pairs.len());
+            return;
+        }
         let n = self.rows.len().max(self.cols.len());
         // The cost of a pair is minus its worth; a row and col that are no pair cost 0: leaving
         // both unpaired (the padding of a rectangular problem is the same).
