@@ -11,6 +11,9 @@
 /// buffers kept between frames so a warm tracker does not allocate.
 #[derive(Default)]
 pub struct Pairing {
+    worth: Vec<(f32, u32, u32)>,
+    chosen: Vec<usize>,
+    rest: Vec<(f32, u32, u32)>,
     rows: Vec<u32>,
     cols: Vec<u32>,
     cost: Vec<f64>,
@@ -24,9 +27,37 @@ pub struct Pairing {
 }
 
 impl Pairing {
+    /// `pairs` (IoU, track, detection), sorted best first and each at or above `bar`, reordered:
+    /// the pairs of the best pairing first, then the rest, each part still best first. Each pair
+    /// is worth its IoU above the bar, as ByteTrack's assignment with a cost limit weighs them.
+    pub fn put_first(&mut self, pairs: &mut Vec<(f32, u32, u32)>, bar: f32) {
+        let mut worth = std::mem::take(&mut self.worth);
+        let mut chosen = std::mem::take(&mut self.chosen);
+        worth.clear();
+        worth.extend(pairs.iter().map(|&(iou, t, d)| (iou - bar + 1e-3, t, d)));
+        self.best(&worth, &mut chosen);
+        chosen.sort_unstable();
+        self.rest.clear();
+        let mut c = 0;
+        let mut kept = 0;
+        for k in 0..pairs.len() {
+            if chosen.get(c) == Some(&k) {
+                c += 1;
+                pairs[kept] = pairs[k];
+                kept += 1;
+            } else {
+                self.rest.push(pairs[k]);
+            }
+        }
+        pairs.truncate(kept);
+        pairs.extend_from_slice(&self.rest);
+        self.worth = worth;
+        self.chosen = chosen;
+    }
+
     /// Of `pairs` (worth > 0, row, col), the set using no row or col twice whose summed worth is
     /// the largest: their indices into `pairs` go into `chosen` (cleared first, in no order).
-    pub fn best(&mut self, pairs: &[(f32, u32, u32)], chosen: &mut Vec<usize>) {
+    fn best(&mut self, pairs: &[(f32, u32, u32)], chosen: &mut Vec<usize>) {
         chosen.clear();
         if pairs.is_empty() {
             return;
@@ -166,6 +197,16 @@ mod tests {
         // rows and cols need not be numbered from 0 or be as many
         assert_eq!(best(&[(0.5, 7, 3), (0.4, 2, 3), (0.3, 2, 9)]), vec![0, 2]);
         assert!(best(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_best_pairing_goes_first_and_the_rest_after_each_best_first() {
+        let mut pairs = vec![(0.9, 0, 0), (0.8, 0, 1), (0.7, 1, 0), (0.3, 2, 0)];
+        Pairing::default().put_first(&mut pairs, 0.25);
+        assert_eq!(
+            pairs,
+            vec![(0.8, 0, 1), (0.7, 1, 0), (0.9, 0, 0), (0.3, 2, 0)]
+        );
     }
 
     proptest! {

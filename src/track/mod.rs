@@ -138,10 +138,8 @@ pub struct Tracker {
     next_id: u64,
     out: Vec<Track>,
     pairs: Vec<(f32, u32, u32)>,
-    /// The best pairing's own buffers ([`assign::Pairing`]).
+    /// The best pairing ([`assign::Pairing`]) and its buffers.
     pairing: assign::Pairing,
-    chosen: Vec<usize>,
-    order: Vec<(f32, u32, u32)>,
     det_used: Vec<bool>,
     high: Vec<u32>,
     low: Vec<u32>,
@@ -171,8 +169,6 @@ impl Tracker {
             out: Vec::with_capacity(64),
             pairs: Vec::with_capacity(256),
             pairing: assign::Pairing::default(),
-            chosen: Vec::with_capacity(64),
-            order: Vec::with_capacity(256),
             det_used: Vec::with_capacity(64),
             high: Vec::with_capacity(64),
             low: Vec::with_capacity(64),
@@ -368,29 +364,9 @@ impl Tracker {
             }
         }
         self.pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        // The pairs of the best pairing over the whole picture first (each worth its IoU above
-        // the bar, as ByteTrack's assignment with a cost limit weighs them), best first; then
-        // the rest, best first, for whoever the heading turned away from their pair.
-        self.order.clear();
-        self.order.extend(
-            self.pairs
-                .iter()
-                .map(|&(iou, t, d)| (iou - min_iou + 1e-3, t, d)),
-        );
-        self.pairing.best(&self.order, &mut self.chosen);
-        self.chosen.sort_unstable();
-        self.order.clear();
-        self.order
-            .extend(self.chosen.iter().map(|&k| self.pairs[k]));
-        let mut c = 0;
-        for (k, &p) in self.pairs.iter().enumerate() {
-            if self.chosen.get(c) == Some(&k) {
-                c += 1;
-            } else {
-                self.order.push(p);
-            }
-        }
-        std::mem::swap(&mut self.pairs, &mut self.order);
+        // The pairs of the best pairing over the whole picture first; then the rest, best
+        // first, for whoever the heading turned away from their pair.
+        self.pairing.put_first(&mut self.pairs, min_iou);
         for k in 0..self.pairs.len() {
             let (_, ti, di) = self.pairs[k];
             let (ti, di) = (ti as usize, di as usize);
