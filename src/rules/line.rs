@@ -36,7 +36,8 @@
 //!   pending crossing and its last count, and the old id is retired: no double count, no missed
 //!   count. Only a person can be handed over: the lost track must have been seen more than once
 //!   (a one-frame flicker has no side to lend) and the new box must be of a like size (at most
-//!   1.5 times taller or shorter, the tracker's own bound). If the tracker finds the old id
+//!   1.5 times taller or shorter, the tracker's own bound). New tracks and lost ones of one
+//!   picture are paired for the whole picture at once ([`handover`]). If the tracker finds the old id
 //!   again, it was someone else: both carry on, except that a crossing the new track counted
 //!   from the old one's side is the old person's and is not counted for them again. A track that
 //!   has only just taken over (fewer than `min_track_hits` sightings of its own) needs two
@@ -58,6 +59,8 @@ use serde::{Deserialize, Serialize};
 use crate::events::{Counts, Direction, UnknownName};
 use crate::geometry::{BBox, Point, Segment};
 use crate::track::{Pace, Track};
+
+mod handover;
 
 /// How fast the uncertainty of a lost person's position grows, in box heights per second: a
 /// person may change pace or turn while hidden (walking is about 0.8 heights a second).
@@ -264,6 +267,8 @@ pub struct LineCounter {
     tracks: HashMap<u64, TrackSide>,
     /// The typical time between frames, for the tolerance of the time thresholds.
     pace: Pace,
+    /// Who takes over whom in the picture being counted.
+    handovers: handover::Handovers,
 }
 
 impl LineCounter {
@@ -279,6 +284,7 @@ impl LineCounter {
             counts,
             tracks: HashMap::with_capacity(64),
             pace: Pace::default(),
+            handovers: handover::Handovers::default(),
         }
     }
 
@@ -326,6 +332,10 @@ impl LineCounter {
         let interval = self.pace.interval() as f32;
         let seg = self.spec.segment;
         let p = self.params.clone();
+        let window = p.handover_seconds as f64 + tol;
+        let anchor = self.spec.anchor;
+        self.handovers
+            .plan(&self.tracks, at, tracks, anchor, &p, window);
         for t in self.tracks.values_mut() {
             t.alive = false;
         }
@@ -355,8 +365,11 @@ impl LineCounter {
                     born_in_band: None,
                 };
                 if tr.misses == 0
-                    && let Some((prev_id, prev)) = self.handover_from(at, pt, height)
+                    && let Some(prev_id) = self.handovers.taken_by(tr.id)
+                    && let Some(prev) = self.tracks.get_mut(&prev_id)
                 {
+                    prev.retired = true;
+                    let prev = *prev;
                     fresh.took_over = Some((prev_id, at.frame));
                     fresh.side = prev.side;
                     fresh.side_point = prev.side_point;
@@ -533,50 +546,6 @@ impl LineCounter {
                 settle(id, &t, tol, &seg, &p, &mut self.counts, out);
             }
         }
-    }
-
-    /// The nearest recently lost (or coasting) track whose expected position (its last
-    /// sighting moved on at its pace) is near `pt`; it is retired.
-    fn handover_from(&mut self, at: Tick, pt: Point, height: f32) -> Option<(u64, TrackSide)> {
-        let window = self.params.handover_seconds as f64 + self.pace.slack();
-        let mut best: Option<(f32, u64)> = None;
-        for (&id, t) in &self.tracks {
-            // candidates: not seen this frame (lost or coasting), recently observed
-            if t.retired || t.last_observed_frame == at.frame || at.t - t.last_observed > window {
-                continue;
-            }
-            if t.side == 0 && t.last_counted.is_none() {
-                continue;
-            }
-            // A flicker (too few detections to count a crossing itself) has nothing to hand
-            // over: otherwise a false detection beside the line lends its side to whoever
-            // appears there next, and that person "crosses" on their first sighting.
-            if t.hits < 2 {
-                continue;
-            }
-            // Nobody shrinks or grows by half between two sightings a second apart: a box of a
-            // different size is someone else (or something else) at another distance.
-            let ratio = height.max(t.last_height) / height.min(t.last_height).max(1.0);
-            if ratio > HANDOVER_HEIGHT_RATIO {
-                continue;
-            }
-            // where the lost person would be now, at the pace they were walking
-            let h = 0.5 * (height + t.last_height);
-            let gap = (at.t - t.last_observed).max(0.0) as f32;
-            let (ex, ey) = (
-                t.last_point.x + t.velocity.0 * gap,
-                t.last_point.y + t.velocity.1 * gap,
-            );
-            let reach = h * (self.params.handover_heights + DRIFT_HEIGHTS_PER_S * gap);
-            let dist = ((ex - pt.x).powi(2) + (ey - pt.y).powi(2)).sqrt();
-            if dist <= reach && best.is_none_or(|(bd, _)| dist < bd) {
-                best = Some((dist, id));
-            }
-        }
-        let (_, id) = best?;
-        let t = self.tracks.get_mut(&id)?;
-        t.retired = true;
-        Some((id, *t))
     }
 }
 
@@ -1049,6 +1018,28 @@ mod tests {
             c.update(tk(k), &[tall(2, 80.0, 100.0, 80.0, k as u32 - 8)], &mut out);
         }
         assert_eq!(c.counts(), Counts { in_: 1, out: 0 }, "{out:?}");
+    }
+
+    #[test]
+    fn two_people_lost_together_are_handed_over_to_the_two_new_tracks() {
+        // Two walkers side by side are lost together just before the line and two new boxes
+        // appear past it. The first new box (3) is nearest to where walker 2 would be but near
+        // walker 1 too; the second (4) is near walker 2 only. Taken in turn, 3 took walker 2 and
+        // 4 was left with no side: one crossing lost. Paired for the picture, both count.
+        let mut c = gate();
+        let mut out = Vec::new();
+        for (k, x) in (0..8).map(|k| (k, 150.0 - 6.0 * k as f32)) {
+            let tracks = [track(1, x, 60.0, 3 + k), track(2, x, 100.0, 3 + k)];
+            c.update(tk(k as u64), &tracks, &mut out);
+        }
+        // both last seen at x = 108; expected at 102 a picture later
+        for k in 9..16u32 {
+            let x = 92.0 - 6.0 * (k - 9) as f32;
+            let tracks = [track(3, x, 84.0, k - 8), track(4, x, 140.0, k - 8)];
+            c.update(tk(k as u64), &tracks, &mut out);
+        }
+        c.flush(&mut out);
+        assert_eq!(c.counts(), Counts { in_: 2, out: 0 }, "{out:?}");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! crates.io either pull in ndarray/nalgebra stacks or do not expose the low-score second stage.
 
 mod assign;
+pub(crate) use assign::Pairing;
 pub mod eval;
 mod heading;
 mod kalman;
