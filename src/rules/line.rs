@@ -37,8 +37,8 @@
 //!   count. Only a person can be handed over: the lost track must have been seen more than once
 //!   (a one-frame flicker has no side to lend) and the new box must be of a like size (at most
 //!   1.5 times taller or shorter, the tracker's own bound). New tracks and lost ones of one
-//!   picture are paired for the whole picture at once ([`handover`]). If the tracker finds the old id
-//!   again, it was someone else: both carry on, except that a crossing the new track counted
+//!   picture are paired for the whole picture at once ([`handover`]). If the tracker finds the
+//!   old id again, it was someone else: both carry on, except that a crossing the new track counted
 //!   from the old one's side is the old person's and is not counted for them again. A track that
 //!   has only just taken over (fewer than `min_track_hits` sightings of its own) needs two
 //!   sightings past the line before its crossing counts: one is as likely a duplicate box born
@@ -333,9 +333,8 @@ impl LineCounter {
         let seg = self.spec.segment;
         let p = self.params.clone();
         let window = p.handover_seconds as f64 + tol;
-        let anchor = self.spec.anchor;
         self.handovers
-            .plan(&self.tracks, at, tracks, anchor, &p, window);
+            .plan(&self.tracks, at, tracks, self.spec.anchor, &p, window);
         for t in self.tracks.values_mut() {
             t.alive = false;
         }

@@ -45,8 +45,7 @@ impl Handovers {
         }
         for (&id, t) in known {
             // lost (gone, or coasting unseen) and recently observed
-            let seen = t.last_observed_frame == at.frame
-                || tracks.iter().any(|tr| tr.id == id && tr.misses == 0);
+            let seen = tracks.iter().any(|tr| tr.id == id && tr.misses == 0);
             if seen || t.retired || at.t - t.last_observed > window {
                 continue;
             }
@@ -75,14 +74,14 @@ impl Handovers {
         if self.pairs.is_empty() {
             return;
         }
-        // Nearest first. Each pair is worth `reach - distance` with `reach` above any distance
-        // times the most pairs there can be: the pairing with the most pairs wins, then the one
+        // Nearest first. Each pair is worth `ceiling - distance` with `ceiling` above any
+        // distance times the most pairs there can be: the pairing with the most pairs wins, then the one
         // with the least summed distance; one new track near several lost people takes the
         // nearest, as before.
         self.pairs
             .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let reach = (farthest + 1.0) * (self.pairs.len() + 1) as f32;
-        self.pairing.put_first(&mut self.pairs, -reach);
+        let ceiling = (farthest + 1.0) * (self.pairs.len() + 1) as f32;
+        self.pairing.put_first(&mut self.pairs, -ceiling);
         for &(_, row, col) in &self.pairs {
             let (new, old) = (tracks[row as usize].id, self.lost[col as usize]);
             if self.plan.iter().all(|&(n, o)| n != new && o != old) {
