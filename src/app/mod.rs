@@ -18,11 +18,13 @@
 //! - gate book keeper -> event writer: the same bounded queue (its `unrecorded_entry` events
 //!   wait like the others); the writer logs each crossing of a gate line into the gate log.
 //!
-//! Scheduling: the worker runs the motion gate on every gated camera's newest frame, then serves
-//! gate cameras first whenever they have a frame, then the first look of a still camera that just
-//! woke (once per wake-up), then the other cameras round-robin, so under overload every camera
-//! slows down evenly, the gate keeps its rate, and a passer-by in a quiet corner is looked at
-//! without waiting a round of the busy cameras.
+//! Scheduling (`turns`): the worker runs the motion gate on every gated camera's newest frame,
+//! then serves gate cameras first whenever they have a frame (but at most 3 looks in a row while
+//! another camera waits: a gate the detector cannot keep up with would otherwise take every look),
+//! then the first look of a still camera that just woke (once per wake-up), then the other
+//! cameras round-robin, so under overload every camera slows down, the gate keeps most of the
+//! detector, and a passer-by in a quiet corner is looked at without waiting a round of the busy
+//! cameras.
 //!
 //! Rules, per analysed frame of a camera, after the tracker: the mask watch picks the few people
 //! near a mask-checking gate line whose faces are looked at (bounded, see `rules::mask`); each
@@ -38,6 +40,7 @@ mod apply;
 mod camera;
 mod daily;
 mod health;
+mod turns;
 pub mod village;
 mod worker;
 mod writer;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::camera::*;
 use super::daily::DailyReset;
+use super::turns::{Turns, Waiting};
 use super::{EventSite, Events, Raised, apply};
 use crate::config::Window;
 use crate::detect::{Detector, MaskVerdict};
@@ -123,7 +124,8 @@ impl Worker {
             mut rules,
             gate_night,
         } = self;
-        let mut next_area = 0usize;
+        let mut turns = Turns::default();
+        let mut waiting = Vec::with_capacity(cams.len());
         // the detections of the picture in hand, their room reused
         let mut dets = Vec::new();
         let mut last_log = Instant::now();
@@ -153,27 +155,20 @@ impl Worker {
                         cam.pending = Some((frame, arrived, moved));
                     }
                 }
-                let ready =
-                    |c: &CamState| c.pending.is_some() || (!c.motion_gate && c.slot.has_frame());
-                // gate cameras first, then the first look of a still camera that just woke
-                // (someone coming into a quiet corner: under overload it would otherwise wait a
-                // whole round of the busy cameras; one look per wake-up, and a wake-up comes only
-                // after `STILL_BEFORE_WAKE` of stillness, so busy cameras are not starved), then
-                // the others in turn
-                let pick = cams
-                    .iter()
-                    .position(|c| c.gate && ready(c))
-                    .or_else(|| {
-                        cams.iter()
-                            .position(|c| c.first_look && c.pending.is_some())
-                    })
-                    .or_else(|| {
-                        let n = cams.len();
-                        (0..n)
-                            .map(|k| (next_area + k) % n)
-                            .find(|&i| !cams[i].gate && ready(&cams[i]))
-                            .inspect(|&i| next_area = (i + 1) % n.max(1))
-                    });
+                // gate cameras first (up to `turns::GATE_RUN` looks in a row while another
+                // camera waits, so that a gate the detector cannot keep up with does not blind
+                // the others), then the first look of a still camera that just woke (someone
+                // coming into a quiet corner: under overload it would otherwise wait a whole
+                // round of the busy cameras; one look per wake-up, and a wake-up comes only after
+                // `STILL_BEFORE_WAKE` of stillness, so busy cameras are not starved), then the
+                // others in turn
+                waiting.clear();
+                waiting.extend(cams.iter().map(|c| Waiting {
+                    gate: c.gate,
+                    ready: c.pending.is_some() || (!c.motion_gate && c.slot.has_frame()),
+                    first_look: c.first_look && c.pending.is_some(),
+                }));
+                let pick = turns.pick(&waiting);
                 let Some(i) = pick else { break };
                 let cam = &mut cams[i];
                 let taken = if cam.motion_gate {
