@@ -51,6 +51,24 @@ fn window(from: i64, to: i64) -> String {
     format!("{}-{}", at(from), at(to))
 }
 
+/// The configuration's site, a free MQTT port, the web UI on `http` and the store in `dir`.
+fn site_head(http: u16, dir: &std::path::Path) -> String {
+    format!(
+        r#"[site]
+id = "test"
+timezone = "UTC"
+[mqtt]
+listen = "127.0.0.1:{mqtt}"
+[http]
+listen = "127.0.0.1:{http}"
+[store]
+path = "{store}/ronda.db"
+clips_dir = "{store}/clips""#,
+        mqtt = free_port(),
+        store = dir.display(),
+    )
+}
+
 /// Seconds since the Unix epoch of an event's `time`.
 fn time_s(e: &Value) -> f64 {
     let t = chrono::DateTime::parse_from_rfc3339(e["time"].as_str().unwrap()).unwrap();
@@ -88,17 +106,9 @@ fn zone_and_curfew_alerts_arrive_live_with_severities_and_cooldown() {
     let cfg = dir.path().join("ronda.toml");
     // now lies inside the first window and outside the second, whatever the time of day
     let (curfew_now, curfew_later) = (window(-60, 120), window(180, 240));
+    let head = site_head(free_port(), dir.path());
     let text = format!(
-        r#"[site]
-id = "test"
-timezone = "UTC"
-[mqtt]
-listen = "127.0.0.1:{mqtt}"
-[http]
-listen = "127.0.0.1:{http}"
-[store]
-path = "{store}/ronda.db"
-clips_dir = "{store}/clips"
+        r#"{head}
 [detector]
 model = "int8"
 # the yard on NanoDet-m at 320, the gate on the default: each camera's alerts from its own model
@@ -147,11 +157,8 @@ size = [480, 360]
   points = [[380, 40], [380, 320]]
   curfew = "{curfew_later}"
 "#,
-        mqtt = free_port(),
-        http = free_port(),
         PRE_S = PRE_S,
         POST_S = POST_S,
-        store = dir.path().display(),
     );
     std::fs::write(&cfg, &text).unwrap();
     println!("config:\n{text}");
@@ -456,17 +463,9 @@ fn gates_the_detector_cannot_keep_up_with_leave_turns_to_an_area_camera() {
     let http = free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("ronda.toml");
+    let head = site_head(http, dir.path());
     let mut text = format!(
-        r#"[site]
-id = "test"
-timezone = "UTC"
-[mqtt]
-listen = "127.0.0.1:{mqtt}"
-[http]
-listen = "127.0.0.1:{http}"
-[store]
-path = "{store}/ronda.db"
-clips_dir = "{store}/clips"
+        r#"{head}
 [detector]
 model = "int8"
 threads = 1
@@ -481,9 +480,7 @@ size = [480, 360]
   name = "gudang"
   kind = "restricted"
   polygon = [[0, 0], [480, 0], [480, 360], [0, 360]]
-"#,
-        mqtt = free_port(),
-        store = dir.path().display(),
+"#
     );
     for k in 1..=4 {
         text.push_str(&format!(
