@@ -225,6 +225,9 @@ pub struct CameraStatus {
     /// The motion gate saw changes all over the view lately (rain, snow, a swarm in front of
     /// the lamp, a shaking camera): not woken by motion, looked at every second instead.
     pub noisy: bool,
+    /// A gate camera whose pictures the detector does not keep up with (the box is overloaded:
+    /// `app::keep_up`).
+    pub behind: bool,
     /// Head regions searched for a face (gate cameras that check masks), and searches that
     /// failed, since the start.
     pub face_looks: u64,

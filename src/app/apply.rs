@@ -280,6 +280,7 @@ mod tests {
             clock: Default::default(),
             motion: MotionGate::new(MotionParams::default()),
             dark: crate::detect::dark::DarkWatch::new(std::time::Duration::from_secs(3 * 3600)),
+            keep_up: Default::default(),
             figures: CameraFigures::default(),
             still_since: None,
             last_still: None,

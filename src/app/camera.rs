@@ -57,6 +57,8 @@ pub struct CameraFigures {
     pub light_changes: u64,
     /// Motion in low light for hours and nobody found (`detect::dark`).
     pub too_dark: bool,
+    /// A gate camera whose pictures the detector does not keep up with (`app::keep_up`).
+    pub behind: bool,
     /// When the motion gate last judged the view noisy (rain, snow, a swarm in front of the
     /// lamp, a shaking camera: `motion::MotionGate::noisy`).
     pub last_noisy: Option<Instant>,
@@ -121,6 +123,8 @@ pub(super) struct CamState {
     pub(super) motion: MotionGate,
     /// Whether the camera is too dark to detect anyone (motion-gated cameras only).
     pub(super) dark: DarkWatch,
+    /// Whether the detector keeps up with the camera (gate cameras only).
+    pub(super) keep_up: super::keep_up::KeepUp,
     pub(super) figures: CameraFigures,
     /// Since when the camera has been still (motion-gated cameras only).
     pub(super) still_since: Option<Instant>,

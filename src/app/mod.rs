@@ -19,12 +19,13 @@
 //!   wait like the others); the writer logs each crossing of a gate line into the gate log.
 //!
 //! Scheduling (`turns`): the worker runs the motion gate on every gated camera's newest frame,
-//! then serves gate cameras first whenever they have a frame (but at most 3 looks in a row while
-//! another camera waits: a gate the detector cannot keep up with would otherwise take every look),
-//! then the first look of a still camera that just woke (once per wake-up), then the other
-//! cameras round-robin, so under overload every camera slows down, the gate keeps most of the
-//! detector, and a passer-by in a quiet corner is looked at without waiting a round of the busy
-//! cameras.
+//! then serves gate cameras first (in turn) whenever they have a frame (but at most 3 looks in a
+//! row while another camera waits: a gate the detector cannot keep up with would otherwise take
+//! every look), then the first look of a still camera that just woke (once per wake-up), then the
+//! other cameras round-robin, so under overload every camera slows down, the gates keep most of
+//! the detector, and a passer-by in a quiet corner is looked at without waiting a round of the
+//! busy cameras. A gate camera whose pictures the detector does not keep up with is flagged
+//! (`keep_up`: the log, `/metrics`, the admin page).
 //!
 //! Rules, per analysed frame of a camera, after the tracker: the mask watch picks the few people
 //! near a mask-checking gate line whose faces are looked at (bounded, see `rules::mask`); each
@@ -40,6 +41,7 @@ mod apply;
 mod camera;
 mod daily;
 mod health;
+mod keep_up;
 mod turns;
 pub mod village;
 mod worker;
@@ -261,6 +263,7 @@ impl Live {
                 clock: StreamClock::default(),
                 motion: MotionGate::new(MotionParams::default()),
                 dark: DarkWatch::new(settings.detector.too_dark_after),
+                keep_up: Default::default(),
                 figures: CameraFigures::default(),
                 still_since: None,
                 last_still: None,

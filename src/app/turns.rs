@@ -9,7 +9,8 @@
 //! took 250 ms, 10 came a second, and no area camera raised an alert in 5 minutes. So the gate
 //! takes at most [`GATE_RUN`] looks in a row while another camera waits; then one other camera
 //! has its turn. A box that keeps up never sees the limit: the gate's next picture has not come
-//! when its look ends, and the others are served in between, as before.
+//! when its look ends, and the others are served in between, as before. Gate cameras take their
+//! looks in turn too: with four gate cameras the first in the list took every one of them.
 
 /// Gate pictures looked at in a row, while another camera waits, before one other camera's turn:
 /// under overload the gate keeps three looks in four (its counting still sees several pictures a
@@ -30,6 +31,9 @@ pub(super) struct Waiting {
 /// The worker's turn-taking between cameras.
 #[derive(Debug, Default)]
 pub(super) struct Turns {
+    /// Where the round of the gate cameras goes on (a village may have two gates, or a camera
+    /// each way: the first in the list must not take every gate look).
+    next_gate: usize,
     /// Where the round of the other cameras goes on.
     next_other: usize,
     /// Gate looks in a row while another camera waited.
@@ -38,15 +42,17 @@ pub(super) struct Turns {
 
 impl Turns {
     /// The camera to look at next (index into `cams`), or `None` when no picture waits: a gate
-    /// camera, unless it has had [`GATE_RUN`] looks in a row while another waited; then a
-    /// camera that just woke; then the others round-robin.
+    /// camera (in turn), unless the gates have had [`GATE_RUN`] looks in a row while another
+    /// camera waited; then a camera that just woke; then the others round-robin.
     pub(super) fn pick(&mut self, cams: &[Waiting]) -> Option<usize> {
-        let gate = cams.iter().position(|c| c.gate && c.ready);
+        let n = cams.len();
+        let gate = (0..n)
+            .map(|k| (self.next_gate + k) % n)
+            .find(|&i| cams[i].gate && cams[i].ready);
         let other = || {
             cams.iter()
                 .position(|c| !c.gate && c.ready && c.first_look)
                 .or_else(|| {
-                    let n = cams.len();
                     (0..n)
                         .map(|k| (self.next_other + k) % n)
                         .find(|&i| !cams[i].gate && cams[i].ready)
@@ -57,17 +63,19 @@ impl Turns {
                 if other().is_some() {
                     self.gate_run += 1;
                 }
+                self.next_gate = (g + 1) % n;
                 return Some(g);
             }
             _ => other().or(gate)?,
         };
         if cams[pick].gate {
-            // nobody else waits: the gate's run does not grow
+            // nobody else waits: the gates' run does not grow
+            self.next_gate = (pick + 1) % n;
             return Some(pick);
         }
         self.gate_run = 0;
         if !cams[pick].first_look {
-            self.next_other = (pick + 1) % cams.len();
+            self.next_other = (pick + 1) % n;
         }
         Some(pick)
     }
@@ -103,6 +111,16 @@ mod tests {
         let cams = [AREA, GATE, AREA, IDLE, AREA];
         let got = picks(&mut Turns::default(), &cams, 12);
         assert_eq!(got, [1, 1, 1, 0, 1, 1, 1, 2, 1, 1, 1, 4]);
+    }
+
+    #[test]
+    fn gate_cameras_take_their_looks_in_turn() {
+        // two gates always waiting, nobody else: each has every other look
+        let got = picks(&mut Turns::default(), &[GATE, IDLE, GATE], 6);
+        assert_eq!(got, [0, 2, 0, 2, 0, 2]);
+        // with a yard waiting too: the gates' run of three is shared, then the yard
+        let got = picks(&mut Turns::default(), &[GATE, AREA, GATE], 8);
+        assert_eq!(got, [0, 2, 0, 1, 2, 0, 2, 1]);
     }
 
     #[test]

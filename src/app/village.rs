@@ -252,6 +252,7 @@ impl Village for LiveVillage {
                     frames_still: f.map_or(0, |f| f.skipped_still),
                     light_changes: f.map_or(0, |f| f.light_changes),
                     too_dark: f.is_some_and(|f| f.too_dark),
+                    behind: f.is_some_and(|f| f.behind),
                     // (a noisy view comes and goes picture by picture: shown for a while)
                     noisy: f
                         .is_some_and(|f| f.last_noisy.is_some_and(|t| t.elapsed() < NOISY_SHOWN)),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::camera::*;
 use super::daily::DailyReset;
+use super::keep_up;
 use super::turns::{Turns, Waiting};
 use super::{EventSite, Events, Raised, apply};
 use crate::config::Window;
@@ -496,6 +497,12 @@ pub(super) fn publish_figures(
                     fig.analysed_fps = fig.analysed.saturating_sub(a0) as f64 / dt;
                 }
                 fig.rate_mark = Some((now, delivered, fig.analysed));
+                if c.gate {
+                    if let Some(change) = c.keep_up.judge(now, delivered, fig.analysed) {
+                        keep_up::log_change(&c.id, change);
+                    }
+                    fig.behind = c.keep_up.behind();
+                }
                 f.insert(c.id.clone(), fig.clone());
             }
         }

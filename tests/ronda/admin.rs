@@ -724,12 +724,14 @@ fn without_a_config_file_the_editor_says_what_to_do() {
 fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_field() {
     let v = village(true);
     v.fake.set_picture(picture());
-    // gate-1 at night in the rain, too dark to find anyone: the camera list must say all three
+    // gate-1 at night in the rain, too dark to find anyone, on a box that cannot keep up with
+    // it: the camera list must say all four
     v.fake.set_sight(Sight {
         brightness: Some(14.4),
         low_light: true,
         too_dark: true,
         noisy: true,
+        behind: true,
     });
     let admin = login(&v.s, "pak-rw", ADMIN_PW);
     let page = get(&v.s, "/admin", Some(&admin));
@@ -763,10 +765,11 @@ fn an_admin_draws_a_line_on_the_picture_saves_it_and_sees_a_refusal_next_to_its_
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    assert_eq!(gate.len(), 3, "{gate:?}");
+    assert_eq!(gate.len(), 4, "{gate:?}");
     assert!(gate[0].starts_with("gelap 14/255: mode malam"), "{gate:?}");
     assert!(gate[1].starts_with("terlalu gelap"), "{gate:?}");
     assert!(gate[2].starts_with("gambar berisik"), "{gate:?}");
+    assert!(gate[3].starts_with("kewalahan"), "{gate:?}");
     assert_eq!(
         marks("pos-ronda"),
         json!([]),

@@ -514,15 +514,16 @@ size = [480, 360]
     // by one, is over), the yard must still be looked at, and its intruders still raise alerts.
     // The deadline is for failure only: on this box the yard's next look comes within a second.
     let t0 = Instant::now();
-    let mut mark: Option<(Instant, f64, f64, f64)> = None;
+    let mut mark: Option<(Instant, f64, f64, f64, String)> = None;
     let mut intrusion_after_mark = None;
     let mut last_poll = Instant::now();
     let last = loop {
         assert!(
             t0.elapsed() < Duration::from_secs(300),
             "the yard camera was not looked at (or raised no intrusion) within 300 s while the \
-             gate cameras had their pictures waiting: {mark:?} (since, yard's looks, gates' \
-             looks, gates' pictures dropped)"
+             gate cameras had their pictures waiting: {:?} (since, yard's looks, gates' looks, \
+             gates' pictures dropped)",
+            mark.as_ref().map(|m| (m.0, m.1, m.2, m.3))
         );
         if let Ok(e) = rx.recv_timeout(Duration::from_millis(200))
             && e["type"] == "intrusion"
@@ -546,7 +547,7 @@ size = [480, 360]
         let yard = figure(&m, "ronda_camera_frames_analysed_total", "yard");
         let looks = gates(&m, "ronda_camera_frames_analysed_total");
         let dropped = gates(&m, "ronda_camera_frames_dropped_total");
-        match mark {
+        match &mark {
             None if (1..=4).all(|k| {
                 figure(
                     &m,
@@ -555,15 +556,15 @@ size = [480, 360]
                 ) >= 45.0
             }) =>
             {
-                mark = Some((Instant::now(), yard, looks, dropped));
+                mark = Some((Instant::now(), yard, looks, dropped, m));
             }
-            Some((_, y0, ..)) if yard >= y0 + 10.0 && intrusion_after_mark.is_some() => {
-                break (yard, looks, dropped);
+            Some((_, y0, ..)) if yard >= *y0 + 10.0 && intrusion_after_mark.is_some() => {
+                break (yard, looks, dropped, m);
             }
             _ => {}
         }
     };
-    let (_, y0, g0, d0) = mark.unwrap();
+    let (_, y0, g0, d0, m0) = mark.unwrap();
     let (yard, looks) = (last.0 - y0, last.1 - g0);
     println!(
         "since the mark: the gates' looks {looks} (their pictures dropped meanwhile {}), the yard's {yard}: the gates' share {:.2}",
@@ -574,4 +575,57 @@ size = [480, 360]
         looks > yard,
         "the gates lost their precedence: {looks} vs {yard}"
     );
+    // and the gates take their looks in turn: the first in the list does not take them all
+    let each: Vec<f64> = (1..=4)
+        .map(|k| {
+            let cam = format!("gate-{k}");
+            figure(&last.3, "ronda_camera_frames_analysed_total", &cam)
+                - figure(&m0, "ronda_camera_frames_analysed_total", &cam)
+        })
+        .collect();
+    println!("each gate's looks since the mark: {each:?}");
+    let (least, most) = (
+        each.iter().cloned().fold(f64::MAX, f64::min),
+        each.iter().cloned().fold(0.0, f64::max),
+    );
+    assert!(
+        least > 0.0 && least * 3.0 >= most,
+        "the gates' looks are not shared: {each:?}"
+    );
+    // the admin is told (`app::keep_up`, judged over 30 s): when the gates' pictures were mostly
+    // dropped, /metrics (and the admin page) say they are behind; a box that keeps up says not
+    let delivered = gates(&now_metrics(http), "ronda_camera_frames_delivered_total");
+    let share = last.1 / delivered.max(1.0);
+    println!("the gates' pictures looked at since the start: {share:.2}");
+    if share < 0.5 {
+        let t1 = Instant::now();
+        while !(1..=4).any(|k| {
+            figure(
+                &now_metrics(http),
+                "ronda_camera_behind",
+                &format!("gate-{k}"),
+            ) == 1.0
+        }) {
+            assert!(
+                t1.elapsed() < Duration::from_secs(120),
+                "no gate camera shown behind in /metrics with {share:.2} of their pictures looked at"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// `/metrics` of the web UI on `http` (it answers within seconds of the start).
+fn now_metrics(http: u16) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some(m) = common::metrics(http) {
+            return m;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "/metrics does not answer"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -36,6 +36,7 @@ fn a_guard_sees_a_new_alert_at_once_and_acknowledges_it() {
         low_light: true,
         too_dark: false,
         noisy: true,
+        behind: false,
     });
 
     d.goto(&s.url("/guard"));

@@ -224,6 +224,7 @@ fn camera_json(c: &Camera, status: Option<&CameraStatus>) -> Value {
         "low_light": status.is_some_and(|s| s.low_light),
         "too_dark": status.is_some_and(|s| s.too_dark),
         "noisy": status.is_some_and(|s| s.noisy),
+        "behind": status.is_some_and(|s| s.behind),
         "analysis_fps": c.analysis_fps,
         "mask_check": c.mask_check,
         "lines": c.lines.iter().map(|l| json!({

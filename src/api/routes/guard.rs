@@ -32,6 +32,7 @@ fn camera_json(st: &Shared, c: &CameraStatus) -> Value {
         "brightness": c.brightness.map(round2),
         "low_light": c.low_light,
         "noisy": c.noisy,
+        "behind": c.behind,
     })
 }
 

@@ -36,6 +36,7 @@
 //! | `ronda_camera_light_changes_total` | counter: whole-picture light changes (infrared switch, exposure jump) | `camera` |
 //! | `ronda_camera_low_light` | gauge: 1 when the last picture was dark and lifted before detection (night) | `camera` |
 //! | `ronda_camera_too_dark` | gauge: 1 when the camera saw motion in low light for `[detector] too_dark_after_hours` and found nobody | `camera` |
+//! | `ronda_camera_behind` | gauge: 1 when the detector looked at fewer than 8 in 10 of a gate camera's pictures over the last 30 s (the box cannot keep up; 0 again from 19 in 20) | `camera` |
 //! | `ronda_camera_noisy` | gauge: 1 when the motion gate saw changes all over the view in the last 10 s (rain, snow, insects at the lamp, a shaking camera): looked at every second, not woken by motion | `camera` |
 //! | `ronda_camera_face_looks_total` | counter: head regions searched for a face | `camera` |
 //! | `ronda_camera_face_errors_total` | counter: face searches that failed | `camera` |
@@ -204,6 +205,12 @@ pub(crate) fn render(f: &Figures) -> String {
             "gauge",
             "1 when the camera saw motion in low light for hours and found nobody (too dark to detect)",
             |c| if c.too_dark { 1.0 } else { 0.0 },
+        ),
+        (
+            "ronda_camera_behind",
+            "gauge",
+            "1 when the detector looked at fewer than 8 in 10 of a gate camera's pictures over the last 30 s (the box cannot keep up)",
+            |c| if c.behind { 1.0 } else { 0.0 },
         ),
         (
             "ronda_camera_noisy",
@@ -529,6 +536,7 @@ mod tests {
             light_changes: 2,
             too_dark: true,
             noisy: true,
+            behind: true,
             face_looks: 6,
             face_errors: 1,
             inference_errors: 5,
@@ -572,6 +580,7 @@ mod tests {
         assert!(text.contains("ronda_camera_inference_errors_total{camera=\"gate-1\"} 5\n"));
         assert!(text.contains("ronda_camera_offline_total{camera=\"gate-1\"} 2\n"));
         assert!(text.contains("ronda_camera_too_dark{camera=\"gate-1\"} 1\n"));
+        assert!(text.contains("ronda_camera_behind{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_camera_noisy{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_camera_region_searches_total{camera=\"gate-1\"} 11\n"));
         assert!(text.contains("ronda_camera_regions_searched_total{camera=\"gate-1\"} 15\n"));

@@ -46,6 +46,7 @@ Object.assign(DICT.id, {
   adm_light_day: "terang {b}/255", adm_light_night: "gelap {b}/255: mode malam (gambar dicerahkan)",
   adm_too_dark: "terlalu gelap: berjam-jam ada gerakan, tak seorang pun terdeteksi (periksa lampu/IR kamera)",
   adm_noisy: "gambar berisik: seluruh gambar bergerak (hujan, serangga di depan lampu, kamera goyang); diperiksa tiap detik",
+  adm_behind: "kewalahan: detektor tak sempat melihat semua gambar kamera gerbang ini; kurangi analysis_fps kamera atau pindahkan sebagian kamera ke kotak lain",
 });
 Object.assign(DICT.en, {
   adm_title: "Camera lines and zones", adm_to_guard: "Guard post", adm_area: "Area",
@@ -89,6 +90,7 @@ Object.assign(DICT.en, {
   adm_light_day: "brightness {b}/255", adm_light_night: "dark {b}/255: night mode (picture lifted)",
   adm_too_dark: "too dark: motion for hours, nobody detected (check the camera's lamp/IR)",
   adm_noisy: "noisy view: the whole picture moves (rain, insects at the lamp, a shaking camera); looked at every second",
+  adm_behind: "behind: the detector cannot look at all of this gate camera's pictures; lower the cameras' analysis_fps or move some cameras to another box",
 });
 // i18n.js translated the page before these words were known
 applyLang();
@@ -159,6 +161,8 @@ applyLang();
       if (c.too_dark) b.appendChild(el("span", "clight too-dark", t("adm_too_dark")));
       // rain or insects all over the view: motion cannot wake it, it is looked at every second
       if (c.noisy) b.appendChild(el("span", "clight noisy", t("adm_noisy")));
+      // a gate camera the detector cannot keep up with: the box has too much to do
+      if (c.behind) b.appendChild(el("span", "clight too-dark", t("adm_behind")));
       b.addEventListener("click", () => pickCamera(c.id));
       li.appendChild(b);
       ul.appendChild(li);

@@ -30,7 +30,8 @@ pub struct Fake {
     pub picture: Mutex<Option<CameraPicture>>,
     /// Every settings `apply_settings` was given, in order.
     pub applied: Mutex<Vec<Settings>>,
-    /// What gate-1 sees (brightness, night mode, too dark, noisy), as the tests set it.
+    /// What gate-1 sees (brightness, night mode, too dark, noisy) and whether the detector keeps
+    /// up with it, as the tests set it.
     pub sight: Mutex<Sight>,
 }
 
@@ -41,6 +42,8 @@ pub struct Sight {
     pub low_light: bool,
     pub too_dark: bool,
     pub noisy: bool,
+    /// The detector does not keep up with the camera (`CameraStatus::behind`).
+    pub behind: bool,
 }
 
 impl Fake {
@@ -110,6 +113,7 @@ impl Village for Fake {
                 light_changes: 0,
                 too_dark: sight.too_dark,
                 noisy: sight.noisy,
+                behind: sight.behind,
                 face_looks: 0,
                 face_errors: 0,
                 inference_errors: 0,
@@ -142,6 +146,7 @@ impl Village for Fake {
                 light_changes: 0,
                 too_dark: false,
                 noisy: false,
+                behind: false,
                 face_looks: 0,
                 face_errors: 0,
                 inference_errors: 0,
