@@ -216,3 +216,57 @@ fn a_quiet_camera_decodes_key_frames_only_and_resumes_at_the_next_one() {
     cam.stop();
     drop(sim);
 }
+
+/// Two simulators started at once on a fresh machine (two tests) prepare the same clip together:
+/// both get the finished file. With one temporary file between them, each wrote into the
+/// other's and the second rename found nothing: that simulator exited and its test waited 300 s
+/// for it (seen on a fresh clone's CI).
+#[test]
+fn two_preparations_of_one_clip_at_once_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    // a copy under a name of its own: a cache entry nobody has made yet
+    let name = format!(
+        "race-{}-{}.avi",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let clip = dir.path().join(name);
+    std::fs::copy(sample("vtest.avi"), &clip).unwrap();
+    // small and short-lived pictures: the race is in the file handling, not the encoding
+    let enc = ronda::ingest::sim::Encoding {
+        height: 120,
+        fps: 5,
+        kbit: 200,
+        constant_quality: false,
+    };
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (clip, barrier) = (clip.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                ronda::ingest::sim::footage::prepare_clip(&clip, &enc)
+            })
+        })
+        .collect();
+    let outs: Vec<_> = runs
+        .into_iter()
+        .map(|r| r.join().unwrap().expect("both preparations succeed"))
+        .collect();
+    assert_eq!(outs[0], outs[1]);
+    let made = std::fs::metadata(&outs[0]).unwrap().len();
+    // nothing left behind in the cache but the finished file
+    let stem = clip.file_stem().unwrap().to_string_lossy().into_owned();
+    let cache = outs[0].parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&stem))
+        .collect();
+    std::fs::remove_file(&outs[0]).unwrap();
+    assert!(made > 1000, "{made} bytes");
+    assert_eq!(left.len(), 1, "{left:?}");
+}

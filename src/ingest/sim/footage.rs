@@ -135,6 +135,17 @@ fn launch(desc: &str, what: &Path) -> Result<gst::Pipeline, IngestError> {
         })
 }
 
+/// The temporary file `out` is written to before it is renamed: one per preparation, because two
+/// simulators started at once on a fresh machine (two tests) prepare the same clip together,
+/// and with one name between them each wrote into the other's file and the second rename found
+/// nothing to rename (the simulator exited; its test waited 300 s for it). Each now writes its
+/// own, and whichever renames last leaves the same finished file.
+fn part_file(out: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    out.with_extension(format!("h264.part-{}-{n}", std::process::id()))
+}
+
 /// Write to `out` through a temporary file renamed at the end: an interrupted preparation
 /// never leaves a half file that later runs would take for a finished one.
 fn finish(
@@ -163,7 +174,7 @@ pub fn prepare_clip(clip: &Path, enc: &Encoding) -> Result<PathBuf, IngestError>
     if is_ready(&out) {
         return Ok(out);
     }
-    let tmp = out.with_extension("h264.part");
+    let tmp = part_file(&out);
     let desc = format!(
         "filesrc name=src ! decodebin ! videorate ! video/x-raw,framerate={}/1 ! {}",
         enc.fps,
@@ -415,7 +426,7 @@ fn prepare_parts(clip: &Path, enc: &Encoding, parts: &[Part]) -> Result<PathBuf,
         None
     };
 
-    let tmp = out.with_extension("h264.part");
+    let tmp = part_file(&out);
     let mut encoder = Encoder::start(info.width, info.height, enc, &tmp, clip)?;
     let result = (|| -> Result<(), String> {
         for part in parts {
@@ -544,7 +555,7 @@ pub fn rotate(raw: &Path, fraction: f64) -> Result<PathBuf, IngestError> {
     rotated.extend_from_slice(&data[cut..]);
     // the part before the first GOP (if any) is dropped: it is not a decodable unit
     rotated.extend_from_slice(&data[starts[0]..cut]);
-    let tmp = out.with_extension("h264.part");
+    let tmp = part_file(&out);
     std::fs::write(&tmp, &rotated)
         .and_then(|_| std::fs::rename(&tmp, &out))
         .map_err(|e| IngestError::Pipeline {

@@ -193,15 +193,20 @@ pub fn start_sim_with(port: u16, clip: &Path, args: &[&str]) -> Proc {
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("sim starts");
+    let mut sim = Proc(child);
     let t0 = std::time::Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // a simulator that gave up has said why on stderr: no point waiting for it
+        if let Some(status) = sim.0.try_wait().unwrap() {
+            panic!("sim exited ({status}) before it listened on port {port}");
+        }
         assert!(
             t0.elapsed() < std::time::Duration::from_secs(300),
             "sim does not listen on port {port}"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    Proc(child)
+    sim
 }
 
 /// `ronda run --config CFG` with its events (the JSON lines it prints) on a channel.
