@@ -68,7 +68,42 @@ fn cache_dir() -> Result<PathBuf, IngestError> {
         what: format!("simulator cache {}", dir.display()),
         reason: e.to_string(),
     })?;
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| sweep_leftovers(&dir));
     Ok(dir)
+}
+
+/// Remove the temporary files of preparations that never finished (a simulator killed half
+/// way through a clip leaves its `.h264.part-PID-N`, a few MB each, for good otherwise). Done
+/// once per process when the cache is first used. A file whose process still runs is another
+/// simulator preparing the same clip right now and is left alone; a file of the older naming
+/// (`.h264.part`, no process) is always a leftover.
+fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((_, rest)) = name.to_str().and_then(|n| n.split_once(".h264.part")) else {
+            continue;
+        };
+        let owner = rest
+            .strip_prefix('-')
+            .and_then(|r| r.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        // (Linux: the box runs Debian; a pid reused since only keeps a leftover a while longer)
+        let running = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !running && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            "simulator cache {}: removed {removed} unfinished file(s) left by an interrupted preparation",
+            dir.display()
+        );
+    }
 }
 
 /// A cache file name that changes when the source clip changes (size and modification time).
@@ -578,6 +613,29 @@ mod tests {
         }
         let s = gop_starts(&d);
         assert_eq!(s, vec![0, 6 * 7]);
+    }
+
+    #[test]
+    fn leftovers_of_gone_preparations_are_swept_and_a_running_one_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // a process that has ended (waited for, so it is gone from /proc)
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let files = [
+            (format!("a-h360.h264.part-{gone}-0"), false),
+            ("b-h360.h264.part".to_string(), false),
+            (format!("c-h360.h264.part-{}-3", std::process::id()), true),
+            ("d-h360.h264".to_string(), true),
+            ("e-h360.h264.part-notapid-1".to_string(), false),
+        ];
+        for (name, _) in &files {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        sweep_leftovers(dir.path());
+        for (name, kept) in &files {
+            assert_eq!(dir.path().join(name).exists(), *kept, "{name}");
+        }
     }
 
     #[test]
