@@ -485,6 +485,7 @@ pub fn config_summary(s: &Settings) -> serde_json::Value {
         "store": {
             "retention_days": s.store.retention_days,
             "max_gb": s.store.max_gb,
+            "keep_free_gb": s.store.keep_free_gb,
         },
         "webhook": s.webhook.as_ref().map(|w| json!({"url": w.redacted_url()})),
         "notify": s.notify.iter().map(|n| json!({

@@ -200,6 +200,8 @@ impl Live {
         }
         let start = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
+        // a store that cannot write while stopping is waited for only so long (`Outlet::record`)
+        outlet.stop_with(stop.clone());
         let bell = Arc::new(Doorbell::default());
         let (event_tx, event_rx) = sync_channel::<Raised>(EVENT_QUEUE);
         let waiting = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -486,9 +488,6 @@ impl Live {
         }
         self.cameras.clear();
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(r) = self.retention.take() {
-            r.stop();
-        }
         // the keeper sends to the writer too: joined before it
         let keeper = self.keeper.take().map(|(thread, stop)| {
             let (lock, wake) = &*stop;
@@ -503,6 +502,10 @@ impl Live {
             let _ = t.join();
         }
         let outlet = self.writer.take().and_then(|t| t.join().ok());
+        // only now: while the last events were stored it could still make room on a full disk
+        if let Some(r) = self.retention.take() {
+            r.stop();
+        }
         if let Some(c) = self.clips.take().and_then(|c| Arc::try_unwrap(c).ok()) {
             c.shutdown();
         }

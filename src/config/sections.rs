@@ -358,13 +358,20 @@ pub(super) fn read_store(r: &mut Reader, root: &Table) -> Store {
     r.known_keys(
         t,
         "store",
-        &["path", "clips_dir", "retention_days", "max_gb"],
+        &[
+            "path",
+            "clips_dir",
+            "retention_days",
+            "max_gb",
+            "keep_free_gb",
+        ],
     );
     Store {
         path: PathBuf::from(r.string_or(t, "store", "path", "var/ronda.db")),
         clips_dir: PathBuf::from(r.string_or(t, "store", "clips_dir", "var/clips")),
         retention_days: r.integer(t, "store", "retention_days", 30, 1..=3650) as u32,
         max_gb: r.number(t, "store", "max_gb", 20.0, 0.1..=100_000.0),
+        keep_free_gb: r.number(t, "store", "keep_free_gb", 1.0, 0.0..=100_000.0),
     }
 }
 

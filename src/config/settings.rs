@@ -116,6 +116,9 @@ pub struct Store {
     pub clips_dir: PathBuf,
     pub retention_days: u32,
     pub max_gb: f64,
+    /// Free space kept on the disk of `clips_dir`: below it retention removes the oldest
+    /// incident files at once (a full disk would stop the event store, and the watch with it).
+    pub keep_free_gb: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

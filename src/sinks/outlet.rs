@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -40,7 +41,17 @@ pub struct Outlet {
     broker: Option<Broker>,
     out: Box<dyn Write + Send>,
     tz: chrono_tz::Tz,
+    /// Set when the pipeline stops: the store's retries then end after [`STOP_GRACE`].
+    stopping: Option<Arc<AtomicBool>>,
+    /// Since when the store has failed while stopping: the grace is one for the whole stop, not
+    /// one per event still queued.
+    failing_at_stop: std::cell::Cell<Option<std::time::Instant>>,
 }
+
+/// How long a stopping pipeline keeps retrying a store that cannot write (a full disk that
+/// retention cannot make room on) before it gives the event to the log instead: a stop must
+/// end (a service manager kills what does not, and the events in memory with it).
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// The outage counts of the delivery sinks besides MQTT's (whose handle has its own), for
 /// /metrics: handles on the counts the sinks' threads keep.
@@ -144,11 +155,19 @@ impl Outlet {
             broker,
             out,
             tz: settings.site.timezone,
+            stopping: None,
+            failing_at_stop: std::cell::Cell::new(None),
         })
     }
 
     pub fn store(&self) -> Arc<Store> {
         self.store.clone()
+    }
+
+    /// The pipeline's stop flag: once set, a store that cannot write is retried for
+    /// [`STOP_GRACE`] at most (see [`Outlet::record`]).
+    pub fn stop_with(&mut self, stopping: Arc<AtomicBool>) {
+        self.stopping = Some(stopping);
     }
 
     /// What the embedded broker's front has refused and its guard apps (none with an external
@@ -212,7 +231,9 @@ impl Outlet {
         Ok((c, since))
     }
 
-    /// Store, publish and print one event. Waits (retrying) while the store cannot write.
+    /// Store, publish and print one event. Waits (retrying) while the store cannot write; while
+    /// the pipeline stops, for [`STOP_GRACE`] at most, and then the event goes to the log
+    /// whole (error level, its JSON), so that it is not lost with the process.
     pub fn record(&mut self, e: &Event) {
         let crossing = match (e.kind, &e.line, e.counts) {
             (EventKind::LineCrossing, Some(line), Some(c)) => Some((
@@ -224,7 +245,7 @@ impl Outlet {
             )),
             _ => None,
         };
-        match &crossing {
+        let stored = match &crossing {
             Some((line, counts)) => {
                 // the store is the one record of since when a line counts (the worker's daily
                 // reset writes it there)
@@ -234,14 +255,25 @@ impl Outlet {
                     .ok()
                     .flatten()
                     .map_or_else(Utc::now, |(_, s)| s);
-                self.retry("store an event", || {
+                let stored = self.retry("store an event", || {
                     self.store
                         .append_crossing(e, &e.camera, line, *counts, since)
                         .map(|_| ())
                 });
-                self.publish_counts(&e.camera, line, *counts, since);
+                if stored {
+                    self.publish_counts(&e.camera, line, *counts, since);
+                }
+                stored
             }
             None => self.retry("store an event", || self.store.append(e).map(|_| ())),
+        };
+        if !stored {
+            tracing::error!(
+                event = %serde_json::to_string(e).unwrap_or_default(),
+                "event not stored: the store could not write for {} s while ronda stopped \
+                 (is the disk full?); here it is whole, so that it is not lost",
+                STOP_GRACE.as_secs()
+            );
         }
         if let Some(s) = &self.sink {
             s.notify();
@@ -297,7 +329,8 @@ impl Outlet {
     }
 
     /// Run `f` until it succeeds, once a second; one error line per outage, one when it is over.
-    fn retry(&self, what: &str, mut f: impl FnMut() -> Result<(), StoreError>) {
+    /// False when it gave up: the pipeline is stopping and it failed for [`STOP_GRACE`] since.
+    fn retry(&self, what: &str, mut f: impl FnMut() -> Result<(), StoreError>) -> bool {
         let mut failing = false;
         loop {
             match f() {
@@ -305,7 +338,7 @@ impl Outlet {
                     if failing {
                         tracing::warn!(store = %self.store.path().display(), "the store writes again");
                     }
-                    return;
+                    return true;
                 }
                 Err(e) => {
                     if !failing {
@@ -314,6 +347,20 @@ impl Outlet {
                             "cannot {what}: {e}; events wait in memory and are stored once it works again"
                         );
                         failing = true;
+                    }
+                    if self
+                        .stopping
+                        .as_ref()
+                        .is_some_and(|s| s.load(Ordering::Relaxed))
+                    {
+                        let since = self.failing_at_stop.get().unwrap_or_else(|| {
+                            let now = std::time::Instant::now();
+                            self.failing_at_stop.set(Some(now));
+                            now
+                        });
+                        if since.elapsed() >= STOP_GRACE {
+                            return false;
+                        }
                     }
                     std::thread::sleep(Duration::from_secs(1));
                 }

@@ -1,7 +1,14 @@
 //! Retention of incident files (DESIGN.md "Storage"): clips and snapshots older than `[store]
-//! retention_days` go, then the oldest others until they fit in `[store] max_gb`. The incident
-//! rows stay (the clip marked `expired`, the snapshot path cleared); old outbox rows that every
-//! sink is done with go too.
+//! retention_days` go, then the oldest others until they fit in `[store] max_gb` and leave
+//! `[store] keep_free_gb` free on their disk. The incident rows stay (the clip marked `expired`,
+//! the snapshot path cleared); old outbox rows that every sink is done with go too.
+//!
+//! Why the free space: a box's disk is often smaller than `max_gb` (a 16 GB card under the
+//! default 20), or shared with other files. Full, it stops the event store, and with it every
+//! alert to the guard post (events wait in memory until the store writes again). So the task
+//! looks at the disk every [`CHECK`] and, when less than `keep_free_gb` is free, removes the
+//! oldest incident files at once, as an NVR overwrites its oldest recording: the watch goes on,
+//! and what goes is what retention would take next anyway.
 //!
 //! What is never removed:
 //! - a file of an incident one of whose events is still to be delivered (unsent over MQTT, or
@@ -31,6 +38,53 @@ use crate::store::{FileKind, Store, StoreError, StoredFile};
 /// How often [`RetentionTask`] runs.
 pub const EVERY: Duration = Duration::from_secs(10 * 60);
 
+/// How often [`RetentionTask`] looks at the free space of the clips' disk between runs (one
+/// `statvfs`; a pass only when short). At the demo's bitrates a camera's clip is 1-2 MB for
+/// 10-15 s, so the default 1 GB kept free is far more than fills in one check.
+pub const CHECK: Duration = Duration::from_secs(10);
+
+/// The free space on the disk of the clips, and how much must stay free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// Bytes free for ronda (not counting the part reserved for root).
+    pub free: u64,
+    /// `[store] keep_free_gb` in bytes.
+    pub keep_free: u64,
+}
+
+impl Room {
+    /// The free space of the disk holding `dir`, or `None` where it cannot be read (the
+    /// directory does not exist yet: nothing recorded) or nothing is to be kept free.
+    pub fn of(dir: &Path, keep_free: u64) -> Option<Room> {
+        if keep_free == 0 {
+            return None;
+        }
+        free_bytes(dir).ok().map(|free| Room { free, keep_free })
+    }
+
+    /// Bytes to free to keep `keep_free` free.
+    pub fn short(&self) -> u64 {
+        self.keep_free.saturating_sub(self.free)
+    }
+}
+
+/// Bytes an unprivileged writer may still write on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; `statvfs` only writes
+    // the struct it is given, which is plain data and may start zeroed
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // (the fields are u64 here and may be u32 on a 32-bit ARM box)
+    #[allow(clippy::useless_conversion)]
+    let (blocks, size) = (u64::from(st.f_bavail), u64::from(st.f_frsize));
+    Ok(blocks.saturating_mul(size))
+}
+
 /// What one run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -54,6 +108,9 @@ pub struct RetentionReport {
     pub failed_files: usize,
     /// Still above the budget after the run (protected, refused or undeletable files).
     pub over_budget: bool,
+    /// Bytes still to free on the disk to keep `keep_free_gb` free after the run (0: enough
+    /// room, or the disk was not looked at).
+    pub short_bytes: u64,
     /// Outbox rows deleted.
     pub deleted_events: usize,
 }
@@ -96,19 +153,22 @@ pub struct Retention;
 
 impl Retention {
     /// One pass at time `now`: by age (older than `retention_days`), then by budget (oldest
-    /// first until the indexed files take at most `max_bytes`), then the outbox rows. A
-    /// `clips_dir` that does not exist yet (nothing recorded) skips the files.
+    /// first until the indexed files take at most `max_bytes`, and less by what `room` is
+    /// short of), then the outbox rows. A `clips_dir` that does not exist yet (nothing
+    /// recorded) skips the files.
     pub fn run_once(
         store: &Store,
         clips_dir: &Path,
         retention_days: u32,
         max_bytes: u64,
+        room: Option<Room>,
         now: DateTime<Utc>,
     ) -> Result<RetentionReport, RetentionError> {
         let cutoff = now - chrono::Duration::days(i64::from(retention_days));
         let mut report = RetentionReport::default();
+        let budget = Budget { max_bytes, room };
         match fs::canonicalize(clips_dir) {
-            Ok(root) => files(store, &root, now, cutoff, max_bytes, &mut report)?,
+            Ok(root) => files(store, &root, now, cutoff, budget, &mut report)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {
                 return Err(RetentionError::ClipsDir {
@@ -122,12 +182,19 @@ impl Retention {
     }
 }
 
+/// How much the indexed files may take: `max_bytes`, and less when the disk is short of room.
+#[derive(Clone, Copy)]
+struct Budget {
+    max_bytes: u64,
+    room: Option<Room>,
+}
+
 fn files(
     store: &Store,
     root: &Path,
     now: DateTime<Utc>,
     cutoff: DateTime<Utc>,
-    max_bytes: u64,
+    budget: Budget,
     report: &mut RetentionReport,
 ) -> Result<(), RetentionError> {
     // group the rows by file (oldest first, as `stored_files` gives them)
@@ -183,6 +250,10 @@ fn files(
     let day = now.format("%Y-%m-%d");
     let note = format!("removed by retention on {day} (older than [store] retention_days)");
     mark(store, &aged, &note, report)?;
+    // the age pass freed room already
+    let short = budget
+        .room
+        .map_or(0, |r| r.short().saturating_sub(report.freed_bytes));
 
     // by budget, oldest first
     let mut removed = Vec::new();
@@ -193,6 +264,9 @@ fn files(
             _ => None,
         })
         .sum();
+    let max_bytes = budget.max_bytes.min(total.saturating_sub(short));
+    let disk_bound = max_bytes < budget.max_bytes;
+    let freed_by_age = report.freed_bytes;
     for g in groups.iter_mut() {
         if total <= max_bytes {
             break;
@@ -215,10 +289,15 @@ fn files(
             removed.append(&mut g.rows);
         }
     }
-    let note = format!("removed by retention on {day} ([store] max_gb reached)");
+    let note = if disk_bound {
+        format!("removed by retention on {day} (the disk was nearly full: [store] keep_free_gb)")
+    } else {
+        format!("removed by retention on {day} ([store] max_gb reached)")
+    };
     mark(store, &removed, &note, report)?;
     report.kept_bytes = total;
     report.over_budget = total > max_bytes;
+    report.short_bytes = short.saturating_sub(report.freed_bytes - freed_by_age);
     Ok(())
 }
 
@@ -321,8 +400,12 @@ pub struct RetentionOptions {
     pub clips_dir: PathBuf,
     pub retention_days: u32,
     pub max_bytes: u64,
+    /// Free space kept on the clips' disk (0: the disk is not looked at).
+    pub keep_free_bytes: u64,
     /// Time between runs ([`EVERY`]).
     pub every: Duration,
+    /// Time between looks at the disk's free space ([`CHECK`]).
+    pub check: Duration,
 }
 
 impl RetentionOptions {
@@ -332,7 +415,9 @@ impl RetentionOptions {
             clips_dir: s.clips_dir.clone(),
             retention_days: s.retention_days,
             max_bytes: (s.max_gb * 1e9) as u64,
+            keep_free_bytes: (s.keep_free_gb * 1e9) as u64,
             every: EVERY,
+            check: CHECK,
         }
     }
 }
@@ -399,35 +484,70 @@ fn run(
     also: &dyn Fn(DateTime<Utc>),
 ) {
     let (lock, wake) = stop;
+    // said once while the disk stays short of room with nothing more of ronda's to remove
+    let mut short_said = false;
     loop {
-        let started = std::time::Instant::now();
         let now = Utc::now();
-        match Retention::run_once(
-            store,
-            &opts.clips_dir,
-            opts.retention_days,
-            opts.max_bytes,
-            now,
-        ) {
-            Ok(r) => log_run(&r, opts, started.elapsed()),
-            Err(e) => tracing::error!("retention: {e}"),
-        }
+        pass(store, opts, now, &mut short_said);
         also(now);
-        let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
         let until = std::time::Instant::now() + opts.every;
-        while !*stopped {
+        loop {
+            let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
             let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+            if !*stopped && !left.is_zero() {
+                stopped = wake
+                    .wait_timeout(stopped, left.min(opts.check))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            if *stopped {
+                return;
+            }
+            drop(stopped);
+            if std::time::Instant::now() >= until {
                 break;
             }
-            stopped = wake
-                .wait_timeout(stopped, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            let short =
+                Room::of(&opts.clips_dir, opts.keep_free_bytes).is_some_and(|r| r.short() > 0);
+            if short {
+                pass(store, opts, Utc::now(), &mut short_said);
+            } else {
+                short_said = false;
+            }
         }
-        if *stopped {
-            return;
+    }
+}
+
+/// One run of [`Retention::run_once`] with the disk's room as it is now, logged.
+fn pass(store: &Store, opts: &RetentionOptions, now: DateTime<Utc>, short_said: &mut bool) {
+    let started = std::time::Instant::now();
+    let room = Room::of(&opts.clips_dir, opts.keep_free_bytes);
+    match Retention::run_once(
+        store,
+        &opts.clips_dir,
+        opts.retention_days,
+        opts.max_bytes,
+        room,
+        now,
+    ) {
+        Ok(r) => {
+            log_run(&r, opts, started.elapsed());
+            if r.short_bytes > 0 && !*short_said {
+                *short_said = true;
+                tracing::error!(
+                    dir = %opts.clips_dir.display(),
+                    free_mb = room.map_or(0, |r| r.free) / 1_000_000,
+                    keep_free_mb = opts.keep_free_bytes / 1_000_000,
+                    protected = r.protected_files,
+                    "the disk of [store] clips_dir is nearly full and no more incident files may \
+                     go (the rest belong to alerts not yet delivered, or are not ronda's): free \
+                     space on that disk; once it is full, alerts wait in memory and reach nobody"
+                );
+            } else if r.short_bytes == 0 {
+                *short_said = false;
+            }
         }
+        Err(e) => tracing::error!("retention: {e}"),
     }
 }
 
@@ -446,7 +566,7 @@ fn log_run(r: &RetentionReport, opts: &RetentionOptions, took: Duration) {
     } else {
         tracing::debug!(kept_mb = r.kept_bytes / 1_000_000, "retention: nothing due");
     }
-    if r.over_budget {
+    if r.over_budget && r.short_bytes == 0 {
         tracing::warn!(
             kept_mb = r.kept_bytes / 1_000_000,
             max_mb = opts.max_bytes / 1_000_000,

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ronda::events::{Event, EventKind, Severity};
 use ronda::rules::Counts;
 use ronda::sinks::clips::incident_path;
-use ronda::sinks::retention::{Retention, RetentionOptions, RetentionReport, RetentionTask};
+use ronda::sinks::retention::{Retention, RetentionOptions, RetentionReport, RetentionTask, Room};
 use ronda::store::{ClipState, Store};
 
 const TZ: chrono_tz::Tz = chrono_tz::Asia::Jakarta;
@@ -89,7 +89,7 @@ impl Site {
     }
 
     fn run(&self, max_bytes: u64) -> RetentionReport {
-        Retention::run_once(&self.store, &self.clips(), 30, max_bytes, now()).unwrap()
+        Retention::run_once(&self.store, &self.clips(), 30, max_bytes, None, now()).unwrap()
     }
 }
 
@@ -202,6 +202,7 @@ fn retention_removes_the_oldest_first_and_keeps_rows_and_undelivered_files() {
             refused_files: 2,
             failed_files: 0,
             over_budget: false,
+            short_bytes: 0,
             deleted_events: 3,
         }
     );
@@ -280,6 +281,74 @@ fn retention_removes_the_oldest_first_and_keeps_rows_and_undelivered_files() {
 }
 
 #[test]
+fn a_disk_short_of_room_loses_the_oldest_files_and_no_more_than_it_needs() {
+    let site = Site::new();
+    let s = &site.store;
+    let days: Vec<Event> = (1..=5)
+        .rev()
+        .map(|d| site.incident("gate-1", d, true))
+        .collect();
+    let (d5, d4) = (&days[0], &days[1]);
+    // 50 kB free where 250 kB are to stay free: 200 kB must go, oldest first (d5's clip and
+    // snapshot are 110 kB, d4's clip makes it 210 kB); max_gb is far from reached
+    let room = Room {
+        free: 50_000,
+        keep_free: 250_000,
+    };
+    let r = Retention::run_once(s, &site.clips(), 30, u64::MAX, Some(room), now()).unwrap();
+    assert_eq!((r.removed_files, r.freed_bytes), (3, 210_000), "{r:?}");
+    assert_eq!((r.short_bytes, r.over_budget), (0, false), "{r:?}");
+    assert_eq!(site.files_of(d5), (false, false));
+    assert_eq!(site.files_of(d4), (false, true));
+    for e in &days[2..] {
+        assert_eq!(site.files_of(e), (true, true), "{}", e.id);
+        assert_eq!(site.state(e), ClipState::Ready);
+    }
+    let inc = s.incident(&d5.id).unwrap().expect("the row stays");
+    assert_eq!(inc.clip.state, ClipState::Expired);
+    let note = inc.clip.note.unwrap();
+    assert!(note.contains("keep_free_gb"), "{note}");
+    assert!(s.event(&d5.id).unwrap().is_some(), "its event row stays");
+
+    // enough room: nothing more goes
+    let room = Room {
+        free: 260_000,
+        keep_free: 250_000,
+    };
+    let r = Retention::run_once(s, &site.clips(), 30, u64::MAX, Some(room), now()).unwrap();
+    assert_eq!((r.removed_files, r.short_bytes), (0, 0), "{r:?}");
+}
+
+#[test]
+fn a_full_disk_keeps_the_files_of_undelivered_alerts_and_says_it_is_still_short() {
+    let site = Site::new();
+    let a = site.incident("gate-1", 2, false);
+    let b = site.incident("gate-1", 1, true);
+    let room = Room {
+        free: 0,
+        keep_free: 1_000_000,
+    };
+    let r =
+        Retention::run_once(&site.store, &site.clips(), 30, u64::MAX, Some(room), now()).unwrap();
+    // b's files go (110 kB), a's stay (the guard post has not got its alert yet)
+    assert_eq!(site.files_of(&a), (true, true));
+    assert_eq!(site.files_of(&b), (false, false));
+    assert_eq!(r.short_bytes, 1_000_000 - 110_000, "{r:?}");
+    assert_eq!(r.protected_files, 2, "{r:?}");
+}
+
+#[test]
+fn the_room_of_a_real_disk_is_read_and_a_missing_directory_has_none() {
+    let site = Site::new();
+    let room = Room::of(&site.clips(), 1).expect("a temporary directory's disk");
+    assert!(room.free > 0, "{room:?}");
+    assert_eq!(room.short(), 0);
+    assert_eq!(Room::of(&site.clips().join("not-yet"), 1), None);
+    // nothing to keep free: the disk is not looked at
+    assert_eq!(Room::of(&site.clips(), 0), None);
+}
+
+#[test]
 fn undelivered_files_may_keep_the_disk_over_budget_and_that_is_said() {
     let site = Site::new();
     let a = site.incident("gate-1", 1, false);
@@ -322,7 +391,9 @@ fn the_task_runs_at_start_and_stops_promptly() {
             clips_dir: site.clips(),
             retention_days: 30,
             max_bytes: 1_000_000_000,
+            keep_free_bytes: 0,
             every: Duration::from_secs(3600),
+            check: Duration::from_secs(3600),
         },
     )
     .unwrap();

@@ -19,6 +19,7 @@ mod config;
 mod counting;
 mod delivery;
 mod detect;
+mod disk;
 mod eval_detector;
 mod gatebook;
 mod hub;
