@@ -69,7 +69,7 @@ impl Room {
 }
 
 /// Bytes an unprivileged writer may still write on the file system holding `dir`.
-fn free_bytes(dir: &Path) -> io::Result<u64> {
+pub fn free_bytes(dir: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -265,7 +265,8 @@ fn files(
         })
         .sum();
     let max_bytes = budget.max_bytes.min(total.saturating_sub(short));
-    let disk_bound = max_bytes < budget.max_bytes;
+    // (the note of what goes says which bound took it)
+    let disk_bound = short > 0 && max_bytes < budget.max_bytes;
     let freed_by_age = report.freed_bytes;
     for g in groups.iter_mut() {
         if total <= max_bytes {

@@ -82,7 +82,7 @@ fn recycled(db: &Path) -> usize {
 fn a_disk_that_fills_up_loses_its_oldest_clips_and_the_watch_goes_on() {
     const DISK_BYTES: u64 = 12 << 20;
     let disk = Tmpfs::mount("12M");
-    let port = free_port();
+    let (port, http) = (free_port(), free_port());
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path().join("ronda.toml");
     let (db, clips) = (disk.path().join("ronda.db"), disk.path().join("clips"));
@@ -119,7 +119,6 @@ size = [480, 360]
   polygon = [[0, 0], [480, 0], [480, 360], [0, 360]]
 "#,
         mqtt = free_port(),
-        http = free_port(),
         db = db.display(),
         clips = clips.display(),
     );
@@ -183,6 +182,11 @@ size = [480, 360]
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // the admin sees the disk's free space: the tmpfs's, never more than it holds
+    let text = common::metrics(http).expect("/metrics answers");
+    let free = common::series(&text, "ronda_disk_free_bytes").expect("the disk's free space");
+    assert!(free >= 0.0 && free <= DISK_BYTES as f64, "{free}");
 
     // stop as a service manager does, and read what stayed
     let _ = Command::new("kill")

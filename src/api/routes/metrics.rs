@@ -24,6 +24,7 @@
 //! | `ronda_http_sessions` | gauge: logged-in sessions | |
 //! | `ronda_http_live_feeds` | gauge: open live feeds | |
 //! | `ronda_http_failed_logins_total` | counter | |
+//! | `ronda_disk_free_bytes` | gauge: free space on the disk of `[store] clips_dir` (retention keeps `[store] keep_free_gb` of it; absent where it cannot be read) | |
 //! | `ronda_decode_ms` | gauge (mean per decoded picture; NaN before the first) | `camera` |
 //! | `ronda_camera_pictures_skipped_total` | counter: pictures not decoded at all (quiet camera, key frames only) | `camera` |
 //! | `ronda_camera_keyframes_only` | gauge: 1 while a quiet camera decodes only its key frames | `camera` |
@@ -77,6 +78,8 @@ pub(crate) struct Figures {
     pub sessions: usize,
     pub feeds: u64,
     pub failed_logins: u64,
+    /// Free bytes on the clips' disk (`None`: it cannot be read).
+    pub disk_free: Option<u64>,
 }
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -324,6 +327,15 @@ pub(crate) fn render(f: &Figures) -> String {
             f.failed_logins as f64,
         ),
     ];
+    if let Some(free) = f.disk_free {
+        single.push((
+            "ronda_disk_free_bytes",
+            "gauge",
+            "free space on the disk of [store] clips_dir (retention keeps [store] keep_free_gb \
+             of it free by removing the oldest incident files)",
+            free as f64,
+        ));
+    }
     // the up-link's and the webhook's only when configured; in this order after the others
     if let Some(u) = &f.uplink {
         single.extend([
@@ -499,6 +511,7 @@ pub(crate) async fn metrics(
         sessions: st.sessions.count(),
         feeds: st.feeds_open.load(Ordering::Relaxed),
         failed_logins: st.logins_failed.load(Ordering::Relaxed),
+        disk_free: crate::sinks::retention::free_bytes(&st.config.clips_dir).ok(),
     });
     let mut res = text.into_response();
     res.headers_mut().insert(
@@ -573,6 +586,7 @@ mod tests {
             sessions: 2,
             feeds: 1,
             failed_logins: 0,
+            disk_free: Some(5_000_000_000),
         });
         assert!(text.contains("ronda_camera_online{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_camera_alerts_suppressed_total{camera=\"gate-1\"} 4\n"));
@@ -607,5 +621,7 @@ mod tests {
         assert!(text.contains("ronda_camera_keyframes_only{camera=\"gate-1\"} 1\n"));
         assert!(text.contains("ronda_queue_depth{queue=\"events\"} 3\n"));
         assert!(text.contains("ronda_queue_capacity{queue=\"events\"} 1024\n"));
+        assert!(text.contains("# TYPE ronda_disk_free_bytes gauge\n"));
+        assert!(text.contains("ronda_disk_free_bytes 5000000000\n"));
     }
 }
