@@ -78,16 +78,10 @@ fn recycled(db: &Path) -> usize {
     .unwrap() as usize
 }
 
-#[test]
-fn a_disk_that_fills_up_loses_its_oldest_clips_and_the_watch_goes_on() {
-    const DISK_BYTES: u64 = 12 << 20;
-    let disk = Tmpfs::mount("12M");
-    let (port, http) = (free_port(), free_port());
-    let work = tempfile::tempdir().unwrap();
-    let cfg = work.path().join("ronda.toml");
-    let (db, clips) = (disk.path().join("ronda.db"), disk.path().join("clips"));
-    // 5 MB kept free of 12 (SQLite's write-ahead log alone may take 4 MB of the rest)
-    let text = format!(
+/// A yard camera with a restricted zone over its whole picture (vtest's walkers raise an
+/// intrusion every few seconds, each with a snapshot and a clip), its store and clips on `disk`.
+fn yard_config(disk: &Path, port: u16, http: u16, keep_free_gb: f64) -> String {
+    format!(
         r#"[site]
 id = "penuh"
 timezone = "UTC"
@@ -98,7 +92,7 @@ listen = "127.0.0.1:{http}"
 [store]
 path = "{db}"
 clips_dir = "{clips}"
-keep_free_gb = 0.005
+keep_free_gb = {keep_free_gb}
 [detector]
 model = "int8"
 [alerts]
@@ -119,9 +113,60 @@ size = [480, 360]
   polygon = [[0, 0], [480, 0], [480, 360], [0, 360]]
 "#,
         mqtt = free_port(),
-        db = db.display(),
-        clips = clips.display(),
+        db = disk.join("ronda.db").display(),
+        clips = disk.join("clips").display(),
+    )
+}
+
+/// `ronda run` on `cfg`, its log in `log`; the events it prints.
+fn start_run(
+    cfg: &Path,
+    log: &Path,
+) -> (common::Proc, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let mut run = common::Proc(
+        common::ronda()
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("ronda run starts"),
     );
+    let events = common::json_lines(run.0.stdout.take().unwrap());
+    (run, events)
+}
+
+/// Stop `run` as a service manager does (SIGTERM) and wait for it to end (a stop that never
+/// ends fails the test after 10 minutes rather than hanging it).
+fn stop(run: &mut common::Proc) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(run.0.id().to_string())
+        .status();
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "ronda run did not end 10 minutes after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_loses_its_oldest_clips_and_the_watch_goes_on() {
+    const DISK_BYTES: u64 = 12 << 20;
+    let disk = Tmpfs::mount("12M");
+    let (port, http) = (free_port(), free_port());
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("ronda.toml");
+    let (db, clips) = (disk.path().join("ronda.db"), disk.path().join("clips"));
+    // 5 MB kept free of 12 (SQLite's write-ahead log alone may take 4 MB of the rest)
+    let text = yard_config(disk.path(), port, http, 0.005);
     std::fs::write(&cfg, &text).unwrap();
     let _sim = start_sim_with(
         port,
@@ -129,17 +174,7 @@ size = [480, 360]
         &["--cameras", "1", "--height", "360"],
     );
     let log = work.path().join("run.log");
-    let mut run = common::Proc(
-        common::ronda()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("ronda run starts"),
-    );
-    let events = common::json_lines(run.0.stdout.take().unwrap());
+    let (mut run, events) = start_run(&cfg, &log);
 
     // until more video was written than the whole disk holds, and alerts still come after
     let mut seen = std::collections::HashMap::new();
@@ -189,11 +224,7 @@ size = [480, 360]
     assert!(free >= 0.0 && free <= DISK_BYTES as f64, "{free}");
 
     // stop as a service manager does, and read what stayed
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(run.0.id().to_string())
-        .status();
-    let status = run.0.wait().unwrap();
+    let status = stop(&mut run);
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
         status.success(),
@@ -219,5 +250,63 @@ size = [480, 360]
         "{gone} incidents' clips recycled (rows kept), {} clips on the disk, {} events stored",
         left.len(),
         stored.len()
+    );
+}
+
+#[test]
+fn a_disk_full_of_others_files_is_said_and_a_stop_still_ends_with_the_waiting_event_in_the_log() {
+    let disk = Tmpfs::mount("8M");
+    // someone else's file leaves 1.5 MB: the first clips fill the rest, and nothing of ronda's
+    // is left to remove for room (the clips of undelivered alerts stay)
+    let filler = vec![0u8; 6_600_000];
+    std::fs::write(disk.path().join("others.bin"), &filler).unwrap();
+    let (port, http) = (free_port(), free_port());
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("ronda.toml");
+    std::fs::write(&cfg, yard_config(disk.path(), port, http, 0.002)).unwrap();
+    let _sim = start_sim_with(
+        port,
+        &sample("vtest.avi"),
+        &["--cameras", "1", "--height", "360"],
+    );
+    let log = work.path().join("run.log");
+    let (mut run, _events) = start_run(&cfg, &log);
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("cannot store an event") {
+            assert!(
+                text.contains("the disk of [store] clips_dir is nearly full"),
+                "the admin was not told before the store stopped:\n{text}"
+            );
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(900),
+            "the disk never filled:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // the event waiting for the store is in the log when the stop ends (before, the stop waited
+    // for the store for ever: this wait would not end)
+    let status = stop(&mut run);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "ronda run ended with {status}:\n{text}");
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("event not stored"))
+        .collect();
+    assert!(
+        !kept.is_empty(),
+        "no waiting event given to the log:\n{text}"
+    );
+    for l in &kept {
+        // the event whole: its id and type in its JSON
+        assert!(l.contains("\"id\":") && l.contains("\"type\":"), "{l}");
+    }
+    println!(
+        "{} event(s) given to the log at the stop; the first: {}",
+        kept.len(),
+        kept[0]
     );
 }
