@@ -16,6 +16,7 @@
 mod acks;
 mod counts;
 mod cursors;
+mod disk;
 mod error;
 mod gatebook;
 mod incidents;
@@ -37,6 +38,7 @@ use rusqlite::Connection;
 pub use acks::{Ack, Acked};
 pub use counts::reset_due;
 pub use cursors::{Cursor, NOTIFY_PREFIX, WEBHOOK};
+pub use disk::free_bytes;
 pub use error::StoreError;
 pub use gatebook::{
     EntryFilter, EntryRecord, FieldChange, GateEntry, GateError, GateRecord, GateRemoved,

@@ -511,7 +511,7 @@ pub(crate) async fn metrics(
         sessions: st.sessions.count(),
         feeds: st.feeds_open.load(Ordering::Relaxed),
         failed_logins: st.logins_failed.load(Ordering::Relaxed),
-        disk_free: crate::sinks::retention::free_bytes(&st.config.clips_dir).ok(),
+        disk_free: crate::store::free_bytes(&st.config.clips_dir).ok(),
     });
     let mut res = text.into_response();
     res.headers_mut().insert(
